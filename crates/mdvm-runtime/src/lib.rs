@@ -1,1 +1,24 @@
-//! placeholder
+//! # mdvm-runtime
+//!
+//! Everything needed to execute Machine Dialect bytecode without a compiler:
+//!
+//! * [`value`]: the [`Value`] type (its in-memory layout is documented for the JIT), strings,
+//!   dicts, reference counting with copy-on-write value semantics;
+//! * [`ops`]: the semantics of every operation, shared by both tiers;
+//! * [`program`]: a verified module turned into the interpreter's compact form;
+//! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
+//!   budgets ([`Limits`]), and [`feedback`] for the compiled tier;
+//! * [`error`]: runtime errors with function and bytecode position.
+
+pub mod error;
+pub mod feedback;
+pub mod interp;
+pub mod ops;
+pub mod program;
+pub mod value;
+
+pub use error::{ErrorKind, OpError, RuntimeError};
+pub use feedback::{Feedback, SiteTypes, TypeMask};
+pub use interp::{Limits, Machine, DEFAULT_MAX_DEPTH};
+pub use program::Program;
+pub use value::{Tag, Value};

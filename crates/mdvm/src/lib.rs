@@ -1,1 +1,219 @@
-//! placeholder
+//! # mdvm
+//!
+//! A virtual machine for Machine Dialect bytecode (`.mdbc`), the one public API that the
+//! command-line tool, the Python module, the benchmarks and the fuzzers use.
+//!
+//! ```no_run
+//! use mdvm::{Tier, Vm};
+//! let mut vm = Vm::builder().tier(Tier::Auto).fuel(Some(100_000_000)).load_file("examples/hello.mdbc")?;
+//! let outcome = vm.run_captured();
+//! print!("{}", String::from_utf8_lossy(&outcome.output));
+//! let result = outcome.result?;
+//! # Ok::<(), mdvm::Error>(())
+//! ```
+//!
+//! Tiers: the interpreter ([`Tier::Interp`]) runs everything and records feedback; the
+//! compiled tier plugs in through the runtime's interface (until it lands, [`Tier::Jit`] and
+//! [`Tier::Auto`] run the interpreter).
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub use mdbc::LoadError;
+pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
+use mdvm_runtime::{Machine, Program};
+use thiserror::Error;
+
+/// Which execution tier runs the program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tier {
+    /// The interpreter only.
+    Interp,
+    /// Compile every function before its first call.
+    Jit,
+    /// Interpret, profile, and compile what gets hot.
+    #[default]
+    Auto,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Interp => "interp",
+            Tier::Jit => "jit",
+            Tier::Auto => "auto",
+        })
+    }
+}
+
+/// Anything that can go wrong loading or running a program.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The bytes are not a valid module.
+    #[error("load error: {0}")]
+    Load(#[from] LoadError),
+    /// The program faulted (or ran out of a budget).
+    #[error("runtime error: {0}")]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Configures and creates a [`Vm`].
+#[derive(Clone, Debug, Default)]
+pub struct VmBuilder {
+    tier: Tier,
+    limits: Limits,
+}
+
+impl VmBuilder {
+    /// Selects the tier (default [`Tier::Auto`]).
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.tier = tier;
+        self
+    }
+
+    /// Sets the fuel budget in bytecode instructions (`None`, the default, for no limit).
+    pub fn fuel(mut self, fuel: Option<u64>) -> Self {
+        self.limits.fuel = fuel;
+        self
+    }
+
+    /// Sets the maximum number of live frames, main's included (default 10,000).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.limits.max_depth = depth;
+        self
+    }
+
+    /// Loads a module from `.mdbc` bytes.
+    ///
+    /// Errors: [`Error::Load`] for a malformed or invalid module.
+    pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
+        let program = Rc::new(Program::load(bytes)?);
+        let mut machine = Machine::new(program, self.limits);
+        machine.set_profiling(self.tier != Tier::Interp);
+        Ok(Vm { machine, tier: self.tier })
+    }
+
+    /// Loads a module from a `.mdbc` file.
+    ///
+    /// Errors: [`Error::Io`] if the file cannot be read, [`Error::Load`] if it is not valid.
+    pub fn load_file(self, path: impl AsRef<Path>) -> Result<Vm, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        self.load_bytes(&bytes)
+    }
+}
+
+/// The result of a run whose output was captured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Everything the program printed, also when it failed.
+    pub output: Vec<u8>,
+    /// The program's return value, or the error that ended it.
+    pub result: Result<Value, Error>,
+}
+
+/// Counters of one VM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// The tier the VM was built for.
+    pub tier: Tier,
+    /// Bytecode instructions executed.
+    pub instructions: u64,
+    /// Calls per function (name, count), the main program first, in function-table order.
+    pub calls: Vec<(String, u64)>,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "tier: {}", self.tier)?;
+        writeln!(f, "instructions executed: {}", self.instructions)?;
+        writeln!(f, "calls per function:")?;
+        for (name, n) in &self.calls {
+            writeln!(f, "  {name}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded program ready to run.
+pub struct Vm {
+    machine: Machine,
+    tier: Tier,
+}
+
+impl Vm {
+    /// A builder with the defaults: [`Tier::Auto`], no fuel limit, depth limit 10,000.
+    pub fn builder() -> VmBuilder {
+        VmBuilder::default()
+    }
+
+    /// Runs the program, writing its output to `out` as it goes (`out` is flushed before
+    /// returning, also on error).
+    ///
+    /// Returns the program's result (empty if it returned nothing). Errors:
+    /// [`Error::Runtime`] naming the function and bytecode position.
+    pub fn run(&mut self, out: &mut dyn Write) -> Result<Value, Error> {
+        let r = self.machine.run(out);
+        let flushed = out.flush();
+        let v = r?;
+        flushed.map_err(|e| {
+            Error::Runtime(RuntimeError {
+                kind: ErrorKind::Output,
+                message: format!("cannot write output: {e}"),
+                function: mdbc::MAIN_NAME.to_string(),
+                index: 0,
+                offset: 0,
+            })
+        })?;
+        Ok(v)
+    }
+
+    /// Runs the program, capturing its output.
+    pub fn run_captured(&mut self) -> Outcome {
+        let mut output = Vec::new();
+        let result = self.run(&mut output);
+        Outcome { output, result }
+    }
+
+    /// Bytecode instructions executed by all runs so far.
+    pub fn instruction_count(&self) -> u64 {
+        self.machine.instruction_count()
+    }
+
+    /// The tier this VM was built for.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Counters for `--stats`.
+    pub fn stats(&self) -> Stats {
+        let p = self.machine.program();
+        let calls = p
+            .bodies
+            .iter()
+            .zip(&self.machine.feedback().call_counts)
+            .map(|(b, &n)| (b.name.to_string(), n))
+            .collect();
+        Stats { tier: self.tier, instructions: self.machine.instruction_count(), calls }
+    }
+
+    /// Clears globals, feedback and counters.
+    pub fn reset(&mut self) {
+        self.machine.reset();
+    }
+
+    /// The loaded module.
+    pub fn module(&self) -> &mdbc::Module {
+        &self.machine.program().module
+    }
+}
