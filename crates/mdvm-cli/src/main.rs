@@ -76,7 +76,12 @@ fn run(file: PathBuf, tier: TierArg, fuel: Option<u64>, max_depth: usize, stats:
         TierArg::Jit => Tier::Jit,
         TierArg::Auto => Tier::Auto,
     };
-    let mut vm = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth).load_file(&file).map_err(|e| e.to_string())?;
+    let mut vm = Vm::builder()
+        .tier(tier)
+        .fuel(fuel)
+        .max_depth(max_depth)
+        .count_instructions(stats)
+        .load_file(&file).map_err(|e| e.to_string())?;
     let stdout = io::stdout();
     let result = if stdout.is_terminal() {
         let mut out = io::LineWriter::new(stdout.lock());

@@ -30,11 +30,22 @@ pub struct Limits {
     /// Maximum number of bytecode instructions to execute; `None` for no limit. Running out is
     /// a [`ErrorKind::FuelExhausted`] error raised at the instruction that could not run.
     pub fuel: Option<u64>,
+    /// Count executed instructions exactly (for [`Machine::instruction_count`]). Always on
+    /// when `fuel` is set; off, the interpreter skips the per-instruction count and
+    /// `instruction_count` stays 0.
+    pub metered: bool,
+}
+
+impl Limits {
+    fn is_metered(&self) -> bool {
+        self.metered || self.fuel.is_some()
+    }
 }
 
 impl Default for Limits {
+    /// Depth 10,000, no fuel limit, instructions counted.
     fn default() -> Self {
-        Limits { max_depth: DEFAULT_MAX_DEPTH, fuel: None }
+        Limits { max_depth: DEFAULT_MAX_DEPTH, fuel: None, metered: true }
     }
 }
 
@@ -192,14 +203,19 @@ impl Machine {
         self.stack.clear();
         self.stack.resize(WINDOW * 4, Value::Empty);
         self.frames.clear();
-        let r = if self.feedback.profiling { self.interpret::<true>(out) } else { self.interpret::<false>(out) };
+        let r = match (self.feedback.profiling, self.limits.is_metered()) {
+            (true, true) => self.interpret::<true, true>(out),
+            (true, false) => self.interpret::<true, false>(out),
+            (false, true) => self.interpret::<false, true>(out),
+            (false, false) => self.interpret::<false, false>(out),
+        };
         // Drop whatever the run left in registers (on error or HALT frames are still live).
         self.stack.clear();
         self.frames.clear();
         r
     }
 
-    fn interpret<const PROFILE: bool>(&mut self, out: &mut dyn Write) -> Result<Value, RuntimeError> {
+    fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, out: &mut dyn Write) -> Result<Value, RuntimeError> {
         let Machine { program, stack, frames, globals, call_cache, feedback, limits, executed } = self;
         let program: &Program = program;
         let code: &[Op] = &program.code;
@@ -207,20 +223,25 @@ impl Machine {
         let fuel_start = limits.fuel.unwrap_or(u64::MAX);
         let mut fuel = fuel_start;
 
-        let mut body = program.entry_body;
-        let entry = &program.bodies[body as usize];
-        feedback.call_counts[body as usize] += 1;
-        let mut pc = entry.code_start;
-        let mut base: usize = 0;
-        let mut nregs: u32 = entry.nregs;
-        let mut rec_from = NO_JUMP;
-        let mut rec_to = NO_JUMP;
-        let mut regs = window(stack, base);
+        // Cold frame state lives in `cur`; the loop keeps only pc, fuel and the window hot.
+        let entry = &program.bodies[program.entry_body as usize];
+        feedback.call_counts[program.entry_body as usize] += 1;
+        let mut cur = Frame {
+            body: program.entry_body,
+            ret_pc: 0,
+            base: 0,
+            nregs: entry.nregs,
+            dst: 0,
+            rec_from: NO_JUMP,
+            rec_to: NO_JUMP,
+        };
+        let mut pc = entry.code_start as usize;
+        let mut regs = window(stack, 0);
 
         macro_rules! bail {
             ($e:expr) => {{
                 *executed += fuel_start - fuel;
-                return Err(fault(program, body, pc, $e));
+                return Err(fault(program, cur.body, pc as u32, $e));
             }};
         }
         macro_rules! tryop {
@@ -239,7 +260,7 @@ impl Machine {
         macro_rules! profile2 {
             ($a:expr, $b:expr) => {
                 if PROFILE {
-                    let s = &mut feedback.site_types[pc as usize];
+                    let s = &mut feedback.site_types[pc];
                     s.a |= 1 << (r!($a).tag() as u16);
                     s.b |= 1 << (r!($b).tag() as u16);
                 }
@@ -248,76 +269,84 @@ impl Machine {
         macro_rules! profile1 {
             ($a:expr) => {
                 if PROFILE {
-                    feedback.site_types[pc as usize].a |= 1 << (r!($a).tag() as u16);
-                }
-            };
-        }
-        macro_rules! profile_out {
-            ($v:expr) => {
-                if PROFILE {
-                    feedback.site_types[pc as usize].out |= 1 << ($v.tag() as u16);
+                    feedback.site_types[pc].a |= 1 << (r!($a).tag() as u16);
                 }
             };
         }
         macro_rules! arith {
-            ($dst:expr, $a:expr, $b:expr, $checked:ident, $fop:tt, $slow:path) => {{
+            ($dst:expr, $a:expr, $b:expr, $checked:ident, $fop:tt) => {{
                 profile2!($a, $b);
                 let v = match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => match x.$checked(*y) {
                         Some(v) => Value::Int(v),
-                        None => tryop!($slow(&r!($a), &r!($b))),
+                        None => tryop!(binary_slow(code[pc], &r!($a), &r!($b))),
                     },
                     (Value::Float(x), Value::Float(y)) => Value::Float(*x $fop *y),
-                    (x, y) => tryop!($slow(x, y)),
+                    (x, y) => tryop!(binary_slow(code[pc], x, y)),
                 };
-                r!($dst) = v;
+                r!($dst).set(v);
             }};
         }
         macro_rules! compare {
-            ($dst:expr, $a:expr, $b:expr, $op:tt, $cmp:expr) => {{
+            ($dst:expr, $a:expr, $b:expr, $op:tt) => {{
                 profile2!($a, $b);
                 let v = match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => *x $op *y,
                     (Value::Float(x), Value::Float(y)) => *x $op *y,
-                    (x, y) => tryop!(ops::compare($cmp, x, y)),
+                    (x, y) => tryop!(compare_slow(code[pc], x, y)),
                 };
-                r!($dst) = Value::Bool(v);
+                r!($dst).set(Value::Bool(v));
             }};
         }
         macro_rules! jump {
             ($target:expr) => {{
-                let t = $target;
+                let t = $target as usize;
                 if PROFILE && t <= pc {
-                    feedback.backedges[t as usize] = feedback.backedges[t as usize].saturating_add(1);
+                    feedback.backedges[t] = feedback.backedges[t].saturating_add(1);
                 }
-                rec_from = pc;
-                rec_to = t;
+                cur.rec_from = pc as u32;
+                cur.rec_to = t as u32;
                 pc = t;
                 continue;
+            }};
+        }
+        // A fused comparison + conditional jump (the jump is the next bytecode instruction).
+        macro_rules! cmp_branch {
+            ($dst:expr, $a:expr, $b:expr, $target:expr, $op:tt, $when:expr) => {{
+                profile2!($a, $b);
+                let v = match (&r!($a), &r!($b)) {
+                    (Value::Int(x), Value::Int(y)) => *x $op *y,
+                    (x, y) => tryop!(branch_compare_slow(code[pc], x, y)),
+                };
+                r!($dst).set(Value::Bool(v));
+                pc += 1;
+                if METERED {
+                    if fuel == 0 {
+                        continue;
+                    }
+                    fuel -= 1;
+                }
+                if v == $when {
+                    jump!($target)
+                }
             }};
         }
         // Returns from the current frame with `$v: Option<Value>`.
         macro_rules! ret {
             ($v:expr) => {{
                 let v: Option<Value> = $v;
-                for slot in &mut regs[..nregs as usize] {
-                    *slot = Value::Empty;
-                }
+                clear_window(&mut regs[..cur.nregs as usize]);
                 match frames.pop() {
                     None => {
                         *executed += fuel_start - fuel;
                         return Ok(v.unwrap_or(Value::Empty));
                     }
                     Some(f) => {
-                        body = f.body;
-                        base = f.base as usize;
-                        nregs = f.nregs;
-                        rec_from = f.rec_from;
-                        rec_to = f.rec_to;
-                        pc = f.ret_pc;
-                        regs = window(stack, base);
+                        cur = f;
+                        pc = f.ret_pc as usize;
+                        regs = window(stack, f.base as usize);
                         if let Some(v) = v {
-                            r!(f.dst) = v;
+                            r!(f.dst).set(v);
                         }
                         continue;
                     }
@@ -326,56 +355,62 @@ impl Machine {
         }
 
         loop {
-            let op = code[pc as usize];
-            if fuel == 0 && !matches!(op, Op::FallOffEnd) {
-                bail!(OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions")));
+            let op = code[pc];
+            if METERED {
+                if fuel == 0 && !matches!(op, Op::FallOffEnd) {
+                    bail!(OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions")));
+                }
+                fuel = fuel.wrapping_sub(1);
             }
-            fuel = fuel.wrapping_sub(1);
             match op {
-                Op::LoadConst { dst, k } => r!(dst) = program.constants[k as usize].clone(),
+                Op::LoadConst { dst, k } => {
+                    let v = program.constants[k as usize].clone();
+                    r!(dst).set(v);
+                }
                 Op::Move { dst, src } => {
                     if dst != src {
-                        r!(dst) = r!(src).clone();
+                        let v = r!(src).clone();
+                        r!(dst).set(v);
                     }
                 }
-                Op::LoadGlobal { dst, slot } => r!(dst) = globals[slot as usize].clone(),
-                Op::StoreGlobal { src, slot } => globals[slot as usize] = r!(src).clone(),
-                Op::CheckType { dst, src, ty } => r!(dst) = Value::Bool(ops::check_type(&r!(src), ty)),
-                Op::Cast { dst, src, ty } => r!(dst) = tryop!(cast(program, &r!(src), ty)),
-                Op::Add { dst, a, b } => arith!(dst, a, b, checked_add, +, ops::add),
-                Op::Sub { dst, a, b } => arith!(dst, a, b, checked_sub, -, ops::sub),
-                Op::Mul { dst, a, b } => arith!(dst, a, b, checked_mul, *, ops::mul),
-                Op::Div { dst, a, b } => {
+                Op::Add { dst, a, b } => {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
-                        (Value::Int(x), Value::Int(y)) => Value::Int(tryop!(ops::int_div(*x, *y))),
-                        (x, y) => tryop!(ops::div(x, y)),
+                        (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
+                            Some(v) => Value::Int(v),
+                            None => tryop!(binary_slow(op, &r!(a), &r!(b))),
+                        },
+                        (Value::Float(x), Value::Float(y)) => Value::Float(x + y),
+                        (x, y) => tryop!(binary_slow(op, x, y)),
                     };
-                    r!(dst) = v;
+                    r!(dst).set(v);
                 }
-                Op::Mod { dst, a, b } => {
+                Op::Sub { dst, a, b } => arith!(dst, a, b, checked_sub, -),
+                Op::Mul { dst, a, b } => arith!(dst, a, b, checked_mul, *),
+                Op::Div { dst, a, b } | Op::Mod { dst, a, b } => {
                     profile2!(a, b);
-                    let v = match (&r!(a), &r!(b)) {
-                        (Value::Int(x), Value::Int(y)) => Value::Int(tryop!(ops::int_mod(*x, *y))),
-                        (x, y) => tryop!(ops::rem(x, y)),
-                    };
-                    r!(dst) = v;
+                    let v = tryop!(binary_slow(op, &r!(a), &r!(b)));
+                    r!(dst).set(v);
                 }
-                Op::Neg { dst, src } => {
-                    profile1!(src);
-                    let v = tryop!(ops::neg(&r!(src)));
-                    r!(dst) = v;
+                Op::Not { dst, src } => {
+                    let v = Value::Bool(!truthy(&r!(src)));
+                    r!(dst).set(v);
                 }
-                Op::Not { dst, src } => r!(dst) = Value::Bool(!truthy(&r!(src))),
-                Op::And { dst, a, b } => r!(dst) = Value::Bool(truthy(&r!(a)) && truthy(&r!(b))),
-                Op::Or { dst, a, b } => r!(dst) = Value::Bool(truthy(&r!(a)) || truthy(&r!(b))),
+                Op::And { dst, a, b } => {
+                    let v = Value::Bool(truthy(&r!(a)) && truthy(&r!(b)));
+                    r!(dst).set(v);
+                }
+                Op::Or { dst, a, b } => {
+                    let v = Value::Bool(truthy(&r!(a)) || truthy(&r!(b)));
+                    r!(dst).set(v);
+                }
                 Op::Eq { dst, a, b } => {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
                         (Value::Int(x), Value::Int(y)) => x == y,
                         (x, y) => x.equals(y),
                     };
-                    r!(dst) = Value::Bool(v);
+                    r!(dst).set(Value::Bool(v));
                 }
                 Op::Neq { dst, a, b } => {
                     profile2!(a, b);
@@ -383,12 +418,24 @@ impl Machine {
                         (Value::Int(x), Value::Int(y)) => x != y,
                         (x, y) => !x.equals(y),
                     };
-                    r!(dst) = Value::Bool(v);
+                    r!(dst).set(Value::Bool(v));
                 }
-                Op::Lt { dst, a, b } => compare!(dst, a, b, <, Cmp::Lt),
-                Op::Gt { dst, a, b } => compare!(dst, a, b, >, Cmp::Gt),
-                Op::Le { dst, a, b } => compare!(dst, a, b, <=, Cmp::Le),
-                Op::Ge { dst, a, b } => compare!(dst, a, b, >=, Cmp::Ge),
+                Op::Lt { dst, a, b } => compare!(dst, a, b, <),
+                Op::Gt { dst, a, b } => compare!(dst, a, b, >),
+                Op::Le { dst, a, b } => compare!(dst, a, b, <=),
+                Op::Ge { dst, a, b } => compare!(dst, a, b, >=),
+                Op::BrLt { dst, a, b, target } => cmp_branch!(dst, a, b, target, <, true),
+                Op::BrLtNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, <, false),
+                Op::BrGt { dst, a, b, target } => cmp_branch!(dst, a, b, target, >, true),
+                Op::BrGtNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, >, false),
+                Op::BrLe { dst, a, b, target } => cmp_branch!(dst, a, b, target, <=, true),
+                Op::BrLeNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, <=, false),
+                Op::BrGe { dst, a, b, target } => cmp_branch!(dst, a, b, target, >=, true),
+                Op::BrGeNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, >=, false),
+                Op::BrEq { dst, a, b, target } => cmp_branch!(dst, a, b, target, ==, true),
+                Op::BrEqNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, ==, false),
+                Op::BrNe { dst, a, b, target } => cmp_branch!(dst, a, b, target, !=, true),
+                Op::BrNeNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, !=, false),
                 Op::Jump { target } => jump!(target),
                 Op::JumpIf { cond, target } => {
                     profile1!(cond);
@@ -422,23 +469,30 @@ impl Machine {
                     }
                     feedback.call_counts[callee as usize] += 1;
                     let cb = &program.bodies[callee as usize];
-                    let new_base = base + nregs as usize;
+                    let base = cur.base as usize;
+                    let new_base = base + cur.nregs as usize;
                     if stack.len() < new_base + WINDOW {
-                        let want = (new_base + WINDOW).max(stack.len() * 2);
-                        stack.resize(want, Value::Empty);
+                        grow(stack, new_base + WINDOW);
                     }
-                    let n = cs.args.len().min(cb.nregs as usize);
-                    for i in 0..n {
-                        stack[new_base + i] = stack[base + cs.args[i] as usize].clone();
+                    let (caller, callee_regs) = stack.split_at_mut(new_base);
+                    let caller = &caller[base..];
+                    for (slot, &r) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize) {
+                        slot.set(caller[r as usize].clone());
                     }
-                    frames.push(Frame { body, ret_pc: pc + 1, base: base as u32, nregs, dst: cs.dst, rec_from, rec_to });
-                    body = callee;
-                    base = new_base;
-                    nregs = cb.nregs;
-                    pc = cb.code_start;
-                    rec_from = NO_JUMP;
-                    rec_to = NO_JUMP;
-                    regs = window(stack, base);
+                    cur.ret_pc = pc as u32 + 1;
+                    cur.dst = cs.dst;
+                    frames.push(cur);
+                    cur = Frame {
+                        body: callee,
+                        ret_pc: 0,
+                        base: new_base as u32,
+                        nregs: cb.nregs,
+                        dst: 0,
+                        rec_from: NO_JUMP,
+                        rec_to: NO_JUMP,
+                    };
+                    pc = cb.code_start as usize;
+                    regs = window(stack, new_base);
                     continue;
                 }
                 Op::Return { src } => {
@@ -447,47 +501,24 @@ impl Machine {
                 }
                 Op::ReturnNone => ret!(None),
                 Op::FallOffEnd => {
-                    fuel = fuel.wrapping_add(1);
+                    if METERED {
+                        fuel = fuel.wrapping_add(1);
+                    }
                     ret!(None)
                 }
                 Op::Phi { id } => {
                     let ph = &program.phis[id as usize];
-                    let pred = if rec_to == ph.head {
-                        program.bc_index[rec_from as usize]
-                    } else if ph.head > program.bodies[body as usize].code_start {
+                    let pred = if cur.rec_to == ph.head {
+                        program.bc_index[cur.rec_from as usize]
+                    } else if ph.head > program.bodies[cur.body as usize].code_start {
                         program.bc_index[ph.head as usize - 1]
                     } else {
                         NO_JUMP
                     };
                     if let Some(&(src, _)) = ph.sources.iter().find(|s| s.1 as u32 == pred) {
-                        r!(ph.dst) = r!(src).clone();
+                        let v = r!(src).clone();
+                        r!(ph.dst).set(v);
                     }
-                }
-                Op::Assert { reg, id } => {
-                    let a = &program.asserts[id as usize];
-                    let v = &r!(reg);
-                    let ok = match a.kind {
-                        mdbc::operand::AssertKind::Truthy => v.truthy(),
-                        mdbc::operand::AssertKind::NonEmpty => !matches!(v, Value::Empty),
-                        mdbc::operand::AssertKind::Range { min, max } => {
-                            matches!(v, Value::Int(i) if (min..=max).contains(i))
-                        }
-                    };
-                    if !ok {
-                        bail!(OpError::new(ErrorKind::Assertion, a.message.to_string()));
-                    }
-                }
-                Op::ConcatStr { dst, a, b } => {
-                    let v = tryop!(ops::concat_display(&r!(a), &r!(b)));
-                    r!(dst) = v;
-                }
-                Op::StrLen { dst, src } => {
-                    let v = tryop!(ops::str_len(&r!(src)));
-                    r!(dst) = v;
-                }
-                Op::NewArray { dst, size } => {
-                    let v = tryop!(ops::new_array(&r!(size)));
-                    r!(dst) = v;
                 }
                 Op::ArrayGet { dst, arr, idx } => {
                     profile2!(arr, idx);
@@ -495,70 +526,200 @@ impl Machine {
                         (Value::Array(a), Value::Int(i)) if (*i as u64) < a.len() as u64 => a[*i as usize].clone(),
                         (a, i) => tryop!(ops::array_get(a, i)),
                     };
-                    profile_out!(v);
-                    r!(dst) = v;
-                }
-                Op::ArraySet { arr, idx, val } => {
-                    profile2!(arr, idx);
-                    let v = r!(val).clone();
-                    let i = r!(idx).clone();
-                    tryop!(ops::array_set(&mut r!(arr), &i, v));
-                }
-                Op::ArrayLen { dst, arr } => {
-                    let v = tryop!(ops::array_len(&r!(arr)));
-                    r!(dst) = v;
-                }
-                Op::Print { src } => {
-                    let v = &r!(src);
-                    if !matches!(v, Value::Empty) {
-                        let res = match v {
-                            Value::Str(s) => out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n")),
-                            v => writeln!(out, "{v}"),
-                        };
-                        if let Err(e) = res {
-                            bail!(OpError::new(ErrorKind::Output, format!("cannot write output: {e}")));
-                        }
+                    if PROFILE {
+                        feedback.site_types[pc].out |= 1 << (v.tag() as u16);
                     }
+                    r!(dst).set(v);
                 }
                 Op::Halt => {
                     *executed += fuel_start - fuel;
                     return Ok(Value::Empty);
                 }
                 Op::Nop => {}
-                Op::DictNew { dst } => r!(dst) = ops::dict_new(),
-                Op::DictGet { dst, dict, key } => {
-                    let v = tryop!(ops::dict_get(&r!(dict), &r!(key)));
-                    profile_out!(v);
-                    r!(dst) = v;
-                }
-                Op::DictSet { dict, key, val } => {
-                    let v = r!(val).clone();
-                    let k = r!(key).clone();
-                    tryop!(ops::dict_set(&mut r!(dict), &k, v));
-                }
-                Op::DictRemove { dict, key } => {
-                    let k = r!(key).clone();
-                    tryop!(ops::dict_remove(&mut r!(dict), &k));
-                }
-                Op::DictContains { dst, dict, key } => {
-                    let v = tryop!(ops::dict_contains(&r!(dict), &r!(key)));
-                    r!(dst) = v;
-                }
-                Op::DictKeys { dst, dict } => {
-                    let v = tryop!(ops::dict_keys(&r!(dict)));
-                    r!(dst) = v;
-                }
-                Op::DictValues { dst, dict } => {
-                    let v = tryop!(ops::dict_values(&r!(dict)));
-                    r!(dst) = v;
-                }
-                Op::DictClear { dict } => tryop!(ops::dict_clear(&mut r!(dict))),
-                Op::DictLen { dst, dict } => {
-                    let v = tryop!(ops::dict_len(&r!(dict)));
-                    r!(dst) = v;
+                _ => {
+                    let site = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
+                    tryop!(exec_cold(program, op, regs, globals, out, site));
                 }
             }
             pc += 1;
         }
     }
+}
+
+/// Resets a returning frame's window to empty; plain values need only a store.
+#[inline(always)]
+fn clear_window(window: &mut [Value]) {
+    for slot in window {
+        slot.set(Value::Empty);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn grow(stack: &mut Vec<Value>, need: usize) {
+    let want = need.max(stack.len() * 2);
+    stack.resize(want, Value::Empty);
+}
+
+/// The generic path of the binary arithmetic ops (`op` is one of them).
+#[inline(never)]
+fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
+    match op {
+        Op::Add { .. } => ops::add(a, b),
+        Op::Sub { .. } => ops::sub(a, b),
+        Op::Mul { .. } => ops::mul(a, b),
+        Op::Div { .. } => ops::div(a, b),
+        Op::Mod { .. } => ops::rem(a, b),
+        _ => unreachable!("binary_slow called with {op:?}"),
+    }
+}
+
+/// The generic path of the ordering comparisons (`op` is one of them).
+#[inline(never)]
+fn compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
+    let c = match op {
+        Op::Lt { .. } => Cmp::Lt,
+        Op::Gt { .. } => Cmp::Gt,
+        Op::Le { .. } => Cmp::Le,
+        Op::Ge { .. } => Cmp::Ge,
+        _ => unreachable!("compare_slow called with {op:?}"),
+    };
+    ops::compare(c, a, b)
+}
+
+/// The generic path of a fused comparison + branch (`op` is one of the `Br*` ops).
+#[inline(never)]
+fn branch_compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
+    match op {
+        Op::BrLt { .. } | Op::BrLtNot { .. } => ops::compare(Cmp::Lt, a, b),
+        Op::BrGt { .. } | Op::BrGtNot { .. } => ops::compare(Cmp::Gt, a, b),
+        Op::BrLe { .. } | Op::BrLeNot { .. } => ops::compare(Cmp::Le, a, b),
+        Op::BrGe { .. } | Op::BrGeNot { .. } => ops::compare(Cmp::Ge, a, b),
+        Op::BrEq { .. } | Op::BrEqNot { .. } => Ok(a.equals(b)),
+        Op::BrNe { .. } | Op::BrNeNot { .. } => Ok(!a.equals(b)),
+        _ => unreachable!("branch_compare_slow called with {op:?}"),
+    }
+}
+
+/// Executes the operations that are not on the interpreter's hot path (strings, arrays, dicts,
+/// globals, casts, assertions, printing). Never called with control-flow ops.
+#[inline(never)]
+fn exec_cold(
+    program: &Program,
+    op: Op,
+    regs: &mut [Value; WINDOW],
+    globals: &mut [Value],
+    out: &mut dyn Write,
+    site: Option<&mut crate::feedback::SiteTypes>,
+) -> Result<(), OpError> {
+    macro_rules! r {
+        ($r:expr) => {
+            regs[$r as usize]
+        };
+    }
+    match op {
+        Op::LoadGlobal { dst, slot } => {
+            let v = globals[slot as usize].clone();
+            r!(dst).set(v);
+        }
+        Op::StoreGlobal { src, slot } => globals[slot as usize].set(r!(src).clone()),
+        Op::CheckType { dst, src, ty } => {
+            let v = Value::Bool(ops::check_type(&r!(src), ty));
+            r!(dst).set(v);
+        }
+        Op::Cast { dst, src, ty } => {
+            let v = cast(program, &r!(src), ty)?;
+            r!(dst).set(v);
+        }
+        Op::Neg { dst, src } => {
+            if let Some(s) = site {
+                s.a |= 1 << (r!(src).tag() as u16);
+            }
+            let v = ops::neg(&r!(src))?;
+            r!(dst).set(v);
+        }
+        Op::Assert { reg, id } => {
+            let a = &program.asserts[id as usize];
+            let v = &r!(reg);
+            let ok = match a.kind {
+                mdbc::operand::AssertKind::Truthy => v.truthy(),
+                mdbc::operand::AssertKind::NonEmpty => !matches!(v, Value::Empty),
+                mdbc::operand::AssertKind::Range { min, max } => matches!(v, Value::Int(i) if (min..=max).contains(i)),
+            };
+            if !ok {
+                return Err(OpError::new(ErrorKind::Assertion, a.message.to_string()));
+            }
+        }
+        Op::ConcatStr { dst, a, b } => {
+            let v = ops::concat_display(&r!(a), &r!(b))?;
+            r!(dst).set(v);
+        }
+        Op::StrLen { dst, src } => {
+            let v = ops::str_len(&r!(src))?;
+            r!(dst).set(v);
+        }
+        Op::NewArray { dst, size } => {
+            let v = ops::new_array(&r!(size))?;
+            r!(dst).set(v);
+        }
+        Op::ArraySet { arr, idx, val } => {
+            if let Some(s) = site {
+                s.a |= 1 << (r!(arr).tag() as u16);
+                s.b |= 1 << (r!(idx).tag() as u16);
+            }
+            let v = r!(val).clone();
+            let i = r!(idx).clone();
+            ops::array_set(&mut r!(arr), &i, v)?;
+        }
+        Op::ArrayLen { dst, arr } => {
+            let v = ops::array_len(&r!(arr))?;
+            r!(dst).set(v);
+        }
+        Op::Print { src } => {
+            let v = &r!(src);
+            if !matches!(v, Value::Empty) {
+                let res = match v {
+                    Value::Str(s) => out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n")),
+                    v => writeln!(out, "{v}"),
+                };
+                res.map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))?;
+            }
+        }
+        Op::DictNew { dst } => r!(dst).set(ops::dict_new()),
+        Op::DictGet { dst, dict, key } => {
+            let v = ops::dict_get(&r!(dict), &r!(key))?;
+            if let Some(s) = site {
+                s.out |= 1 << (v.tag() as u16);
+            }
+            r!(dst).set(v);
+        }
+        Op::DictSet { dict, key, val } => {
+            let v = r!(val).clone();
+            let k = r!(key).clone();
+            ops::dict_set(&mut r!(dict), &k, v)?;
+        }
+        Op::DictRemove { dict, key } => {
+            let k = r!(key).clone();
+            ops::dict_remove(&mut r!(dict), &k)?;
+        }
+        Op::DictContains { dst, dict, key } => {
+            let v = ops::dict_contains(&r!(dict), &r!(key))?;
+            r!(dst).set(v);
+        }
+        Op::DictKeys { dst, dict } => {
+            let v = ops::dict_keys(&r!(dict))?;
+            r!(dst).set(v);
+        }
+        Op::DictValues { dst, dict } => {
+            let v = ops::dict_values(&r!(dict))?;
+            r!(dst).set(v);
+        }
+        Op::DictClear { dict } => ops::dict_clear(&mut r!(dict))?,
+        Op::DictLen { dst, dict } => {
+            let v = ops::dict_len(&r!(dict))?;
+            r!(dst).set(v);
+        }
+        _ => unreachable!("exec_cold called with {op:?}"),
+    }
+    Ok(())
 }

@@ -73,6 +73,22 @@ pub enum Op {
     DictLen { dst: u8, dict: u8 },
     /// The end of a body: return without a value.
     FallOffEnd,
+    /// A comparison whose result register is tested by the next instruction (a conditional
+    /// jump that nothing else jumps to), fused into one dispatch: `BrXx` is `XX_R` then
+    /// `JUMP_IF_R`, `BrXxNot` is `XX_R` then `JUMP_IF_NOT_R`. Writes `dst` like the comparison,
+    /// then behaves as the jump at the next index (which stays in the code).
+    BrLt { dst: u8, a: u8, b: u8, target: u32 },
+    BrLtNot { dst: u8, a: u8, b: u8, target: u32 },
+    BrGt { dst: u8, a: u8, b: u8, target: u32 },
+    BrGtNot { dst: u8, a: u8, b: u8, target: u32 },
+    BrLe { dst: u8, a: u8, b: u8, target: u32 },
+    BrLeNot { dst: u8, a: u8, b: u8, target: u32 },
+    BrGe { dst: u8, a: u8, b: u8, target: u32 },
+    BrGeNot { dst: u8, a: u8, b: u8, target: u32 },
+    BrEq { dst: u8, a: u8, b: u8, target: u32 },
+    BrEqNot { dst: u8, a: u8, b: u8, target: u32 },
+    BrNe { dst: u8, a: u8, b: u8, target: u32 },
+    BrNeNot { dst: u8, a: u8, b: u8, target: u32 },
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() == 8);
@@ -343,6 +359,43 @@ impl Program {
             };
             self.code.push(op);
             self.bc_index.push(idx);
+        }
+        // Fuse a comparison with the conditional jump right after it that tests its result,
+        // unless the jump can be reached another way.
+        for i in code_start as usize..self.code.len().saturating_sub(1) {
+            let (cmp, next) = (self.code[i], self.code[i + 1]);
+            let (cond, target, jump_if) = match next {
+                Op::JumpIf { cond, target } => (cond, target, true),
+                Op::JumpIfNot { cond, target } => (cond, target, false),
+                _ => continue,
+            };
+            let (dst, a, b) = match cmp {
+                Op::Lt { dst, a, b }
+                | Op::Gt { dst, a, b }
+                | Op::Le { dst, a, b }
+                | Op::Ge { dst, a, b }
+                | Op::Eq { dst, a, b }
+                | Op::Neq { dst, a, b } => (dst, a, b),
+                _ => continue,
+            };
+            let next_bc = self.bc_index[i + 1];
+            if dst != cond || targets.contains(&next_bc) {
+                continue;
+            }
+            self.code[i] = match (cmp, jump_if) {
+                (Op::Lt { .. }, true) => Op::BrLt { dst, a, b, target },
+                (Op::Lt { .. }, false) => Op::BrLtNot { dst, a, b, target },
+                (Op::Gt { .. }, true) => Op::BrGt { dst, a, b, target },
+                (Op::Gt { .. }, false) => Op::BrGtNot { dst, a, b, target },
+                (Op::Le { .. }, true) => Op::BrLe { dst, a, b, target },
+                (Op::Le { .. }, false) => Op::BrLeNot { dst, a, b, target },
+                (Op::Ge { .. }, true) => Op::BrGe { dst, a, b, target },
+                (Op::Ge { .. }, false) => Op::BrGeNot { dst, a, b, target },
+                (Op::Eq { .. }, true) => Op::BrEq { dst, a, b, target },
+                (Op::Eq { .. }, false) => Op::BrEqNot { dst, a, b, target },
+                (Op::Neq { .. }, true) => Op::BrNe { dst, a, b, target },
+                (_, _) => Op::BrNeNot { dst, a, b, target },
+            };
         }
         let code_end = self.code.len() as u32;
         self.code.push(Op::FallOffEnd);

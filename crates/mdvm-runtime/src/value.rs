@@ -147,8 +147,8 @@ pub struct FunctionRef {
 }
 
 /// A Machine Dialect value. See the module documentation for the layout.
-#[derive(Clone, Debug, Default)]
-#[repr(C, u8)]
+#[derive(Debug, Default)]
+#[repr(C, u64)]
 pub enum Value {
     /// Tag 0.
     #[default]
@@ -192,6 +192,24 @@ impl Value {
             Value::Url(_) => Tag::Url,
             Value::Array(_) => Tag::Array,
             Value::Dict(_) => Tag::Dict,
+        }
+    }
+
+    /// True if the value holds a reference-counted pointer (tag >= 4).
+    #[inline(always)]
+    pub fn is_heap(&self) -> bool {
+        self.tag() as u8 >= Tag::FIRST_HEAP
+    }
+
+    /// Overwrites `self` with `v`, releasing the old value. The common case (the old value is
+    /// plain data) is a store and a tag check; only a heap value goes through its destructor.
+    #[inline(always)]
+    pub fn set(&mut self, v: Value) {
+        if self.is_heap() {
+            release(std::mem::replace(self, v));
+        } else {
+            // The old value owns nothing: skip its destructor (and any read of it).
+            std::mem::forget(std::mem::replace(self, v));
         }
     }
 
@@ -286,6 +304,42 @@ impl Value {
             _ => false,
         }
     }
+}
+
+impl Clone for Value {
+    /// Copies plain values inline; a heap value adds a reference (out of line).
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            _ => self.clone_other(),
+        }
+    }
+}
+
+impl Value {
+    #[inline(never)]
+    fn clone_other(&self) -> Value {
+        match self {
+            Value::Empty => Value::Empty,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Str(s) => Value::Str(s.clone()),
+            Value::Function(f) => Value::Function(f.clone()),
+            Value::Url(s) => Value::Url(s.clone()),
+            Value::Array(a) => Value::Array(a.clone()),
+            Value::Dict(d) => Value::Dict(d.clone()),
+        }
+    }
+}
+
+/// Drops a heap value, out of line so hot paths stay small.
+#[cold]
+#[inline(never)]
+fn release(v: Value) {
+    drop(v)
 }
 
 impl fmt::Display for Value {

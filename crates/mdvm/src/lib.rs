@@ -87,6 +87,13 @@ impl VmBuilder {
         self
     }
 
+    /// Counts executed instructions exactly (default on). Off, [`Vm::instruction_count`] stays
+    /// 0 unless a fuel budget is set, and the interpreter skips a per-instruction count.
+    pub fn count_instructions(mut self, on: bool) -> Self {
+        self.limits.metered = on;
+        self
+    }
+
     /// Sets the maximum number of live frames, main's included (default 10,000).
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.limits.max_depth = depth;
