@@ -271,6 +271,16 @@ impl Instr {
         d
     }
 
+    /// The register this instruction always overwrites, if any. `CALL_R` and `PHI_R` are
+    /// excluded: a callee that returns no value, and a phi without a matching source, leave
+    /// their destination unchanged.
+    pub fn definite_def(&self) -> Option<u8> {
+        match self {
+            Instr::CallR { .. } | Instr::PhiR { .. } => None,
+            _ => self.def(),
+        }
+    }
+
     /// The jump offset (in instructions, relative to the next instruction), if this is a jump.
     pub fn jump_offset(&self) -> Option<i32> {
         match self {

@@ -237,7 +237,7 @@ impl Program {
             let (code_start, code_end) = match emitted.get(&key) {
                 Some(&se) => se,
                 None => {
-                    let se = p.emit_body(b.start, b.end, &mut global_slots);
+                    let se = p.emit_body(&b, &mut global_slots);
                     emitted.insert(key, se);
                     se
                 }
@@ -253,7 +253,8 @@ impl Program {
         Ok(p)
     }
 
-    fn emit_body(&mut self, start: u32, end: u32, global_slots: &mut HashMap<String, u32>) -> (u32, u32) {
+    fn emit_body(&mut self, body: &mdbc::Body, global_slots: &mut HashMap<String, u32>) -> (u32, u32) {
+        let (start, end) = (body.start, body.end);
         let code_start = self.code.len() as u32;
         let internal = |t: u32| code_start + (t - start);
         // Jump targets within the body, to know where a phi run or a call site can be entered.
@@ -359,6 +360,26 @@ impl Program {
             };
             self.code.push(op);
             self.bc_index.push(idx);
+        }
+        // A callee-name constant loaded only for a call resolved above is dead once the call is
+        // resolved: when nothing reads the register afterwards, the load becomes a no-op (it
+        // still counts as an executed instruction).
+        if end > start {
+            let cfg = mdbc::cfg::Cfg::build(&self.module, body);
+            let live_out = cfg.live_out(&self.module);
+            for i in code_start as usize..self.code.len() {
+                let Op::Call { site } = self.code[i] else { continue };
+                let cs = &self.call_sites[site as usize];
+                if cs.target.is_none() || i == code_start as usize {
+                    continue;
+                }
+                let call_bc = self.bc_index[i];
+                if let Op::LoadConst { dst, .. } = self.code[i - 1] {
+                    if dst == cs.func && !live_out[(call_bc - start) as usize].contains(dst) {
+                        self.code[i - 1] = Op::Nop;
+                    }
+                }
+            }
         }
         // Fuse a comparison with the conditional jump right after it that tests its result,
         // unless the jump can be reached another way.

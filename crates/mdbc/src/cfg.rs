@@ -1,0 +1,254 @@
+//! Control-flow graph and register liveness of one body.
+//!
+//! Shared by the interpreter's load-time optimizations and the compiled tier. Basic blocks
+//! start at the body's first instruction, at every jump target, after every jump, return or
+//! `HALT`, and at the first phi of every run of phis (so a phi run always heads its block, and
+//! the predecessor block id of DESIGN.md section 5 is the index of the last instruction of the
+//! predecessor block).
+
+use crate::isa::Instr;
+use crate::verify::Body;
+use crate::Module;
+
+/// A set of registers `r0..r255`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RegSet(pub [u64; 4]);
+
+impl RegSet {
+    /// The empty set.
+    pub const EMPTY: RegSet = RegSet([0; 4]);
+
+    /// Adds `r`.
+    #[inline]
+    pub fn insert(&mut self, r: u8) {
+        self.0[(r >> 6) as usize] |= 1 << (r & 63);
+    }
+
+    /// Removes `r`.
+    #[inline]
+    pub fn remove(&mut self, r: u8) {
+        self.0[(r >> 6) as usize] &= !(1 << (r & 63));
+    }
+
+    /// True if `r` is in the set.
+    #[inline]
+    pub fn contains(&self, r: u8) -> bool {
+        self.0[(r >> 6) as usize] & (1 << (r & 63)) != 0
+    }
+
+    /// Adds every register of `other`; returns true if the set grew.
+    pub fn union_with(&mut self, other: &RegSet) -> bool {
+        let mut grew = false;
+        for i in 0..4 {
+            let n = self.0[i] | other.0[i];
+            grew |= n != self.0[i];
+            self.0[i] = n;
+        }
+        grew
+    }
+
+    /// The registers in the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=255u8).filter(move |&r| self.contains(r))
+    }
+}
+
+/// One basic block: instructions `start..end` (absolute indices).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// First instruction.
+    pub start: u32,
+    /// One past the last instruction.
+    pub end: u32,
+    /// Successor blocks (indices into [`Cfg::blocks`]); leaving the body is not a successor.
+    pub succs: Vec<u32>,
+    /// Predecessor blocks.
+    pub preds: Vec<u32>,
+    /// True if control can leave the body from this block (return, `HALT`, falling off or
+    /// jumping to the end).
+    pub exits: bool,
+}
+
+/// The control-flow graph of one body. Block 0 is the entry block (the body is never empty
+/// when it has blocks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cfg {
+    /// The body's first instruction.
+    pub start: u32,
+    /// One past the body's last instruction.
+    pub end: u32,
+    /// Blocks in program order.
+    pub blocks: Vec<Block>,
+    /// For each instruction of the body (index `i - start`), its block.
+    pub block_of: Vec<u32>,
+}
+
+fn jump_target(idx: u32, off: i32) -> u32 {
+    (idx as i64 + 1 + off as i64) as u32
+}
+
+impl Cfg {
+    /// Builds the CFG of a verified body (jump targets lie in `start..=end`).
+    pub fn build(m: &Module, body: &Body) -> Cfg {
+        let (start, end) = (body.start, body.end);
+        let n = (end - start) as usize;
+        let mut leader = vec![false; n + 1];
+        if n > 0 {
+            leader[0] = true;
+        }
+        for idx in start..end {
+            let ins = &m.code[idx as usize];
+            let rel = (idx - start) as usize;
+            if let Some(off) = ins.jump_offset() {
+                leader[(jump_target(idx, off) - start) as usize] = true;
+                leader[rel + 1] = true;
+            }
+            if matches!(ins, Instr::ReturnR { .. } | Instr::Halt {}) {
+                leader[rel + 1] = true;
+            }
+            if matches!(ins, Instr::PhiR { .. })
+                && (idx == start || !matches!(m.code[idx as usize - 1], Instr::PhiR { .. }))
+            {
+                leader[rel] = true;
+            }
+        }
+        let mut blocks = Vec::new();
+        let mut block_of = vec![0u32; n];
+        let mut i = 0;
+        while i < n {
+            let mut j = i + 1;
+            while j < n && !leader[j] {
+                j += 1;
+            }
+            for b in &mut block_of[i..j] {
+                *b = blocks.len() as u32;
+            }
+            blocks.push(Block {
+                start: start + i as u32,
+                end: start + j as u32,
+                succs: Vec::new(),
+                preds: Vec::new(),
+                exits: false,
+            });
+            i = j;
+        }
+        let mut cfg = Cfg { start, end, blocks, block_of };
+        for b in 0..cfg.blocks.len() {
+            let last = cfg.blocks[b].end - 1;
+            let ins = &m.code[last as usize];
+            let mut succ_idx = Vec::new();
+            let mut exits = false;
+            let mut add = |t: u32, exits: &mut bool| {
+                if t >= end {
+                    *exits = true;
+                } else {
+                    succ_idx.push(t);
+                }
+            };
+            match ins {
+                Instr::JumpR { off } => add(jump_target(last, off.0), &mut exits),
+                Instr::JumpIfR { off, .. } | Instr::JumpIfNotR { off, .. } => {
+                    add(last + 1, &mut exits);
+                    add(jump_target(last, off.0), &mut exits);
+                }
+                Instr::ReturnR { .. } | Instr::Halt {} => exits = true,
+                _ => add(last + 1, &mut exits),
+            }
+            let mut succs: Vec<u32> = succ_idx.iter().map(|&t| cfg.block_at(t)).collect();
+            succs.dedup();
+            cfg.blocks[b].succs = succs.clone();
+            cfg.blocks[b].exits = exits;
+            for s in succs {
+                cfg.blocks[s as usize].preds.push(b as u32);
+            }
+        }
+        cfg
+    }
+
+    /// The block holding instruction `idx` (which must be in the body).
+    pub fn block_at(&self, idx: u32) -> u32 {
+        self.block_of[(idx - self.start) as usize]
+    }
+
+    /// Registers live after each instruction of the body (index `i - start`): read on some
+    /// path before being overwritten. A phi counts as reading all its sources; `CALL_R` and
+    /// `PHI_R` do not kill their destination (see [`Instr::definite_def`]).
+    pub fn live_out(&self, m: &Module) -> Vec<RegSet> {
+        let use_def = |ins: &Instr, live: &mut RegSet| {
+            if let Some(d) = ins.definite_def() {
+                live.remove(d);
+            }
+            ins.for_each_use(|r| live.insert(r));
+        };
+        // Block-level fixpoint on live-in sets.
+        let mut live_in = vec![RegSet::EMPTY; self.blocks.len()];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for b in (0..self.blocks.len()).rev() {
+                let blk = &self.blocks[b];
+                let mut live = RegSet::EMPTY;
+                for &s in &blk.succs {
+                    live.union_with(&live_in[s as usize]);
+                }
+                for idx in (blk.start..blk.end).rev() {
+                    use_def(&m.code[idx as usize], &mut live);
+                }
+                if live != live_in[b] {
+                    live_in[b] = live;
+                    changed = true;
+                }
+            }
+        }
+        let mut out = vec![RegSet::EMPTY; (self.end - self.start) as usize];
+        for blk in &self.blocks {
+            let mut live = RegSet::EMPTY;
+            for &s in &blk.succs {
+                live.union_with(&live_in[s as usize]);
+            }
+            for idx in (blk.start..blk.end).rev() {
+                out[(idx - self.start) as usize] = live;
+                use_def(&m.code[idx as usize], &mut live);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify;
+
+    #[test]
+    fn loop_blocks_and_liveness() {
+        let m = crate::assemble(
+            ".module t
+                LOAD_CONST_R r0, int 0
+                LOAD_CONST_R r1, int 10
+        head:   LT_R r2, r0, r1
+                JUMP_IF_NOT_R r2, done
+                LOAD_CONST_R r3, int 1
+                ADD_R r0, r0, r3
+                JUMP_R head
+        done:   DEBUG_PRINT r0
+                RETURN_R",
+        )
+        .unwrap();
+        let layout = verify(&m).unwrap();
+        let cfg = Cfg::build(&m, &layout.bodies[0]);
+        let starts: Vec<u32> = cfg.blocks.iter().map(|b| b.start).collect();
+        assert_eq!(starts, vec![0, 2, 4, 7]);
+        assert_eq!(cfg.blocks[1].preds, vec![0, 2]);
+        assert_eq!(cfg.blocks[2].succs, vec![1]);
+        assert!(cfg.blocks[3].exits);
+        let live = cfg.live_out(&m);
+        // After `LOAD_CONST_R r3`: r0, r1, r3 live; r2 dead.
+        assert!(live[4].contains(0) && live[4].contains(1) && live[4].contains(3));
+        assert!(!live[4].contains(2));
+        // After the loop test, r2 is dead, r0 and r1 live.
+        assert!(!live[3].contains(2) && live[3].contains(0) && live[3].contains(1));
+        // After the print nothing is live.
+        assert_eq!(live[7], RegSet::EMPTY);
+    }
+}
