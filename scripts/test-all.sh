@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (debug build), the benchmark-size
+# conformance programs in release mode with no fuel limit, and a build of the benchmarks.
+# Installs nothing beyond the Rust toolchain it finds; run from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo test (debug): format, runtime, conformance, CLI, malformed files"
+cargo test --locked
+
+echo "== bench-asm conformance (release, no fuel limit)"
+MDVM_BENCH_ASM=1 cargo test --locked --release -p mdvm-tests --test bench_asm_conformance -- --ignored
+
+echo "== benchmarks build"
+cargo build --locked --release -p mdvm-benches --benches --bins
