@@ -331,6 +331,56 @@ impl Machine {
                 }
             }};
         }
+        // Calls site `$site` from the current pc.
+        macro_rules! do_call {
+            ($site:expr) => {{
+                let site = $site;
+                    let cs = &program.call_sites[site as usize];
+                let callee = match cs.target {
+                    Some(t) => t,
+                    None => {
+                        let cache = &mut call_cache[site as usize];
+                        match &r!(cs.func) {
+                            Value::Str(s) if Rc::as_ptr(s) as usize == cache.0 => cache.1,
+                            v => tryop!(resolve_slow(program, v, cache)),
+                        }
+                    }
+                };
+                if frames.len() >= max_callers {
+                    bail!(OpError::new(
+                        ErrorKind::CallDepth,
+                        format!("call depth limit of {} frames reached", limits.max_depth)
+                    ));
+                }
+                feedback.call_counts[callee as usize] += 1;
+                let cb = &program.bodies[callee as usize];
+                let base = cur.base as usize;
+                let new_base = base + cur.nregs as usize;
+                if stack.len() < new_base + WINDOW {
+                    grow(stack, new_base + WINDOW);
+                }
+                let (caller, callee_regs) = stack.split_at_mut(new_base);
+                let caller = &caller[base..];
+                for (slot, &r) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize) {
+                    slot.set(caller[r as usize].clone());
+                }
+                cur.ret_pc = pc as u32 + 1;
+                cur.dst = cs.dst;
+                frames.push(cur);
+                cur = Frame {
+                    body: callee,
+                    ret_pc: 0,
+                    base: new_base as u32,
+                    nregs: cb.nregs,
+                    dst: 0,
+                    rec_from: NO_JUMP,
+                    rec_to: NO_JUMP,
+                };
+                pc = cb.code_start as usize;
+                regs = window(stack, new_base);
+                continue;
+                }};
+        }
         // Returns from the current frame with `$v: Option<Value>`.
         macro_rules! ret {
             ($v:expr) => {{
@@ -449,51 +499,17 @@ impl Machine {
                         jump!(target)
                     }
                 }
-                Op::Call { site } => {
-                    let cs = &program.call_sites[site as usize];
-                    let callee = match cs.target {
-                        Some(t) => t,
-                        None => {
-                            let cache = &mut call_cache[site as usize];
-                            match &r!(cs.func) {
-                                Value::Str(s) if Rc::as_ptr(s) as usize == cache.0 => cache.1,
-                                v => tryop!(resolve_slow(program, v, cache)),
-                            }
+                Op::Call { site } => do_call!(site),
+                Op::LoadCall { site } => {
+                    // The dead callee-name load (this index) and the call (the next index).
+                    pc += 1;
+                    if METERED {
+                        if fuel == 0 {
+                            continue;
                         }
-                    };
-                    if frames.len() >= max_callers {
-                        bail!(OpError::new(
-                            ErrorKind::CallDepth,
-                            format!("call depth limit of {} frames reached", limits.max_depth)
-                        ));
+                        fuel -= 1;
                     }
-                    feedback.call_counts[callee as usize] += 1;
-                    let cb = &program.bodies[callee as usize];
-                    let base = cur.base as usize;
-                    let new_base = base + cur.nregs as usize;
-                    if stack.len() < new_base + WINDOW {
-                        grow(stack, new_base + WINDOW);
-                    }
-                    let (caller, callee_regs) = stack.split_at_mut(new_base);
-                    let caller = &caller[base..];
-                    for (slot, &r) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize) {
-                        slot.set(caller[r as usize].clone());
-                    }
-                    cur.ret_pc = pc as u32 + 1;
-                    cur.dst = cs.dst;
-                    frames.push(cur);
-                    cur = Frame {
-                        body: callee,
-                        ret_pc: 0,
-                        base: new_base as u32,
-                        nregs: cb.nregs,
-                        dst: 0,
-                        rec_from: NO_JUMP,
-                        rec_to: NO_JUMP,
-                    };
-                    pc = cb.code_start as usize;
-                    regs = window(stack, new_base);
-                    continue;
+                    do_call!(site)
                 }
                 Op::Return { src } => {
                     let v = std::mem::take(&mut r!(src));

@@ -46,6 +46,9 @@ pub enum Op {
     JumpIfNot { cond: u8, target: u32 },
     /// `site` indexes [`Program::call_sites`].
     Call { site: u32 },
+    /// A `LOAD_CONST_R` of a callee name whose register is dead, fused with the `CALL_R` right
+    /// after it (which stays in the code at the next index): one dispatch for both.
+    LoadCall { site: u32 },
     Return { src: u8 },
     ReturnNone,
     /// `id` indexes [`Program::phis`].
@@ -362,8 +365,8 @@ impl Program {
             self.bc_index.push(idx);
         }
         // A callee-name constant loaded only for a call resolved above is dead once the call is
-        // resolved: when nothing reads the register afterwards, the load becomes a no-op (it
-        // still counts as an executed instruction).
+        // resolved: when nothing reads the register afterwards, the load and the call become
+        // one `LoadCall` (both still count as executed instructions).
         if end > start {
             let cfg = mdbc::cfg::Cfg::build(&self.module, body);
             let live_out = cfg.live_out(&self.module);
@@ -376,7 +379,7 @@ impl Program {
                 let call_bc = self.bc_index[i];
                 if let Op::LoadConst { dst, .. } = self.code[i - 1] {
                     if dst == cs.func && !live_out[(call_bc - start) as usize].contains(dst) {
-                        self.code[i - 1] = Op::Nop;
+                        self.code[i - 1] = Op::LoadCall { site };
                     }
                 }
             }
