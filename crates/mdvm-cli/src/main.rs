@@ -7,6 +7,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use mdvm::{Tier, Vm};
 
@@ -40,7 +41,7 @@ enum Command {
         #[arg(long)]
         fuel: Option<u64>,
         /// Maximum number of live frames, main's included.
-        #[arg(long, default_value_t = mdvm::DEFAULT_MAX_DEPTH)]
+        #[arg(long, default_value_t = mdvm::DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
         max_depth: usize,
         /// Print execution statistics to stderr.
         #[arg(long)]

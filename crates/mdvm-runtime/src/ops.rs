@@ -113,8 +113,13 @@ pub fn div(a: &Value, b: &Value) -> Result<Value, OpError> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => int_div(*x, *y).map(Value::Int),
         _ => match float_pair(a, b) {
-            Some((_, y)) if y == 0.0 => Err(div_zero("division")),
-            Some((x, y)) => Ok(Value::Float(x / y)),
+            Some((x, y)) => {
+                if y == 0.0 {
+                    Err(div_zero("division"))
+                } else {
+                    Ok(Value::Float(x / y))
+                }
+            }
             None => Err(type_err2("divide", a, b)),
         },
     }
@@ -125,8 +130,13 @@ pub fn rem(a: &Value, b: &Value) -> Result<Value, OpError> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => int_mod(*x, *y).map(Value::Int),
         _ => match float_pair(a, b) {
-            Some((_, y)) if y == 0.0 => Err(div_zero("modulo")),
-            Some((x, y)) => Ok(Value::Float(x % y)),
+            Some((x, y)) => {
+                if y == 0.0 {
+                    Err(div_zero("modulo"))
+                } else {
+                    Ok(Value::Float(x % y))
+                }
+            }
             None => Err(type_err2("take the modulo of", a, b)),
         },
     }
@@ -374,7 +384,7 @@ pub fn cast(v: &Value, ty: u16) -> Result<Value, OpError> {
         Some(Tag::Int) => match v {
             Value::Float(f) => {
                 let t = f.trunc();
-                if f.is_finite() && t >= -9223372036854775808.0 && t < 9223372036854775808.0 {
+                if (-9223372036854775808.0..9223372036854775808.0).contains(&t) {
                     Ok(Value::Int(t as i64))
                 } else {
                     Err(OpError::new(ErrorKind::Overflow, format!("float {f} does not fit a 64-bit integer")))
