@@ -215,6 +215,20 @@ impl Cfg {
     }
 }
 
+impl Cfg {
+    /// Registers live on entry to the instruction at `idx`, given `live_out` from
+    /// [`Cfg::live_out`]: live after it, minus what it always overwrites, plus what it reads.
+    pub fn live_in_at(&self, m: &Module, live_out: &[RegSet], idx: u32) -> RegSet {
+        let ins = &m.code[idx as usize];
+        let mut live = live_out[(idx - self.start) as usize];
+        if let Some(d) = ins.definite_def() {
+            live.remove(d);
+        }
+        ins.for_each_use(|r| live.insert(r));
+        live
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

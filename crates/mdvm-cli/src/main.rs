@@ -46,6 +46,13 @@ enum Command {
         /// Print execution statistics to stderr.
         #[arg(long)]
         stats: bool,
+        /// With --tier auto: compile a function after this many calls (and enter loops by OSR
+        /// after at most this many back-edges).
+        #[arg(long, default_value_t = mdvm::DEFAULT_JIT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+        jit_threshold: u64,
+        /// Make every guard of compiled code side-exit the first time it runs (testing).
+        #[arg(long)]
+        stress_deopt: bool,
     },
     /// Disassemble a program to .mdasm text on stdout.
     Dis {
@@ -71,7 +78,17 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn run(file: PathBuf, tier: TierArg, fuel: Option<u64>, max_depth: usize, stats: bool) -> Result<(), String> {
+struct RunOptions {
+    tier: TierArg,
+    fuel: Option<u64>,
+    max_depth: usize,
+    stats: bool,
+    jit_threshold: u64,
+    stress_deopt: bool,
+}
+
+fn run(file: PathBuf, o: RunOptions) -> Result<(), String> {
+    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, stress_deopt } = o;
     let tier = match tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
@@ -82,6 +99,8 @@ fn run(file: PathBuf, tier: TierArg, fuel: Option<u64>, max_depth: usize, stats:
         .fuel(fuel)
         .max_depth(max_depth)
         .count_instructions(stats)
+        .jit_threshold(jit_threshold)
+        .stress_deopt(stress_deopt)
         .load_file(&file).map_err(|e| e.to_string())?;
     let stdout = io::stdout();
     let result = if stdout.is_terminal() {
@@ -134,7 +153,9 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.command {
-        Command::Run { file, tier, fuel, max_depth, stats } => run(file, tier, fuel, max_depth, stats),
+        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, stress_deopt } => {
+            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, stress_deopt })
+        }
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;
             io::stdout().write_all(mdbc::disassemble(&m).as_bytes()).map_err(|e| e.to_string())

@@ -14,6 +14,10 @@ use std::rc::Rc;
 
 use crate::error::{ErrorKind, OpError, RuntimeError};
 use crate::feedback::Feedback;
+use crate::native::{
+    CompiledTier, DeoptReason, NativeContext, NativeEntry, NativeRet, OutPtr, TierPolicy, TierStats, RET_NONE,
+    RET_UNWIND,
+};
 use crate::ops::{self, Cmp};
 use crate::program::{Op, Program};
 use crate::value::Value;
@@ -37,7 +41,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn is_metered(&self) -> bool {
+    /// True when instructions are counted (fuel set, or counting asked for).
+    pub fn is_metered(&self) -> bool {
         self.metered || self.fuel.is_some()
     }
 }
@@ -67,7 +72,33 @@ const WINDOW: usize = 256;
 /// "No jump recorded" marker for the phi predecessor record.
 const NO_JUMP: u32 = u32::MAX;
 
-/// The state of one program run: value stack, frames, globals, feedback, budgets.
+/// Where the interpreter starts (or continues) a level of execution.
+#[derive(Debug)]
+enum Start {
+    /// Enter `body` with a fresh window at `base` (arguments in place, frame counted).
+    Enter { body: u32, base: u32 },
+    /// Continue `body` at internal index `pc` with the given phi predecessor record.
+    Resume { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    /// The current frame (run by native code) returned this; continue its caller, the top of
+    /// `frames`, or end the level if the frame was its bottom.
+    FrameReturned(Option<Value>),
+}
+
+/// Why the interpreter loop stopped.
+enum Exit {
+    /// The level's bottom frame returned.
+    Returned(Option<Value>),
+    /// The run is ending: an error was recorded in `pending`, or `HALT` ran.
+    Unwind,
+    /// Call native code for a callee whose window is at `base` (its caller was pushed on
+    /// `frames` and the frame counted), or enter a loop of the current frame by OSR (the
+    /// current frame was not pushed: native code finishes it). Either way the native result is
+    /// the result of the current frame.
+    Native { entry: NativeEntry, base: u32 },
+}
+
+/// The state of one program run: value stack, frames, globals, feedback, budgets, and the
+/// compiled tier if one is attached.
 pub struct Machine {
     program: Rc<Program>,
     stack: Vec<Value>,
@@ -78,8 +109,25 @@ pub struct Machine {
     feedback: Feedback,
     limits: Limits,
     executed: u64,
+    /// Shared with native code; boxed so its address is stable.
+    native: Box<NativeContext>,
+    /// Native entry per body (null: none). `native.entries` points here; never resized.
+    entries: Vec<*const u8>,
+    /// Bodies the tier failed to compile (not retried).
+    compile_failed: Vec<bool>,
+    tier: Option<Box<dyn CompiledTier>>,
+    policy: TierPolicy,
+    stress_flags: Vec<u8>,
+    /// Deopts by reason.
+    deopts: [u64; DeoptReason::ALL.len()],
+    native_entries: u64,
+    osr_entries: u64,
+    /// The first error of the run, recorded while unwinding through native frames.
+    pending: Option<RuntimeError>,
+    halted: bool,
+    /// The output of the run in progress (null outside `run`).
+    out: Option<OutPtr>,
 }
-
 #[inline(always)]
 fn window(stack: &mut [Value], base: usize) -> &mut [Value; WINDOW] {
     (&mut stack[base..base + WINDOW]).try_into().expect("stack keeps a full window past every base")
@@ -138,10 +186,11 @@ fn truthy(v: &Value) -> bool {
 }
 
 impl Machine {
-    /// A machine ready to run `program` under `limits`.
+    /// A machine ready to run `program` under `limits`, interpreter only.
     pub fn new(program: Rc<Program>, limits: Limits) -> Machine {
         let feedback = Feedback::new(&program);
-        Machine {
+        let n = program.bodies.len();
+        let mut m = Machine {
             stack: Vec::new(),
             frames: Vec::new(),
             globals: vec![Value::Empty; program.global_names.len()],
@@ -149,8 +198,43 @@ impl Machine {
             feedback,
             limits,
             executed: 0,
+            native: Box::new(NativeContext {
+                stack: std::ptr::null_mut(),
+                stack_len: 0,
+                depth: 0,
+                max_depth: limits.max_depth as u64,
+                fuel: u64::MAX,
+                entries: std::ptr::null(),
+                call_counts: std::ptr::null_mut(),
+                stress_flags: std::ptr::null_mut(),
+                machine: std::ptr::null_mut(),
+            }),
+            entries: vec![std::ptr::null(); n],
+            compile_failed: vec![false; n],
+            tier: None,
+            policy: TierPolicy::default(),
+            stress_flags: Vec::new(),
+            deopts: [0; DeoptReason::ALL.len()],
+            native_entries: 0,
+            osr_entries: 0,
+            pending: None,
+            halted: false,
+            out: None,
             program,
-        }
+        };
+        m.native.entries = m.entries.as_ptr();
+        m.native.call_counts = m.feedback.call_counts.as_mut_ptr();
+        m
+    }
+
+    /// Attaches a compiled tier, used as `policy` says. Turns profiling on.
+    pub fn set_tier(&mut self, tier: Box<dyn CompiledTier>, policy: TierPolicy) {
+        self.tier = Some(tier);
+        self.policy = policy;
+        self.feedback.profiling = true;
+        self.stress_flags = if policy.stress_deopt { vec![0; self.program.module.code.len() * 4 + 4] } else { Vec::new() };
+        self.native.stress_flags =
+            if self.stress_flags.is_empty() { std::ptr::null_mut() } else { self.stress_flags.as_mut_ptr() };
     }
 
     /// The program this machine runs.
@@ -179,19 +263,38 @@ impl Machine {
         &self.feedback
     }
 
-    /// Bytecode instructions executed by all runs so far.
+    /// Bytecode instructions executed by all runs so far (counted when metered).
     pub fn instruction_count(&self) -> u64 {
         self.executed
     }
 
-    /// Clears globals, feedback and counters, as after [`Machine::new`].
+    /// Counters of the compiled tier: its own, plus native entries, OSR entries and deopts by
+    /// reason (`None` without a tier).
+    pub fn tier_stats(&self) -> Option<(TierStats, u64, u64, Vec<(DeoptReason, u64)>)> {
+        let t = self.tier.as_ref()?;
+        let deopts = DeoptReason::ALL
+            .iter()
+            .zip(self.deopts.iter())
+            .filter(|(_, &n)| n > 0)
+            .map(|(&r, &n)| (r, n))
+            .collect();
+        Some((t.stats(), self.native_entries, self.osr_entries, deopts))
+    }
+
+    /// Clears globals, feedback and counters, as after [`Machine::new`] (compiled code stays).
     pub fn reset(&mut self) {
         self.stack.clear();
         self.frames.clear();
         self.globals.iter_mut().for_each(|g| *g = Value::Empty);
         self.call_cache.iter_mut().for_each(|c| *c = (0, 0));
+        let profiling = self.feedback.profiling;
         self.feedback = Feedback::new(&self.program);
+        self.feedback.profiling = profiling;
+        self.native.call_counts = self.feedback.call_counts.as_mut_ptr();
         self.executed = 0;
+        self.deopts = [0; DeoptReason::ALL.len()];
+        self.native_entries = 0;
+        self.osr_entries = 0;
     }
 
     /// Runs the program from its entry body to the end, writing `DEBUG_PRINT` output to `out`.
@@ -203,45 +306,333 @@ impl Machine {
         self.stack.clear();
         self.stack.resize(WINDOW * 4, Value::Empty);
         self.frames.clear();
-        let r = match (self.feedback.profiling, self.limits.is_metered()) {
-            (true, true) => self.interpret::<true, true>(out),
-            (true, false) => self.interpret::<true, false>(out),
-            (false, true) => self.interpret::<false, true>(out),
-            (false, false) => self.interpret::<false, false>(out),
+        self.pending = None;
+        self.halted = false;
+        let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
+        self.native.fuel = fuel_start;
+        self.native.depth = 1;
+        self.native.max_depth = self.limits.max_depth as u64;
+        // SAFETY: only the lifetime is erased. `self.out` is cleared below before `run`
+        // returns, and it is used only by code running inside this call.
+        let out_ptr: OutPtr = unsafe { std::mem::transmute::<*mut dyn Write, OutPtr>(out as *mut dyn Write) };
+        self.out = Some(out_ptr);
+
+        let body = self.program.entry_body;
+        self.feedback.call_counts[body as usize] += 1;
+        let entry = self.entry_for(body);
+        let r = match entry {
+            Some(e) => {
+                self.native_entries += 1;
+                let r = self.call_native(e, 0);
+                self.native_result(r)
+            }
+            None => self.drive(Start::Enter { body, base: 0 }, 0),
         };
+        let result = match r {
+            Some(v) => Ok(v.unwrap_or(Value::Empty)),
+            None => match self.pending.take() {
+                Some(e) => Err(e),
+                None => Ok(Value::Empty), // HALT
+            },
+        };
+        if self.limits.is_metered() {
+            self.executed += fuel_start - self.native.fuel;
+        }
+        self.out = None;
         // Drop whatever the run left in registers (on error or HALT frames are still live).
         self.stack.clear();
         self.frames.clear();
-        r
+        result
     }
 
-    fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, out: &mut dyn Write) -> Result<Value, RuntimeError> {
-        let Machine { program, stack, frames, globals, call_cache, feedback, limits, executed } = self;
+    /// The native entry for `body`, compiling it first when the policy says so.
+    fn entry_for(&mut self, body: u32) -> Option<NativeEntry> {
+        let b = body as usize;
+        if self.entries[b].is_null() && !self.compile_failed[b] {
+            if let Some(tier) = self.tier.as_mut() {
+                let due = self.policy.eager || self.feedback.call_counts[b] >= self.policy.call_threshold;
+                if due {
+                    match tier.compile(&self.program, &self.feedback, body) {
+                        Some(e) => self.entries[b] = e as *const u8,
+                        None => self.compile_failed[b] = true,
+                    }
+                }
+            }
+        }
+        let p = self.entries[b];
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: non-null entries are only ever set from `NativeEntry` values produced by
+            // the tier, whose code lives as long as the tier (owned by this machine).
+            Some(unsafe { std::mem::transmute::<*const u8, NativeEntry>(p) })
+        }
+    }
+
+    /// Calls native code for the window at `base`.
+    fn call_native(&mut self, entry: NativeEntry, base: u32) -> NativeRet {
+        self.native.stack = self.stack.as_mut_ptr();
+        self.native.stack_len = self.stack.len() as u64;
+        let ctx: *mut NativeContext = &mut *self.native;
+        self.native.machine = self as *mut Machine;
+        // SAFETY: `entry` is code the tier compiled for this program, following the
+        // conventions of `crate::native`: it reads and writes only the window at `base` and
+        // above, through `ctx`, and reaches the machine only through helpers, while this
+        // function holds no other reference into the machine.
+        unsafe { entry(ctx, base as u64) }
+    }
+
+    /// Turns a native result into `Some(returned value)` or `None` for unwinding.
+    fn native_result(&mut self, r: NativeRet) -> Option<Option<Value>> {
+        match r.tag {
+            RET_NONE => Some(None),
+            RET_UNWIND => None,
+            // SAFETY: native code returns a value it owns, in the layout of `Value`.
+            _ => Some(Some(unsafe { Value::from_raw_parts(r.tag, r.payload) })),
+        }
+    }
+
+    /// Runs interpreter and native code from `start` until the level's bottom frame (the one
+    /// above `stop` frames) returns: `Some(its result)`, or `None` when unwinding.
+    fn drive(&mut self, mut start: Start, stop: usize) -> Option<Option<Value>> {
+        loop {
+            let exit = match (self.feedback.profiling, self.limits.is_metered()) {
+                (true, true) => self.interpret::<true, true>(start, stop),
+                (true, false) => self.interpret::<true, false>(start, stop),
+                (false, true) => self.interpret::<false, true>(start, stop),
+                (false, false) => self.interpret::<false, false>(start, stop),
+            };
+            // The interpreter may have grown (moved) the stack: native code reloads it.
+            self.native.stack = self.stack.as_mut_ptr();
+            self.native.stack_len = self.stack.len() as u64;
+            match exit {
+                Exit::Returned(v) => return Some(v),
+                Exit::Unwind => return None,
+                Exit::Native { entry, base } => {
+                    let r = self.call_native(entry, base);
+                    start = Start::FrameReturned(self.native_result(r)?);
+                }
+            }
+        }
+    }
+
+    /// `mdvm_call_interp`: runs `body` on the window at `base` as a callee of native code.
+    pub(crate) fn run_nested_call(&mut self, body: u32, base: usize) -> NativeRet {
+        self.feedback.call_counts[body as usize] += 1;
+        let stop = self.frames.len();
+        let r = match self.entry_for(body) {
+            Some(e) => {
+                self.native_entries += 1;
+                // Native code expects `Empty` in every slot it does not read first.
+                let b = &self.program.bodies[body as usize];
+                let live = b.entry_live;
+                for (i, slot) in self.stack[base..base + b.nregs as usize].iter_mut().enumerate() {
+                    if !live.contains(i as u8) {
+                        slot.set(Value::Empty);
+                    }
+                }
+                return self.call_native(e, base as u32);
+            }
+            None => self.drive(Start::Enter { body, base: base as u32 }, stop),
+        };
+        Self::to_native(r)
+    }
+
+    fn to_native(r: Option<Option<Value>>) -> NativeRet {
+        match r {
+            None => NativeRet { tag: RET_UNWIND, payload: 0 },
+            Some(None) => NativeRet { tag: RET_NONE, payload: 0 },
+            Some(Some(v)) => {
+                let (tag, payload) = v.into_raw_parts();
+                NativeRet { tag, payload }
+            }
+        }
+    }
+
+    /// `mdvm_deopt`: the interpreter finishes an activation that native code left at bytecode
+    /// index `pc`.
+    pub(crate) fn resume_after_deopt(&mut self, body: u32, pc: u32, base: usize, pred: u32, reason: u32) -> NativeRet {
+        let reason = DeoptReason::from_u32(reason).unwrap_or(DeoptReason::Fault);
+        self.deopts[reason as usize] += 1;
+        if let Some(tier) = self.tier.as_mut() {
+            if tier.note_deopt(body, pc, reason) {
+                self.entries[body as usize] = std::ptr::null();
+                tier.discard(body);
+            }
+        }
+        let b = &self.program.bodies[body as usize];
+        let ipc = b.code_start + (pc - b.bc_start);
+        let (rec_from, rec_to) = if pred == NO_JUMP {
+            (NO_JUMP, NO_JUMP)
+        } else {
+            (b.code_start + (pred - b.bc_start), ipc)
+        };
+        let stop = self.frames.len();
+        Self::to_native(self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from, rec_to }, stop))
+    }
+
+    /// `mdvm_reserve`: makes the stack hold at least `need` slots.
+    pub(crate) fn reserve(&mut self, need: usize) {
+        if self.stack.len() < need {
+            grow(&mut self.stack, need);
+        }
+        self.native.stack = self.stack.as_mut_ptr();
+        self.native.stack_len = self.stack.len() as u64;
+    }
+
+    /// `mdvm_call_dynamic`: performs the `CALL_R` at bytecode index `pc` of `body`, whose
+    /// window is at `base`, with the interpreter's semantics (callee from its register,
+    /// arguments and destination in their slots). Returns false when the run must unwind.
+    pub(crate) fn call_dynamic(&mut self, body: u32, pc: u32, base: usize) -> bool {
+        let b = &self.program.bodies[body as usize];
+        let ipc = b.code_start + (pc - b.bc_start);
+        let caller_nregs = b.nregs as usize;
+        let Op::Call { site } = self.program.plain_code[ipc as usize] else {
+            self.pending.get_or_insert_with(|| {
+                fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
+            });
+            return false;
+        };
+        let program = self.program.clone();
+        let cs = &program.call_sites[site as usize];
+        let callee = match cs.target {
+            Some(t) => Ok(t),
+            None => {
+                let v = self.stack[base + cs.func as usize].clone();
+                match &v {
+                    Value::Str(s) if Rc::as_ptr(s) as usize == self.call_cache[site as usize].0 => {
+                        Ok(self.call_cache[site as usize].1)
+                    }
+                    v => resolve_slow(&program, v, &mut self.call_cache[site as usize]),
+                }
+            }
+        };
+        let callee = match callee {
+            Ok(c) => c,
+            Err(e) => {
+                self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
+                return false;
+            }
+        };
+        if self.native.depth >= self.native.max_depth {
+            let e = OpError::new(
+                ErrorKind::CallDepth,
+                format!("call depth limit of {} frames reached", self.limits.max_depth),
+            );
+            self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
+            return false;
+        }
+        let new_base = base + caller_nregs;
+        self.reserve(new_base + WINDOW);
+        let cb = &program.bodies[callee as usize];
+        for (i, &r) in cs.args.iter().enumerate().take(cb.nregs as usize) {
+            let v = self.stack[base + r as usize].clone();
+            self.stack[new_base + i].set(v);
+        }
+        self.native.depth += 1;
+        let r = self.run_nested_call(callee, new_base);
+        self.native.depth -= 1;
+        self.native.stack = self.stack.as_mut_ptr();
+        self.native.stack_len = self.stack.len() as u64;
+        match self.native_result(r) {
+            None => false,
+            Some(None) => true,
+            Some(Some(v)) => {
+                if self.feedback.profiling {
+                    self.feedback.site_types[ipc as usize].out |= 1 << (v.tag() as u16);
+                }
+                self.stack[base + cs.dst as usize].set(v);
+                true
+            }
+        }
+    }
+
+    /// `mdvm_halt`.
+    pub(crate) fn note_halt(&mut self) {
+        self.halted = true;
+    }
+
+    /// `mdvm_exec`: executes the non-control instruction at bytecode index `pc` of `body` on
+    /// the window at `base`. Returns true if it raised an error (which is not recorded: the
+    /// interpreter raises it when it executes the instruction after the side exit).
+    pub(crate) fn exec_one(&mut self, body: u32, pc: u32, base: usize) -> bool {
+        let b = &self.program.bodies[body as usize];
+        let ipc = (b.code_start + (pc - b.bc_start)) as usize;
+        let op = self.program.plain_code[ipc];
+        let out = self.out.expect("exec_one runs inside Machine::run");
+        let regs = window(&mut self.stack, base);
+        exec_simple(&self.program, op, regs, &mut self.globals, out, None).is_err()
+    }
+
+    fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, start: Start, stop: usize) -> Exit {
+        let Machine {
+            program,
+            stack,
+            frames,
+            globals,
+            call_cache,
+            feedback,
+            limits,
+            native,
+            entries,
+            compile_failed,
+            tier,
+            policy,
+            pending,
+            halted,
+            out,
+            native_entries,
+            osr_entries,
+            ..
+        } = self;
         let program: &Program = program;
         let code: &[Op] = &program.code;
-        let max_callers = limits.max_depth.saturating_sub(1);
+        let out: OutPtr = out.expect("interpret runs inside Machine::run");
         let fuel_start = limits.fuel.unwrap_or(u64::MAX);
-        let mut fuel = fuel_start;
+        let mut fuel = native.fuel;
+        let max_depth = native.max_depth;
 
         // Cold frame state lives in `cur`; the loop keeps only pc, fuel and the window hot.
-        let entry = &program.bodies[program.entry_body as usize];
-        feedback.call_counts[program.entry_body as usize] += 1;
-        let mut cur = Frame {
-            body: program.entry_body,
-            ret_pc: 0,
-            base: 0,
-            nregs: entry.nregs,
-            dst: 0,
-            rec_from: NO_JUMP,
-            rec_to: NO_JUMP,
-        };
-        let mut pc = entry.code_start as usize;
-        let mut regs = window(stack, 0);
+        let mut cur;
+        let mut pc: usize;
+        let mut regs;
+        let mut returned: Option<Option<Value>> = None;
+        match start {
+            Start::Enter { body, base } => {
+                let b = &program.bodies[body as usize];
+                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from: NO_JUMP, rec_to: NO_JUMP };
+                pc = b.code_start as usize;
+            }
+            Start::Resume { body, base, pc: p, rec_from, rec_to } => {
+                let b = &program.bodies[body as usize];
+                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from, rec_to };
+                pc = p as usize;
+            }
+            Start::FrameReturned(v) => {
+                // Placeholder frame: replaced by the caller popped below.
+                cur = Frame { body: 0, ret_pc: 0, base: 0, nregs: 0, dst: 0, rec_from: NO_JUMP, rec_to: NO_JUMP };
+                pc = 0;
+                returned = Some(v);
+            }
+        }
+        if stack.len() < cur.base as usize + WINDOW {
+            grow(stack, cur.base as usize + WINDOW);
+        }
+        regs = window(stack, cur.base as usize);
 
+        macro_rules! leave {
+            ($exit:expr) => {{
+                native.fuel = fuel;
+                return $exit;
+            }};
+        }
         macro_rules! bail {
             ($e:expr) => {{
-                *executed += fuel_start - fuel;
-                return Err(fault(program, cur.body, pc as u32, $e));
+                let e = $e;
+                if pending.is_none() {
+                    *pending = Some(fault(program, cur.body, pc as u32, e));
+                }
+                leave!(Exit::Unwind)
             }};
         }
         macro_rules! tryop {
@@ -301,11 +692,23 @@ impl Machine {
         macro_rules! jump {
             ($target:expr) => {{
                 let t = $target as usize;
-                if PROFILE && t <= pc {
-                    feedback.backedges[t] = feedback.backedges[t].saturating_add(1);
-                }
                 cur.rec_from = pc as u32;
                 cur.rec_to = t as u32;
+                if PROFILE && t <= pc {
+                    let n = feedback.backedges[t].saturating_add(1);
+                    feedback.backedges[t] = n;
+                    if n >= policy.backedge_threshold && !compile_failed[cur.body as usize] {
+                        if let Some(tier) = tier.as_mut() {
+                            match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32) {
+                                Some(entry) => {
+                                    *osr_entries += 1;
+                                    leave!(Exit::Native { entry, base: cur.base });
+                                }
+                                None => feedback.backedges[t] = 0,
+                            }
+                        }
+                    }
+                }
                 pc = t;
                 continue;
             }};
@@ -335,7 +738,7 @@ impl Machine {
         macro_rules! do_call {
             ($site:expr) => {{
                 let site = $site;
-                    let cs = &program.call_sites[site as usize];
+                let cs = &program.call_sites[site as usize];
                 let callee = match cs.target {
                     Some(t) => t,
                     None => {
@@ -346,14 +749,36 @@ impl Machine {
                         }
                     }
                 };
-                if frames.len() >= max_callers {
+                if native.depth >= max_depth {
                     bail!(OpError::new(
                         ErrorKind::CallDepth,
                         format!("call depth limit of {} frames reached", limits.max_depth)
                     ));
                 }
-                feedback.call_counts[callee as usize] += 1;
+                native.depth += 1;
+                let count = feedback.call_counts[callee as usize] + 1;
+                feedback.call_counts[callee as usize] = count;
                 let cb = &program.bodies[callee as usize];
+                let mut entry: Option<NativeEntry> = None;
+                if PROFILE {
+                    let c = callee as usize;
+                    if entries[c].is_null()
+                        && !compile_failed[c]
+                        && (policy.eager || count >= policy.call_threshold)
+                    {
+                        if let Some(t) = tier.as_mut() {
+                            match t.compile(program, feedback, callee) {
+                                Some(e) => entries[c] = e as *const u8,
+                                None => compile_failed[c] = true,
+                            }
+                        }
+                    }
+                    let p = entries[c];
+                    if !p.is_null() {
+                        // SAFETY: non-null entries hold `NativeEntry` values from the tier.
+                        entry = Some(unsafe { std::mem::transmute::<*const u8, NativeEntry>(p) });
+                    }
+                }
                 let base = cur.base as usize;
                 let new_base = base + cur.nregs as usize;
                 if stack.len() < new_base + WINDOW {
@@ -361,12 +786,19 @@ impl Machine {
                 }
                 let (caller, callee_regs) = stack.split_at_mut(new_base);
                 let caller = &caller[base..];
-                for (slot, &r) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize) {
-                    slot.set(caller[r as usize].clone());
+                for (i, (slot, &r)) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize).enumerate() {
+                    // Native code expects `Empty` in every slot it does not read first.
+                    if entry.is_none() || cb.entry_live.contains(i as u8) {
+                        slot.set(caller[r as usize].clone());
+                    }
                 }
                 cur.ret_pc = pc as u32 + 1;
                 cur.dst = cs.dst;
                 frames.push(cur);
+                if let Some(entry) = entry {
+                    *native_entries += 1;
+                    leave!(Exit::Native { entry, base: new_base as u32 });
+                }
                 cur = Frame {
                     body: callee,
                     ret_pc: 0,
@@ -379,31 +811,41 @@ impl Machine {
                 pc = cb.code_start as usize;
                 regs = window(stack, new_base);
                 continue;
-                }};
+            }};
         }
-        // Returns from the current frame with `$v: Option<Value>`.
+        // The current frame returned `$v: Option<Value>` (its window already cleared): continue
+        // the caller (the top of `frames`), or leave if the frame was the level's bottom.
+        macro_rules! frame_returned {
+            ($v:expr) => {{
+                let v: Option<Value> = $v;
+                if frames.len() == stop {
+                    leave!(Exit::Returned(v));
+                }
+                let f = frames.pop().expect("frames above the level's stop");
+                native.depth -= 1;
+                cur = f;
+                pc = f.ret_pc as usize;
+                regs = window(stack, f.base as usize);
+                if let Some(v) = v {
+                    if PROFILE {
+                        feedback.site_types[pc - 1].out |= 1 << (v.tag() as u16);
+                    }
+                    r!(f.dst).set(v);
+                }
+            }};
+        }
         macro_rules! ret {
             ($v:expr) => {{
                 let v: Option<Value> = $v;
                 clear_window(&mut regs[..cur.nregs as usize]);
-                match frames.pop() {
-                    None => {
-                        *executed += fuel_start - fuel;
-                        return Ok(v.unwrap_or(Value::Empty));
-                    }
-                    Some(f) => {
-                        cur = f;
-                        pc = f.ret_pc as usize;
-                        regs = window(stack, f.base as usize);
-                        if let Some(v) = v {
-                            r!(f.dst).set(v);
-                        }
-                        continue;
-                    }
-                }
+                frame_returned!(v);
+                continue;
             }};
         }
 
+        if let Some(v) = returned {
+            frame_returned!(v);
+        }
         loop {
             let op = code[pc];
             if METERED {
@@ -423,18 +865,7 @@ impl Machine {
                         r!(dst).set(v);
                     }
                 }
-                Op::Add { dst, a, b } => {
-                    profile2!(a, b);
-                    let v = match (&r!(a), &r!(b)) {
-                        (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
-                            Some(v) => Value::Int(v),
-                            None => tryop!(binary_slow(op, &r!(a), &r!(b))),
-                        },
-                        (Value::Float(x), Value::Float(y)) => Value::Float(x + y),
-                        (x, y) => tryop!(binary_slow(op, x, y)),
-                    };
-                    r!(dst).set(v);
-                }
+                Op::Add { dst, a, b } => arith!(dst, a, b, checked_add, +),
                 Op::Sub { dst, a, b } => arith!(dst, a, b, checked_sub, -),
                 Op::Mul { dst, a, b } => arith!(dst, a, b, checked_mul, *),
                 Op::Div { dst, a, b } | Op::Mod { dst, a, b } => {
@@ -548,8 +979,8 @@ impl Machine {
                     r!(dst).set(v);
                 }
                 Op::Halt => {
-                    *executed += fuel_start - fuel;
-                    return Ok(Value::Empty);
+                    *halted = true;
+                    leave!(Exit::Unwind)
                 }
                 Op::Nop => {}
                 _ => {
@@ -561,7 +992,6 @@ impl Machine {
         }
     }
 }
-
 /// Resets a returning frame's window to empty; plain values need only a store.
 #[inline(always)]
 fn clear_window(window: &mut [Value]) {
@@ -625,7 +1055,7 @@ fn exec_cold(
     op: Op,
     regs: &mut [Value; WINDOW],
     globals: &mut [Value],
-    out: &mut dyn Write,
+    out: OutPtr,
     site: Option<&mut crate::feedback::SiteTypes>,
 ) -> Result<(), OpError> {
     macro_rules! r {
@@ -694,6 +1124,9 @@ fn exec_cold(
         Op::Print { src } => {
             let v = &r!(src);
             if !matches!(v, Value::Empty) {
+                // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
+                // nothing else is writing to it during this call.
+                let out = unsafe { &mut *out };
                 let res = match v {
                     Value::Str(s) => out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n")),
                     v => writeln!(out, "{v}"),
@@ -736,6 +1169,93 @@ fn exec_cold(
             r!(dst).set(v);
         }
         _ => unreachable!("exec_cold called with {op:?}"),
+    }
+    Ok(())
+}
+
+/// Executes any non-control op with the interpreter's semantics (the generic path of native
+/// code, through `mdvm_exec`). Control ops (jumps, calls, returns, phis, `HALT`) are never
+/// passed here; they report a type error rather than act.
+fn exec_simple(
+    program: &Program,
+    op: Op,
+    regs: &mut [Value; WINDOW],
+    globals: &mut [Value],
+    out: OutPtr,
+    site: Option<&mut crate::feedback::SiteTypes>,
+) -> Result<(), OpError> {
+    macro_rules! r {
+        ($r:expr) => {
+            regs[$r as usize]
+        };
+    }
+    match op {
+        Op::LoadConst { dst, k } => {
+            let v = program.constants[k as usize].clone();
+            r!(dst).set(v);
+        }
+        Op::Move { dst, src } => {
+            let v = r!(src).clone();
+            r!(dst).set(v);
+        }
+        Op::Add { dst, a, b } | Op::Sub { dst, a, b } | Op::Mul { dst, a, b } | Op::Div { dst, a, b } | Op::Mod { dst, a, b } => {
+            let v = binary_slow(op, &r!(a), &r!(b))?;
+            r!(dst).set(v);
+        }
+        Op::Lt { dst, a, b } | Op::Gt { dst, a, b } | Op::Le { dst, a, b } | Op::Ge { dst, a, b } => {
+            let v = compare_slow(op, &r!(a), &r!(b))?;
+            r!(dst).set(Value::Bool(v));
+        }
+        Op::Eq { dst, a, b } => {
+            let v = r!(a).equals(&r!(b));
+            r!(dst).set(Value::Bool(v));
+        }
+        Op::Neq { dst, a, b } => {
+            let v = !r!(a).equals(&r!(b));
+            r!(dst).set(Value::Bool(v));
+        }
+        Op::Not { dst, src } => {
+            let v = Value::Bool(!truthy(&r!(src)));
+            r!(dst).set(v);
+        }
+        Op::And { dst, a, b } => {
+            let v = Value::Bool(truthy(&r!(a)) && truthy(&r!(b)));
+            r!(dst).set(v);
+        }
+        Op::Or { dst, a, b } => {
+            let v = Value::Bool(truthy(&r!(a)) || truthy(&r!(b)));
+            r!(dst).set(v);
+        }
+        Op::ArrayGet { dst, arr, idx } => {
+            let v = ops::array_get(&r!(arr), &r!(idx))?;
+            r!(dst).set(v);
+        }
+        Op::Nop => {}
+        Op::Jump { .. }
+        | Op::JumpIf { .. }
+        | Op::JumpIfNot { .. }
+        | Op::Call { .. }
+        | Op::LoadCall { .. }
+        | Op::Return { .. }
+        | Op::ReturnNone
+        | Op::FallOffEnd
+        | Op::Phi { .. }
+        | Op::Halt
+        | Op::BrLt { .. }
+        | Op::BrLtNot { .. }
+        | Op::BrGt { .. }
+        | Op::BrGtNot { .. }
+        | Op::BrLe { .. }
+        | Op::BrLeNot { .. }
+        | Op::BrGe { .. }
+        | Op::BrGeNot { .. }
+        | Op::BrEq { .. }
+        | Op::BrEqNot { .. }
+        | Op::BrNe { .. }
+        | Op::BrNeNot { .. } => {
+            return Err(OpError::type_error(format!("{op:?} is a control operation")));
+        }
+        _ => exec_cold(program, op, regs, globals, out, site)?,
     }
     Ok(())
 }

@@ -8,11 +8,13 @@
 //! * [`program`]: a verified module turned into the interpreter's compact form;
 //! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
 //!   budgets ([`Limits`]), and [`feedback`] for the compiled tier;
+//! * [`native`]: the interface compiled code and the compiled tier plug into;
 //! * [`error`]: runtime errors with function and bytecode position.
 
 pub mod error;
 pub mod feedback;
 pub mod interp;
+pub mod native;
 pub mod ops;
 pub mod program;
 pub mod value;

@@ -109,6 +109,9 @@ pub struct BodyInfo {
     pub bc_start: u32,
     /// Register window size.
     pub nregs: u32,
+    /// Registers read before being written (the parameters in practice): callers into
+    /// native code copy only these arguments.
+    pub entry_live: mdbc::cfg::RegSet,
 }
 
 /// A `CALL_R` site.
@@ -153,6 +156,9 @@ pub struct Program {
     pub layout: Layout,
     /// Internal code of every body.
     pub code: Vec<Op>,
+    /// The same code before fusion (one op per bytecode instruction plus `FallOffEnd`), for
+    /// executing a single instruction on behalf of native code.
+    pub plain_code: Vec<Op>,
     /// Bytecode instruction index of each internal op (the body's end for `FallOffEnd`).
     pub bc_index: Vec<u32>,
     /// Bodies: `bodies[0]` is the main program, `bodies[i + 1]` function `i` of the table.
@@ -215,6 +221,7 @@ impl Program {
 
         let mut p = Program {
             code: Vec::with_capacity(module.code.len() + layout.bodies.len()),
+            plain_code: Vec::new(),
             bc_index: Vec::with_capacity(module.code.len() + layout.bodies.len()),
             bodies: Vec::with_capacity(layout.bodies.len()),
             entry_body: layout.entry_body as u32,
@@ -232,12 +239,12 @@ impl Program {
         };
         let mut global_slots: HashMap<String, u32> = HashMap::new();
         // Bodies sharing a start share their code.
-        let mut emitted: HashMap<u32, (u32, u32)> = HashMap::new();
+        let mut emitted: HashMap<u32, (u32, u32, mdbc::cfg::RegSet)> = HashMap::new();
         for bi in 0..p.layout.bodies.len() {
             let b = p.layout.bodies[bi].clone();
             p.max_nregs = p.max_nregs.max(b.nregs as u32);
             let key = if b.start == b.end { u32::MAX - bi as u32 } else { b.start };
-            let (code_start, code_end) = match emitted.get(&key) {
+            let (code_start, code_end, entry_live) = match emitted.get(&key) {
                 Some(&se) => se,
                 None => {
                     let se = p.emit_body(&b, &mut global_slots);
@@ -251,12 +258,17 @@ impl Program {
                 code_end,
                 bc_start: b.start,
                 nregs: b.nregs as u32,
+                entry_live,
             });
         }
         Ok(p)
     }
 
-    fn emit_body(&mut self, body: &mdbc::Body, global_slots: &mut HashMap<String, u32>) -> (u32, u32) {
+    fn emit_body(
+        &mut self,
+        body: &mdbc::Body,
+        global_slots: &mut HashMap<String, u32>,
+    ) -> (u32, u32, mdbc::cfg::RegSet) {
         let (start, end) = (body.start, body.end);
         let code_start = self.code.len() as u32;
         let internal = |t: u32| code_start + (t - start);
@@ -362,14 +374,17 @@ impl Program {
                 Instr::DictLenR { dst, dict } => Op::DictLen { dst: dst.0, dict: dict.0 },
             };
             self.code.push(op);
+            self.plain_code.push(op);
             self.bc_index.push(idx);
         }
         // A callee-name constant loaded only for a call resolved above is dead once the call is
         // resolved: when nothing reads the register afterwards, the load and the call become
         // one `LoadCall` (both still count as executed instructions).
+        let mut entry_live = mdbc::cfg::RegSet::EMPTY;
         if end > start {
             let cfg = mdbc::cfg::Cfg::build(&self.module, body);
             let live_out = cfg.live_out(&self.module);
+            entry_live = cfg.live_in_at(&self.module, &live_out, start);
             for i in code_start as usize..self.code.len() {
                 let Op::Call { site } = self.code[i] else { continue };
                 let cs = &self.call_sites[site as usize];
@@ -423,8 +438,9 @@ impl Program {
         }
         let code_end = self.code.len() as u32;
         self.code.push(Op::FallOffEnd);
+        self.plain_code.push(Op::FallOffEnd);
         self.bc_index.push(end);
-        (code_start, code_end)
+        (code_start, code_end, entry_live)
     }
 
     /// The body whose internal code range holds internal index `pc` (for messages).

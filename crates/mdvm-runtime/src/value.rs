@@ -335,6 +335,48 @@ impl Value {
     }
 }
 
+impl Value {
+    /// The value's two words as they lie in memory (the layout above), giving up ownership:
+    /// a heap payload keeps its reference, to be taken back by [`Value::from_raw_parts`].
+    /// Native code moves values as these words.
+    pub fn into_raw_parts(self) -> (u64, u64) {
+        let v = std::mem::ManuallyDrop::new(self);
+        let p = &*v as *const Value as *const u8;
+        // SAFETY: `Value` is `repr(C, u64)`: the tag is an initialized u64 at offset 0; the
+        // payload at offset 8 is an initialized u64 for ints, floats and the pointer of every
+        // heap variant, one initialized byte for bools, nothing for empty. Only initialized
+        // bytes are read. The value is not dropped, so a heap reference moves into the words.
+        unsafe {
+            let tag = std::ptr::read(p as *const u64);
+            let payload = match tag {
+                0 => 0,
+                1 => *p.add(8) as u64,
+                _ => std::ptr::read(p.add(8) as *const u64),
+            };
+            (tag, payload)
+        }
+    }
+
+    /// Rebuilds a value from the two words of [`Value::into_raw_parts`] (or words native code
+    /// copied out of a slot it owned).
+    ///
+    /// # Safety
+    /// `tag` must be a valid tag (0..=8); for a bool `payload` is 0 or 1; for an int or float
+    /// its bits; for a heap tag the payload word of a value of that tag whose reference is
+    /// transferred to the result.
+    pub unsafe fn from_raw_parts(tag: u64, payload: u64) -> Value {
+        let mut v = std::mem::MaybeUninit::<Value>::uninit();
+        let p = v.as_mut_ptr() as *mut u64;
+        // SAFETY: both words lie inside the 16-byte value; the caller guarantees they form a
+        // valid value of this layout (a bool payload of 0/1 makes the bool byte valid).
+        unsafe {
+            std::ptr::write(p, tag);
+            std::ptr::write(p.add(1), if tag == 1 { payload & 1 } else { payload });
+            v.assume_init()
+        }
+    }
+}
+
 /// Drops a heap value, out of line so hot paths stay small.
 #[cold]
 #[inline(never)]
@@ -371,6 +413,32 @@ mod tests {
         // SAFETY: all-zero bytes are documented to be a valid Empty.
         let z: Value = unsafe { std::mem::zeroed() };
         assert!(matches!(z, Value::Empty));
+    }
+
+    #[test]
+    fn raw_parts_round_trip_and_match_memory() {
+        let vals = [
+            Value::Empty,
+            Value::Bool(true),
+            Value::Int(-5),
+            Value::Float(2.5),
+            Value::str("héllo"),
+            arr(vec![Value::Int(1), Value::str("x")]),
+        ];
+        for v in vals {
+            let shown = v.display_string();
+            let copy = v.clone();
+            let (tag, payload) = v.into_raw_parts();
+            assert_eq!(tag, copy.tag() as u64);
+            if tag >= 2 {
+                // SAFETY: reading the initialized payload word of a live value.
+                let mem = unsafe { std::ptr::read((&copy as *const Value as *const u64).add(1)) };
+                assert_eq!(payload, mem, "{shown}");
+            }
+            // SAFETY: the words came from `into_raw_parts`.
+            let back = unsafe { Value::from_raw_parts(tag, payload) };
+            assert_eq!(back.display_string(), shown);
+        }
     }
 
     #[test]

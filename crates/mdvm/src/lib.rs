@@ -23,6 +23,7 @@ use std::rc::Rc;
 
 pub use mdbc::LoadError;
 pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
+use mdvm_runtime::native::{DeoptReason, TierPolicy, TierStats};
 use mdvm_runtime::{Machine, Program};
 use thiserror::Error;
 
@@ -67,17 +68,53 @@ pub enum Error {
     Runtime(#[from] RuntimeError),
 }
 
+/// Default number of calls after which [`Tier::Auto`] compiles a function.
+pub const DEFAULT_JIT_THRESHOLD: u64 = 1_000;
+/// Default number of back-edges after which [`Tier::Auto`] enters a loop by OSR.
+pub const DEFAULT_OSR_THRESHOLD: u32 = 2_000;
+
 /// Configures and creates a [`Vm`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct VmBuilder {
     tier: Tier,
     limits: Limits,
+    jit_threshold: u64,
+    osr_threshold: u32,
+    stress_deopt: bool,
+}
+
+impl Default for VmBuilder {
+    fn default() -> Self {
+        VmBuilder {
+            tier: Tier::default(),
+            limits: Limits::default(),
+            jit_threshold: DEFAULT_JIT_THRESHOLD,
+            osr_threshold: DEFAULT_OSR_THRESHOLD,
+            stress_deopt: false,
+        }
+    }
 }
 
 impl VmBuilder {
     /// Selects the tier (default [`Tier::Auto`]).
     pub fn tier(mut self, tier: Tier) -> Self {
         self.tier = tier;
+        self
+    }
+
+    /// [`Tier::Auto`] compiles a function once it has been called `n` times (default 1,000),
+    /// and enters a loop by OSR once its header has been reached by `n` back-edges (default
+    /// 2,000, or `n` when that is smaller).
+    pub fn jit_threshold(mut self, n: u64) -> Self {
+        self.jit_threshold = n.max(1);
+        self.osr_threshold = self.osr_threshold.min(n.clamp(1, u32::MAX as u64) as u32);
+        self
+    }
+
+    /// Makes every guard of compiled code take its side exit the first time it runs, so that
+    /// every deoptimization path is exercised (for tests; off by default).
+    pub fn stress_deopt(mut self, on: bool) -> Self {
+        self.stress_deopt = on;
         self
     }
 
@@ -106,7 +143,26 @@ impl VmBuilder {
     pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
         let program = Rc::new(Program::load(bytes)?);
         let mut machine = Machine::new(program, self.limits);
-        machine.set_profiling(self.tier != Tier::Interp);
+        if self.tier != Tier::Interp {
+            let options = mdvm_jit::JitOptions {
+                metered: self.limits.is_metered(),
+                stress_deopt: self.stress_deopt,
+                ..Default::default()
+            };
+            match mdvm_jit::CraneliftTier::new(options) {
+                Ok(jit) => {
+                    let policy = TierPolicy {
+                        eager: self.tier == Tier::Jit,
+                        call_threshold: self.jit_threshold,
+                        backedge_threshold: self.osr_threshold,
+                        stress_deopt: self.stress_deopt,
+                    };
+                    machine.set_tier(Box::new(jit), policy);
+                }
+                // A host Cranelift cannot target: the interpreter runs everything.
+                Err(_) => machine.set_profiling(true),
+            }
+        }
         Ok(Vm { machine, tier: self.tier })
     }
 
@@ -138,6 +194,21 @@ pub struct Stats {
     pub instructions: u64,
     /// Calls per function (name, count), the main program first, in function-table order.
     pub calls: Vec<(String, u64)>,
+    /// The compiled tier's counters, when it is attached.
+    pub jit: Option<JitStats>,
+}
+
+/// Counters of the compiled tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitStats {
+    /// Functions compiled (recompilations included) and OSR entries compiled.
+    pub compiled: TierStats,
+    /// Entries into native code from the interpreter (calls and the program's start).
+    pub native_entries: u64,
+    /// Loops entered by OSR.
+    pub osr_entries: u64,
+    /// Side exits to the interpreter, by reason.
+    pub deopts: Vec<(DeoptReason, u64)>,
 }
 
 impl fmt::Display for Stats {
@@ -147,6 +218,20 @@ impl fmt::Display for Stats {
         writeln!(f, "calls per function:")?;
         for (name, n) in &self.calls {
             writeln!(f, "  {name}: {n}")?;
+        }
+        if let Some(j) = &self.jit {
+            let c = &j.compiled;
+            writeln!(f, "functions compiled: {}", c.functions_compiled)?;
+            writeln!(f, "OSR entries compiled: {}", c.osr_compiled)?;
+            writeln!(f, "compile time: {:.3} ms", c.compile_nanos as f64 / 1e6)?;
+            writeln!(f, "recompilations: {}", c.recompilations)?;
+            writeln!(f, "compile failures: {}", c.compile_failures)?;
+            writeln!(f, "native entries: {}", j.native_entries)?;
+            writeln!(f, "OSR entries: {}", j.osr_entries)?;
+            writeln!(f, "deopts: {}", j.deopts.iter().map(|(_, n)| n).sum::<u64>())?;
+            for (r, n) in &j.deopts {
+                writeln!(f, "  {}: {n}", r.name())?;
+            }
         }
         Ok(())
     }
@@ -211,7 +296,13 @@ impl Vm {
             .zip(&self.machine.feedback().call_counts)
             .map(|(b, &n)| (b.name.to_string(), n))
             .collect();
-        Stats { tier: self.tier, instructions: self.machine.instruction_count(), calls }
+        let jit = self.machine.tier_stats().map(|(compiled, native_entries, osr_entries, deopts)| JitStats {
+            compiled,
+            native_entries,
+            osr_entries,
+            deopts,
+        });
+        Stats { tier: self.tier, instructions: self.machine.instruction_count(), calls, jit }
     }
 
     /// Clears globals, feedback and counters.

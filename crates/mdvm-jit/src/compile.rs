@@ -1,0 +1,1600 @@
+//! Lowering of one body (or OSR entry) to CLIF.
+//!
+//! Two passes share one set of decisions:
+//!
+//! 1. **Type analysis**: a forward dataflow over the basic blocks computes, for every block
+//!    head, the state of each VM register: where its value lives ([`Val`]: in its frame slot,
+//!    or unboxed in a CLIF variable as empty/bool/int/float) and what its frame slot may hold
+//!    ([`Slot`]). [`Lowerer::plan`] decides each instruction's specialization from the state
+//!    and the interpreter's feedback; [`apply`] is its effect on the state.
+//! 2. **Code generation** walks the blocks again with the same plans and emits CLIF.
+//!
+//! Phis are resolved on CFG edges (the predecessor's block id is the index of its last
+//! instruction, DESIGN.md section 5); an edge also materializes registers whose state differs
+//! at the join, and, when metered, charges the target block's fuel.
+
+use std::collections::HashSet;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, Block, Function, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, Type, UserFuncName,
+    Value as ClifValue,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use mdbc::cfg::{Cfg, RegSet};
+use mdbc::{Constant, Instr};
+use mdvm_runtime::feedback::{Feedback, SiteTypes};
+use mdvm_runtime::native::{self as rt, DeoptReason, RET_NONE, RET_UNWIND};
+use mdvm_runtime::program::Program;
+use mdvm_runtime::value::Tag;
+
+/// What to compile.
+pub(crate) struct Request<'a> {
+    pub program: &'a Program,
+    pub feedback: &'a Feedback,
+    pub body: u32,
+    /// OSR entry: (header, latch) bytecode indices.
+    pub osr: Option<(u32, u32)>,
+    /// Bytecode indices to compile without speculation.
+    pub generic: &'a HashSet<u32>,
+    pub stress: bool,
+    pub metered: bool,
+}
+
+/// Where a register's value is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Val {
+    /// In its frame slot (any type); the slot owns it.
+    Mem,
+    /// In its frame slot, a string naming function body `.0` (a known callee).
+    Fn(u32),
+    /// Known empty.
+    Empty,
+    /// Unboxed bool (0/1 in the register's i64 variable).
+    Bool,
+    /// Unboxed int (the register's i64 variable).
+    Int,
+    /// Unboxed float (the register's f64 variable).
+    Float,
+}
+
+impl Val {
+    fn in_slot(self) -> bool {
+        matches!(self, Val::Mem | Val::Fn(_))
+    }
+}
+
+/// What a register's frame slot may hold (ordered: later is more general).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    /// `Empty`.
+    Empty,
+    /// `Empty` or a plain (non-heap) value.
+    Plain,
+    /// Any value, owned (a heap reference must be released).
+    Owned,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reg {
+    val: Val,
+    slot: Slot,
+}
+
+type State = Vec<Reg>;
+
+fn merge_reg(a: Reg, b: Reg) -> Reg {
+    if a.val == b.val {
+        Reg { val: a.val, slot: a.slot.max(b.slot) }
+    } else {
+        Reg { val: Val::Mem, slot: Slot::Owned }
+    }
+}
+
+/// Which types a binary operation is specialised to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spec {
+    Int,
+    Float,
+    Bool,
+    Generic,
+}
+
+/// How one operand is obtained in a specialised op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operand {
+    /// Already unboxed with the needed type.
+    Ready,
+    /// In its slot: guard that its tag is this one, then unbox.
+    Guard(Tag),
+    /// Unboxed int used as a float.
+    IntToFloat,
+    /// In its slot: guard that it is an int, unbox, use as float.
+    GuardIntToFloat,
+}
+
+/// The decision for one instruction.
+#[derive(Clone, Debug, PartialEq)]
+enum Plan {
+    Nop,
+    ConstInt(u8, i64),
+    ConstFloat(u8, f64),
+    ConstBool(u8, bool),
+    ConstEmpty(u8),
+    /// A string constant (through the generic path); `Some(body)` if it names a function.
+    ConstStr(u8, Option<u32>),
+    Move(u8, u8),
+    /// Binary arithmetic / comparison specialised to `spec`.
+    Binary { spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
+    Unary { spec: Spec, dst: u8, src: u8, o: Operand },
+    /// Executed by `mdvm_exec` (operands spilled to their slots; `dst` ends in its slot).
+    Generic { dst: Option<u8>, uses: Vec<u8> },
+    Call { callee: Option<u32>, func: u8, dst: u8, args: Vec<u8>, expect: Option<Tag> },
+    Jump,
+    Branch { cond: u8, when: bool },
+    Return(Option<u8>),
+    Halt,
+    /// Phis are resolved on edges.
+    Phi,
+}
+
+/// What every kind of binary op does natively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    And,
+    Or,
+}
+
+fn binop_of(ins: &Instr) -> Option<(BinOp, u8, u8, u8)> {
+    Some(match ins {
+        Instr::AddR { dst, a, b } => (BinOp::Add, dst.0, a.0, b.0),
+        Instr::SubR { dst, a, b } => (BinOp::Sub, dst.0, a.0, b.0),
+        Instr::MulR { dst, a, b } => (BinOp::Mul, dst.0, a.0, b.0),
+        Instr::DivR { dst, a, b } => (BinOp::Div, dst.0, a.0, b.0),
+        Instr::ModR { dst, a, b } => (BinOp::Mod, dst.0, a.0, b.0),
+        Instr::EqR { dst, a, b } => (BinOp::Eq, dst.0, a.0, b.0),
+        Instr::NeqR { dst, a, b } => (BinOp::Ne, dst.0, a.0, b.0),
+        Instr::LtR { dst, a, b } => (BinOp::Lt, dst.0, a.0, b.0),
+        Instr::GtR { dst, a, b } => (BinOp::Gt, dst.0, a.0, b.0),
+        Instr::LteR { dst, a, b } => (BinOp::Le, dst.0, a.0, b.0),
+        Instr::GteR { dst, a, b } => (BinOp::Ge, dst.0, a.0, b.0),
+        Instr::AndR { dst, a, b } => (BinOp::And, dst.0, a.0, b.0),
+        Instr::OrR { dst, a, b } => (BinOp::Or, dst.0, a.0, b.0),
+        _ => return None,
+    })
+}
+
+fn is_compare(op: BinOp) -> bool {
+    matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge)
+}
+
+/// The effect of a plan on the register state (must match what the code generator emits).
+fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
+    fn set_unboxed(st: &mut State, r: u8, val: Val) {
+        let reg = &mut st[r as usize];
+        reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+        reg.val = val;
+    }
+    fn refine(st: &mut State, r: u8, o: Operand) {
+        match o {
+            Operand::Guard(Tag::Int) | Operand::GuardIntToFloat => {
+                st[r as usize] = Reg { val: Val::Int, slot: Slot::Plain }
+            }
+            Operand::Guard(Tag::Float) => st[r as usize] = Reg { val: Val::Float, slot: Slot::Plain },
+            Operand::Guard(Tag::Bool) => st[r as usize] = Reg { val: Val::Bool, slot: Slot::Plain },
+            _ => {}
+        }
+    }
+    match plan {
+        Plan::Nop | Plan::Jump | Plan::Phi | Plan::Return(_) | Plan::Halt => {}
+        Plan::ConstInt(d, _) => set_unboxed(st, *d, Val::Int),
+        Plan::ConstFloat(d, _) => set_unboxed(st, *d, Val::Float),
+        Plan::ConstBool(d, _) => set_unboxed(st, *d, Val::Bool),
+        Plan::ConstEmpty(d) => set_unboxed(st, *d, Val::Empty),
+        Plan::ConstStr(d, f) => {
+            st[*d as usize] = Reg { val: f.map(Val::Fn).unwrap_or(Val::Mem), slot: Slot::Owned }
+        }
+        Plan::Move(d, s) => {
+            let src = st[*s as usize];
+            if d != s {
+                if src.val.in_slot() {
+                    st[*d as usize] = Reg { val: src.val, slot: Slot::Owned };
+                } else {
+                    set_unboxed(st, *d, src.val);
+                }
+            }
+        }
+        Plan::Binary { spec, dst, a, b, oa, ob } => {
+            refine(st, *a, *oa);
+            refine(st, *b, *ob);
+            let op = binop_of(ins).map(|x| x.0);
+            let val = match (spec, op) {
+                (_, Some(o)) if is_compare(o) || matches!(o, BinOp::And | BinOp::Or) => Val::Bool,
+                (Spec::Int, _) => Val::Int,
+                (Spec::Float, _) => Val::Float,
+                (Spec::Bool, _) => Val::Bool,
+                (Spec::Generic, _) => Val::Mem,
+            };
+            if *spec == Spec::Generic {
+                st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+            } else {
+                set_unboxed(st, *dst, val);
+            }
+        }
+        Plan::Unary { spec, dst, src, o } => {
+            refine(st, *src, *o);
+            match spec {
+                Spec::Generic => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
+                Spec::Int => set_unboxed(st, *dst, if matches!(ins, Instr::NotR { .. }) { Val::Bool } else { Val::Int }),
+                Spec::Float => set_unboxed(st, *dst, if matches!(ins, Instr::NotR { .. }) { Val::Bool } else { Val::Float }),
+                Spec::Bool => set_unboxed(st, *dst, Val::Bool),
+            }
+        }
+        Plan::Generic { dst, .. } => {
+            if let Some(d) = dst {
+                st[*d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+            }
+        }
+        Plan::Call { dst, expect, .. } => match expect {
+            Some(Tag::Int) => set_unboxed(st, *dst, Val::Int),
+            Some(Tag::Float) => set_unboxed(st, *dst, Val::Float),
+            Some(Tag::Bool) => set_unboxed(st, *dst, Val::Bool),
+            _ => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
+        },
+        Plan::Branch { cond, .. } => {
+            // A slot-held condition is tested by a helper; nothing is learnt.
+            let _ = cond;
+        }
+    }
+}
+
+/// One segment of a block for fuel: instructions `start..end`, charged at its start.
+fn segments(m: &mdbc::Module, start: u32, end: u32) -> Vec<(u32, u32)> {
+    let mut v = Vec::new();
+    let mut s = start;
+    for i in start..end {
+        if matches!(m.code[i as usize], Instr::CallR { .. }) && i + 1 < end {
+            v.push((s, i + 1));
+            s = i + 1;
+        }
+    }
+    v.push((s, end));
+    v
+}
+
+/// Helper signatures, imported once per function.
+struct Sigs {
+    entry: SigRef,
+    exec: SigRef,
+    call_interp: SigRef,
+    deopt: SigRef,
+    release: SigRef,
+    copy: SigRef,
+    truthy: SigRef,
+    halt: SigRef,
+    reserve: SigRef,
+    call_dynamic: SigRef,
+}
+
+pub(crate) struct Lowerer<'r, 'a> {
+    req: &'r Request<'a>,
+    m: &'a mdbc::Module,
+    cfg: Cfg,
+    live_out: Vec<RegSet>,
+    nregs: usize,
+    code_start: u32,
+    bc_start: u32,
+    /// Block reachability from the compiled entry.
+    reachable: Vec<bool>,
+    /// State at each block head after its phis (None: not reached yet).
+    head: Vec<Option<State>>,
+}
+
+impl<'r, 'a> Lowerer<'r, 'a> {
+    fn ipc(&self, bc: u32) -> usize {
+        (self.code_start + (bc - self.bc_start)) as usize
+    }
+
+    fn site(&self, bc: u32) -> SiteTypes {
+        self.req.feedback.site_types[self.ipc(bc)]
+    }
+
+    fn live_in(&self, bc: u32) -> RegSet {
+        self.cfg.live_in_at(self.m, &self.live_out, bc)
+    }
+
+    /// The tag feedback says an operand has, if it names exactly one (or nothing was seen:
+    /// then `Int` is assumed, and a wrong guess costs one side exit).
+    fn expected(mask: u16) -> Option<Tag> {
+        if mask == 0 {
+            return Some(Tag::Int);
+        }
+        if mask.count_ones() == 1 {
+            Tag::from_u8(mask.trailing_zeros() as u8)
+        } else {
+            None
+        }
+    }
+
+    /// How to get operand `r` (state `reg`) as type `want` (Int or Float) given the tag
+    /// feedback expects (`exp`); `None` if it cannot be done without the generic path.
+    fn operand(reg: Reg, want: Spec, exp: Option<Tag>) -> Option<Operand> {
+        match (want, reg.val) {
+            (Spec::Int, Val::Int) | (Spec::Float, Val::Float) | (Spec::Bool, Val::Bool) => Some(Operand::Ready),
+            (Spec::Float, Val::Int) => Some(Operand::IntToFloat),
+            (Spec::Int, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::Guard(Tag::Int)),
+            (Spec::Float, Val::Mem) if exp == Some(Tag::Float) => Some(Operand::Guard(Tag::Float)),
+            (Spec::Float, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::GuardIntToFloat),
+            (Spec::Bool, Val::Mem) if exp == Some(Tag::Bool) => Some(Operand::Guard(Tag::Bool)),
+            _ => None,
+        }
+    }
+
+    /// The type a register would have after its guard, for choosing a specialisation.
+    fn likely(reg: Reg, exp: Option<Tag>) -> Option<Tag> {
+        match reg.val {
+            Val::Int => Some(Tag::Int),
+            Val::Float => Some(Tag::Float),
+            Val::Bool => Some(Tag::Bool),
+            Val::Empty => Some(Tag::Empty),
+            Val::Fn(_) => Some(Tag::Str),
+            Val::Mem => exp,
+        }
+    }
+
+    fn plan(&self, bc: u32, st: &State) -> Plan {
+        let ins = &self.m.code[bc as usize];
+        let generic_site = self.req.generic.contains(&bc);
+        let uses = |ins: &Instr| {
+            let mut v = Vec::new();
+            ins.for_each_use(|r| v.push(r));
+            v
+        };
+        let generic = |ins: &Instr| Plan::Generic { dst: ins.def(), uses: uses(ins) };
+        match ins {
+            Instr::DefineR { .. }
+            | Instr::ScopeEnterR { .. }
+            | Instr::ScopeExitR { .. }
+            | Instr::Breakpoint {}
+            | Instr::Nop {} => Plan::Nop,
+            Instr::LoadConstR { dst, k } => match &self.m.constants[k.0 as usize] {
+                Constant::Int(i) => Plan::ConstInt(dst.0, *i),
+                Constant::Float(f) => Plan::ConstFloat(dst.0, *f),
+                Constant::Bool(b) => Plan::ConstBool(dst.0, *b),
+                Constant::Empty => Plan::ConstEmpty(dst.0),
+                Constant::Str(s) => Plan::ConstStr(dst.0, self.req.program.by_name.get(s.as_str()).copied()),
+            },
+            Instr::MoveR { dst, src } => Plan::Move(dst.0, src.0),
+            Instr::JumpR { .. } => Plan::Jump,
+            Instr::JumpIfR { cond, .. } => Plan::Branch { cond: cond.0, when: true },
+            Instr::JumpIfNotR { cond, .. } => Plan::Branch { cond: cond.0, when: false },
+            Instr::ReturnR { value } => Plan::Return(value.0),
+            Instr::Halt {} => Plan::Halt,
+            Instr::PhiR { .. } => Plan::Phi,
+            Instr::CallR { func, dst, args } => {
+                let site = &self.req.program.call_sites;
+                // The call site's own load-time resolution, or a known function string.
+                let ipc = self.ipc(bc);
+                let target = match self.req.program.code[ipc] {
+                    mdvm_runtime::program::Op::Call { site: s } | mdvm_runtime::program::Op::LoadCall { site: s } => {
+                        site[s as usize].target
+                    }
+                    _ => None,
+                };
+                let callee = target.or(match st[func.0 as usize].val {
+                    Val::Fn(b) => Some(b),
+                    _ => None,
+                });
+                let out = self.site(bc).out;
+                let expect = if generic_site || out == 0 || callee.is_none() {
+                    None
+                } else {
+                    Self::expected(out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))
+                };
+                Plan::Call { callee, func: func.0, dst: dst.0, args: args.0.clone(), expect }
+            }
+            Instr::NegR { dst, src } | Instr::NotR { dst, src } => {
+                let reg = st[src.0 as usize];
+                let exp = Self::expected(self.site(bc).a);
+                let is_not = matches!(ins, Instr::NotR { .. });
+                if generic_site {
+                    return Plan::Unary { spec: Spec::Generic, dst: dst.0, src: src.0, o: Operand::Ready };
+                }
+                let t = Self::likely(reg, if is_not { None } else { exp });
+                let spec = match t {
+                    Some(Tag::Int) => Spec::Int,
+                    Some(Tag::Float) => Spec::Float,
+                    Some(Tag::Bool) if is_not => Spec::Bool,
+                    _ => Spec::Generic,
+                };
+                match spec {
+                    Spec::Generic => Plan::Unary { spec, dst: dst.0, src: src.0, o: Operand::Ready },
+                    s => match Self::operand(reg, s, exp) {
+                        Some(o) => Plan::Unary { spec: s, dst: dst.0, src: src.0, o },
+                        None => Plan::Unary { spec: Spec::Generic, dst: dst.0, src: src.0, o: Operand::Ready },
+                    },
+                }
+            }
+            _ => {
+                if let Some((op, dst, a, b)) = binop_of(ins) {
+                    let site = self.site(bc);
+                    let (ra, rb) = (st[a as usize], st[b as usize]);
+                    let (ea, eb) = (Self::expected(site.a), Self::expected(site.b));
+                    let gen = Plan::Binary { spec: Spec::Generic, dst, a, b, oa: Operand::Ready, ob: Operand::Ready };
+                    if generic_site {
+                        return gen;
+                    }
+                    let (ta, tb) = match matches!(op, BinOp::And | BinOp::Or) {
+                        true => (Self::likely(ra, None), Self::likely(rb, None)),
+                        false => (Self::likely(ra, ea), Self::likely(rb, eb)),
+                    };
+                    let spec = match (op, ta, tb) {
+                        (BinOp::And | BinOp::Or, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
+                        (BinOp::And | BinOp::Or, _, _) => Spec::Generic,
+                        (BinOp::Eq | BinOp::Ne, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
+                        (_, Some(Tag::Int), Some(Tag::Int)) => Spec::Int,
+                        (_, Some(Tag::Int | Tag::Float), Some(Tag::Int | Tag::Float)) => Spec::Float,
+                        _ => Spec::Generic,
+                    };
+                    // Float remainder has no native instruction.
+                    if spec == Spec::Generic || (spec == Spec::Float && op == BinOp::Mod) {
+                        return gen;
+                    }
+                    match (Self::operand(ra, spec, ea), Self::operand(rb, spec, eb)) {
+                        (Some(oa), Some(ob)) => Plan::Binary { spec, dst, a, b, oa, ob },
+                        _ => gen,
+                    }
+                } else {
+                    generic(ins)
+                }
+            }
+        }
+    }
+
+    /// Applies the phis at the head of block `blk` for an edge from predecessor id `pred`.
+    fn phi_moves(&self, blk: u32, pred: u32) -> Vec<(u8, u8)> {
+        let b = &self.cfg.blocks[blk as usize];
+        let mut moves = Vec::new();
+        let mut i = b.start;
+        while i < b.end {
+            let Instr::PhiR { dst, sources } = &self.m.code[i as usize] else { break };
+            if let Some(&(src, _)) = sources.0.iter().find(|(_, blk_id)| *blk_id as u32 == pred) {
+                moves.push((dst.0, src));
+            }
+            i += 1;
+        }
+        moves
+    }
+
+    fn first_non_phi(&self, blk: u32) -> u32 {
+        let b = &self.cfg.blocks[blk as usize];
+        let mut i = b.start;
+        while i < b.end && matches!(self.m.code[i as usize], Instr::PhiR { .. }) {
+            i += 1;
+        }
+        i
+    }
+
+    /// State after running a block's non-phi instructions from its head state.
+    fn transfer(&self, blk: u32, mut st: State) -> State {
+        let b = &self.cfg.blocks[blk as usize];
+        for bc in self.first_non_phi(blk)..b.end {
+            let plan = self.plan(bc, &st);
+            apply(&plan, &self.m.code[bc as usize], &mut st);
+        }
+        st
+    }
+
+    /// State along an edge into `blk` from predecessor id `pred`, after the phis.
+    fn edge_state(&self, mut st: State, blk: u32, pred: u32) -> State {
+        for (dst, src) in self.phi_moves(blk, pred) {
+            let plan = Plan::Move(dst, src);
+            apply(&plan, &Instr::Nop {}, &mut st);
+        }
+        st
+    }
+
+    fn successors(&self, blk: u32) -> Vec<u32> {
+        self.cfg.blocks[blk as usize].succs.clone()
+    }
+
+    /// The forward type analysis: head states of every reachable block.
+    fn analyze(&mut self, entry_blk: u32, entry_state: State, entry_pred: u32) {
+        let n = self.cfg.blocks.len();
+        self.head = vec![None; n];
+        self.head[entry_blk as usize] = Some(self.edge_state(entry_state, entry_blk, entry_pred));
+        let mut work = vec![entry_blk];
+        let mut iterations = 0usize;
+        while let Some(blk) = work.pop() {
+            iterations += 1;
+            if iterations > 100_000 {
+                break;
+            }
+            let out = self.transfer(blk, self.head[blk as usize].clone().expect("queued blocks have a head"));
+            let last = self.cfg.blocks[blk as usize].end - 1;
+            for s in self.successors(blk) {
+                let incoming = self.edge_state(out.clone(), s, last);
+                let merged = match &self.head[s as usize] {
+                    None => incoming,
+                    Some(h) => h.iter().zip(incoming.iter()).map(|(a, b)| merge_reg(*a, *b)).collect(),
+                };
+                if self.head[s as usize].as_ref() != Some(&merged) {
+                    self.head[s as usize] = Some(merged);
+                    if !work.contains(&s) {
+                        work.push(s);
+                    }
+                }
+            }
+        }
+        for (i, h) in self.head.iter().enumerate() {
+            self.reachable[i] = h.is_some();
+        }
+    }
+}
+
+/// Code generation state.
+struct Gen<'r, 'a, 'f> {
+    l: Lowerer<'r, 'a>,
+    b: FunctionBuilder<'f>,
+    sigs: Sigs,
+    ptr: Type,
+    ctx: ClifValue,
+    base: ClifValue,
+    /// Frame pointer: address of r0's slot (reloaded after calls out).
+    fp: Variable,
+    ivars: Vec<Variable>,
+    fvars: Vec<Variable>,
+    blocks: Vec<Block>,
+}
+
+const VALUE_SIZE: i32 = 16;
+const PAYLOAD: i32 = 8;
+
+fn flags() -> MemFlags {
+    MemFlags::trusted()
+}
+
+impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
+    fn iconst(&mut self, v: i64) -> ClifValue {
+        self.b.ins().iconst(types::I64, v)
+    }
+
+    fn reload_fp(&mut self) {
+        let stack = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STACK);
+        let off = self.b.ins().imul_imm_s(self.base, VALUE_SIZE as i64);
+        let fp = self.b.ins().iadd(stack, off);
+        self.b.def_var(self.fp, fp);
+    }
+
+    fn fp(&mut self) -> ClifValue {
+        self.b.use_var(self.fp)
+    }
+
+    fn load_tag(&mut self, r: u8) -> ClifValue {
+        let fp = self.fp();
+        self.b.ins().load(types::I64, flags(), fp, r as i32 * VALUE_SIZE)
+    }
+
+    fn load_payload(&mut self, r: u8) -> ClifValue {
+        let fp = self.fp();
+        self.b.ins().load(types::I64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
+    }
+
+    fn store_tag(&mut self, r: u8, tag: u64) {
+        let fp = self.fp();
+        let t = self.b.ins().iconst(types::I64, tag as i64);
+        self.b.ins().store(flags(), t, fp, r as i32 * VALUE_SIZE);
+    }
+
+    fn store_words_at(&mut self, addr: ClifValue, off: i32, tag: ClifValue, payload: ClifValue) {
+        self.b.ins().store(flags(), tag, addr, off);
+        self.b.ins().store(flags(), payload, addr, off + PAYLOAD);
+    }
+
+    /// The two words of an unboxed register (tag, payload), for boxing.
+    fn unboxed_words(&mut self, r: u8, val: Val) -> (ClifValue, ClifValue) {
+        match val {
+            Val::Int => {
+                let t = self.iconst(Tag::Int as i64);
+                (t, self.b.use_var(self.ivars[r as usize]))
+            }
+            Val::Bool => {
+                let t = self.iconst(Tag::Bool as i64);
+                (t, self.b.use_var(self.ivars[r as usize]))
+            }
+            Val::Float => {
+                let t = self.iconst(Tag::Float as i64);
+                let f = self.b.use_var(self.fvars[r as usize]);
+                (t, self.b.ins().bitcast(types::I64, MemFlags::new(), f))
+            }
+            _ => {
+                let z = self.iconst(0);
+                (z, z)
+            }
+        }
+    }
+
+    /// Makes the slot of `r` hold its value (for unboxed and empty values; slot not owned).
+    fn spill(&mut self, r: u8, reg: Reg) {
+        match reg.val {
+            Val::Int | Val::Bool | Val::Float => {
+                let (t, p) = self.unboxed_words(r, reg.val);
+                let fp = self.fp();
+                self.store_words_at(fp, r as i32 * VALUE_SIZE, t, p);
+            }
+            Val::Empty => {
+                if reg.slot != Slot::Empty {
+                    self.store_tag(r, Tag::Empty as u64);
+                }
+            }
+            Val::Mem | Val::Fn(_) => {}
+        }
+    }
+
+    /// Releases what an owned slot holds (leaving `Empty` or a plain value).
+    fn release_slot(&mut self, r: u8) {
+        let tag = self.load_tag(r);
+        let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+        let rel = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(rel);
+        self.b.ins().brif(heap, rel, &[], done, &[]);
+        self.b.switch_to_block(rel);
+        self.b.seal_block(rel);
+        let rr = self.b.ins().iconst(types::I32, r as i64);
+        let f = self.iconst(rt::mdvm_release as *const () as usize as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        self.b.ins().call_indirect(self.sigs.release, f, &[ctx, base, rr]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+    }
+
+    /// Resets the slot of `r` to `Empty` on return.
+    fn clear_slot(&mut self, r: u8, slot: Slot) {
+        match slot {
+            Slot::Empty => {}
+            Slot::Plain => self.store_tag(r, Tag::Empty as u64),
+            Slot::Owned => {
+                self.release_slot(r);
+                self.store_tag(r, Tag::Empty as u64);
+            }
+        }
+    }
+
+    /// Before writing an unboxed value to `r`: an owned slot must give up its value.
+    fn prepare_unboxed_def(&mut self, r: u8, st: &State) {
+        if st[r as usize].slot == Slot::Owned {
+            self.release_slot(r);
+        }
+    }
+
+    /// Emits a side exit taken when `cond` is true: live registers at `pc` are written back
+    /// and the interpreter finishes the activation from `pc`.
+    fn side_exit_if(&mut self, cond: ClifValue, pc: u32, pred: u32, reason: DeoptReason, st: &State, live: RegSet) {
+        let exit = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(exit);
+        self.b.ins().brif(cond, exit, &[], cont, &[]);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        self.deopt_here(pc, pred, reason, st, live);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Fuel already charged for instructions from `pc` to the end of its segment (which the
+    /// interpreter charges again when it executes them after a side exit at `pc`).
+    fn charged_ahead(&self, pc: u32, reason: DeoptReason) -> u32 {
+        if matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || pc >= self.l.cfg.end {
+            return 0;
+        }
+        let b = &self.l.cfg.blocks[self.l.cfg.block_at(pc) as usize];
+        let seg_end = segments(self.l.m, b.start, b.end)
+            .into_iter()
+            .find(|(s, e)| *s <= pc && pc < *e)
+            .map(|(_, e)| e)
+            .unwrap_or(pc);
+        seg_end - pc
+    }
+
+    /// Writes back the live registers and returns what the interpreter returns.
+    fn deopt_here(&mut self, pc: u32, pred: u32, reason: DeoptReason, st: &State, live: RegSet) {
+        let refund = self.charged_ahead(pc, reason);
+        if self.l.req.metered && refund > 0 {
+            let fuel = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_FUEL);
+            let back = self.b.ins().iadd_imm_s(fuel, refund as i64);
+            self.b.ins().store(flags(), back, self.ctx, rt::OFF_FUEL);
+        }
+        for r in live.iter() {
+            if (r as usize) < st.len() {
+                self.spill(r, st[r as usize]);
+            }
+        }
+        let body = self.b.ins().iconst(types::I32, self.l.req.body as i64);
+        let pcv = self.b.ins().iconst(types::I32, pc as i64);
+        let predv = self.b.ins().iconst(types::I32, pred as i64);
+        let rv = self.b.ins().iconst(types::I32, reason as i64);
+        let f = self.iconst(rt::mdvm_deopt as *const () as usize as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        let call = self.b.ins().call_indirect(self.sigs.deopt, f, &[ctx, body, pcv, base, predv, rv]);
+        let res = self.b.inst_results(call).to_vec();
+        self.b.ins().return_(&res);
+    }
+
+    /// In stress mode, the first execution of guard `id` side-exits.
+    fn stress_guard(&mut self, id: u32, pc: u32, st: &State, live: RegSet) {
+        if !self.l.req.stress {
+            return;
+        }
+        let flags_ptr = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STRESS_FLAGS);
+        let addr = self.b.ins().iadd_imm_s(flags_ptr, id as i64);
+        let seen = self.b.ins().uload8(types::I32, flags(), addr, 0);
+        let first = self.b.ins().icmp_imm_s(IntCC::Equal, seen, 0);
+        let exit = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(exit);
+        self.b.ins().brif(first, exit, &[], cont, &[]);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        let one = self.b.ins().iconst(types::I8, 1);
+        self.b.ins().store(flags(), one, addr, 0);
+        self.deopt_here(pc, rt_no_pred(), DeoptReason::Stress, st, live);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Guards that slot `r` holds `tag`, then returns its payload (i64 or f64).
+    fn guard_unbox(&mut self, r: u8, tag: Tag, slot_no: u32, pc: u32, st: &State, live: RegSet) -> ClifValue {
+        self.stress_guard(pc * 4 + slot_no, pc, st, live);
+        let t = self.load_tag(r);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
+        let reason = match tag {
+            Tag::Int => DeoptReason::NotInt,
+            Tag::Float => DeoptReason::NotFloat,
+            Tag::Bool => DeoptReason::NotBool,
+            _ => DeoptReason::NotString,
+        };
+        self.side_exit_if(bad, pc, rt_no_pred(), reason, st, live);
+        match tag {
+            Tag::Float => {
+                let fp = self.fp();
+                self.b.ins().load(types::F64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
+            }
+            Tag::Bool => {
+                let fp = self.fp();
+                self.b.ins().uload8(types::I64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
+            }
+            _ => self.load_payload(r),
+        }
+    }
+
+    /// The operand `r` as the specialised type, guarding when needed. Updates the register
+    /// state and variables for a guarded operand.
+    fn get_operand(&mut self, r: u8, spec: Spec, o: Operand, slot_no: u32, pc: u32, st: &mut State, live: RegSet) -> ClifValue {
+        match o {
+            Operand::Ready => match spec {
+                Spec::Float => self.b.use_var(self.fvars[r as usize]),
+                _ => self.b.use_var(self.ivars[r as usize]),
+            },
+            Operand::IntToFloat => {
+                let i = self.b.use_var(self.ivars[r as usize]);
+                self.b.ins().fcvt_from_sint(types::F64, i)
+            }
+            Operand::Guard(tag) => {
+                let v = self.guard_unbox(r, tag, slot_no, pc, st, live);
+                match tag {
+                    Tag::Float => {
+                        self.b.def_var(self.fvars[r as usize], v);
+                        st[r as usize] = Reg { val: Val::Float, slot: Slot::Plain };
+                    }
+                    Tag::Bool => {
+                        self.b.def_var(self.ivars[r as usize], v);
+                        st[r as usize] = Reg { val: Val::Bool, slot: Slot::Plain };
+                    }
+                    _ => {
+                        self.b.def_var(self.ivars[r as usize], v);
+                        st[r as usize] = Reg { val: Val::Int, slot: Slot::Plain };
+                    }
+                }
+                v
+            }
+            Operand::GuardIntToFloat => {
+                let v = self.guard_unbox(r, Tag::Int, slot_no, pc, st, live);
+                self.b.def_var(self.ivars[r as usize], v);
+                st[r as usize] = Reg { val: Val::Int, slot: Slot::Plain };
+                self.b.ins().fcvt_from_sint(types::F64, v)
+            }
+        }
+    }
+
+    fn def_int(&mut self, r: u8, v: ClifValue, st: &mut State, val: Val) {
+        self.prepare_unboxed_def(r, st);
+        self.b.def_var(self.ivars[r as usize], v);
+        let reg = &mut st[r as usize];
+        reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+        reg.val = val;
+    }
+
+    fn def_float(&mut self, r: u8, v: ClifValue, st: &mut State) {
+        self.prepare_unboxed_def(r, st);
+        self.b.def_var(self.fvars[r as usize], v);
+        let reg = &mut st[r as usize];
+        reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+        reg.val = Val::Float;
+    }
+
+    /// `dst = src` (also used for phi moves).
+    fn emit_move(&mut self, dst: u8, src: u8, st: &mut State) {
+        if dst == src {
+            return;
+        }
+        let s = st[src as usize];
+        match s.val {
+            Val::Int | Val::Bool => {
+                let v = self.b.use_var(self.ivars[src as usize]);
+                self.def_int(dst, v, st, s.val);
+            }
+            Val::Float => {
+                let v = self.b.use_var(self.fvars[src as usize]);
+                self.def_float(dst, v, st);
+            }
+            Val::Empty => {
+                self.prepare_unboxed_def(dst, st);
+                let reg = &mut st[dst as usize];
+                reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+                reg.val = Val::Empty;
+            }
+            Val::Mem | Val::Fn(_) => {
+                // Copy the slot: plain words directly, a heap value through the helper (which
+                // also releases what `dst` held).
+                let (ctx, base) = (self.ctx, self.base);
+                let tag = self.load_tag(src);
+                let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+                let slow = self.b.create_block();
+                let fast = self.b.create_block();
+                let done = self.b.create_block();
+                self.b.ins().brif(heap, slow, &[], fast, &[]);
+                self.b.switch_to_block(slow);
+                self.b.seal_block(slow);
+                let sr = self.b.ins().iconst(types::I32, src as i64);
+                let dr = self.b.ins().iconst(types::I32, dst as i64);
+                let f = self.iconst(rt::mdvm_copy as *const () as usize as i64);
+                self.b.ins().call_indirect(self.sigs.copy, f, &[ctx, base, sr, base, dr]);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(fast);
+                self.b.seal_block(fast);
+                if st[dst as usize].slot == Slot::Owned {
+                    self.release_slot(dst);
+                }
+                let p = self.load_payload(src);
+                let fp = self.fp();
+                self.store_words_at(fp, dst as i32 * VALUE_SIZE, tag, p);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+                self.b.seal_block(done);
+                st[dst as usize] = Reg { val: s.val, slot: Slot::Owned };
+            }
+        }
+    }
+
+    /// Spills the unboxed registers among `regs` so a helper sees their values in slots.
+    fn spill_regs(&mut self, regs: &[u8], st: &State) {
+        for &r in regs {
+            self.spill(r, st[r as usize]);
+        }
+    }
+
+    /// `mdvm_exec` for the instruction at `pc`; side-exits there on failure.
+    fn emit_generic(&mut self, pc: u32, dst: Option<u8>, uses: &[u8], st: &mut State, live: RegSet) {
+        self.spill_regs(uses, st);
+        if let Some(d) = dst {
+            // The helper overwrites the slot with `set`, which releases an owned value; a
+            // plain stale value needs nothing.
+            let _ = d;
+        }
+        let body = self.b.ins().iconst(types::I32, self.l.req.body as i64);
+        let pcv = self.b.ins().iconst(types::I32, pc as i64);
+        let f = self.iconst(rt::mdvm_exec as *const () as usize as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        let call = self.b.ins().call_indirect(self.sigs.exec, f, &[ctx, body, pcv, base]);
+        let status = self.b.inst_results(call)[0];
+        // On failure the operands are in their slots already (spilled above).
+        let mut exit_state = st.clone();
+        for &r in uses {
+            let reg = &mut exit_state[r as usize];
+            if !reg.val.in_slot() {
+                reg.slot = Slot::Plain;
+            }
+        }
+        self.side_exit_if(status, pc, rt_no_pred(), DeoptReason::Fault, &exit_state, live);
+        if let Some(d) = dst {
+            st[d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+        }
+    }
+
+    fn emit_binary(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
+        let Plan::Binary { spec, dst, a, b, oa, ob } = *plan else { unreachable!() };
+        let ins = &self.l.m.code[pc as usize];
+        let (op, ..) = binop_of(ins).expect("binary instruction");
+        if spec == Spec::Generic {
+            let uses = [a, b];
+            self.emit_generic(pc, Some(dst), &uses, st, live);
+            return;
+        }
+        let x = self.get_operand(a, spec, oa, 0, pc, st, live);
+        let y = self.get_operand(b, spec, ob, 1, pc, st, live);
+        // After guards the live state has the operands unboxed.
+        match spec {
+            Spec::Int => {
+                let r = match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                        let (v, of) = match op {
+                            BinOp::Add => self.b.ins().sadd_overflow(x, y),
+                            BinOp::Sub => self.b.ins().ssub_overflow(x, y),
+                            _ => self.b.ins().smul_overflow(x, y),
+                        };
+                        self.side_exit_if(of, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        self.def_int(dst, v, st, Val::Int);
+                        return;
+                    }
+                    BinOp::Div | BinOp::Mod => {
+                        // Zero divisor and MIN / -1 go to the interpreter, which raises them.
+                        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                        let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+                        let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                        let ovf = self.b.ins().band(m1, min);
+                        let bad = self.b.ins().bor(zero, ovf);
+                        self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        let q = self.b.ins().sdiv(x, y);
+                        let rem = self.b.ins().srem(x, y);
+                        // Floor: adjust when the remainder is nonzero and signs differ.
+                        let rz = self.b.ins().icmp_imm_s(IntCC::NotEqual, rem, 0);
+                        let sx = self.b.ins().bxor(rem, y);
+                        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
+                        let adj = self.b.ins().band(rz, neg);
+                        if op == BinOp::Div {
+                            let adj64 = self.b.ins().uextend(types::I64, adj);
+                            self.b.ins().isub(q, adj64)
+                        } else {
+                            let plus = self.b.ins().iadd(rem, y);
+                            self.b.ins().select(adj, plus, rem)
+                        }
+                    }
+                    _ => {
+                        let cc = match op {
+                            BinOp::Eq => IntCC::Equal,
+                            BinOp::Ne => IntCC::NotEqual,
+                            BinOp::Lt => IntCC::SignedLessThan,
+                            BinOp::Gt => IntCC::SignedGreaterThan,
+                            BinOp::Le => IntCC::SignedLessThanOrEqual,
+                            _ => IntCC::SignedGreaterThanOrEqual,
+                        };
+                        let c = self.b.ins().icmp(cc, x, y);
+                        let v = self.b.ins().uextend(types::I64, c);
+                        self.def_int(dst, v, st, Val::Bool);
+                        return;
+                    }
+                };
+                self.def_int(dst, r, st, Val::Int);
+            }
+            Spec::Float => {
+                match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                        let v = match op {
+                            BinOp::Add => self.b.ins().fadd(x, y),
+                            BinOp::Sub => self.b.ins().fsub(x, y),
+                            _ => self.b.ins().fmul(x, y),
+                        };
+                        self.def_float(dst, v, st);
+                    }
+                    BinOp::Div => {
+                        let zero = self.b.ins().f64const(0.0);
+                        let z = self.b.ins().fcmp(FloatCC::Equal, y, zero);
+                        self.side_exit_if(z, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        let v = self.b.ins().fdiv(x, y);
+                        self.def_float(dst, v, st);
+                    }
+                    _ => {
+                        let cc = match op {
+                            BinOp::Eq => FloatCC::Equal,
+                            BinOp::Ne => FloatCC::NotEqual,
+                            BinOp::Lt => FloatCC::LessThan,
+                            BinOp::Gt => FloatCC::GreaterThan,
+                            BinOp::Le => FloatCC::LessThanOrEqual,
+                            _ => FloatCC::GreaterThanOrEqual,
+                        };
+                        let c = self.b.ins().fcmp(cc, x, y);
+                        let v = self.b.ins().uextend(types::I64, c);
+                        self.def_int(dst, v, st, Val::Bool);
+                    }
+                }
+            }
+            Spec::Bool => {
+                let v = match op {
+                    BinOp::And => self.b.ins().band(x, y),
+                    BinOp::Or => self.b.ins().bor(x, y),
+                    BinOp::Eq => {
+                        let c = self.b.ins().icmp(IntCC::Equal, x, y);
+                        self.b.ins().uextend(types::I64, c)
+                    }
+                    _ => {
+                        let c = self.b.ins().icmp(IntCC::NotEqual, x, y);
+                        self.b.ins().uextend(types::I64, c)
+                    }
+                };
+                self.def_int(dst, v, st, Val::Bool);
+            }
+            Spec::Generic => unreachable!(),
+        }
+    }
+
+    fn emit_unary(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
+        let Plan::Unary { spec, dst, src, o } = *plan else { unreachable!() };
+        let is_not = matches!(self.l.m.code[pc as usize], Instr::NotR { .. });
+        if spec == Spec::Generic {
+            self.emit_generic(pc, Some(dst), &[src], st, live);
+            return;
+        }
+        let x = self.get_operand(src, spec, o, 0, pc, st, live);
+        match (spec, is_not) {
+            (Spec::Int | Spec::Bool, true) => {
+                let c = self.b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                let v = self.b.ins().uextend(types::I64, c);
+                self.def_int(dst, v, st, Val::Bool);
+            }
+            (Spec::Float, true) => {
+                // not truthy: 0.0 and NaN are false.
+                let zero = self.b.ins().f64const(0.0);
+                let c = self.b.ins().fcmp(FloatCC::UnorderedOrEqual, x, zero);
+                let v = self.b.ins().uextend(types::I64, c);
+                self.def_int(dst, v, st, Val::Bool);
+            }
+            (Spec::Int, false) => {
+                let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                self.side_exit_if(min, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                let v = self.b.ins().ineg(x);
+                self.def_int(dst, v, st, Val::Int);
+            }
+            (Spec::Float, false) => {
+                let v = self.b.ins().fneg(x);
+                self.def_float(dst, v, st);
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    /// Truthiness of `cond` as an i8 (nonzero when truthy).
+    fn truthy(&mut self, cond: u8, st: &State) -> ClifValue {
+        match st[cond as usize].val {
+            Val::Bool | Val::Int => {
+                let v = self.b.use_var(self.ivars[cond as usize]);
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0)
+            }
+            Val::Float => {
+                let v = self.b.use_var(self.fvars[cond as usize]);
+                let zero = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::OrderedNotEqual, v, zero)
+            }
+            Val::Empty => self.b.ins().iconst(types::I8, 0),
+            Val::Fn(_) => self.b.ins().iconst(types::I8, 1),
+            Val::Mem => {
+                let rr = self.b.ins().iconst(types::I32, cond as i64);
+                let f = self.iconst(rt::mdvm_truthy as *const () as usize as i64);
+                let (ctx, base) = (self.ctx, self.base);
+                let call = self.b.ins().call_indirect(self.sigs.truthy, f, &[ctx, base, rr]);
+                let t = self.b.inst_results(call)[0];
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, t, 0)
+            }
+        }
+    }
+
+    /// Returns from the function with the value of `src` (or none), clearing the window.
+    fn emit_return(&mut self, src: Option<u8>, st: &State) {
+        let (tag, payload) = match src {
+            None => (self.iconst(RET_NONE as i64), self.iconst(0)),
+            Some(r) => {
+                let reg = st[r as usize];
+                match reg.val {
+                    Val::Mem | Val::Fn(_) => {
+                        let t = self.load_tag(r);
+                        let p = self.load_payload(r);
+                        (t, p)
+                    }
+                    Val::Empty => (self.iconst(0), self.iconst(0)),
+                    v => self.unboxed_words(r, v),
+                }
+            }
+        };
+        for r in 0..st.len() as u8 {
+            let reg = st[r as usize];
+            if Some(r) == src && reg.val.in_slot() {
+                // Its value moves out with the result.
+                self.store_tag(r, Tag::Empty as u64);
+            } else {
+                self.clear_slot(r, reg.slot);
+            }
+        }
+        self.b.ins().return_(&[tag, payload]);
+    }
+
+    /// Charges `cost` instructions of fuel, side-exiting to `pc` when not enough is left.
+    fn charge_fuel(&mut self, cost: u32, pc: u32, pred: u32, st: &State, live: RegSet) {
+        if !self.l.req.metered || cost == 0 {
+            return;
+        }
+        let fuel = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_FUEL);
+        let short = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, fuel, cost as i64);
+        self.side_exit_if(short, pc, pred, DeoptReason::Fuel, st, live);
+        let left = self.b.ins().iadd_imm_s(fuel, -(cost as i64));
+        self.b.ins().store(flags(), left, self.ctx, rt::OFF_FUEL);
+    }
+
+    /// The fuel cost of the segment starting at the head of block `blk`.
+    fn head_cost(&self, blk: u32) -> u32 {
+        let b = &self.l.cfg.blocks[blk as usize];
+        let segs = segments(self.l.m, b.start, b.end);
+        segs[0].1 - segs[0].0
+    }
+
+    /// An edge from the current position (state `st`, predecessor id `pred`) into `blk`.
+    fn emit_edge(&mut self, mut st: State, blk: u32, pred: u32) {
+        let start = self.l.cfg.blocks[blk as usize].start;
+        let live = self.l.live_in(start);
+        let cost = self.head_cost(blk);
+        self.charge_fuel(cost, start, pred, &st, live);
+        for (dst, src) in self.l.phi_moves(blk, pred) {
+            self.emit_move(dst, src, &mut st);
+        }
+        let target = self.l.head[blk as usize].clone().expect("edge into a reachable block");
+        for r in 0..st.len() as u8 {
+            let (have, want) = (st[r as usize], target[r as usize]);
+            if want.val.in_slot() && !have.val.in_slot() {
+                self.spill(r, have);
+            }
+        }
+        self.b.ins().jump(self.blocks[blk as usize], &[]);
+    }
+
+    /// A return without a value from the current position.
+    fn emit_exit_none(&mut self, st: &State) {
+        self.emit_return(None, st);
+    }
+
+    fn emit_call(&mut self, pc: u32, plan: &Plan, st: &mut State, live_after: RegSet) {
+        let Plan::Call { callee, func, dst, ref args, expect } = *plan else { unreachable!() };
+        let args = args.clone();
+        let live_before = self.l.live_in(pc);
+        let (ctx, base) = (self.ctx, self.base);
+        let Some(callee) = callee else {
+            // Dynamic callee: the runtime performs the whole call on the slots.
+            let mut regs = args.clone();
+            regs.push(func);
+            regs.push(dst);
+            self.spill_regs(&regs, st);
+            let body = self.b.ins().iconst(types::I32, self.l.req.body as i64);
+            let pcv = self.b.ins().iconst(types::I32, pc as i64);
+            let f = self.iconst(rt::mdvm_call_dynamic as *const () as usize as i64);
+            let call = self.b.ins().call_indirect(self.sigs.call_dynamic, f, &[ctx, body, pcv, base]);
+            let status = self.b.inst_results(call)[0];
+            self.reload_fp();
+            self.unwind_if(status);
+            st[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+            return;
+        };
+        let cb = &self.l.req.program.bodies[callee as usize];
+        let (callee_nregs, callee_live) = (cb.nregs, cb.entry_live);
+        // Depth limit: the interpreter raises the error at this call.
+        let depth = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_DEPTH);
+        let max = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_MAX_DEPTH);
+        let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
+        self.side_exit_if(full, pc, rt_no_pred(), DeoptReason::Depth, &st.clone(), live_before);
+        // The callee's window.
+        let nregs = self.l.nregs as i64;
+        let new_base = self.b.ins().iadd_imm_s(base, nregs);
+        let need = self.b.ins().iadd_imm_s(base, nregs + 256);
+        let len = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LEN);
+        let short = self.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len);
+        let grow = self.b.create_block();
+        let ready = self.b.create_block();
+        self.b.set_cold_block(grow);
+        self.b.ins().brif(short, grow, &[], ready, &[]);
+        self.b.switch_to_block(grow);
+        self.b.seal_block(grow);
+        let f = self.iconst(rt::mdvm_reserve as *const () as usize as i64);
+        self.b.ins().call_indirect(self.sigs.reserve, f, &[ctx, need]);
+        self.reload_fp();
+        self.b.ins().jump(ready, &[]);
+        self.b.switch_to_block(ready);
+        self.b.seal_block(ready);
+        // Arguments the callee reads (its other slots must stay empty).
+        for (i, &r) in args.iter().enumerate() {
+            if i as u32 >= callee_nregs || !callee_live.contains(i as u8) {
+                continue;
+            }
+            let off = (self.l.nregs as i32 + i as i32) * VALUE_SIZE;
+            let reg = st[r as usize];
+            match reg.val {
+                Val::Int | Val::Bool | Val::Float => {
+                    let (t, p) = self.unboxed_words(r, reg.val);
+                    let fp = self.fp();
+                    self.store_words_at(fp, off, t, p);
+                }
+                Val::Empty => {}
+                Val::Mem | Val::Fn(_) => {
+                    let tag = self.load_tag(r);
+                    let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+                    let slow = self.b.create_block();
+                    let fast = self.b.create_block();
+                    let done = self.b.create_block();
+                    self.b.ins().brif(heap, slow, &[], fast, &[]);
+                    self.b.switch_to_block(slow);
+                    self.b.seal_block(slow);
+                    let sr = self.b.ins().iconst(types::I32, r as i64);
+                    let dr = self.b.ins().iconst(types::I32, i as i64);
+                    let f = self.iconst(rt::mdvm_copy as *const () as usize as i64);
+                    self.b.ins().call_indirect(self.sigs.copy, f, &[ctx, base, sr, new_base, dr]);
+                    self.b.ins().jump(done, &[]);
+                    self.b.switch_to_block(fast);
+                    self.b.seal_block(fast);
+                    let p = self.load_payload(r);
+                    let fp = self.fp();
+                    self.store_words_at(fp, off, tag, p);
+                    self.b.ins().jump(done, &[]);
+                    self.b.switch_to_block(done);
+                    self.b.seal_block(done);
+                }
+            }
+        }
+        let d1 = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags(), d1, ctx, rt::OFF_DEPTH);
+        // Call count (feedback and stats).
+        let counts = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_CALL_COUNTS);
+        let c = self.b.ins().load(types::I64, flags(), counts, callee as i32 * 8);
+        let c1 = self.b.ins().iadd_imm_s(c, 1);
+        self.b.ins().store(flags(), c1, counts, callee as i32 * 8);
+        // Compiled callee, or the interpreter.
+        let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
+        let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * 8);
+        let native = self.b.create_block();
+        let interp = self.b.create_block();
+        let joined = self.b.create_block();
+        self.b.append_block_param(joined, types::I64);
+        self.b.append_block_param(joined, types::I64);
+        self.b.ins().brif(entry, native, &[], interp, &[]);
+        self.b.switch_to_block(native);
+        self.b.seal_block(native);
+        let call = self.b.ins().call_indirect(self.sigs.entry, entry, &[ctx, new_base]);
+        let r = self.b.inst_results(call).to_vec();
+        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
+        self.b.ins().jump(joined, &args_j);
+        self.b.switch_to_block(interp);
+        self.b.seal_block(interp);
+        let cbody = self.b.ins().iconst(types::I32, callee as i64);
+        let f = self.iconst(rt::mdvm_call_interp as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.sigs.call_interp, f, &[ctx, cbody, new_base]);
+        let r = self.b.inst_results(call).to_vec();
+        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
+        self.b.ins().jump(joined, &args_j);
+        self.b.switch_to_block(joined);
+        self.b.seal_block(joined);
+        let tag = self.b.block_params(joined)[0];
+        let payload = self.b.block_params(joined)[1];
+        self.b.ins().store(flags(), depth, ctx, rt::OFF_DEPTH);
+        self.reload_fp();
+        let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_UNWIND as i64);
+        self.unwind_if(unwinding);
+        match expect {
+            Some(t) => {
+                // Anything else than the expected type: store it (or keep dst for no value)
+                // and let the interpreter go on after the call.
+                let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, tag, t as i64);
+                let exit = self.b.create_block();
+                let cont = self.b.create_block();
+                self.b.set_cold_block(exit);
+                self.b.ins().brif(bad, exit, &[], cont, &[]);
+                self.b.switch_to_block(exit);
+                self.b.seal_block(exit);
+                self.store_result(dst, tag, payload, st);
+                let mut after = st.clone();
+                after[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+                let mut live = live_after;
+                live.remove(dst);
+                self.deopt_here(pc + 1, rt_no_pred(), DeoptReason::ResultType, &after, live);
+                self.b.switch_to_block(cont);
+                self.b.seal_block(cont);
+                match t {
+                    Tag::Float => {
+                        let f = self.b.ins().bitcast(types::F64, MemFlags::new(), payload);
+                        self.def_float(dst, f, st);
+                    }
+                    Tag::Bool => {
+                        let v = self.b.ins().band_imm_s(payload, 1);
+                        self.def_int(dst, v, st, Val::Bool);
+                    }
+                    _ => self.def_int(dst, payload, st, Val::Int),
+                }
+            }
+            None => {
+                self.store_result(dst, tag, payload, st);
+                st[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+            }
+        }
+    }
+
+    /// Writes a call result (tag, payload) into the slot of `dst` (no value: `dst` keeps its
+    /// value, made visible in its slot).
+    fn store_result(&mut self, dst: u8, tag: ClifValue, payload: ClifValue, st: &State) {
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_NONE as i64);
+        let keep = self.b.create_block();
+        let write = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(none, keep, &[], write, &[]);
+        self.b.switch_to_block(keep);
+        self.b.seal_block(keep);
+        self.spill(dst, st[dst as usize]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(write);
+        self.b.seal_block(write);
+        if st[dst as usize].slot == Slot::Owned {
+            self.release_slot(dst);
+        }
+        let fp = self.fp();
+        self.store_words_at(fp, dst as i32 * VALUE_SIZE, tag, payload);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+    }
+
+    /// Returns `RET_UNWIND` at once when `cond` holds.
+    fn unwind_if(&mut self, cond: ClifValue) {
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(cond, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        self.b.seal_block(out);
+        let t = self.iconst(RET_UNWIND as i64);
+        let z = self.iconst(0);
+        self.b.ins().return_(&[t, z]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Code for block `blk` from its head state.
+    fn emit_block(&mut self, blk: u32) {
+        let clif = self.blocks[blk as usize];
+        self.b.switch_to_block(clif);
+        let mut st = self.l.head[blk as usize].clone().expect("reachable block");
+        let b = self.l.cfg.blocks[blk as usize].clone();
+        let start = self.l.first_non_phi(blk);
+        let segs = segments(self.l.m, b.start, b.end);
+        for bc in start..b.end {
+            let plan = self.l.plan(bc, &st);
+            let live_in = self.l.live_in(bc);
+            let live_out = self.l.live_out[(bc - self.l.cfg.start) as usize];
+            let ins = self.l.m.code[bc as usize].clone();
+            match &plan {
+                Plan::Nop | Plan::Phi => {}
+                Plan::ConstInt(d, v) => {
+                    let c = self.iconst(*v);
+                    self.def_int(*d, c, &mut st, Val::Int);
+                }
+                Plan::ConstBool(d, v) => {
+                    let c = self.iconst(*v as i64);
+                    self.def_int(*d, c, &mut st, Val::Bool);
+                }
+                Plan::ConstFloat(d, v) => {
+                    let c = self.b.ins().f64const(*v);
+                    self.def_float(*d, c, &mut st);
+                }
+                Plan::ConstEmpty(d) => {
+                    self.prepare_unboxed_def(*d, &st);
+                    let reg = &mut st[*d as usize];
+                    reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+                    reg.val = Val::Empty;
+                }
+                Plan::ConstStr(d, f) => {
+                    self.emit_generic(bc, Some(*d), &[], &mut st, live_in);
+                    if let Some(f) = f {
+                        st[*d as usize].val = Val::Fn(*f);
+                    }
+                }
+                Plan::Move(d, s) => self.emit_move(*d, *s, &mut st),
+                Plan::Binary { .. } => self.emit_binary(bc, &plan, &mut st, live_in),
+                Plan::Unary { .. } => self.emit_unary(bc, &plan, &mut st, live_in),
+                Plan::Generic { dst, uses } => self.emit_generic(bc, *dst, uses, &mut st, live_in),
+                Plan::Call { .. } => {
+                    self.emit_call(bc, &plan, &mut st, live_out);
+                    // A new fuel segment starts after a call inside the block.
+                    if let Some(&(s, e)) = segs.iter().find(|(s, _)| *s == bc + 1) {
+                        let live = self.l.live_in(s);
+                        self.charge_fuel(e - s, s, rt_no_pred(), &st, live);
+                    }
+                }
+                Plan::Return(src) => {
+                    self.emit_return(*src, &st);
+                    return;
+                }
+                Plan::Halt => {
+                    let f = self.iconst(rt::mdvm_halt as *const () as usize as i64);
+                    let ctx = self.ctx;
+                    self.b.ins().call_indirect(self.sigs.halt, f, &[ctx]);
+                    let t = self.iconst(RET_UNWIND as i64);
+                    let z = self.iconst(0);
+                    self.b.ins().return_(&[t, z]);
+                    return;
+                }
+                Plan::Jump => {
+                    let target = (bc as i64 + 1 + ins.jump_offset().unwrap() as i64) as u32;
+                    self.emit_goto(target, bc, st);
+                    return;
+                }
+                Plan::Branch { cond, when } => {
+                    let c = self.truthy(*cond, &st);
+                    let target = (bc as i64 + 1 + ins.jump_offset().unwrap() as i64) as u32;
+                    let taken = self.b.create_block();
+                    let fall = self.b.create_block();
+                    if *when {
+                        self.b.ins().brif(c, taken, &[], fall, &[]);
+                    } else {
+                        self.b.ins().brif(c, fall, &[], taken, &[]);
+                    }
+                    self.b.switch_to_block(taken);
+                    self.b.seal_block(taken);
+                    self.emit_goto(target, bc, st.clone());
+                    self.b.switch_to_block(fall);
+                    self.b.seal_block(fall);
+                    self.emit_goto(bc + 1, bc, st);
+                    return;
+                }
+            }
+        }
+        // Falling through to the next block (or off the end of the body).
+        self.emit_goto(b.end, b.end - 1, st);
+    }
+
+    /// Control to bytecode index `target` from the instruction `from` (its predecessor id).
+    fn emit_goto(&mut self, target: u32, from: u32, st: State) {
+        if target >= self.l.cfg.end {
+            self.emit_exit_none(&st);
+        } else {
+            let blk = self.l.cfg.block_at(target);
+            self.emit_edge(st, blk, from);
+        }
+    }
+}
+
+fn rt_no_pred() -> u32 {
+    u32::MAX
+}
+
+/// Builds the CLIF function for `req` into `func`.
+pub(crate) fn build_function(
+    req: &Request<'_>,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    call_conv: CallConv,
+    ptr: Type,
+    frontend: TargetFrontendConfig,
+) -> Result<(), String> {
+    let program = req.program;
+    let bi = &program.bodies[req.body as usize];
+    let lb = &program.layout.bodies[req.body as usize];
+    if lb.start == lb.end {
+        return Err("empty body".into());
+    }
+    let m = &program.module;
+    let cfg = Cfg::build(m, lb);
+    let live_out = cfg.live_out(m);
+    let nregs = bi.nregs as usize;
+    let nblocks = cfg.blocks.len();
+    let mut l = Lowerer {
+        req,
+        m,
+        cfg,
+        live_out,
+        nregs,
+        code_start: bi.code_start,
+        bc_start: bi.bc_start,
+        reachable: vec![false; nblocks],
+        head: Vec::new(),
+    };
+
+    // Entry state and edge.
+    let (entry_blk, entry_state, entry_pred) = match req.osr {
+        None => {
+            let st: State = (0..nregs)
+                .map(|r| {
+                    if bi.entry_live.contains(r as u8) {
+                        Reg { val: Val::Mem, slot: Slot::Owned }
+                    } else {
+                        Reg { val: Val::Empty, slot: Slot::Empty }
+                    }
+                })
+                .collect();
+            (0u32, st, u32::MAX)
+        }
+        Some((header, latch)) => {
+            if header < lb.start || header >= lb.end {
+                return Err("OSR header outside the body".into());
+            }
+            let st: State = (0..nregs).map(|_| Reg { val: Val::Mem, slot: Slot::Owned }).collect();
+            (l.cfg.block_at(header), st, latch)
+        }
+    };
+    if req.osr.is_some() && l.cfg.blocks[entry_blk as usize].start != req.osr.unwrap().0 {
+        return Err("OSR header is not a block start".into());
+    }
+    l.analyze(entry_blk, entry_state.clone(), entry_pred);
+
+    // Signatures.
+    let mut entry_sig = Signature::new(call_conv);
+    entry_sig.params.push(AbiParam::new(types::I64));
+    entry_sig.params.push(AbiParam::new(types::I64));
+    entry_sig.returns.push(AbiParam::new(types::I64));
+    entry_sig.returns.push(AbiParam::new(types::I64));
+    func.signature = entry_sig.clone();
+    func.name = UserFuncName::user(0, req.body);
+    let sig = |params: &[Type], returns: &[Type]| {
+        let mut s = Signature::new(call_conv);
+        s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+        s.returns.extend(returns.iter().map(|t| AbiParam::new(*t)));
+        s
+    };
+    let (i32t, i64t) = (types::I32, types::I64);
+
+    let mut b = FunctionBuilder::new(func, fctx);
+    let sigs = Sigs {
+        entry: b.import_signature(entry_sig),
+        exec: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
+        call_interp: b.import_signature(sig(&[i64t, i32t, i64t], &[i64t, i64t])),
+        deopt: b.import_signature(sig(&[i64t, i32t, i32t, i64t, i32t, i32t], &[i64t, i64t])),
+        release: b.import_signature(sig(&[i64t, i64t, i32t], &[])),
+        copy: b.import_signature(sig(&[i64t, i64t, i32t, i64t, i32t], &[])),
+        truthy: b.import_signature(sig(&[i64t, i64t, i32t], &[i32t])),
+        halt: b.import_signature(sig(&[i64t], &[])),
+        reserve: b.import_signature(sig(&[i64t, i64t], &[])),
+        call_dynamic: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
+    };
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let ctx = b.block_params(entry)[0];
+    let base = b.block_params(entry)[1];
+    let fp = b.declare_var(ptr);
+    let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
+    let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
+    let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
+    let mut g = Gen { l, b, sigs, ptr, ctx, base, fp, ivars, fvars, blocks };
+    g.reload_fp();
+    // Unboxed registers start defined (the analysis never reads them before a def).
+    let zero = g.b.ins().iconst(types::I64, 0);
+    let fzero = g.b.ins().f64const(0.0);
+    for r in 0..nregs {
+        g.b.def_var(g.ivars[r], zero);
+        g.b.def_var(g.fvars[r], fzero);
+    }
+    g.emit_edge(entry_state, entry_blk, entry_pred);
+    for blk in 0..nblocks as u32 {
+        if g.l.reachable[blk as usize] {
+            g.emit_block(blk);
+        }
+    }
+    g.b.seal_all_blocks();
+    g.b.finalize(frontend);
+    Ok(())
+}

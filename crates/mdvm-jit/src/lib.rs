@@ -1,0 +1,226 @@
+//! # mdvm-jit: the Cranelift tier
+//!
+//! Compiles a body of a verified program (or an OSR entry into one of its loops) to native
+//! code for the host (x86-64, aarch64, through `cranelift-native`), specialised to the value
+//! types the interpreter's feedback saw:
+//!
+//! * bytecode -> basic blocks and liveness ([`mdbc::cfg`]) -> a forward type analysis
+//!   ([`compile`]) -> CLIF, one `cranelift_frontend::Variable` per VM register and type;
+//! * ints, floats and bools stay unboxed in machine registers; checked int arithmetic uses the
+//!   overflow-reporting instructions; operands whose type is not proven are checked by a
+//!   **guard** (a tag test) whose **side exit** writes the live registers back to the frame and
+//!   resumes the interpreter at the same instruction (`mdvm_deopt`);
+//! * everything else (strings, arrays, dicts, printing, generic arithmetic) calls runtime
+//!   helpers that execute the instruction with the interpreter's own semantics;
+//! * calls to compiled callees go through the per-body entry table (patched when a callee is
+//!   compiled), others into the interpreter; every call counts toward the depth limit, and when
+//!   metered every block charges its instruction count to the fuel budget.
+//!
+//! [`CraneliftTier`] implements the runtime's [`CompiledTier`] interface; the runtime decides
+//! when to compile (see `TierPolicy`).
+
+mod compile;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{isa::OwnedTargetIsa, Context};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use mdvm_runtime::feedback::Feedback;
+use mdvm_runtime::native::{CompiledTier, DeoptReason, NativeEntry, TierStats};
+use mdvm_runtime::program::Program;
+
+/// Options of the compiled tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JitOptions {
+    /// Charge executed instructions to the fuel budget (needed when the run is metered).
+    pub metered: bool,
+    /// Every guard takes its side exit the first time it runs (tests of the deopt paths).
+    pub stress_deopt: bool,
+    /// Misspeculation side exits of one body after which its code is discarded and the body
+    /// recompiled with the failing sites generic.
+    pub deopt_limit: u32,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4 }
+    }
+}
+
+/// Why a body could not be compiled.
+#[derive(Debug)]
+pub struct CompileError(pub String);
+
+/// The Cranelift tier: owns the code it compiled (freed when the tier is dropped).
+pub struct CraneliftTier {
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    options: JitOptions,
+    stats: TierStats,
+    /// Misspeculation deopts per body since its last compilation.
+    deopts: HashMap<u32, u32>,
+    /// Bytecode sites (body, index) that compile generically after misspeculating.
+    generic: HashSet<(u32, u32)>,
+    /// OSR entries by (body, header, latch) internal indices.
+    osr: HashMap<(u32, u32, u32), NativeEntry>,
+    next_name: u64,
+    /// The most recent compile error (for diagnostics and tests).
+    pub last_error: Option<String>,
+}
+
+fn host_isa() -> Result<OwnedTargetIsa, String> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+    let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+    isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+}
+
+impl CraneliftTier {
+    /// A tier for the host machine.
+    ///
+    /// Errors: the host is not a target Cranelift supports.
+    pub fn new(options: JitOptions) -> Result<CraneliftTier, CompileError> {
+        let isa = host_isa().map_err(CompileError)?;
+        let builder = JITBuilder::with_isa(isa, default_libcall_names());
+        let module = JITModule::new(builder);
+        Ok(CraneliftTier {
+            ctx: module.make_context(),
+            module,
+            fctx: FunctionBuilderContext::new(),
+            options,
+            stats: TierStats::default(),
+            deopts: HashMap::new(),
+            generic: HashSet::new(),
+            osr: HashMap::new(),
+            next_name: 0,
+            last_error: None,
+        })
+    }
+
+    /// The target triple code is compiled for.
+    pub fn target(&self) -> String {
+        self.module.isa().triple().to_string()
+    }
+
+    fn build(
+        &mut self,
+        program: &Program,
+        feedback: &Feedback,
+        body: u32,
+        osr: Option<(u32, u32)>,
+    ) -> Result<NativeEntry, CompileError> {
+        let started = Instant::now();
+        let generic: HashSet<u32> =
+            self.generic.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
+        self.module.clear_context(&mut self.ctx);
+        let call_conv = self.module.isa().default_call_conv();
+        let pointer_type = self.module.isa().pointer_type();
+        compile::build_function(
+            &compile::Request {
+                program,
+                feedback,
+                body,
+                osr,
+                generic: &generic,
+                stress: self.options.stress_deopt,
+                metered: self.options.metered,
+            },
+            &mut self.ctx.func,
+            &mut self.fctx,
+            call_conv,
+            pointer_type,
+            self.module.isa().frontend_config(),
+        )
+        .map_err(CompileError)?;
+        self.next_name += 1;
+        let name = format!("mdvm_body{body}_{}", self.next_name);
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
+            .map_err(|e| CompileError(e.to_string()))?;
+        self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError(format!("{e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module.finalize_definitions().map_err(|e| CompileError(e.to_string()))?;
+        let code = self.module.get_finalized_function(id);
+        self.stats.compile_nanos += started.elapsed().as_nanos() as u64;
+        // SAFETY: the function was built with the `NativeEntry` signature (ctx, base) ->
+        // (tag, payload) in the host's default calling convention, which is the C ABI of
+        // `NativeEntry` on the supported hosts (two integer results in two registers).
+        Ok(unsafe { std::mem::transmute::<*const u8, NativeEntry>(code) })
+    }
+}
+
+impl CompiledTier for CraneliftTier {
+    fn compile(&mut self, program: &Program, feedback: &Feedback, body: u32) -> Option<NativeEntry> {
+        match self.build(program, feedback, body, None) {
+            Ok(e) => {
+                self.stats.functions_compiled += 1;
+                self.deopts.insert(body, 0);
+                Some(e)
+            }
+            Err(e) => {
+                self.stats.compile_failures += 1;
+                self.last_error = Some(e.0);
+                None
+            }
+        }
+    }
+
+    fn compile_osr(
+        &mut self,
+        program: &Program,
+        feedback: &Feedback,
+        body: u32,
+        header: u32,
+        latch: u32,
+    ) -> Option<NativeEntry> {
+        if let Some(&e) = self.osr.get(&(body, header, latch)) {
+            return Some(e);
+        }
+        let b = &program.bodies[body as usize];
+        let header_bc = b.bc_start + (header - b.code_start);
+        let latch_bc = b.bc_start + (latch - b.code_start);
+        match self.build(program, feedback, body, Some((header_bc, latch_bc))) {
+            Ok(e) => {
+                self.stats.osr_compiled += 1;
+                self.osr.insert((body, header, latch), e);
+                Some(e)
+            }
+            Err(e) => {
+                self.stats.compile_failures += 1;
+                self.last_error = Some(e.0);
+                None
+            }
+        }
+    }
+
+    fn note_deopt(&mut self, body: u32, pc: u32, reason: DeoptReason) -> bool {
+        if !reason.is_misspeculation() {
+            return false;
+        }
+        self.generic.insert((body, pc));
+        let n = self.deopts.entry(body).or_insert(0);
+        *n += 1;
+        if *n >= self.options.deopt_limit {
+            *n = 0;
+            self.stats.recompilations += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn discard(&mut self, body: u32) {
+        self.osr.retain(|(b, _, _), _| *b != body);
+    }
+
+    fn stats(&self) -> TierStats {
+        self.stats.clone()
+    }
+}

@@ -1,0 +1,396 @@
+//! The interface between the interpreter and compiled (native) code.
+//!
+//! The runtime defines it; a compiled tier (the `mdvm-jit` crate) implements [`CompiledTier`]
+//! and emits code that follows the conventions here. The runtime never depends on the tier.
+//!
+//! # Native code conventions
+//!
+//! A compiled body is a [`NativeEntry`]: `extern "C" fn(ctx, base) -> NativeRet`, where `base`
+//! is the index in the value stack of the body's register window (register `rN` is the
+//! [`Value`] at `ctx.stack + (base + N) * 16`). When it is entered the window holds the call's
+//! arguments in `r0..` and `Empty` everywhere else; when it returns, it has reset every slot of
+//! its window to `Empty` (releasing what it owned), except on [`RET_UNWIND`].
+//!
+//! The result comes back in two registers ([`NativeRet`]): `tag` 0..=8 is a returned value
+//! (owned: a heap payload carries one reference), [`RET_NONE`] a return without a value, and
+//! [`RET_UNWIND`] means the run is ending (an error was recorded, or `HALT` ran): every native
+//! frame returns `RET_UNWIND` at once, without cleaning up (the run clears the whole stack).
+//!
+//! The caller of a body counts the new frame: it checks `depth < max_depth`, increments
+//! `depth` before the call and decrements it after. The stack may be reallocated by any call
+//! out of native code (callee or helper), so native code reloads `ctx.stack` after each one.
+//!
+//! Helpers (the `mdvm_*` functions below) are `extern "C"`; native code calls them by address.
+//! When a helper reports failure, native code side-exits to the interpreter at the same
+//! instruction ([`mdvm_deopt`]), which executes it again and raises the error there, so errors
+//! always come from one place.
+
+use std::io::Write;
+
+use crate::feedback::Feedback;
+use crate::interp::Machine;
+use crate::program::Program;
+use crate::value::{Tag, Value};
+
+/// A compiled body (or OSR entry): `(ctx, base) -> result`. See the module documentation.
+pub type NativeEntry = unsafe extern "C" fn(*mut NativeContext, u64) -> NativeRet;
+
+/// The result of native code, returned in two integer registers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NativeRet {
+    /// A value tag (0..=8), [`RET_NONE`] or [`RET_UNWIND`].
+    pub tag: u64,
+    /// The payload for a value tag (the bits of the value's 8-byte payload).
+    pub payload: u64,
+}
+
+/// [`NativeRet::tag`]: the body returned without a value.
+pub const RET_NONE: u64 = 9;
+/// [`NativeRet::tag`]: the run is ending (error recorded or `HALT`); unwind at once.
+pub const RET_UNWIND: u64 = 10;
+
+/// State shared by the interpreter, native code and helpers. `#[repr(C)]`: native code reads
+/// the fields at the `OFF_*` offsets.
+#[repr(C)]
+#[derive(Debug)]
+pub struct NativeContext {
+    /// The value stack's first slot (reload after every call out of native code).
+    pub stack: *mut Value,
+    /// Number of slots in the value stack.
+    pub stack_len: u64,
+    /// Live frames, the entry frame included.
+    pub depth: u64,
+    /// The depth limit: a call when `depth == max_depth` is an error.
+    pub max_depth: u64,
+    /// Instructions left before the fuel budget runs out (`u64::MAX` when unmetered).
+    pub fuel: u64,
+    /// Native entry of each body, or null (patched when a body is compiled or discarded).
+    pub entries: *const *const u8,
+    /// Calls per body (the machine's feedback), incremented by native call sites.
+    pub call_counts: *mut u64,
+    /// Guard flags for stress mode: byte `i` is set once guard `i` has taken its side exit.
+    pub stress_flags: *mut u8,
+    /// The machine running native code (set for the duration of each native call).
+    pub machine: *mut Machine,
+}
+
+/// Byte offset of [`NativeContext::stack`].
+pub const OFF_STACK: i32 = 0;
+/// Byte offset of [`NativeContext::stack_len`].
+pub const OFF_STACK_LEN: i32 = 8;
+/// Byte offset of [`NativeContext::depth`].
+pub const OFF_DEPTH: i32 = 16;
+/// Byte offset of [`NativeContext::max_depth`].
+pub const OFF_MAX_DEPTH: i32 = 24;
+/// Byte offset of [`NativeContext::fuel`].
+pub const OFF_FUEL: i32 = 32;
+/// Byte offset of [`NativeContext::entries`].
+pub const OFF_ENTRIES: i32 = 40;
+/// Byte offset of [`NativeContext::call_counts`].
+pub const OFF_CALL_COUNTS: i32 = 48;
+/// Byte offset of [`NativeContext::stress_flags`].
+pub const OFF_STRESS_FLAGS: i32 = 56;
+
+const _: () = {
+    assert!(std::mem::offset_of!(NativeContext, stack) == OFF_STACK as usize);
+    assert!(std::mem::offset_of!(NativeContext, stack_len) == OFF_STACK_LEN as usize);
+    assert!(std::mem::offset_of!(NativeContext, depth) == OFF_DEPTH as usize);
+    assert!(std::mem::offset_of!(NativeContext, max_depth) == OFF_MAX_DEPTH as usize);
+    assert!(std::mem::offset_of!(NativeContext, fuel) == OFF_FUEL as usize);
+    assert!(std::mem::offset_of!(NativeContext, entries) == OFF_ENTRIES as usize);
+    assert!(std::mem::offset_of!(NativeContext, call_counts) == OFF_CALL_COUNTS as usize);
+    assert!(std::mem::offset_of!(NativeContext, stress_flags) == OFF_STRESS_FLAGS as usize);
+};
+
+/// Why compiled code left for the interpreter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum DeoptReason {
+    /// A register did not hold the int a guard expected.
+    NotInt = 0,
+    /// A register did not hold the float a guard expected.
+    NotFloat = 1,
+    /// A register did not hold the bool a guard expected.
+    NotBool = 2,
+    /// A register did not hold the string a guard expected.
+    NotString = 3,
+    /// Checked int arithmetic overflowed (or divided by zero): the interpreter raises it.
+    Overflow = 4,
+    /// A helper failed: the interpreter executes the instruction again and raises the error.
+    Fault = 5,
+    /// The call-depth limit was reached at a call: the interpreter raises it.
+    Depth = 6,
+    /// The fuel left cannot cover the next block: the interpreter counts it out exactly.
+    Fuel = 7,
+    /// A call returned a value of another type than the one compiled for.
+    ResultType = 8,
+    /// Stress mode: the guard's first execution always exits.
+    Stress = 9,
+}
+
+impl DeoptReason {
+    /// Every reason, in order.
+    pub const ALL: [DeoptReason; 10] = [
+        DeoptReason::NotInt,
+        DeoptReason::NotFloat,
+        DeoptReason::NotBool,
+        DeoptReason::NotString,
+        DeoptReason::Overflow,
+        DeoptReason::Fault,
+        DeoptReason::Depth,
+        DeoptReason::Fuel,
+        DeoptReason::ResultType,
+        DeoptReason::Stress,
+    ];
+
+    /// The reason for code `c`, if valid.
+    pub fn from_u32(c: u32) -> Option<DeoptReason> {
+        Self::ALL.get(c as usize).copied()
+    }
+
+    /// A short name for stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeoptReason::NotInt => "guard: not int",
+            DeoptReason::NotFloat => "guard: not float",
+            DeoptReason::NotBool => "guard: not bool",
+            DeoptReason::NotString => "guard: not string",
+            DeoptReason::Overflow => "int overflow or zero divisor",
+            DeoptReason::Fault => "runtime error",
+            DeoptReason::Depth => "call depth limit",
+            DeoptReason::Fuel => "fuel budget",
+            DeoptReason::ResultType => "call result type",
+            DeoptReason::Stress => "stress mode",
+        }
+    }
+
+    /// True for reasons that say the compiled code's speculation was wrong (these count
+    /// toward recompilation; the others end the run or are budget bookkeeping).
+    pub fn is_misspeculation(self) -> bool {
+        matches!(
+            self,
+            DeoptReason::NotInt
+                | DeoptReason::NotFloat
+                | DeoptReason::NotBool
+                | DeoptReason::NotString
+                | DeoptReason::ResultType
+        )
+    }
+}
+
+/// Counters a compiled tier reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// Bodies compiled (recompilations included).
+    pub functions_compiled: u64,
+    /// OSR entries compiled.
+    pub osr_compiled: u64,
+    /// Total compile time in nanoseconds.
+    pub compile_nanos: u64,
+    /// Recompilations after repeated deopts.
+    pub recompilations: u64,
+    /// Bodies the tier declined or failed to compile.
+    pub compile_failures: u64,
+}
+
+/// What the interpreter needs from a compiled tier.
+pub trait CompiledTier {
+    /// Compiles `body` for entry at its start, using `feedback`; `None` if it cannot.
+    fn compile(&mut self, program: &Program, feedback: &Feedback, body: u32) -> Option<NativeEntry>;
+
+    /// Compiles an entry into `body` at the loop header at internal index `header`, entered by
+    /// the back-edge jump at internal index `latch` (the interpreter has just executed it).
+    fn compile_osr(
+        &mut self,
+        program: &Program,
+        feedback: &Feedback,
+        body: u32,
+        header: u32,
+        latch: u32,
+    ) -> Option<NativeEntry>;
+
+    /// Notes that code of `body` side-exited at bytecode index `pc` for `reason`. Returns true
+    /// when the body's code should be discarded (it will be recompiled from fresh feedback).
+    fn note_deopt(&mut self, body: u32, pc: u32, reason: DeoptReason) -> bool;
+
+    /// Forgets the OSR entries of `body` (its code was discarded).
+    fn discard(&mut self, body: u32);
+
+    /// Counters for `--stats`.
+    fn stats(&self) -> TierStats;
+}
+
+/// When the interpreter hands a body to the compiled tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierPolicy {
+    /// Compile every body before its first call (and the entry body before the run).
+    pub eager: bool,
+    /// Compile a body once it has been called this many times.
+    pub call_threshold: u64,
+    /// Enter a loop by OSR once its header has been reached by this many back-edges.
+    pub backedge_threshold: u32,
+    /// Make every guard take its side exit the first time it runs (tests).
+    pub stress_deopt: bool,
+}
+
+impl Default for TierPolicy {
+    fn default() -> Self {
+        TierPolicy { eager: false, call_threshold: 1_000, backedge_threshold: 2_000, stress_deopt: false }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers called by native code.
+//
+// SAFETY (all helpers): native code calls them only while `Machine::call_native` is running
+// on this thread, with the `ctx` it was given. `ctx.machine` then points to that machine,
+// which no Rust reference is using until the native call returns, so forming `&mut Machine`
+// from it for the helper's duration is the only live access. Register indices come from
+// verified bytecode (< 256) and `base` is a live window (base + 256 <= stack_len).
+// ---------------------------------------------------------------------------------------
+
+/// Recovers the machine from `ctx`.
+///
+/// # Safety
+/// See the block comment above: only inside a native call made by `Machine::call_native`.
+#[inline]
+unsafe fn machine<'a>(ctx: *mut NativeContext) -> &'a mut Machine {
+    // SAFETY: the caller upholds the helper contract above.
+    unsafe { &mut *(*ctx).machine }
+}
+
+/// Executes the single non-control instruction at bytecode index `pc` of `body` on the window
+/// at `base`, with the interpreter's semantics (operands must be in their slots; the result is
+/// written to its slot). Returns 0 on success, 1 if the instruction raised an error (native code
+/// then side-exits at `pc` so the interpreter raises it).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_exec(ctx: *mut NativeContext, body: u32, pc: u32, base: u64) -> u32 {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.exec_one(body, pc, base as usize) as u32
+}
+
+/// Runs `body` in the interpreter on the window at `base` (arguments already in place), as a
+/// callee of native code: returns its result. The caller has counted the frame.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_call_interp(ctx: *mut NativeContext, body: u32, base: u64) -> NativeRet {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.run_nested_call(body, base as usize)
+}
+
+/// Side exit: compiled code of `body` stopped before bytecode index `pc` (its live registers
+/// are in the window at `base`); the interpreter finishes the activation and its result is
+/// returned. `pred` is the bytecode index of the predecessor's last instruction when `pc`
+/// starts a block entered along an edge (for phis), else `u32::MAX`.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_deopt(
+    ctx: *mut NativeContext,
+    body: u32,
+    pc: u32,
+    base: u64,
+    pred: u32,
+    reason: u32,
+) -> NativeRet {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.resume_after_deopt(body, pc, base as usize, pred, reason)
+}
+
+/// Releases the heap value in the slot `base + reg` (sets it to `Empty`).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_release(ctx: *mut NativeContext, base: u64, reg: u32) {
+    // SAFETY: helper contract; the slot is in a live window.
+    let slot = unsafe { &mut *(*ctx).stack.add(base as usize + reg as usize) };
+    slot.set(Value::Empty);
+}
+
+/// Copies the value in slot `base + src` into slot `dst_base + dst` (adding a reference for a
+/// heap value, releasing what `dst` held).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_copy(ctx: *mut NativeContext, base: u64, src: u32, dst_base: u64, dst: u32) {
+    // SAFETY: helper contract; both slots are in live windows, and distinct (a copy onto
+    // itself is skipped).
+    unsafe {
+        let stack = (*ctx).stack;
+        let s = stack.add(base as usize + src as usize);
+        let d = stack.add(dst_base as usize + dst as usize);
+        if s != d {
+            (*d).set((*s).clone());
+        }
+    }
+}
+
+/// Resets slots `base .. base + n` to `Empty`, releasing heap values.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_clear(ctx: *mut NativeContext, base: u64, n: u32) {
+    // SAFETY: helper contract; the window lies in the stack.
+    let window = unsafe { std::slice::from_raw_parts_mut((*ctx).stack.add(base as usize), n as usize) };
+    for slot in window {
+        slot.set(Value::Empty);
+    }
+}
+
+/// Makes the value stack hold at least `need` slots (it may move: reload `ctx.stack`).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_reserve(ctx: *mut NativeContext, need: u64) {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.reserve(need as usize);
+}
+
+/// Performs the `CALL_R` at bytecode index `pc` of `body` (window at `base`) with the
+/// interpreter's semantics: the callee comes from its register, the arguments and the
+/// destination are in their slots (the destination is written there). Returns 0, or 1 when
+/// the run must unwind (native code then returns [`RET_UNWIND`]).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_call_dynamic(ctx: *mut NativeContext, body: u32, pc: u32, base: u64) -> u32 {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    (!m.call_dynamic(body, pc, base as usize)) as u32
+}
+
+/// Ends the run as `HALT` does: native code then returns [`RET_UNWIND`].
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_halt(ctx: *mut NativeContext) {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.note_halt();
+}
+
+/// Truthiness of the value in slot `base + reg` (0 or 1).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_truthy(ctx: *mut NativeContext, base: u64, reg: u32) -> u32 {
+    // SAFETY: helper contract.
+    let slot = unsafe { &*(*ctx).stack.add(base as usize + reg as usize) };
+    slot.truthy() as u32
+}
+
+/// The tag of a value as native code sees it (the `u64` at offset 0).
+pub fn tag_word(t: Tag) -> u64 {
+    t as u64
+}
+
+/// Output sink while a run is in progress (see `Machine::run`).
+pub(crate) type OutPtr = *mut (dyn Write + 'static);
