@@ -197,10 +197,78 @@ pub struct Run {
     pub instructions: u64,
 }
 
+/// How a program is run: the tier, and for the compiled tier its threshold and stress mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// The tier.
+    pub tier: Tier,
+    /// `--jit-threshold`, when not the default.
+    pub jit_threshold: Option<u64>,
+    /// `--stress-deopt`.
+    pub stress: bool,
+}
+
+impl Mode {
+    /// The interpreter only.
+    pub const INTERP: Mode = Mode { tier: Tier::Interp, jit_threshold: None, stress: false };
+    /// Every function compiled before its first call.
+    pub const JIT: Mode = Mode { tier: Tier::Jit, jit_threshold: None, stress: false };
+    /// Default thresholds.
+    pub const AUTO: Mode = Mode { tier: Tier::Auto, jit_threshold: None, stress: false };
+    /// Tier-up (and OSR) after the first call (back-edge), so tier-up and deopt happen mid-run.
+    pub const AUTO_T1: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), stress: false };
+    /// Eager compilation, every guard side-exits once.
+    pub const JIT_STRESS: Mode = Mode { tier: Tier::Jit, jit_threshold: None, stress: true };
+    /// Tier-up after one call, every guard side-exits once.
+    pub const AUTO_T1_STRESS: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), stress: true };
+    /// Every mode, for conformance.
+    pub const ALL: [Mode; 6] =
+        [Mode::INTERP, Mode::JIT, Mode::AUTO, Mode::AUTO_T1, Mode::JIT_STRESS, Mode::AUTO_T1_STRESS];
+
+    /// A builder configured for this mode.
+    pub fn builder(self) -> mdvm::VmBuilder {
+        let mut b = Vm::builder().tier(self.tier).stress_deopt(self.stress);
+        if let Some(t) = self.jit_threshold {
+            b = b.jit_threshold(t);
+        }
+        b
+    }
+
+    /// The `mdvm run` flags for this mode.
+    pub fn cli_args(self) -> Vec<String> {
+        let mut v = vec!["--tier".to_string(), self.tier.to_string()];
+        if let Some(t) = self.jit_threshold {
+            v.push("--jit-threshold".into());
+            v.push(t.to_string());
+        }
+        if self.stress {
+            v.push("--stress-deopt".into());
+        }
+        v
+    }
+}
+
+impl From<Tier> for Mode {
+    fn from(tier: Tier) -> Mode {
+        Mode { tier, jit_threshold: None, stress: false }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.cli_args().join(" "))
+    }
+}
+
 /// Loads `bytes` through the library with `tier`, `fuel` and (if given) `max_depth`, and runs
 /// the program with its output captured.
 pub fn run_bytes(bytes: &[u8], tier: Tier, fuel: Option<u64>, max_depth: Option<usize>) -> Run {
-    let mut b = Vm::builder().tier(tier).fuel(fuel);
+    run_bytes_mode(bytes, tier.into(), fuel, max_depth)
+}
+
+/// As [`run_bytes`], in `mode`.
+pub fn run_bytes_mode(bytes: &[u8], mode: Mode, fuel: Option<u64>, max_depth: Option<usize>) -> Run {
+    let mut b = mode.builder().fuel(fuel);
     if let Some(d) = max_depth {
         b = b.max_depth(d);
     }
@@ -234,6 +302,11 @@ pub fn run_bytes(bytes: &[u8], tier: Tier, fuel: Option<u64>, max_depth: Option<
 /// Runs a corpus case through the library with `tier` and the case's fuel ([`Case::fuel`]).
 pub fn run_case(case: &Case, tier: Tier) -> Run {
     run_bytes(&case.bytes(), tier, case.fuel(), None)
+}
+
+/// Runs a corpus case through the library in `mode` with the case's fuel.
+pub fn run_case_mode(case: &Case, mode: Mode) -> Run {
+    run_bytes_mode(&case.bytes(), mode, case.fuel(), None)
 }
 
 /// Compares a run's stdout and exit status with the case's expected files; `None` when both
@@ -464,7 +537,13 @@ pub fn run_cli<S: AsRef<OsStr>>(args: &[S]) -> CliOutput {
 
 /// Runs a corpus case with `mdvm run --tier TIER [--fuel N] FILE`.
 pub fn run_case_cli(case: &Case, tier: Tier) -> CliOutput {
-    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "--tier".into(), tier.to_string().into()];
+    run_case_cli_mode(case, tier.into())
+}
+
+/// Runs a corpus case with `mdvm run MODE-FLAGS [--fuel N] FILE`.
+pub fn run_case_cli_mode(case: &Case, mode: Mode) -> CliOutput {
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into()];
+    args.extend(mode.cli_args().into_iter().map(Into::into));
     if let Some(f) = case.fuel() {
         args.push("--fuel".into());
         args.push(f.to_string().into());

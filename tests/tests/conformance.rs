@@ -6,18 +6,18 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use mdvm_tests::{
-    assert_no_failures, check_case, conformance_cases, corpus_dir, files_under, manifest, run_case, run_case_cli,
-    shared_corpus_dir, Case, ErrorKind, Tier, CORPUS_FUEL,
+    assert_no_failures, check_case, conformance_cases, corpus_dir, files_under, manifest, run_case_cli_mode,
+    run_case_mode, shared_corpus_dir, Case, ErrorKind, Mode, CORPUS_FUEL,
 };
 
 /// Runs every conformance case through the library with `tier`, comparing output and status,
 /// and checks that the fuel budget stops exactly the `nonterminating` cases (so running the
 /// others under it cannot change what they print).
-fn library_conformance(tier: Tier) {
+fn library_conformance(tier: Mode) {
     let cases = conformance_cases();
     let mut failures = Vec::new();
     for case in &cases {
-        let run = run_case(case, tier);
+        let run = run_case_mode(case, tier);
         let detail = run.error.clone().unwrap_or_default();
         if let Some(f) = check_case(case, &run.stdout, run.status, &detail) {
             failures.push(f);
@@ -46,11 +46,11 @@ fn library_conformance(tier: Tier) {
 }
 
 /// Runs every conformance case through `mdvm run --tier TIER --fuel 100000000`.
-fn cli_conformance(tier: Tier) {
+fn cli_conformance(tier: Mode) {
     let cases = conformance_cases();
     let mut failures = Vec::new();
     for case in &cases {
-        let out = run_case_cli(case, tier);
+        let out = run_case_cli_mode(case, tier);
         if out.code == Some(101) || out.code.is_none() {
             failures.push(format!("{}: crashed\n{}", case.name, out.describe()));
             continue;
@@ -66,37 +66,67 @@ fn cli_conformance(tier: Tier) {
             failures.push(format!("{}: exit status 0 but stderr {:?}", case.name, out.stderr_text()));
         }
     }
-    assert_no_failures(&format!("mdvm run --tier {tier}"), cases.len(), &failures);
+    assert_no_failures(&format!("mdvm run {tier}"), cases.len(), &failures);
 }
 
 #[test]
 fn library_interp() {
-    library_conformance(Tier::Interp);
+    library_conformance(Mode::INTERP);
 }
 
 #[test]
 fn library_jit() {
-    library_conformance(Tier::Jit);
+    library_conformance(Mode::JIT);
 }
 
 #[test]
 fn library_auto() {
-    library_conformance(Tier::Auto);
+    library_conformance(Mode::AUTO);
+}
+
+#[test]
+fn library_auto_threshold_1() {
+    library_conformance(Mode::AUTO_T1);
+}
+
+#[test]
+fn library_jit_stress_deopt() {
+    library_conformance(Mode::JIT_STRESS);
+}
+
+#[test]
+fn library_auto_threshold_1_stress_deopt() {
+    library_conformance(Mode::AUTO_T1_STRESS);
 }
 
 #[test]
 fn cli_interp() {
-    cli_conformance(Tier::Interp);
+    cli_conformance(Mode::INTERP);
 }
 
 #[test]
 fn cli_jit() {
-    cli_conformance(Tier::Jit);
+    cli_conformance(Mode::JIT);
 }
 
 #[test]
 fn cli_auto() {
-    cli_conformance(Tier::Auto);
+    cli_conformance(Mode::AUTO);
+}
+
+#[test]
+fn cli_auto_threshold_1() {
+    cli_conformance(Mode::AUTO_T1);
+}
+
+#[test]
+fn cli_jit_stress_deopt() {
+    cli_conformance(Mode::JIT_STRESS);
+}
+
+#[test]
+fn cli_auto_threshold_1_stress_deopt() {
+    cli_conformance(Mode::AUTO_T1_STRESS);
 }
 
 /// Nothing is skipped: the conformance set is the manifest minus `bench-asm/`, every manifest

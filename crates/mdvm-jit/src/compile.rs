@@ -98,6 +98,8 @@ enum Spec {
     Int,
     Float,
     Bool,
+    /// Both operands strings (guarded), the operation itself through the generic path.
+    Str,
     Generic,
 }
 
@@ -225,9 +227,9 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
                 (Spec::Int, _) => Val::Int,
                 (Spec::Float, _) => Val::Float,
                 (Spec::Bool, _) => Val::Bool,
-                (Spec::Generic, _) => Val::Mem,
+                (Spec::Generic | Spec::Str, _) => Val::Mem,
             };
-            if *spec == Spec::Generic {
+            if matches!(spec, Spec::Generic | Spec::Str) {
                 st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             } else {
                 set_unboxed(st, *dst, val);
@@ -236,7 +238,7 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::Unary { spec, dst, src, o } => {
             refine(st, *src, *o);
             match spec {
-                Spec::Generic => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
+                Spec::Generic | Spec::Str => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
                 Spec::Int => set_unboxed(st, *dst, if matches!(ins, Instr::NotR { .. }) { Val::Bool } else { Val::Int }),
                 Spec::Float => set_unboxed(st, *dst, if matches!(ins, Instr::NotR { .. }) { Val::Bool } else { Val::Float }),
                 Spec::Bool => set_unboxed(st, *dst, Val::Bool),
@@ -338,6 +340,8 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             (Spec::Float, Val::Mem) if exp == Some(Tag::Float) => Some(Operand::Guard(Tag::Float)),
             (Spec::Float, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::GuardIntToFloat),
             (Spec::Bool, Val::Mem) if exp == Some(Tag::Bool) => Some(Operand::Guard(Tag::Bool)),
+            (Spec::Str, Val::Fn(_)) => Some(Operand::Ready),
+            (Spec::Str, Val::Mem) if exp == Some(Tag::Str) => Some(Operand::Guard(Tag::Str)),
             _ => None,
         }
     }
@@ -412,7 +416,8 @@ impl<'r, 'a> Lowerer<'r, 'a> {
                 if generic_site {
                     return Plan::Unary { spec: Spec::Generic, dst: dst.0, src: src.0, o: Operand::Ready };
                 }
-                let t = Self::likely(reg, if is_not { None } else { exp });
+                let exp = if is_not && self.site(bc).a == 0 { None } else { exp };
+                let t = Self::likely(reg, exp);
                 let spec = match t {
                     Some(Tag::Int) => Spec::Int,
                     Some(Tag::Float) => Spec::Float,
@@ -436,16 +441,21 @@ impl<'r, 'a> Lowerer<'r, 'a> {
                     if generic_site {
                         return gen;
                     }
-                    let (ta, tb) = match matches!(op, BinOp::And | BinOp::Or) {
-                        true => (Self::likely(ra, None), Self::likely(rb, None)),
-                        false => (Self::likely(ra, ea), Self::likely(rb, eb)),
+                    // And/Or speculate only on what feedback saw (no int guess).
+                    let (ea, eb) = match matches!(op, BinOp::And | BinOp::Or) {
+                        true => (ea.filter(|_| site.a != 0), eb.filter(|_| site.b != 0)),
+                        false => (ea, eb),
                     };
+                    let (ta, tb) = (Self::likely(ra, ea), Self::likely(rb, eb));
                     let spec = match (op, ta, tb) {
                         (BinOp::And | BinOp::Or, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
                         (BinOp::And | BinOp::Or, _, _) => Spec::Generic,
                         (BinOp::Eq | BinOp::Ne, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
                         (_, Some(Tag::Int), Some(Tag::Int)) => Spec::Int,
                         (_, Some(Tag::Int | Tag::Float), Some(Tag::Int | Tag::Float)) => Spec::Float,
+                        (BinOp::Add | BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge, Some(Tag::Str), Some(Tag::Str)) => {
+                            Spec::Str
+                        }
                         _ => Spec::Generic,
                     };
                     // Float remainder has no native instruction.
@@ -934,6 +944,20 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             self.emit_generic(pc, Some(dst), &uses, st, live);
             return;
         }
+        if spec == Spec::Str {
+            // Guard both operands, then let the runtime concatenate or compare.
+            for (r, o, n) in [(a, oa, 0u32), (b, ob, 1u32)] {
+                if let Operand::Guard(tag) = o {
+                    self.stress_guard(pc * 4 + n, pc, st, live);
+                    let t = self.load_tag(r);
+                    let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
+                    self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::NotString, &st.clone(), live);
+                }
+            }
+            let uses = [a, b];
+            self.emit_generic(pc, Some(dst), &uses, st, live);
+            return;
+        }
         let x = self.get_operand(a, spec, oa, 0, pc, st, live);
         let y = self.get_operand(b, spec, ob, 1, pc, st, live);
         // After guards the live state has the operands unboxed.
@@ -1037,7 +1061,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 };
                 self.def_int(dst, v, st, Val::Bool);
             }
-            Spec::Generic => unreachable!(),
+            Spec::Generic | Spec::Str => unreachable!(),
         }
     }
 

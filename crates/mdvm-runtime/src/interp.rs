@@ -874,14 +874,17 @@ impl Machine {
                     r!(dst).set(v);
                 }
                 Op::Not { dst, src } => {
+                    profile1!(src);
                     let v = Value::Bool(!truthy(&r!(src)));
                     r!(dst).set(v);
                 }
                 Op::And { dst, a, b } => {
+                    profile2!(a, b);
                     let v = Value::Bool(truthy(&r!(a)) && truthy(&r!(b)));
                     r!(dst).set(v);
                 }
                 Op::Or { dst, a, b } => {
+                    profile2!(a, b);
                     let v = Value::Bool(truthy(&r!(a)) || truthy(&r!(b)));
                     r!(dst).set(v);
                 }

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 pub use mdbc::LoadError;
+pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
-use mdvm_runtime::native::{DeoptReason, TierPolicy, TierStats};
+use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};
 use thiserror::Error;
 

@@ -1,0 +1,221 @@
+//! Deoptimization: each guard kind of compiled code (int, float, bool and string operands,
+//! checked int overflow) is forced to fail mid-run, and the interpreter must continue the same
+//! frame at the same instruction with the same state: the program prints exactly what the
+//! interpreter alone prints, ends with the same result or error, and executes the same number
+//! of instructions.
+
+use mdvm::{DeoptReason, Tier, Vm};
+use mdvm_tests::assemble_bytes;
+
+struct Outcome {
+    stdout: String,
+    result: Result<String, String>,
+    instructions: u64,
+    deopts: Vec<(DeoptReason, u64)>,
+    compiled: u64,
+}
+
+fn run(bytes: &[u8], tier: Tier, threshold: u64, stress: bool) -> Outcome {
+    let mut vm = Vm::builder().tier(tier).jit_threshold(threshold).stress_deopt(stress).load_bytes(bytes).unwrap();
+    let o = vm.run_captured();
+    let stats = vm.stats();
+    let jit = stats.jit.clone();
+    Outcome {
+        stdout: String::from_utf8(o.output).unwrap(),
+        result: o.result.map(|v| format!("{v:?}")).map_err(|e| e.to_string()),
+        instructions: vm.instruction_count(),
+        deopts: jit.as_ref().map(|j| j.deopts.clone()).unwrap_or_default(),
+        compiled: jit.map(|j| j.compiled.functions_compiled + j.compiled.osr_compiled).unwrap_or(0),
+    }
+}
+
+/// Runs `src` in the interpreter and compiled (threshold 10, with and without stress mode),
+/// checks they agree exactly, and that the compiled run side-exited for `reason`.
+fn check(src: &str, reason: DeoptReason) -> String {
+    let bytes = assemble_bytes(src);
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    for (tier, stress) in [(Tier::Auto, false), (Tier::Jit, false), (Tier::Auto, true)] {
+        let jit = run(&bytes, tier, 10, stress);
+        let what = format!("{tier} stress={stress}");
+        assert_eq!(jit.stdout, interp.stdout, "{what}: stdout");
+        assert_eq!(jit.result, interp.result, "{what}: result");
+        assert_eq!(jit.instructions, interp.instructions, "{what}: instruction count");
+        assert!(jit.compiled >= 1, "{what}: nothing was compiled");
+        if tier == Tier::Auto && !stress {
+            // (Eager compilation has no feedback yet and guesses ints: other exits.)
+            assert!(
+                jit.deopts.iter().any(|(r, n)| *r == reason && *n > 0),
+                "{what}: expected a side exit for {reason:?}, got {:?}",
+                jit.deopts
+            );
+        } else if stress {
+            assert!(jit.deopts.iter().any(|(r, _)| *r == DeoptReason::Stress), "{what}: no stress exits");
+        }
+    }
+    interp.stdout
+}
+
+/// `f` is called 30 times with `$first` values, then once with `$then`.
+fn program(body: &str, first: &str, then: &str) -> String {
+    format!(
+        "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 30
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, str \"f\"
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        LOAD_CONST_R r5, {first}
+        CALL_R r4, r6, r5, r0
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r6
+        LOAD_CONST_R r5, {then}
+        CALL_R r4, r6, r5, r0
+        DEBUG_PRINT r6
+        DEBUG_PRINT r0
+        RETURN_R r6
+.func f
+{body}"
+    )
+}
+
+#[test]
+fn int_guard_fails_on_a_float() {
+    let body = "        LOAD_CONST_R r2, int 1
+        ADD_R r3, r0, r2
+        DEBUG_PRINT r1
+        RETURN_R r3";
+    let out = check(&program(body, "int 41", "float 2.5"), DeoptReason::NotInt);
+    assert!(out.ends_with("42\n30\n3.5\n30\n"), "{out}");
+}
+
+#[test]
+fn float_guard_fails_on_an_int() {
+    let body = "        LOAD_CONST_R r2, float 0.5
+        MUL_R r3, r0, r2
+        RETURN_R r3";
+    let out = check(&program(body, "float 3.0", "int 7"), DeoptReason::NotFloat);
+    assert_eq!(out, "1.5\n3.5\n30\n");
+}
+
+#[test]
+fn bool_guard_fails_on_an_int() {
+    let body = "        LOAD_CONST_R r2, bool true
+        AND_R r3, r0, r2
+        NOT_R r4, r3
+        RETURN_R r4";
+    let out = check(&program(body, "bool true", "int 0"), DeoptReason::NotBool);
+    assert_eq!(out, "false\ntrue\n30\n");
+}
+
+#[test]
+fn string_guard_fails_on_an_int() {
+    let body = "        LOAD_CONST_R r2, str \"!\"
+        ADD_R r3, r0, r2
+        RETURN_R r3";
+    // The second call concatenates an int with a string: the guard exits, and the
+    // interpreter raises the type error at the same instruction.
+    let bytes = assemble_bytes(&program(body, "str \"hey\"", "int 5"));
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, "hey!\n");
+    let err = interp.result.clone().unwrap_err();
+    assert!(err.contains("type error") && err.contains("`f`"), "{err}");
+    for (tier, stress) in [(Tier::Auto, false), (Tier::Jit, false), (Tier::Auto, true)] {
+        let jit = run(&bytes, tier, 10, stress);
+        assert_eq!(jit.stdout, interp.stdout);
+        assert_eq!(jit.result, interp.result);
+        assert_eq!(jit.instructions, interp.instructions);
+        if tier == Tier::Auto && !stress {
+            assert!(jit.deopts.iter().any(|(r, _)| *r == DeoptReason::NotString), "{tier}: {:?}", jit.deopts);
+        }
+    }
+}
+
+#[test]
+fn overflow_leaves_compiled_code_and_the_interpreter_raises_it() {
+    let body = "        LOAD_CONST_R r2, int 2
+        MUL_R r3, r0, r2
+        RETURN_R r3";
+    let bytes = assemble_bytes(&program(body, "int 1000", "int 9223372036854775807"));
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, "2000\n");
+    let err = interp.result.clone().unwrap_err();
+    assert!(err.contains("overflow") && err.contains("instruction"), "{err}");
+    for (tier, stress) in [(Tier::Auto, false), (Tier::Jit, false), (Tier::Auto, true)] {
+        let jit = run(&bytes, tier, 10, stress);
+        assert_eq!(jit.stdout, interp.stdout, "{tier}");
+        assert_eq!(jit.result, interp.result, "{tier}: same error, same function and position");
+        assert_eq!(jit.instructions, interp.instructions, "{tier}");
+        if !stress {
+            assert!(jit.deopts.iter().any(|(r, _)| *r == DeoptReason::Overflow), "{tier}: {:?}", jit.deopts);
+        }
+    }
+}
+
+#[test]
+fn a_loop_entered_by_osr_deopts_when_a_register_changes_type() {
+    // x = x + step, with step an int for 300 iterations, then a float, then a string.
+    let src = "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 1
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 900
+        LOAD_CONST_R r4, int 300
+        LOAD_CONST_R r5, int 600
+        LOAD_CONST_R r6, int 1
+loop:   LT_R r10, r2, r3
+        JUMP_IF_NOT_R r10, done
+        EQ_R r11, r2, r4
+        JUMP_IF_NOT_R r11, check2
+        LOAD_CONST_R r1, float 0.25
+check2: EQ_R r11, r2, r5
+        JUMP_IF_NOT_R r11, body
+        DEBUG_PRINT r0
+        CONCAT_STR_R r0, r0, r0
+        LOAD_CONST_R r1, str \"z\"
+body:   ADD_R r0, r0, r1
+        ADD_R r2, r2, r6
+        JUMP_R loop
+done:   STR_LEN_R r12, r0
+        DEBUG_PRINT r12
+        RETURN_R";
+    let out = check(src, DeoptReason::NotInt);
+    assert_eq!(out, "375\n306\n");
+}
+
+#[test]
+fn many_deopts_recompile_the_function_generically() {
+    // Ints for 50 calls, then strings: the int-specialised code keeps failing its guard, so
+    // the function is discarded and compiled again with that site generic.
+    let src = "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 200
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, str \"f\"
+        LOAD_CONST_R r7, int 50
+        LOAD_CONST_R r10, str \"s\"
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        LT_R r11, r0, r7
+        JUMP_IF_R r11, even
+        CALL_R r4, r6, r10
+        JUMP_R next
+even:   CALL_R r4, r6, r0
+next:   ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r6
+        RETURN_R
+.func f
+        ADD_R r1, r0, r0
+        RETURN_R r1";
+    let bytes = assemble_bytes(src);
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, "ss\n");
+    let mut vm = Vm::builder().tier(Tier::Auto).jit_threshold(5).load_bytes(&bytes).unwrap();
+    let o = vm.run_captured();
+    assert_eq!(String::from_utf8(o.output).unwrap(), "ss\n");
+    let jit = vm.stats().jit.unwrap();
+    assert!(jit.compiled.recompilations >= 1, "{jit:?}");
+    assert_eq!(vm.instruction_count(), interp.instructions);
+}
