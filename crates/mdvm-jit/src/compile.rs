@@ -47,8 +47,9 @@ pub(crate) struct Request<'a> {
 enum Val {
     /// In its frame slot (any type); the slot owns it.
     Mem,
-    /// In its frame slot, a string naming function body `.0` (a known callee).
-    Fn(u32),
+    /// The string constant `.1` naming function body `.0` (a known callee), not yet written
+    /// to its slot (which holds no heap value); written there when something reads the slot.
+    Fn(u32, u16),
     /// Known empty.
     Empty,
     /// Unboxed bool (0/1 in the register's i64 variable).
@@ -61,7 +62,7 @@ enum Val {
 
 impl Val {
     fn in_slot(self) -> bool {
-        matches!(self, Val::Mem | Val::Fn(_))
+        matches!(self, Val::Mem)
     }
 }
 
@@ -124,8 +125,10 @@ enum Plan {
     ConstFloat(u8, f64),
     ConstBool(u8, bool),
     ConstEmpty(u8),
-    /// A string constant (through the generic path); `Some(body)` if it names a function.
+    /// A string constant (through the generic path).
     ConstStr(u8, Option<u32>),
+    /// A string constant naming a function: known statically, written to the slot lazily.
+    ConstFn(u8, u32, u16),
     Move(u8, u8),
     /// Binary arithmetic / comparison specialised to `spec`.
     Binary { spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
@@ -182,6 +185,16 @@ fn is_compare(op: BinOp) -> bool {
     matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge)
 }
 
+/// Registers among `uses` holding a lazily written function name get it written to their
+/// slot (the generic paths read slots).
+fn materialize_uses(st: &mut State, uses: &[u8]) {
+    for &r in uses {
+        if let Val::Fn(..) = st[r as usize].val {
+            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+        }
+    }
+}
+
 /// The effect of a plan on the register state (must match what the code generator emits).
 fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
     fn set_unboxed(st: &mut State, r: u8, val: Val) {
@@ -205,9 +218,8 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::ConstFloat(d, _) => set_unboxed(st, *d, Val::Float),
         Plan::ConstBool(d, _) => set_unboxed(st, *d, Val::Bool),
         Plan::ConstEmpty(d) => set_unboxed(st, *d, Val::Empty),
-        Plan::ConstStr(d, f) => {
-            st[*d as usize] = Reg { val: f.map(Val::Fn).unwrap_or(Val::Mem), slot: Slot::Owned }
-        }
+        Plan::ConstStr(d, _) => st[*d as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
+        Plan::ConstFn(d, f, k) => set_unboxed(st, *d, Val::Fn(*f, *k)),
         Plan::Move(d, s) => {
             let src = st[*s as usize];
             if d != s {
@@ -221,6 +233,9 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::Binary { spec, dst, a, b, oa, ob } => {
             refine(st, *a, *oa);
             refine(st, *b, *ob);
+            if matches!(spec, Spec::Generic | Spec::Str) {
+                materialize_uses(st, &[*a, *b]);
+            }
             let op = binop_of(ins).map(|x| x.0);
             let val = match (spec, op) {
                 (_, Some(o)) if is_compare(o) || matches!(o, BinOp::And | BinOp::Or) => Val::Bool,
@@ -237,6 +252,9 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
         }
         Plan::Unary { spec, dst, src, o } => {
             refine(st, *src, *o);
+            if *spec == Spec::Generic {
+                materialize_uses(st, &[*src]);
+            }
             match spec {
                 Spec::Generic | Spec::Str => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
                 Spec::Int => set_unboxed(st, *dst, if matches!(ins, Instr::NotR { .. }) { Val::Bool } else { Val::Int }),
@@ -244,10 +262,18 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
                 Spec::Bool => set_unboxed(st, *dst, Val::Bool),
             }
         }
-        Plan::Generic { dst, .. } => {
+        Plan::Generic { dst, uses } => {
+            materialize_uses(st, uses);
             if let Some(d) = dst {
                 st[*d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             }
+        }
+        Plan::Call { callee: None, func, dst, args, .. } => {
+            let mut regs = args.clone();
+            regs.push(*func);
+            regs.push(*dst);
+            materialize_uses(st, &regs);
+            st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
         }
         Plan::Call { dst, expect, .. } => match expect {
             Some(Tag::Int) => set_unboxed(st, *dst, Val::Int),
@@ -288,6 +314,7 @@ struct Sigs {
     halt: SigRef,
     reserve: SigRef,
     call_dynamic: SigRef,
+    load_const: SigRef,
 }
 
 pub(crate) struct Lowerer<'r, 'a> {
@@ -340,7 +367,7 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             (Spec::Float, Val::Mem) if exp == Some(Tag::Float) => Some(Operand::Guard(Tag::Float)),
             (Spec::Float, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::GuardIntToFloat),
             (Spec::Bool, Val::Mem) if exp == Some(Tag::Bool) => Some(Operand::Guard(Tag::Bool)),
-            (Spec::Str, Val::Fn(_)) => Some(Operand::Ready),
+            (Spec::Str, Val::Fn(..)) => Some(Operand::Ready),
             (Spec::Str, Val::Mem) if exp == Some(Tag::Str) => Some(Operand::Guard(Tag::Str)),
             _ => None,
         }
@@ -353,7 +380,7 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             Val::Float => Some(Tag::Float),
             Val::Bool => Some(Tag::Bool),
             Val::Empty => Some(Tag::Empty),
-            Val::Fn(_) => Some(Tag::Str),
+            Val::Fn(..) => Some(Tag::Str),
             Val::Mem => exp,
         }
     }
@@ -378,7 +405,10 @@ impl<'r, 'a> Lowerer<'r, 'a> {
                 Constant::Float(f) => Plan::ConstFloat(dst.0, *f),
                 Constant::Bool(b) => Plan::ConstBool(dst.0, *b),
                 Constant::Empty => Plan::ConstEmpty(dst.0),
-                Constant::Str(s) => Plan::ConstStr(dst.0, self.req.program.by_name.get(s.as_str()).copied()),
+                Constant::Str(s) => match self.req.program.by_name.get(s.as_str()) {
+                    Some(&f) => Plan::ConstFn(dst.0, f, k.0),
+                    None => Plan::ConstStr(dst.0, None),
+                },
             },
             Instr::MoveR { dst, src } => Plan::Move(dst.0, src.0),
             Instr::JumpR { .. } => Plan::Jump,
@@ -398,7 +428,7 @@ impl<'r, 'a> Lowerer<'r, 'a> {
                     _ => None,
                 };
                 let callee = target.or(match st[func.0 as usize].val {
-                    Val::Fn(b) => Some(b),
+                    Val::Fn(b, _) => Some(b),
                     _ => None,
                 });
                 let out = self.site(bc).out;
@@ -636,7 +666,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
     }
 
-    /// Makes the slot of `r` hold its value (for unboxed and empty values; slot not owned).
+    /// Makes the slot of `r` hold its value (for unboxed, empty and lazily written values; the
+    /// slot is not owned). A written function name leaves the slot owning it: callers that go
+    /// on using the state update it (see [`materialize_uses`]).
     fn spill(&mut self, r: u8, reg: Reg) {
         match reg.val {
             Val::Int | Val::Bool | Val::Float => {
@@ -649,8 +681,22 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     self.store_tag(r, Tag::Empty as u64);
                 }
             }
-            Val::Mem | Val::Fn(_) => {}
+            Val::Fn(_, k) => {
+                let (ctx, base) = (self.ctx, self.base);
+                self.load_const_into(base, r as u32, k);
+                let _ = ctx;
+            }
+            Val::Mem => {}
         }
+    }
+
+    /// `mdvm_load_const`: constant `k` into slot `slot` of the window at `base`.
+    fn load_const_into(&mut self, base: ClifValue, slot: u32, k: u16) {
+        let rr = self.b.ins().iconst(types::I32, slot as i64);
+        let kk = self.b.ins().iconst(types::I32, k as i64);
+        let f = self.iconst(rt::mdvm_load_const as *const () as usize as i64);
+        let ctx = self.ctx;
+        self.b.ins().call_indirect(self.sigs.load_const, f, &[ctx, base, rr, kk]);
     }
 
     /// Releases what an owned slot holds (leaving `Empty` or a plain value).
@@ -861,13 +907,13 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let v = self.b.use_var(self.fvars[src as usize]);
                 self.def_float(dst, v, st);
             }
-            Val::Empty => {
+            Val::Empty | Val::Fn(..) => {
                 self.prepare_unboxed_def(dst, st);
                 let reg = &mut st[dst as usize];
                 reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
-                reg.val = Val::Empty;
+                reg.val = s.val;
             }
-            Val::Mem | Val::Fn(_) => {
+            Val::Mem => {
                 // Copy the slot: plain words directly, a heap value through the helper (which
                 // also releases what `dst` held).
                 let (ctx, base) = (self.ctx, self.base);
@@ -901,10 +947,15 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
     }
 
     /// Spills the unboxed registers among `regs` so a helper sees their values in slots.
-    fn spill_regs(&mut self, regs: &[u8], st: &State) {
+    fn spill_regs(&mut self, regs: &[u8], st: &mut State) {
+        let mut done = Vec::new();
         for &r in regs {
-            self.spill(r, st[r as usize]);
+            if !done.contains(&r) {
+                self.spill(r, st[r as usize]);
+                done.push(r);
+            }
         }
+        materialize_uses(st, regs);
     }
 
     /// `mdvm_exec` for the instruction at `pc`; side-exits there on failure.
@@ -1113,7 +1164,10 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 self.b.ins().fcmp(FloatCC::OrderedNotEqual, v, zero)
             }
             Val::Empty => self.b.ins().iconst(types::I8, 0),
-            Val::Fn(_) => self.b.ins().iconst(types::I8, 1),
+            Val::Fn(_, k) => {
+                let nonempty = !matches!(&self.l.m.constants[k as usize], Constant::Str(s) if s.is_empty());
+                self.b.ins().iconst(types::I8, nonempty as i64)
+            }
             Val::Mem => {
                 let rr = self.b.ins().iconst(types::I32, cond as i64);
                 let f = self.iconst(rt::mdvm_truthy as *const () as usize as i64);
@@ -1130,9 +1184,13 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let (tag, payload) = match src {
             None => (self.iconst(RET_NONE as i64), self.iconst(0)),
             Some(r) => {
-                let reg = st[r as usize];
+                let mut reg = st[r as usize];
+                if let Val::Fn(..) = reg.val {
+                    self.spill(r, reg);
+                    reg = Reg { val: Val::Mem, slot: Slot::Owned };
+                }
                 match reg.val {
-                    Val::Mem | Val::Fn(_) => {
+                    Val::Mem | Val::Fn(..) => {
                         let t = self.load_tag(r);
                         let p = self.load_payload(r);
                         (t, p)
@@ -1144,7 +1202,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         };
         for r in 0..st.len() as u8 {
             let reg = st[r as usize];
-            if Some(r) == src && reg.val.in_slot() {
+            if Some(r) == src && matches!(reg.val, Val::Mem | Val::Fn(..)) {
                 // Its value moves out with the result.
                 self.store_tag(r, Tag::Empty as u64);
             } else {
@@ -1225,24 +1283,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let max = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_MAX_DEPTH);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
         self.side_exit_if(full, pc, rt_no_pred(), DeoptReason::Depth, &st.clone(), live_before);
-        // The callee's window.
+        // The callee's window (the stack was made large enough for it at entry, and only grows).
         let nregs = self.l.nregs as i64;
         let new_base = self.b.ins().iadd_imm_s(base, nregs);
-        let need = self.b.ins().iadd_imm_s(base, nregs + 256);
-        let len = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LEN);
-        let short = self.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len);
-        let grow = self.b.create_block();
-        let ready = self.b.create_block();
-        self.b.set_cold_block(grow);
-        self.b.ins().brif(short, grow, &[], ready, &[]);
-        self.b.switch_to_block(grow);
-        self.b.seal_block(grow);
-        let f = self.iconst(rt::mdvm_reserve as *const () as usize as i64);
-        self.b.ins().call_indirect(self.sigs.reserve, f, &[ctx, need]);
-        self.reload_fp();
-        self.b.ins().jump(ready, &[]);
-        self.b.switch_to_block(ready);
-        self.b.seal_block(ready);
         // Arguments the callee reads (its other slots must stay empty).
         for (i, &r) in args.iter().enumerate() {
             if i as u32 >= callee_nregs || !callee_live.contains(i as u8) {
@@ -1257,7 +1300,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     self.store_words_at(fp, off, t, p);
                 }
                 Val::Empty => {}
-                Val::Mem | Val::Fn(_) => {
+                Val::Fn(_, k) => self.load_const_into(new_base, i as u32, k),
+                Val::Mem => {
                     let tag = self.load_tag(r);
                     let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
                     let slow = self.b.create_block();
@@ -1284,11 +1328,13 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
         let d1 = self.b.ins().iadd_imm_s(depth, 1);
         self.b.ins().store(flags(), d1, ctx, rt::OFF_DEPTH);
-        // Call count (feedback and stats).
-        let counts = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_CALL_COUNTS);
-        let c = self.b.ins().load(types::I64, flags(), counts, callee as i32 * 8);
-        let c1 = self.b.ins().iadd_imm_s(c, 1);
-        self.b.ins().store(flags(), c1, counts, callee as i32 * 8);
+        // Call count (for stats: counted when the run is metered).
+        if self.l.req.metered {
+            let counts = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_CALL_COUNTS);
+            let c = self.b.ins().load(types::I64, flags(), counts, callee as i32 * 8);
+            let c1 = self.b.ins().iadd_imm_s(c, 1);
+            self.b.ins().store(flags(), c1, counts, callee as i32 * 8);
+        }
         // Compiled callee, or the interpreter.
         let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
         let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * 8);
@@ -1430,11 +1476,12 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
                     reg.val = Val::Empty;
                 }
-                Plan::ConstStr(d, f) => {
-                    self.emit_generic(bc, Some(*d), &[], &mut st, live_in);
-                    if let Some(f) = f {
-                        st[*d as usize].val = Val::Fn(*f);
-                    }
+                Plan::ConstStr(d, _) => self.emit_generic(bc, Some(*d), &[], &mut st, live_in),
+                Plan::ConstFn(d, f, k) => {
+                    self.prepare_unboxed_def(*d, &st);
+                    let reg = &mut st[*d as usize];
+                    reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
+                    reg.val = Val::Fn(*f, *k);
                 }
                 Plan::Move(d, s) => self.emit_move(*d, *s, &mut st),
                 Plan::Binary { .. } => self.emit_binary(bc, &plan, &mut st, live_in),
@@ -1537,13 +1584,36 @@ pub(crate) fn build_function(
         head: Vec::new(),
     };
 
-    // Entry state and edge.
+    // Entry state and edge. Parameters whose callers always passed one type are guarded at
+    // entry and start unboxed (unless an entry guard already failed: the start is generic).
+    let mut entry_guards: Vec<(u8, Tag)> = Vec::new();
     let (entry_blk, entry_state, entry_pred) = match req.osr {
         None => {
+            let types = &req.feedback.entry_types[req.body as usize];
             let st: State = (0..nregs)
                 .map(|r| {
                     if bi.entry_live.contains(r as u8) {
-                        Reg { val: Val::Mem, slot: Slot::Owned }
+                        let mask = types.get(r).copied().unwrap_or(0);
+                        // No caller passed this register: it is empty (a callee's maybe-written
+                        // destination is live from the entry, though it is no parameter).
+                        let tag = if mask == 0 { Some(Tag::Empty) } else { Lowerer::expected(mask) };
+                        let tag = tag.filter(|_| !req.generic.contains(&lb.start));
+                        match tag {
+                            Some(Tag::Empty) => {
+                                entry_guards.push((r as u8, Tag::Empty));
+                                Reg { val: Val::Empty, slot: Slot::Empty }
+                            }
+                            Some(t @ (Tag::Int | Tag::Float | Tag::Bool)) => {
+                                entry_guards.push((r as u8, t));
+                                let val = match t {
+                                    Tag::Int => Val::Int,
+                                    Tag::Float => Val::Float,
+                                    _ => Val::Bool,
+                                };
+                                Reg { val, slot: Slot::Plain }
+                            }
+                            _ => Reg { val: Val::Mem, slot: Slot::Owned },
+                        }
                     } else {
                         Reg { val: Val::Empty, slot: Slot::Empty }
                     }
@@ -1592,6 +1662,7 @@ pub(crate) fn build_function(
         halt: b.import_signature(sig(&[i64t], &[])),
         reserve: b.import_signature(sig(&[i64t, i64t], &[])),
         call_dynamic: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
+        load_const: b.import_signature(sig(&[i64t, i64t, i32t, i32t], &[])),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -1605,6 +1676,26 @@ pub(crate) fn build_function(
     let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
     let mut g = Gen { l, b, sigs, ptr, ctx, base, fp, ivars, fvars, blocks };
     g.reload_fp();
+    // Calls write the callee's window at base + nregs: make sure the stack holds it (it only
+    // grows, so one check here covers every call of this activation).
+    let has_calls = (lb.start..lb.end).any(|i| matches!(m.code[i as usize], Instr::CallR { .. }));
+    if has_calls {
+        let need = g.b.ins().iadd_imm_s(base, nregs as i64 + 256);
+        let len = g.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LEN);
+        let short = g.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len);
+        let grow = g.b.create_block();
+        let ready = g.b.create_block();
+        g.b.set_cold_block(grow);
+        g.b.ins().brif(short, grow, &[], ready, &[]);
+        g.b.switch_to_block(grow);
+        g.b.seal_block(grow);
+        let f = g.iconst(rt::mdvm_reserve as *const () as usize as i64);
+        g.b.ins().call_indirect(g.sigs.reserve, f, &[ctx, need]);
+        g.reload_fp();
+        g.b.ins().jump(ready, &[]);
+        g.b.switch_to_block(ready);
+        g.b.seal_block(ready);
+    }
     // Unboxed registers start defined (the analysis never reads them before a def).
     let zero = g.b.ins().iconst(types::I64, 0);
     let fzero = g.b.ins().f64const(0.0);
@@ -1612,7 +1703,31 @@ pub(crate) fn build_function(
         g.b.def_var(g.ivars[r], zero);
         g.b.def_var(g.fvars[r], fzero);
     }
-    g.emit_edge(entry_state, entry_blk, entry_pred);
+    if entry_guards.is_empty() {
+        g.emit_edge(entry_state, entry_blk, entry_pred);
+    } else {
+        // Charge the first segment, check the parameters, then enter block 0 (no phi of the
+        // entry block can match: the entry has no predecessor).
+        let start = lb.start;
+        let live = g.l.live_in(start);
+        let mut st = entry_state.clone();
+        for &(r, _) in &entry_guards {
+            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+        }
+        let cost = g.head_cost(0);
+        g.charge_fuel(cost, start, u32::MAX, &st, live);
+        for &(r, t) in &entry_guards {
+            let v = g.guard_unbox(r, t, 3, start, &st, live);
+            match t {
+                Tag::Float => g.b.def_var(g.fvars[r as usize], v),
+                Tag::Empty => {}
+                _ => g.b.def_var(g.ivars[r as usize], v),
+            }
+            st[r as usize] = entry_state[r as usize];
+        }
+        let blk = g.blocks[0];
+        g.b.ins().jump(blk, &[]);
+    }
     for blk in 0..nblocks as u32 {
         if g.l.reachable[blk as usize] {
             g.emit_block(blk);

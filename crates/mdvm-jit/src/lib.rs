@@ -56,6 +56,9 @@ impl Default for JitOptions {
 pub struct CompileError(pub String);
 
 /// The Cranelift tier: owns the code it compiled (freed when the tier is dropped).
+///
+/// Set the environment variable `MDVM_JIT_DUMP` to print the CLIF and machine code of every
+/// compiled function to stderr.
 pub struct CraneliftTier {
     module: JITModule,
     ctx: Context,
@@ -144,7 +147,17 @@ impl CraneliftTier {
             .module
             .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
             .map_err(|e| CompileError(e.to_string()))?;
+        let dump = std::env::var_os("MDVM_JIT_DUMP").is_some();
+        if dump {
+            self.ctx.set_disasm(true);
+            eprintln!("; ---- CLIF of body {body} ({name}) ----\n{}", self.ctx.func.display());
+        }
         self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError(format!("{e:?}")))?;
+        if dump {
+            if let Some(code) = self.ctx.compiled_code() {
+                eprintln!("; ---- machine code of {name} ----\n{}", code.vcode.clone().unwrap_or_default());
+            }
+        }
         self.module.clear_context(&mut self.ctx);
         self.module.finalize_definitions().map_err(|e| CompileError(e.to_string()))?;
         let code = self.module.get_finalized_function(id);

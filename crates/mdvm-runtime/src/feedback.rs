@@ -58,6 +58,9 @@ pub struct Feedback {
     pub backedges: Vec<u32>,
     /// Types seen per site, by internal code index.
     pub site_types: Vec<SiteTypes>,
+    /// Tags of the arguments each body was entered with, per parameter register (bit masks of
+    /// [`Tag`]s), recorded at interpreted call sites.
+    pub entry_types: Vec<Vec<u16>>,
 }
 
 impl Feedback {
@@ -68,6 +71,7 @@ impl Feedback {
             call_counts: vec![0; program.bodies.len()],
             backedges: vec![0; program.code.len()],
             site_types: vec![SiteTypes::default(); program.code.len()],
+            entry_types: program.bodies.iter().map(|b| vec![0; b.nregs as usize]).collect(),
         }
     }
 }

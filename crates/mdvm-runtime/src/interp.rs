@@ -547,6 +547,12 @@ impl Machine {
         }
     }
 
+    /// `mdvm_load_const`.
+    pub(crate) fn load_const(&mut self, slot: usize, k: usize) {
+        let v = self.program.constants[k].clone();
+        self.stack[slot].set(v);
+    }
+
     /// `mdvm_halt`.
     pub(crate) fn note_halt(&mut self) {
         self.halted = true;
@@ -760,6 +766,12 @@ impl Machine {
                 feedback.call_counts[callee as usize] = count;
                 let cb = &program.bodies[callee as usize];
                 let mut entry: Option<NativeEntry> = None;
+                if PROFILE {
+                    let et = &mut feedback.entry_types[callee as usize];
+                    for (t, &r) in et.iter_mut().zip(cs.args.iter()) {
+                        *t |= 1 << (regs[r as usize].tag() as u16);
+                    }
+                }
                 if PROFILE {
                     let c = callee as usize;
                     if entries[c].is_null()

@@ -332,6 +332,16 @@ pub unsafe extern "C" fn mdvm_copy(ctx: *mut NativeContext, base: u64, src: u32,
     }
 }
 
+/// Writes constant `k` of the program into slot `base + reg` (releasing what it held).
+///
+/// # Safety
+/// Called by native code only (see above); `k` is a valid constant index.
+pub unsafe extern "C" fn mdvm_load_const(ctx: *mut NativeContext, base: u64, reg: u32, k: u32) {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.load_const(base as usize + reg as usize, k as usize);
+}
+
 /// Resets slots `base .. base + n` to `Empty`, releasing heap values.
 ///
 /// # Safety
