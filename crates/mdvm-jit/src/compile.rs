@@ -34,8 +34,8 @@ pub(crate) struct Request<'a> {
     pub program: &'a Program,
     pub feedback: &'a Feedback,
     pub body: u32,
-    /// OSR entry: (header, latch) bytecode indices.
-    pub osr: Option<(u32, u32)>,
+    /// OSR entry: (header, latch) bytecode indices and the frame's register tags now.
+    pub osr: Option<(u32, u32, &'a [Tag])>,
     /// Bytecode indices to compile without speculation.
     pub generic: &'a HashSet<u32>,
     pub stress: bool,
@@ -58,6 +58,8 @@ enum Val {
     Int,
     /// Unboxed float (the register's f64 variable).
     Float,
+    /// Not live here: its value will never be read (its slot state still matters).
+    Dead,
 }
 
 impl Val {
@@ -379,7 +381,8 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             Val::Int => Some(Tag::Int),
             Val::Float => Some(Tag::Float),
             Val::Bool => Some(Tag::Bool),
-            Val::Empty => Some(Tag::Empty),
+            // A dead register is never read (liveness); it would read as empty.
+            Val::Empty | Val::Dead => Some(Tag::Empty),
             Val::Fn(..) => Some(Tag::Str),
             Val::Mem => exp,
         }
@@ -537,13 +540,31 @@ impl<'r, 'a> Lowerer<'r, 'a> {
         st
     }
 
-    /// State along an edge into `blk` from predecessor id `pred`, after the phis.
+    /// State along an edge into `blk` from predecessor id `pred`, after the phis. Registers not
+    /// live after the phi run are marked dead, so joins never materialize them.
     fn edge_state(&self, mut st: State, blk: u32, pred: u32) -> State {
         for (dst, src) in self.phi_moves(blk, pred) {
             let plan = Plan::Move(dst, src);
             apply(&plan, &Instr::Nop {}, &mut st);
         }
+        let live = self.live_after_phis(blk);
+        for (r, reg) in st.iter_mut().enumerate() {
+            if !live.contains(r as u8) {
+                reg.val = Val::Dead;
+            }
+        }
         st
+    }
+
+    /// Registers live after the phi run at the head of `blk`.
+    fn live_after_phis(&self, blk: u32) -> RegSet {
+        let b = &self.cfg.blocks[blk as usize];
+        let first = self.first_non_phi(blk);
+        if first < b.end {
+            self.live_in(first)
+        } else {
+            self.live_out[(b.end - 1 - self.cfg.start) as usize]
+        }
     }
 
     fn successors(&self, blk: u32) -> Vec<u32> {
@@ -597,6 +618,8 @@ struct Gen<'r, 'a, 'f> {
     ivars: Vec<Variable>,
     fvars: Vec<Variable>,
     blocks: Vec<Block>,
+    /// While set, side exits refund no fuel (none has been charged yet).
+    uncharged_exits: bool,
 }
 
 const VALUE_SIZE: i32 = 16;
@@ -686,7 +709,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 self.load_const_into(base, r as u32, k);
                 let _ = ctx;
             }
-            Val::Mem => {}
+            Val::Mem | Val::Dead => {}
         }
     }
 
@@ -754,7 +777,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
     /// Fuel already charged for instructions from `pc` to the end of its segment (which the
     /// interpreter charges again when it executes them after a side exit at `pc`).
     fn charged_ahead(&self, pc: u32, reason: DeoptReason) -> u32 {
-        if matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || pc >= self.l.cfg.end {
+        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || pc >= self.l.cfg.end {
             return 0;
         }
         let b = &self.l.cfg.blocks[self.l.cfg.block_at(pc) as usize];
@@ -810,6 +833,30 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.deopt_here(pc, rt_no_pred(), DeoptReason::Stress, st, live);
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
+    }
+
+    /// At an OSR entry: guards that slot `r` holds `tag` (else the interpreter resumes at the
+    /// header, entered from `latch`), then returns its payload.
+    fn osr_guard(&mut self, r: u8, tag: Tag, header: u32, latch: u32, st: &State, live: RegSet) -> ClifValue {
+        let t = self.load_tag(r);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
+        let reason = match tag {
+            Tag::Float => DeoptReason::NotFloat,
+            Tag::Bool => DeoptReason::NotBool,
+            _ => DeoptReason::NotInt,
+        };
+        self.side_exit_if(bad, header, latch, reason, st, live);
+        match tag {
+            Tag::Float => {
+                let fp = self.fp();
+                self.b.ins().load(types::F64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
+            }
+            Tag::Bool => {
+                let fp = self.fp();
+                self.b.ins().uload8(types::I64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
+            }
+            _ => self.load_payload(r),
+        }
     }
 
     /// Guards that slot `r` holds `tag`, then returns its payload (i64 or f64).
@@ -907,7 +954,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let v = self.b.use_var(self.fvars[src as usize]);
                 self.def_float(dst, v, st);
             }
-            Val::Empty | Val::Fn(..) => {
+            Val::Empty | Val::Fn(..) | Val::Dead => {
                 self.prepare_unboxed_def(dst, st);
                 let reg = &mut st[dst as usize];
                 reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
@@ -1163,7 +1210,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let zero = self.b.ins().f64const(0.0);
                 self.b.ins().fcmp(FloatCC::OrderedNotEqual, v, zero)
             }
-            Val::Empty => self.b.ins().iconst(types::I8, 0),
+            Val::Empty | Val::Dead => self.b.ins().iconst(types::I8, 0),
             Val::Fn(_, k) => {
                 let nonempty = !matches!(&self.l.m.constants[k as usize], Constant::Str(s) if s.is_empty());
                 self.b.ins().iconst(types::I8, nonempty as i64)
@@ -1299,7 +1346,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     let fp = self.fp();
                     self.store_words_at(fp, off, t, p);
                 }
-                Val::Empty => {}
+                Val::Empty | Val::Dead => {}
                 Val::Fn(_, k) => self.load_const_into(new_base, i as u32, k),
                 Val::Mem => {
                     let tag = self.load_tag(r);
@@ -1621,16 +1668,41 @@ pub(crate) fn build_function(
                 .collect();
             (0u32, st, u32::MAX)
         }
-        Some((header, latch)) => {
+        Some((header, latch, tags)) => {
             if header < lb.start || header >= lb.end {
                 return Err("OSR header outside the body".into());
             }
-            let st: State = (0..nregs).map(|_| Reg { val: Val::Mem, slot: Slot::Owned }).collect();
+            // Registers live at the header are guarded to the types they have now, so the
+            // loop's steady state (unboxed) is its state from the first iteration.
+            let live = l.live_in(header);
+            let st: State = (0..nregs)
+                .map(|r| {
+                    let tag = tags.get(r).copied().filter(|_| live.contains(r as u8) && !req.generic.contains(&header));
+                    match tag {
+                        Some(t @ (Tag::Int | Tag::Float | Tag::Bool | Tag::Empty)) => {
+                            entry_guards.push((r as u8, t));
+                            let val = match t {
+                                Tag::Int => Val::Int,
+                                Tag::Float => Val::Float,
+                                Tag::Bool => Val::Bool,
+                                _ => Val::Empty,
+                            };
+                            // The slot may still hold a plain value (or be empty).
+                            Reg { val, slot: Slot::Plain }
+                        }
+                        // Dead at the header: released at entry (below), never read.
+                        _ if !live.contains(r as u8) => Reg { val: Val::Dead, slot: Slot::Plain },
+                        _ => Reg { val: Val::Mem, slot: Slot::Owned },
+                    }
+                })
+                .collect();
             (l.cfg.block_at(header), st, latch)
         }
     };
-    if req.osr.is_some() && l.cfg.blocks[entry_blk as usize].start != req.osr.unwrap().0 {
-        return Err("OSR header is not a block start".into());
+    if let Some((header, ..)) = req.osr {
+        if l.cfg.blocks[entry_blk as usize].start != header {
+            return Err("OSR header is not a block start".into());
+        }
     }
     l.analyze(entry_blk, entry_state.clone(), entry_pred);
 
@@ -1674,7 +1746,7 @@ pub(crate) fn build_function(
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
     let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
     let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
-    let mut g = Gen { l, b, sigs, ptr, ctx, base, fp, ivars, fvars, blocks };
+    let mut g = Gen { l, b, sigs, ptr, ctx, base, fp, ivars, fvars, blocks, uncharged_exits: false };
     g.reload_fp();
     // Calls write the callee's window at base + nregs: make sure the stack holds it (it only
     // grows, so one check here covers every call of this activation).
@@ -1704,7 +1776,40 @@ pub(crate) fn build_function(
         g.b.def_var(g.fvars[r], fzero);
     }
     if entry_guards.is_empty() {
+        if let Some((header, ..)) = req.osr {
+            let live = g.l.live_in(header);
+            for r in 0..nregs as u8 {
+                if !live.contains(r) {
+                    g.release_slot(r);
+                }
+            }
+        }
         g.emit_edge(entry_state, entry_blk, entry_pred);
+    } else if let Some((header, latch, _)) = req.osr {
+        // Guard the frame's registers (nothing charged yet: exits refund nothing), then enter
+        // along the back-edge the interpreter just took.
+        let live = g.l.live_in(header);
+        let mut st = entry_state.clone();
+        for &(r, _) in &entry_guards {
+            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+        }
+        g.uncharged_exits = true;
+        for &(r, t) in &entry_guards {
+            let v = g.osr_guard(r, t, header, latch, &st, live);
+            match t {
+                Tag::Float => g.b.def_var(g.fvars[r as usize], v),
+                Tag::Empty => {}
+                _ => g.b.def_var(g.ivars[r as usize], v),
+            }
+            st[r as usize] = entry_state[r as usize];
+        }
+        g.uncharged_exits = false;
+        for r in 0..nregs as u8 {
+            if !live.contains(r) {
+                g.release_slot(r);
+            }
+        }
+        g.emit_edge(st, entry_blk, entry_pred);
     } else {
         // Charge the first segment, check the parameters, then enter block 0 (no phi of the
         // entry block can match: the entry has no predecessor).

@@ -32,6 +32,7 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 use mdvm_runtime::feedback::Feedback;
 use mdvm_runtime::native::{CompiledTier, DeoptReason, NativeEntry, TierStats};
 use mdvm_runtime::program::Program;
+use mdvm_runtime::value::Tag;
 
 /// Options of the compiled tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +117,7 @@ impl CraneliftTier {
         program: &Program,
         feedback: &Feedback,
         body: u32,
-        osr: Option<(u32, u32)>,
+        osr: Option<(u32, u32, &[Tag])>,
     ) -> Result<NativeEntry, CompileError> {
         let started = Instant::now();
         let generic: HashSet<u32> =
@@ -192,6 +193,7 @@ impl CompiledTier for CraneliftTier {
         body: u32,
         header: u32,
         latch: u32,
+        frame: &[Tag],
     ) -> Option<NativeEntry> {
         if let Some(&e) = self.osr.get(&(body, header, latch)) {
             return Some(e);
@@ -199,7 +201,7 @@ impl CompiledTier for CraneliftTier {
         let b = &program.bodies[body as usize];
         let header_bc = b.bc_start + (header - b.code_start);
         let latch_bc = b.bc_start + (latch - b.code_start);
-        match self.build(program, feedback, body, Some((header_bc, latch_bc))) {
+        match self.build(program, feedback, body, Some((header_bc, latch_bc, frame))) {
             Ok(e) => {
                 self.stats.osr_compiled += 1;
                 self.osr.insert((body, header, latch), e);

@@ -705,7 +705,8 @@ impl Machine {
                     feedback.backedges[t] = n;
                     if n >= policy.backedge_threshold && !compile_failed[cur.body as usize] {
                         if let Some(tier) = tier.as_mut() {
-                            match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32) {
+                            let tags: Vec<crate::value::Tag> = regs[..cur.nregs as usize].iter().map(|v| v.tag()).collect();
+                            match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32, &tags) {
                                 Some(entry) => {
                                     *osr_entries += 1;
                                     leave!(Exit::Native { entry, base: cur.base });

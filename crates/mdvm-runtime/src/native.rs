@@ -201,6 +201,7 @@ pub trait CompiledTier {
 
     /// Compiles an entry into `body` at the loop header at internal index `header`, entered by
     /// the back-edge jump at internal index `latch` (the interpreter has just executed it).
+    /// `frame` holds the tags of the frame's registers now (the entry may guard on them).
     fn compile_osr(
         &mut self,
         program: &Program,
@@ -208,6 +209,7 @@ pub trait CompiledTier {
         body: u32,
         header: u32,
         latch: u32,
+        frame: &[Tag],
     ) -> Option<NativeEntry>;
 
     /// Notes that code of `body` side-exited at bytecode index `pc` for `reason`. Returns true
