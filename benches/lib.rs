@@ -357,8 +357,14 @@ pub struct BenchProgram {
 }
 
 impl BenchProgram {
-    /// A fresh VM for `tier`, without a fuel budget.
+    /// A fresh VM for `tier`, without a fuel budget and without instruction counting (as
+    /// `mdvm run` runs programs): what the benchmarks time.
     pub fn vm(&self, tier: Tier) -> Result<Vm, mdvm::Error> {
+        Vm::builder().tier(tier).fuel(None).count_instructions(false).load_bytes(&self.bytes)
+    }
+
+    /// A fresh VM for `tier` that counts executed instructions (for checking runs).
+    pub fn counting_vm(&self, tier: Tier) -> Result<Vm, mdvm::Error> {
         Vm::builder().tier(tier).fuel(None).load_bytes(&self.bytes)
     }
 
@@ -488,7 +494,7 @@ pub fn suite() -> Result<Vec<BenchProgram>, BenchError> {
 /// stored, print exactly its `.expected` output. Returns the instructions it executed.
 pub fn check(p: &BenchProgram, tier: Tier) -> Result<u64, BenchError> {
     let mut vm = p
-        .vm(tier)
+        .counting_vm(tier)
         .map_err(|e| BenchError(format!("{}: {e}", p.name)))?;
     let mut out = Vec::new();
     vm.run(&mut out)
