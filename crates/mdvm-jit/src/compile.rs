@@ -886,7 +886,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
 
     /// The operand `r` as the specialised type, guarding when needed. Updates the register
     /// state and variables for a guarded operand.
-    fn get_operand(&mut self, r: u8, spec: Spec, o: Operand, slot_no: u32, pc: u32, st: &mut State, live: RegSet) -> ClifValue {
+    /// `site` is (bytecode index, operand number): the guard's identity.
+    fn get_operand(&mut self, r: u8, spec: Spec, o: Operand, site: (u32, u32), st: &mut State, live: RegSet) -> ClifValue {
+        let (pc, slot_no) = site;
         match o {
             Operand::Ready => match spec {
                 Spec::Float => self.b.use_var(self.fvars[r as usize]),
@@ -1056,8 +1058,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             self.emit_generic(pc, Some(dst), &uses, st, live);
             return;
         }
-        let x = self.get_operand(a, spec, oa, 0, pc, st, live);
-        let y = self.get_operand(b, spec, ob, 1, pc, st, live);
+        let x = self.get_operand(a, spec, oa, (pc, 0), st, live);
+        let y = self.get_operand(b, spec, ob, (pc, 1), st, live);
         // After guards the live state has the operands unboxed.
         match spec {
             Spec::Int => {
@@ -1170,7 +1172,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             self.emit_generic(pc, Some(dst), &[src], st, live);
             return;
         }
-        let x = self.get_operand(src, spec, o, 0, pc, st, live);
+        let x = self.get_operand(src, spec, o, (pc, 0), st, live);
         match (spec, is_not) {
             (Spec::Int | Spec::Bool, true) => {
                 let c = self.b.ins().icmp_imm_s(IntCC::Equal, x, 0);

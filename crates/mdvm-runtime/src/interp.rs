@@ -15,7 +15,7 @@ use std::rc::Rc;
 use crate::error::{ErrorKind, OpError, RuntimeError};
 use crate::feedback::Feedback;
 use crate::native::{
-    CompiledTier, DeoptReason, NativeContext, NativeEntry, NativeRet, OutPtr, TierPolicy, TierStats, RET_NONE,
+    CompiledTier, DeoptReason, NativeContext, NativeEntry, NativeRet, OutPtr, TierPolicy, TierReport, RET_NONE,
     RET_UNWIND,
 };
 use crate::ops::{self, Cmp};
@@ -270,7 +270,7 @@ impl Machine {
 
     /// Counters of the compiled tier: its own, plus native entries, OSR entries and deopts by
     /// reason (`None` without a tier).
-    pub fn tier_stats(&self) -> Option<(TierStats, u64, u64, Vec<(DeoptReason, u64)>)> {
+    pub fn tier_stats(&self) -> Option<TierReport> {
         let t = self.tier.as_ref()?;
         let deopts = DeoptReason::ALL
             .iter()
@@ -278,7 +278,12 @@ impl Machine {
             .filter(|(_, &n)| n > 0)
             .map(|(&r, &n)| (r, n))
             .collect();
-        Some((t.stats(), self.native_entries, self.osr_entries, deopts))
+        Some(TierReport {
+            compiled: t.stats(),
+            native_entries: self.native_entries,
+            osr_entries: self.osr_entries,
+            deopts,
+        })
     }
 
     /// Clears globals, feedback and counters, as after [`Machine::new`] (compiled code stays).

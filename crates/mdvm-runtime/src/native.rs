@@ -194,6 +194,19 @@ pub struct TierStats {
     pub compile_failures: u64,
 }
 
+/// The compiled tier's counters together with the machine's: what `--stats` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierReport {
+    /// The tier's own counters.
+    pub compiled: TierStats,
+    /// Entries into native code from the interpreter (calls and the program's start).
+    pub native_entries: u64,
+    /// Loops entered by OSR.
+    pub osr_entries: u64,
+    /// Side exits to the interpreter, by reason (only reasons that occurred).
+    pub deopts: Vec<(DeoptReason, u64)>,
+}
+
 /// What the interpreter needs from a compiled tier.
 pub trait CompiledTier {
     /// Compiles `body` for entry at its start, using `feedback`; `None` if it cannot.

@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Tiers: the interpreter ([`Tier::Interp`]) runs everything and records feedback; the
-//! compiled tier plugs in through the runtime's interface (until it lands, [`Tier::Jit`] and
-//! [`Tier::Auto`] run the interpreter).
+//! Cranelift tier (`mdvm-jit`) plugs in through the runtime's `CompiledTier` interface:
+//! [`Tier::Auto`] compiles hot functions and loops (OSR), [`Tier::Jit`] compiles every function
+//! before its first call. Both tiers give the same output, result, error and instruction count.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -200,17 +201,7 @@ pub struct Stats {
 }
 
 /// Counters of the compiled tier.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JitStats {
-    /// Functions compiled (recompilations included) and OSR entries compiled.
-    pub compiled: TierStats,
-    /// Entries into native code from the interpreter (calls and the program's start).
-    pub native_entries: u64,
-    /// Loops entered by OSR.
-    pub osr_entries: u64,
-    /// Side exits to the interpreter, by reason.
-    pub deopts: Vec<(DeoptReason, u64)>,
-}
+pub type JitStats = mdvm_runtime::native::TierReport;
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -297,12 +288,7 @@ impl Vm {
             .zip(&self.machine.feedback().call_counts)
             .map(|(b, &n)| (b.name.to_string(), n))
             .collect();
-        let jit = self.machine.tier_stats().map(|(compiled, native_entries, osr_entries, deopts)| JitStats {
-            compiled,
-            native_entries,
-            osr_entries,
-            deopts,
-        });
+        let jit = self.machine.tier_stats();
         Stats { tier: self.tier, instructions: self.machine.instruction_count(), calls, jit }
     }
 
