@@ -317,6 +317,7 @@ struct Sigs {
     reserve: SigRef,
     call_dynamic: SigRef,
     load_const: SigRef,
+    call_switch: SigRef,
 }
 
 pub(crate) struct Lowerer<'r, 'a> {
@@ -1395,6 +1396,23 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.ins().brif(entry, native, &[], interp, &[]);
         self.b.switch_to_block(native);
         self.b.seal_block(native);
+        // Near the end of the native stack segment, the callee runs on a new one.
+        let sp = self.b.ins().get_stack_pointer(self.ptr);
+        let limit = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LIMIT);
+        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let direct = self.b.create_block();
+        let switch = self.b.create_block();
+        self.b.set_cold_block(switch);
+        self.b.ins().brif(low, switch, &[], direct, &[]);
+        self.b.switch_to_block(switch);
+        self.b.seal_block(switch);
+        let f = self.iconst(rt::mdvm_call_on_new_stack as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.sigs.call_switch, f, &[ctx, entry, new_base]);
+        let r = self.b.inst_results(call).to_vec();
+        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
+        self.b.ins().jump(joined, &args_j);
+        self.b.switch_to_block(direct);
+        self.b.seal_block(direct);
         let call = self.b.ins().call_indirect(self.sigs.entry, entry, &[ctx, new_base]);
         let r = self.b.inst_results(call).to_vec();
         let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
@@ -1737,6 +1755,7 @@ pub(crate) fn build_function(
         reserve: b.import_signature(sig(&[i64t, i64t], &[])),
         call_dynamic: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
         load_const: b.import_signature(sig(&[i64t, i64t, i32t, i32t], &[])),
+        call_switch: b.import_signature(sig(&[i64t, i64t, i64t], &[i64t, i64t])),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);

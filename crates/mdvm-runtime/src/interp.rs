@@ -208,6 +208,7 @@ impl Machine {
                 call_counts: std::ptr::null_mut(),
                 stress_flags: std::ptr::null_mut(),
                 machine: std::ptr::null_mut(),
+                stack_limit: 0,
             }),
             entries: vec![std::ptr::null(); n],
             compile_failed: vec![false; n],
@@ -374,8 +375,23 @@ impl Machine {
         }
     }
 
-    /// Calls native code for the window at `base`.
+    /// Calls native code for the window at `base` (on a new native stack segment when little
+    /// is left of the current one).
     fn call_native(&mut self, entry: NativeEntry, base: u32) -> NativeRet {
+        stacker::maybe_grow(crate::native::STACK_RED_ZONE, crate::native::STACK_SEGMENT, || {
+            self.call_native_here(entry, base)
+        })
+    }
+
+    fn call_native_here(&mut self, entry: NativeEntry, base: u32) -> NativeRet {
+        let old_limit = self.native.stack_limit;
+        self.native.stack_limit = crate::native::current_stack_limit();
+        let r = self.call_native_raw(entry, base);
+        self.native.stack_limit = old_limit;
+        r
+    }
+
+    fn call_native_raw(&mut self, entry: NativeEntry, base: u32) -> NativeRet {
         self.native.stack = self.stack.as_mut_ptr();
         self.native.stack_len = self.stack.len() as u64;
         let ctx: *mut NativeContext = &mut *self.native;
@@ -399,7 +415,14 @@ impl Machine {
 
     /// Runs interpreter and native code from `start` until the level's bottom frame (the one
     /// above `stop` frames) returns: `Some(its result)`, or `None` when unwinding.
-    fn drive(&mut self, mut start: Start, stop: usize) -> Option<Option<Value>> {
+    fn drive(&mut self, start: Start, stop: usize) -> Option<Option<Value>> {
+        // Levels nest when native code calls back into the interpreter: keep native stack.
+        stacker::maybe_grow(crate::native::STACK_RED_ZONE, crate::native::STACK_SEGMENT, || {
+            self.drive_here(start, stop)
+        })
+    }
+
+    fn drive_here(&mut self, mut start: Start, stop: usize) -> Option<Option<Value>> {
         loop {
             let exit = match (self.feedback.profiling, self.limits.is_metered()) {
                 (true, true) => self.interpret::<true, true>(start, stop),

@@ -73,6 +73,9 @@ pub struct NativeContext {
     pub stress_flags: *mut u8,
     /// The machine running native code (set for the duration of each native call).
     pub machine: *mut Machine,
+    /// Lowest native stack address native code may call from: below it, a call goes through
+    /// [`mdvm_call_on_new_stack`] instead (deep recursion never overflows the thread's stack).
+    pub stack_limit: u64,
 }
 
 /// Byte offset of [`NativeContext::stack`].
@@ -91,6 +94,14 @@ pub const OFF_ENTRIES: i32 = 40;
 pub const OFF_CALL_COUNTS: i32 = 48;
 /// Byte offset of [`NativeContext::stress_flags`].
 pub const OFF_STRESS_FLAGS: i32 = 56;
+/// Byte offset of [`NativeContext::stack_limit`].
+pub const OFF_STACK_LIMIT: i32 = 72;
+
+/// Native stack that must remain below a call made from native code (helpers, nested
+/// interpreter levels and the callee's own frames up to its next call).
+pub const STACK_RED_ZONE: usize = 512 * 1024;
+/// Size of each additional native stack segment.
+pub const STACK_SEGMENT: usize = 16 * 1024 * 1024;
 
 const _: () = {
     assert!(std::mem::offset_of!(NativeContext, stack) == OFF_STACK as usize);
@@ -101,7 +112,19 @@ const _: () = {
     assert!(std::mem::offset_of!(NativeContext, entries) == OFF_ENTRIES as usize);
     assert!(std::mem::offset_of!(NativeContext, call_counts) == OFF_CALL_COUNTS as usize);
     assert!(std::mem::offset_of!(NativeContext, stress_flags) == OFF_STRESS_FLAGS as usize);
+    assert!(std::mem::offset_of!(NativeContext, stack_limit) == OFF_STACK_LIMIT as usize);
 };
+
+/// The stack limit for native code running from here on this thread's current stack segment.
+pub(crate) fn current_stack_limit() -> u64 {
+    let here = 0u8;
+    let sp = &here as *const u8 as u64;
+    match stacker::remaining_stack() {
+        Some(left) => (sp - left as u64).saturating_add(STACK_RED_ZONE as u64),
+        // Unknown stack bounds: never switch (the thread's own guard page still protects).
+        None => 0,
+    }
+}
 
 /// Why compiled code left for the interpreter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -390,6 +413,27 @@ pub unsafe extern "C" fn mdvm_call_dynamic(ctx: *mut NativeContext, body: u32, p
     // SAFETY: helper contract.
     let m = unsafe { machine(ctx) };
     (!m.call_dynamic(body, pc, base as usize)) as u32
+}
+
+/// Calls native `entry` for the window at `base` on a fresh native stack segment (native code
+/// calls this instead of the callee when its stack pointer is below `ctx.stack_limit`).
+///
+/// # Safety
+/// Called by native code only (see above); `entry` is a native entry of this program.
+pub unsafe extern "C" fn mdvm_call_on_new_stack(ctx: *mut NativeContext, entry: *const u8, base: u64) -> NativeRet {
+    stacker::grow(STACK_SEGMENT, || {
+        // SAFETY: `ctx` is the live context (helper contract); the limit is restored before
+        // returning to the old segment.
+        unsafe {
+            let old = (*ctx).stack_limit;
+            (*ctx).stack_limit = current_stack_limit();
+            // SAFETY: `entry` came from the entry table, which holds only `NativeEntry` values.
+            let f = std::mem::transmute::<*const u8, NativeEntry>(entry);
+            let r = f(ctx, base);
+            (*ctx).stack_limit = old;
+            r
+        }
+    })
 }
 
 /// Ends the run as `HALT` does: native code then returns [`RET_UNWIND`].
