@@ -444,6 +444,28 @@ pub fn frontend_program(name: &str) -> Result<BenchProgram, BenchError> {
     })
 }
 
+/// The bundled example `examples/NAME.mdbc` (compiled by the real frontend), run as stored,
+/// its work counted in calls.
+pub fn example_program(name: &str) -> Result<BenchProgram, BenchError> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let read = |ext: &str| {
+        std::fs::read(dir.join(format!("{name}.{ext}")))
+            .map_err(|e| BenchError(format!("cannot read examples/{name}.{ext}: {e}")))
+    };
+    let bytes = read("mdbc")?;
+    let expected = read("expected")?;
+    let elements = count_calls(&bytes)?;
+    Ok(BenchProgram {
+        name: format!("examples/{name}"),
+        file: format!("../examples/{name}.mdbc"),
+        bytes,
+        elements,
+        unit: Unit::Call,
+        sizing: "as stored".into(),
+        expected: Some(expected),
+    })
+}
+
 /// A `bench-asm` program divided by `divisor` (see [`rescale_asm`]), its work counted in
 /// iterations by [`count_iterations`].
 pub fn asm_program(name: &str, divisor: u64, scaled: &[&str]) -> Result<BenchProgram, BenchError> {
@@ -477,10 +499,11 @@ pub fn asm_program(name: &str, divisor: u64, scaled: &[&str]) -> Result<BenchPro
     })
 }
 
-/// The whole suite in report order: recursive fib first, then the `bench-asm` loops (scaled by
-/// [`ASM_PROGRAMS`]), then the other frontend programs.
+/// The whole suite in report order: recursive fib first (fib(27), and the bundled example's
+/// fib(10), fib(25) and fib(32): long enough to show compiled code's steady state), then the
+/// `bench-asm` loops (scaled by [`ASM_PROGRAMS`]), then the other frontend programs.
 pub fn suite() -> Result<Vec<BenchProgram>, BenchError> {
-    let mut v = vec![frontend_program("bench_fib_recursive")?];
+    let mut v = vec![frontend_program("bench_fib_recursive")?, example_program("fib")?];
     for (name, divisor, scaled) in ASM_PROGRAMS {
         v.push(asm_program(name, divisor, scaled)?);
     }
@@ -488,6 +511,14 @@ pub fn suite() -> Result<Vec<BenchProgram>, BenchError> {
         v.push(frontend_program(name)?);
     }
     Ok(v)
+}
+
+/// The compiled tier's counters after one run of `p` in `tier` (`None` for the interpreter or
+/// a failed run).
+pub fn jit_stats(p: &BenchProgram, tier: Tier) -> Option<mdvm::JitStats> {
+    let mut vm = p.vm(tier).ok()?;
+    vm.run(&mut std::io::sink()).ok()?;
+    vm.stats().jit
 }
 
 /// Runs `p` once in `tier` and checks it: it must end without error and, when it runs as

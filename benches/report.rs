@@ -340,8 +340,15 @@ fn render(results: &[Measured], o: &Options) -> String {
         ),
         ("`asm/while_sum`: ns per iteration", "asm/while_sum", Tier::Interp, 7.0, "-"),
         (
-            "`bench/fib_recursive`: ns per call (a whole run: warm-up and compilation included)",
+            "`bench/fib_recursive` (fib(27), 635,621 calls): ns per call, whole run with warm-up and compilation",
             "bench/fib_recursive",
+            Tier::Auto,
+            2.5,
+            "LuaJIT 1.93, C -O1 1.17 (goal 1.8)",
+        ),
+        (
+            "`examples/fib` (7.3 million calls): ns per call, whole run",
+            "examples/fib",
             Tier::Auto,
             2.5,
             "LuaJIT 1.93, C -O1 1.17 (goal 1.8)",
@@ -366,6 +373,38 @@ fn render(results: &[Measured], o: &Options) -> String {
                 if v <= t { "yes" } else { "no" }
             );
         }
+    }
+    // Compile time: one eager (`jit`) run of every program, counted by the tier.
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| compile time (tier jit, one run) | functions compiled | OSR entries compiled | total ms | us per function |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    let (mut all_fns, mut all_ns) = (0u64, 0u64);
+    for m in results {
+        if let Some(j) = mdvm_benches::jit_stats(&m.program, Tier::Jit) {
+            let n = j.compiled.functions_compiled + j.compiled.osr_compiled;
+            all_fns += n;
+            all_ns += j.compiled.compile_nanos;
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {:.2} | {:.0} |",
+                m.program.name,
+                j.compiled.functions_compiled,
+                j.compiled.osr_compiled,
+                j.compiled.compile_nanos as f64 / 1e6,
+                j.compiled.compile_nanos as f64 / 1e3 / n.max(1) as f64
+            );
+        }
+    }
+    if all_fns > 0 {
+        let _ = writeln!(
+            s,
+            "| all | {all_fns} | | {:.2} | {:.0} |",
+            all_ns as f64 / 1e6,
+            all_ns as f64 / 1e3 / all_fns as f64
+        );
     }
     let _ = writeln!(s, "{END}");
     s
