@@ -1657,9 +1657,13 @@ pub(crate) fn build_function(
     let (entry_blk, entry_state, entry_pred) = match req.osr {
         None => {
             let types = &req.feedback.entry_types[req.body as usize];
+            let max_argc = program.max_argc[req.body as usize] as usize;
             let st: State = (0..nregs)
                 .map(|r| {
-                    if bi.entry_live.contains(r as u8) {
+                    if bi.entry_live.contains(r as u8) && r >= max_argc {
+                        // No call passes this many arguments: the slot is empty.
+                        Reg { val: Val::Empty, slot: Slot::Empty }
+                    } else if bi.entry_live.contains(r as u8) {
                         let mask = types.get(r).copied().unwrap_or(0);
                         // No caller passed this register: it is empty (a callee's maybe-written
                         // destination is live from the entry, though it is no parameter).

@@ -183,6 +183,10 @@ pub struct Program {
     pub function_values: Vec<Option<Rc<FunctionRef>>>,
     /// Largest register window of any body.
     pub max_nregs: u32,
+    /// Per body: the most arguments any call can pass it (static call sites resolved to it,
+    /// and every call site whose callee is only known at run time). Registers at or above
+    /// this index are empty when the body is entered.
+    pub max_argc: Vec<u32>,
 }
 
 fn const_value(c: &Constant) -> Value {
@@ -234,6 +238,7 @@ impl Program {
             by_entry,
             function_values,
             max_nregs: 0,
+            max_argc: Vec::new(),
             module,
             layout,
         };
@@ -261,6 +266,15 @@ impl Program {
                 entry_live,
             });
         }
+        let dynamic = p.call_sites.iter().filter(|c| c.target.is_none()).map(|c| c.args.len() as u32).max().unwrap_or(0);
+        p.max_argc = vec![dynamic; p.bodies.len()];
+        for c in &p.call_sites {
+            if let Some(t) = c.target {
+                let m = &mut p.max_argc[t as usize];
+                *m = (*m).max(c.args.len() as u32);
+            }
+        }
+        // The entry body is entered with no arguments by the run itself.
         Ok(p)
     }
 
