@@ -942,6 +942,39 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         reg.val = Val::Float;
     }
 
+    /// Copies the value in slot `src` of this window to the slot `to = (window base, register
+    /// in that window, byte offset from this frame's r0)`: plain words directly, a heap value
+    /// through `mdvm_copy` (which adds its reference and releases what the target held). With
+    /// `release_first`, a plain copy first releases what the target slot owns.
+    fn copy_slot(&mut self, src: u8, to: (ClifValue, u32, i32), release_first: bool) {
+        let (dst_base, dst_reg, dst_off) = to;
+        let (ctx, base) = (self.ctx, self.base);
+        let tag = self.load_tag(src);
+        let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(heap, slow, &[], fast, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
+        let sr = self.b.ins().iconst(types::I32, src as i64);
+        let dr = self.b.ins().iconst(types::I32, dst_reg as i64);
+        let f = self.iconst(rt::mdvm_copy as *const () as usize as i64);
+        self.b.ins().call_indirect(self.sigs.copy, f, &[ctx, base, sr, dst_base, dr]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        self.b.seal_block(fast);
+        if release_first {
+            self.release_slot(dst_reg as u8);
+        }
+        let p = self.load_payload(src);
+        let fp = self.fp();
+        self.store_words_at(fp, dst_off, tag, p);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+    }
+
     /// `dst = src` (also used for phi moves).
     fn emit_move(&mut self, dst: u8, src: u8, st: &mut State) {
         if dst == src {
@@ -964,33 +997,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 reg.val = s.val;
             }
             Val::Mem => {
-                // Copy the slot: plain words directly, a heap value through the helper (which
-                // also releases what `dst` held).
-                let (ctx, base) = (self.ctx, self.base);
-                let tag = self.load_tag(src);
-                let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
-                let slow = self.b.create_block();
-                let fast = self.b.create_block();
-                let done = self.b.create_block();
-                self.b.ins().brif(heap, slow, &[], fast, &[]);
-                self.b.switch_to_block(slow);
-                self.b.seal_block(slow);
-                let sr = self.b.ins().iconst(types::I32, src as i64);
-                let dr = self.b.ins().iconst(types::I32, dst as i64);
-                let f = self.iconst(rt::mdvm_copy as *const () as usize as i64);
-                self.b.ins().call_indirect(self.sigs.copy, f, &[ctx, base, sr, base, dr]);
-                self.b.ins().jump(done, &[]);
-                self.b.switch_to_block(fast);
-                self.b.seal_block(fast);
-                if st[dst as usize].slot == Slot::Owned {
-                    self.release_slot(dst);
-                }
-                let p = self.load_payload(src);
-                let fp = self.fp();
-                self.store_words_at(fp, dst as i32 * VALUE_SIZE, tag, p);
-                self.b.ins().jump(done, &[]);
-                self.b.switch_to_block(done);
-                self.b.seal_block(done);
+                let owned = st[dst as usize].slot == Slot::Owned;
+                let base = self.base;
+                self.copy_slot(src, (base, dst as u32, dst as i32 * VALUE_SIZE), owned);
                 st[dst as usize] = Reg { val: s.val, slot: Slot::Owned };
             }
         }
@@ -1351,29 +1360,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 }
                 Val::Empty | Val::Dead => {}
                 Val::Fn(_, k) => self.load_const_into(new_base, i as u32, k),
-                Val::Mem => {
-                    let tag = self.load_tag(r);
-                    let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
-                    let slow = self.b.create_block();
-                    let fast = self.b.create_block();
-                    let done = self.b.create_block();
-                    self.b.ins().brif(heap, slow, &[], fast, &[]);
-                    self.b.switch_to_block(slow);
-                    self.b.seal_block(slow);
-                    let sr = self.b.ins().iconst(types::I32, r as i64);
-                    let dr = self.b.ins().iconst(types::I32, i as i64);
-                    let f = self.iconst(rt::mdvm_copy as *const () as usize as i64);
-                    self.b.ins().call_indirect(self.sigs.copy, f, &[ctx, base, sr, new_base, dr]);
-                    self.b.ins().jump(done, &[]);
-                    self.b.switch_to_block(fast);
-                    self.b.seal_block(fast);
-                    let p = self.load_payload(r);
-                    let fp = self.fp();
-                    self.store_words_at(fp, off, tag, p);
-                    self.b.ins().jump(done, &[]);
-                    self.b.switch_to_block(done);
-                    self.b.seal_block(done);
-                }
+                // The callee's slot is empty: nothing to release first.
+                Val::Mem => self.copy_slot(r, (new_base, i as u32, off), false),
             }
         }
         let d1 = self.b.ins().iadd_imm_s(depth, 1);
