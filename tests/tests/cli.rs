@@ -333,3 +333,64 @@ fn check_reports_functions_registers_constants() {
         }
     }
 }
+
+/// `f` is called 30 times with ints (compiled after 10 calls), then with a float: its int
+/// guard fails once.
+const DEOPT_ASM: &str = r#"
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 30
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, str "f"
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        CALL_R r4, r6, r0
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   LOAD_CONST_R r5, float 0.5
+        CALL_R r4, r6, r5
+        DEBUG_PRINT r6
+        RETURN_R
+.func f
+        LOAD_CONST_R r1, int 1
+        ADD_R r2, r0, r1
+        RETURN_R r2
+"#;
+
+#[test]
+fn stats_report_the_compiled_tier() {
+    let dir = TempDir::new("cli-jit-stats");
+    let file = dir.write("deopt.mdbc", &assemble_bytes(DEOPT_ASM));
+    let out = run_cli(&["run", "--tier", "auto", "--jit-threshold", "10", "--stats", &path_str(&file)]);
+    assert_exit(&out, 0);
+    assert_eq!(out.stdout_text(), "1.5\n");
+    let err = out.stderr_text();
+    for want in [
+        "functions compiled: 1",
+        "compile time:",
+        "recompilations: 0",
+        "native entries:",
+        "deopts: 1",
+        "guard: not int: 1",
+        "deopts by function:",
+        "f: guard: not int: 1",
+    ] {
+        assert!(err.contains(want), "--stats lacks {want:?}:\n{err}");
+    }
+    // The interpreter reports no compiled tier, and the same instruction count.
+    let interp = run_cli(&["run", "--tier", "interp", "--stats", &path_str(&file)]);
+    assert_exit(&interp, 0);
+    assert!(!interp.stderr_text().contains("functions compiled"), "{}", interp.stderr_text());
+    let count = |s: &str| s.lines().find(|l| l.starts_with("instructions executed")).map(str::to_string);
+    assert_eq!(count(&err), count(&interp.stderr_text()));
+}
+
+#[test]
+fn jit_flags_are_validated() {
+    let dir = TempDir::new("cli-jit-flags");
+    let file = dir.write("deopt.mdbc", &assemble_bytes(DEOPT_ASM));
+    assert_exit(&run_cli(&["run", "--jit-threshold", "0", &path_str(&file)]), 2);
+    assert_exit(&run_cli(&["run", "--jit-threshold", "x", &path_str(&file)]), 2);
+    let stressed = run_cli(&["run", "--tier", "jit", "--stress-deopt", &path_str(&file)]);
+    assert_exit(&stressed, 0);
+    assert_eq!(stressed.stdout_text(), "1.5\n");
+}

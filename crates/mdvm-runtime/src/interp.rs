@@ -120,6 +120,8 @@ pub struct Machine {
     stress_flags: Vec<u8>,
     /// Deopts by reason.
     deopts: [u64; DeoptReason::ALL.len()],
+    /// Deopts by (body, reason).
+    deopts_by_body: std::collections::BTreeMap<(u32, DeoptReason), u64>,
     native_entries: u64,
     osr_entries: u64,
     /// The first error of the run, recorded while unwinding through native frames.
@@ -216,6 +218,7 @@ impl Machine {
             policy: TierPolicy::default(),
             stress_flags: Vec::new(),
             deopts: [0; DeoptReason::ALL.len()],
+            deopts_by_body: std::collections::BTreeMap::new(),
             native_entries: 0,
             osr_entries: 0,
             pending: None,
@@ -279,11 +282,17 @@ impl Machine {
             .filter(|(_, &n)| n > 0)
             .map(|(&r, &n)| (r, n))
             .collect();
+        let deopts_by_function = self
+            .deopts_by_body
+            .iter()
+            .map(|(&(b, r), &n)| (self.program.body_name(b).to_string(), r, n))
+            .collect();
         Some(TierReport {
             compiled: t.stats(),
             native_entries: self.native_entries,
             osr_entries: self.osr_entries,
             deopts,
+            deopts_by_function,
         })
     }
 
@@ -299,6 +308,7 @@ impl Machine {
         self.native.call_counts = self.feedback.call_counts.as_mut_ptr();
         self.executed = 0;
         self.deopts = [0; DeoptReason::ALL.len()];
+        self.deopts_by_body.clear();
         self.native_entries = 0;
         self.osr_entries = 0;
     }
@@ -482,6 +492,7 @@ impl Machine {
     pub(crate) fn resume_after_deopt(&mut self, body: u32, pc: u32, base: usize, pred: u32, reason: u32) -> NativeRet {
         let reason = DeoptReason::from_u32(reason).unwrap_or(DeoptReason::Fault);
         self.deopts[reason as usize] += 1;
+        *self.deopts_by_body.entry((body, reason)).or_insert(0) += 1;
         if let Some(tier) = self.tier.as_mut() {
             if tier.note_deopt(body, pc, reason) {
                 self.entries[body as usize] = std::ptr::null();

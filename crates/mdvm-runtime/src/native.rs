@@ -228,6 +228,8 @@ pub struct TierReport {
     pub osr_entries: u64,
     /// Side exits to the interpreter, by reason (only reasons that occurred).
     pub deopts: Vec<(DeoptReason, u64)>,
+    /// Side exits by function and reason (function name, reason, count), in function order.
+    pub deopts_by_function: Vec<(String, DeoptReason, u64)>,
 }
 
 /// What the interpreter needs from a compiled tier.

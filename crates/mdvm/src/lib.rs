@@ -224,6 +224,12 @@ impl fmt::Display for Stats {
             for (r, n) in &j.deopts {
                 writeln!(f, "  {}: {n}", r.name())?;
             }
+            if !j.deopts_by_function.is_empty() {
+                writeln!(f, "deopts by function:")?;
+                for (name, r, n) in &j.deopts_by_function {
+                    writeln!(f, "  {name}: {}: {n}", r.name())?;
+                }
+            }
         }
         Ok(())
     }
