@@ -52,6 +52,10 @@ impl Default for JitOptions {
     }
 }
 
+/// Discards of one body after which it is not compiled again (each recompilation makes the
+/// failing sites generic, so this only bounds pathological cases).
+pub const MAX_RECOMPILES: u32 = 8;
+
 /// Why a body could not be compiled.
 #[derive(Debug)]
 pub struct CompileError(pub String);
@@ -68,6 +72,8 @@ pub struct CraneliftTier {
     stats: TierStats,
     /// Misspeculation deopts per body since its last compilation.
     deopts: HashMap<u32, u32>,
+    /// Times each body was discarded; past [`MAX_RECOMPILES`] it stays in the interpreter.
+    recompiles: HashMap<u32, u32>,
     /// Bytecode sites (body, index) that compile generically after misspeculating.
     generic: HashSet<(u32, u32)>,
     /// OSR entries by (body, header, latch) internal indices.
@@ -100,6 +106,7 @@ impl CraneliftTier {
             options,
             stats: TierStats::default(),
             deopts: HashMap::new(),
+            recompiles: HashMap::new(),
             generic: HashSet::new(),
             osr: HashMap::new(),
             next_name: 0,
@@ -112,7 +119,32 @@ impl CraneliftTier {
         self.module.isa().triple().to_string()
     }
 
+    /// Compiles, turning any panic inside the compiler into a compile failure: the body then
+    /// stays in the interpreter instead of ending the process.
     fn build(
+        &mut self,
+        program: &Program,
+        feedback: &Feedback,
+        body: u32,
+        osr: Option<(u32, u32, &[Tag])>,
+    ) -> Result<NativeEntry, CompileError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build_inner(program, feedback, body, osr))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                // Start the next compilation from a clean context.
+                self.ctx = self.module.make_context();
+                self.fctx = FunctionBuilderContext::new();
+                Err(CompileError(format!("compiler panicked: {what}")))
+            }
+        }
+    }
+
+    fn build_inner(
         &mut self,
         program: &Program,
         feedback: &Feedback,
@@ -172,6 +204,9 @@ impl CraneliftTier {
 
 impl CompiledTier for CraneliftTier {
     fn compile(&mut self, program: &Program, feedback: &Feedback, body: u32) -> Option<NativeEntry> {
+        if self.recompiles.get(&body).copied().unwrap_or(0) > MAX_RECOMPILES {
+            return None;
+        }
         match self.build(program, feedback, body, None) {
             Ok(e) => {
                 self.stats.functions_compiled += 1;
@@ -197,6 +232,9 @@ impl CompiledTier for CraneliftTier {
     ) -> Option<NativeEntry> {
         if let Some(&e) = self.osr.get(&(body, header, latch)) {
             return Some(e);
+        }
+        if self.recompiles.get(&body).copied().unwrap_or(0) > MAX_RECOMPILES {
+            return None;
         }
         let b = &program.bodies[body as usize];
         let header_bc = b.bc_start + (header - b.code_start);
@@ -224,6 +262,8 @@ impl CompiledTier for CraneliftTier {
         *n += 1;
         if *n >= self.options.deopt_limit {
             *n = 0;
+            let r = self.recompiles.entry(body).or_insert(0);
+            *r += 1;
             self.stats.recompilations += 1;
             true
         } else {

@@ -494,7 +494,9 @@ impl Machine {
         self.deopts[reason as usize] += 1;
         *self.deopts_by_body.entry((body, reason)).or_insert(0) += 1;
         if let Some(tier) = self.tier.as_mut() {
-            if tier.note_deopt(body, pc, reason) {
+            // A call's result guard resumes after the call: the site to blame is the call.
+            let site = if reason == DeoptReason::ResultType { pc.saturating_sub(1) } else { pc };
+            if tier.note_deopt(body, site, reason) {
                 self.entries[body as usize] = std::ptr::null();
                 tier.discard(body);
             }
