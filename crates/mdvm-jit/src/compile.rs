@@ -283,10 +283,8 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
             Some(Tag::Bool) => set_unboxed(st, *dst, Val::Bool),
             _ => st[*dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned },
         },
-        Plan::Branch { cond, .. } => {
-            // A slot-held condition is tested by a helper; nothing is learnt.
-            let _ = cond;
-        }
+        // A slot-held condition is tested by a helper; nothing is learnt.
+        Plan::Branch { .. } => {}
     }
 }
 
@@ -704,9 +702,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 }
             }
             Val::Fn(_, k) => {
-                let (ctx, base) = (self.ctx, self.base);
+                let base = self.base;
                 self.load_const_into(base, r as u32, k);
-                let _ = ctx;
             }
             Val::Mem | Val::Dead => {}
         }
@@ -1017,12 +1014,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
 
     /// `mdvm_exec` for the instruction at `pc`; side-exits there on failure.
     fn emit_generic(&mut self, pc: u32, dst: Option<u8>, uses: &[u8], st: &mut State, live: RegSet) {
+        // The helper overwrites `dst`'s slot with `set`, which releases an owned value.
         self.spill_regs(uses, st);
-        if let Some(d) = dst {
-            // The helper overwrites the slot with `set`, which releases an owned value; a
-            // plain stale value needs nothing.
-            let _ = d;
-        }
         let body = self.b.ins().iconst(types::I32, self.l.req.body as i64);
         let pcv = self.b.ins().iconst(types::I32, pc as i64);
         let f = self.iconst(rt::mdvm_exec as *const () as usize as i64);

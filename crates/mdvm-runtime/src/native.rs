@@ -382,18 +382,6 @@ pub unsafe extern "C" fn mdvm_load_const(ctx: *mut NativeContext, base: u64, reg
     m.load_const(base as usize + reg as usize, k as usize);
 }
 
-/// Resets slots `base .. base + n` to `Empty`, releasing heap values.
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_clear(ctx: *mut NativeContext, base: u64, n: u32) {
-    // SAFETY: helper contract; the window lies in the stack.
-    let window = unsafe { std::slice::from_raw_parts_mut((*ctx).stack.add(base as usize), n as usize) };
-    for slot in window {
-        slot.set(Value::Empty);
-    }
-}
-
 /// Makes the value stack hold at least `need` slots (it may move: reload `ctx.stack`).
 ///
 /// # Safety
@@ -456,11 +444,6 @@ pub unsafe extern "C" fn mdvm_truthy(ctx: *mut NativeContext, base: u64, reg: u3
     // SAFETY: helper contract.
     let slot = unsafe { &*(*ctx).stack.add(base as usize + reg as usize) };
     slot.truthy() as u32
-}
-
-/// The tag of a value as native code sees it (the `u64` at offset 0).
-pub fn tag_word(t: Tag) -> u64 {
-    t as u64
 }
 
 /// Output sink while a run is in progress (see `Machine::run`).
