@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use mdbc::LoadError;
-use mdvm_tests::{assemble_bytes, corpus_dir, files_under, hex, run_bytes, run_cli, TempDir, Tier, TIERS};
+use mdvm_tests::{assemble_bytes, corpus_dir, files_under, hex, run_bytes, run_bytes_mode, run_cli, Mode, TempDir, Tier, TIERS};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -544,18 +544,23 @@ fn never_panics(bytes: &[u8]) -> Result<(), String> {
     if !loaded {
         return Ok(());
     }
+    // The interpreter is the reference; every compiled mode must agree with it exactly:
+    // output, status, error (kind, message, position) and instruction count.
+    let modes = [Mode::INTERP, Mode::AUTO, Mode::JIT, Mode::AUTO_T1, Mode::JIT_STRESS];
     let mut runs = Vec::new();
-    for tier in [Tier::Interp, Tier::Auto] {
-        let run = catch_unwind(AssertUnwindSafe(|| run_bytes(bytes, tier, Some(10_000), Some(100))))
-            .map_err(|p| format!("running ({tier}) panicked ({}) on {}", panic_text(&*p), hex(bytes)))?;
+    for mode in modes {
+        let run = catch_unwind(AssertUnwindSafe(|| run_bytes_mode(bytes, mode, Some(10_000), Some(100))))
+            .map_err(|p| format!("running ({mode}) panicked ({}) on {}", panic_text(&*p), hex(bytes)))?;
         if run.load_error {
             return Err(format!("Module::load accepts but the library rejects ({:?}): {}", run.error, hex(bytes)));
         }
         runs.push(run);
     }
-    let (a, b) = (&runs[0], &runs[1]);
-    if (&a.stdout, a.status, &a.error) != (&b.stdout, b.status, &b.error) {
-        return Err(format!("interp and auto differ: {a:?} vs {b:?} on {}", hex(bytes)));
+    let a = &runs[0];
+    for (mode, b) in modes.iter().zip(&runs).skip(1) {
+        if (&a.stdout, a.status, &a.error, a.instructions) != (&b.stdout, b.status, &b.error, b.instructions) {
+            return Err(format!("interp and {mode} differ: {a:?} vs {b:?} on {}", hex(bytes)));
+        }
     }
     Ok(())
 }

@@ -187,12 +187,16 @@ fn is_compare(op: BinOp) -> bool {
     matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge)
 }
 
-/// Registers among `uses` holding a lazily written function name get it written to their
-/// slot (the generic paths read slots).
+/// The state after the registers among `uses` are spilled for a generic path (which reads
+/// slots): a lazily written function name now lives in its slot, and an unboxed value's slot
+/// now holds a plain copy (which the return must clear).
 fn materialize_uses(st: &mut State, uses: &[u8]) {
     for &r in uses {
-        if let Val::Fn(..) = st[r as usize].val {
-            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+        let reg = &mut st[r as usize];
+        match reg.val {
+            Val::Fn(..) => *reg = Reg { val: Val::Mem, slot: Slot::Owned },
+            Val::Int | Val::Float | Val::Bool => reg.slot = reg.slot.max(Slot::Plain),
+            _ => {}
         }
     }
 }
@@ -1250,7 +1254,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 }
             }
         };
-        for r in 0..st.len() as u8 {
+        for r in (0..st.len()).map(|r| r as u8) {
             let reg = st[r as usize];
             if Some(r) == src && matches!(reg.val, Val::Mem | Val::Fn(..)) {
                 // Its value moves out with the result.
@@ -1291,7 +1295,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             self.emit_move(dst, src, &mut st);
         }
         let target = self.l.head[blk as usize].clone().expect("edge into a reachable block");
-        for r in 0..st.len() as u8 {
+        for r in (0..st.len()).map(|r| r as u8) {
             let (have, want) = (st[r as usize], target[r as usize]);
             if want.val.in_slot() && !have.val.in_slot() {
                 self.spill(r, have);
@@ -1782,7 +1786,7 @@ pub(crate) fn build_function(
     if entry_guards.is_empty() {
         if let Some((header, ..)) = req.osr {
             let live = g.l.live_in(header);
-            for r in 0..nregs as u8 {
+            for r in (0..nregs).map(|r| r as u8) {
                 if !live.contains(r) {
                     g.release_slot(r);
                 }
@@ -1808,7 +1812,7 @@ pub(crate) fn build_function(
             st[r as usize] = entry_state[r as usize];
         }
         g.uncharged_exits = false;
-        for r in 0..nregs as u8 {
+        for r in (0..nregs).map(|r| r as u8) {
             if !live.contains(r) {
                 g.release_slot(r);
             }
