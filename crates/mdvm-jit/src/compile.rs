@@ -838,49 +838,33 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
     /// At an OSR entry: guards that slot `r` holds `tag` (else the interpreter resumes at the
     /// header, entered from `latch`), then returns its payload.
     fn osr_guard(&mut self, r: u8, tag: Tag, header: u32, latch: u32, st: &State, live: RegSet) -> ClifValue {
-        let t = self.load_tag(r);
-        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
-        let reason = match tag {
-            Tag::Float => DeoptReason::NotFloat,
-            Tag::Bool => DeoptReason::NotBool,
-            _ => DeoptReason::NotInt,
-        };
-        self.side_exit_if(bad, header, latch, reason, st, live);
-        match tag {
-            Tag::Float => {
-                let fp = self.fp();
-                self.b.ins().load(types::F64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
-            }
-            Tag::Bool => {
-                let fp = self.fp();
-                self.b.ins().uload8(types::I64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
-            }
-            _ => self.load_payload(r),
-        }
+        self.check_and_unbox(r, tag, header, latch, st, live)
     }
 
     /// Guards that slot `r` holds `tag`, then returns its payload (i64 or f64).
     fn guard_unbox(&mut self, r: u8, tag: Tag, slot_no: u32, pc: u32, st: &State, live: RegSet) -> ClifValue {
         self.stress_guard(pc * 4 + slot_no, pc, st, live);
+        self.check_and_unbox(r, tag, pc, rt_no_pred(), st, live)
+    }
+
+    /// The tag test of a guard (side exit to `pc`, predecessor `pred`, when it fails) and the
+    /// unboxed payload: f64 for floats, the bool byte, else the i64 word.
+    fn check_and_unbox(&mut self, r: u8, tag: Tag, pc: u32, pred: u32, st: &State, live: RegSet) -> ClifValue {
         let t = self.load_tag(r);
         let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
         let reason = match tag {
-            Tag::Int => DeoptReason::NotInt,
             Tag::Float => DeoptReason::NotFloat,
             Tag::Bool => DeoptReason::NotBool,
-            _ => DeoptReason::NotString,
+            Tag::Str => DeoptReason::NotString,
+            _ => DeoptReason::NotInt,
         };
-        self.side_exit_if(bad, pc, rt_no_pred(), reason, st, live);
+        self.side_exit_if(bad, pc, pred, reason, st, live);
+        let fp = self.fp();
+        let at = r as i32 * VALUE_SIZE + PAYLOAD;
         match tag {
-            Tag::Float => {
-                let fp = self.fp();
-                self.b.ins().load(types::F64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
-            }
-            Tag::Bool => {
-                let fp = self.fp();
-                self.b.ins().uload8(types::I64, flags(), fp, r as i32 * VALUE_SIZE + PAYLOAD)
-            }
-            _ => self.load_payload(r),
+            Tag::Float => self.b.ins().load(types::F64, flags(), fp, at),
+            Tag::Bool => self.b.ins().uload8(types::I64, flags(), fp, at),
+            _ => self.b.ins().load(types::I64, flags(), fp, at),
         }
     }
 
@@ -1053,10 +1037,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             // Guard both operands, then let the runtime concatenate or compare.
             for (r, o, n) in [(a, oa, 0u32), (b, ob, 1u32)] {
                 if let Operand::Guard(tag) = o {
-                    self.stress_guard(pc * 4 + n, pc, st, live);
-                    let t = self.load_tag(r);
-                    let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
-                    self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::NotString, &st.clone(), live);
+                    self.guard_unbox(r, tag, n, pc, st, live);
                 }
             }
             let uses = [a, b];
