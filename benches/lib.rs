@@ -99,7 +99,8 @@ pub fn asm_params(src: &str) -> Result<Vec<(String, i64)>, BenchError> {
 /// A `bench-asm` program with its size parameters divided by a factor.
 #[derive(Clone, Debug)]
 pub struct ScaledAsm {
-    /// The divisor applied to the scaled parameters (1: the program as stored).
+    /// The divisor applied to the scaled parameters (1: the program as stored; 0: resized to
+    /// given sizes by [`resize_asm`]).
     pub divisor: u64,
     /// Every parameter of the header with its value after scaling (unscaled ones unchanged).
     pub params: Vec<(String, i64)>,
@@ -289,6 +290,79 @@ pub fn rescale_asm(src: &str, divisor: u64, scaled: &[&str]) -> Result<ScaledAsm
         .map_err(|e| BenchError(format!("assembling the rescaled program: {e}")))?;
     Ok(ScaledAsm {
         divisor,
+        params: new_params,
+        source,
+        bytes: module.encode(),
+    })
+}
+
+/// Sets size parameters of a `bench-asm`-style program to the given values and assembles it
+/// (the comparison harness uses this to run every peer at the same sizes).
+///
+/// `sizes` gives (name, new value) for some of the parameters on the first comment line (see
+/// [`asm_params`]); the others keep their values. Every `int V` or `int -V` operand whose
+/// magnitude `V` is the old value of a resized parameter becomes `int NEW` (sign kept), as in
+/// [`rescale_asm`], and a line recording the new sizes is added after the header. The result's
+/// `divisor` is 0 (not a division).
+///
+/// Errors: no parameter list, an unknown name, a size that is not positive, two parameters
+/// that share an old value but are given different new ones, an unchanged parameter whose
+/// value is that of a resized one, an old value that no `int` operand uses, or an assembly
+/// error.
+pub fn resize_asm(src: &str, sizes: &[(&str, i64)]) -> Result<ScaledAsm, BenchError> {
+    let params = asm_params(src)?;
+    let mut map: Vec<(i64, i64)> = Vec::new();
+    for &(name, value) in sizes {
+        let Some(&(_, old)) = params.iter().find(|(n, _)| n == name) else {
+            return fail(format!("no parameter {name} in the header"));
+        };
+        if value <= 0 {
+            return fail(format!("{name}={value}: sizes must be positive"));
+        }
+        let (old_mag, new_mag) = (old.unsigned_abs() as i64, value);
+        match map.iter().find(|&&(o, _)| o == old_mag) {
+            Some(&(_, n)) if n != new_mag => {
+                return fail(format!(
+                    "{name} shares its value {old} with another parameter given another size"
+                ))
+            }
+            Some(_) => {}
+            None => map.push((old_mag, new_mag)),
+        }
+    }
+    let mut new_params = Vec::new();
+    for (name, value) in &params {
+        match sizes.iter().find(|(n, _)| n == name) {
+            Some(&(_, v)) => new_params.push((name.clone(), value.signum() * v)),
+            None => {
+                if map.iter().any(|&(old, _)| old == value.unsigned_abs() as i64) {
+                    return fail(format!(
+                        "unchanged parameter {name}={value} has the value of a resized one"
+                    ));
+                }
+                new_params.push((name.clone(), *value));
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    let mut source = String::with_capacity(src.len() + 100);
+    for (i, line) in src.lines().enumerate() {
+        source.push_str(&rewrite_ints(line, &map, &mut hits));
+        source.push('\n');
+        if i == 0 {
+            let list: Vec<String> = new_params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            source.push_str(&format!("; resized for benchmarking: ({})\n", list.join(", ")));
+        }
+    }
+    for &(old, _) in &map {
+        if !hits.contains(&old) {
+            return fail(format!("no `int {old}` operand to resize"));
+        }
+    }
+    let module = mdbc::assemble(&source)
+        .map_err(|e| BenchError(format!("assembling the resized program: {e}")))?;
+    Ok(ScaledAsm {
+        divisor: 0,
         params: new_params,
         source,
         bytes: module.encode(),
@@ -627,6 +701,22 @@ mod tests {
             String::from_utf8(out.output).unwrap(),
             format!("{}\n{}\n", n * (n + 1) / 2, n + 1)
         );
+    }
+
+    #[test]
+    fn resize_sets_the_given_sizes() {
+        let src = read_corpus_text("bench-asm/nested_mod.mdasm").unwrap();
+        let s = resize_asm(&src, &[("A", 30), ("B", 30), ("M", 40)]).unwrap();
+        assert!(s.source.contains("int -30 ") && s.source.contains("int 40 "));
+        assert_eq!(count_iterations("nested_mod", &s.params), Some(2400));
+        assert!(resize_asm(&src, &[("A", 30), ("B", 31)]).is_err(), "A and B share a value");
+        assert!(resize_asm(&src, &[("Q", 3)]).is_err());
+        let src = read_corpus_text("bench-asm/while_sum.mdasm").unwrap();
+        let s = resize_asm(&src, &[("N", 1000)]).unwrap();
+        let mut vm = Vm::builder().tier(Tier::Interp).load_bytes(&s.bytes).unwrap();
+        let out = vm.run_captured();
+        out.result.unwrap();
+        assert_eq!(String::from_utf8(out.output).unwrap(), "500500\n1001\n");
     }
 
     #[test]
