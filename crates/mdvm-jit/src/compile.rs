@@ -13,12 +13,12 @@
 //! instruction, DESIGN.md section 5); an edge also materializes registers whose state differs
 //! at the join, and, when metered, charges the target block's fuel.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, Block, Function, InstBuilder, MemFlagsData as MemFlags, SigRef, Signature, Type, UserFuncName,
-    Value as ClifValue,
+    types, AbiParam, Block, ExtFuncData, ExternalName, FuncRef, Function, InstBuilder, MemFlagsData as MemFlags, SigRef,
+    Signature, Type, UserExternalName, UserFuncName, Value as ClifValue,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -29,13 +29,41 @@ use mdvm_runtime::native::{self as rt, DeoptReason, RET_NONE, RET_UNWIND};
 use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
 
+/// Which entry of a body to build.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Entry<'a> {
+    /// The **typed entry** `(ctx, base, p1, .., pk) -> NativeRet`: the body's typed parameters
+    /// ([`typed_params`]) arrive unboxed as CLIF parameters (i64 for ints and bools, f64 for
+    /// floats; an `Empty` parameter passes nothing) and their frame slots are `Empty`. Compiled
+    /// callers whose arguments are already unboxed call it directly.
+    Typed,
+    /// The **generic entry** [`rt::NativeEntry`] `(ctx, base)`: guards the typed parameters in
+    /// their slots (a failure side-exits to the body's start), unboxes them, empties their
+    /// slots and calls the typed entry `fast` (a function id of the JIT module).
+    Generic { fast: u32 },
+    /// An OSR entry `(ctx, base)` at loop `header` entered from `latch` (bytecode indices),
+    /// guarding the frame's live registers to their current `tags`.
+    Osr { header: u32, latch: u32, tags: &'a [Tag] },
+}
+
+/// A compiled body's typed entry (see [`Entry::Typed`]), callable directly from compiled code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TypedEntry {
+    /// The function's id in the JIT module.
+    pub func: u32,
+    /// The parameters it takes unboxed, as (register, type), in register order.
+    pub params: Vec<(u8, Tag)>,
+}
+
 /// What to compile.
 pub(crate) struct Request<'a> {
     pub program: &'a Program,
     pub feedback: &'a Feedback,
     pub body: u32,
-    /// OSR entry: (header, latch) bytecode indices and the frame's register tags now.
-    pub osr: Option<(u32, u32, &'a [Tag])>,
+    /// Which entry to build.
+    pub entry: Entry<'a>,
+    /// Typed entries of compiled bodies (the body being compiled included, for self-calls).
+    pub typed: &'a HashMap<u32, TypedEntry>,
     /// Bytecode indices to compile without speculation.
     pub generic: &'a HashSet<u32>,
     pub stress: bool,
@@ -614,13 +642,16 @@ struct Gen<'r, 'a, 'f> {
     ptr: Type,
     ctx: ClifValue,
     base: ClifValue,
-    /// Frame pointer: address of r0's slot (reloaded after calls out).
-    fp: Variable,
+    /// The frame count with this activation's frame (see [`Entry::Typed`]: `ctx.depth` is
+    /// written from it before every call into runtime code or a generic entry).
+    depth: ClifValue,
     ivars: Vec<Variable>,
     fvars: Vec<Variable>,
     blocks: Vec<Block>,
     /// While set, side exits refund no fuel (none has been charged yet).
     uncharged_exits: bool,
+    /// Typed entries of callees imported into this function.
+    callees: HashMap<u32, FuncRef>,
 }
 
 const VALUE_SIZE: i32 = 16;
@@ -635,15 +666,18 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.ins().iconst(types::I64, v)
     }
 
-    fn reload_fp(&mut self) {
+    /// The address of r0's slot, computed where it is used: the value stack may move at any
+    /// call out of native code, and keeping no frame pointer live across calls leaves the
+    /// registers to the values.
+    fn fp(&mut self) -> ClifValue {
         let stack = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STACK);
         let off = self.b.ins().imul_imm_s(self.base, VALUE_SIZE as i64);
-        let fp = self.b.ins().iadd(stack, off);
-        self.b.def_var(self.fp, fp);
+        self.b.ins().iadd(stack, off)
     }
 
-    fn fp(&mut self) -> ClifValue {
-        self.b.use_var(self.fp)
+    /// Makes `ctx.depth` say `depth` (before calling runtime code that reads it).
+    fn store_depth(&mut self, depth: ClifValue) {
+        self.b.ins().store(flags(), depth, self.ctx, rt::OFF_DEPTH);
     }
 
     fn load_tag(&mut self, r: u8) -> ClifValue {
@@ -807,6 +841,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let predv = self.b.ins().iconst(types::I32, pred as i64);
         let rv = self.b.ins().iconst(types::I32, reason as i64);
         let f = self.iconst(rt::mdvm_deopt as *const () as usize as i64);
+        let depth = self.depth;
+        self.store_depth(depth);
         let (ctx, base) = (self.ctx, self.base);
         let call = self.b.ins().call_indirect(self.sigs.deopt, f, &[ctx, body, pcv, base, predv, rv]);
         let res = self.b.inst_results(call).to_vec();
@@ -1244,6 +1280,12 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 self.clear_slot(r, reg.slot);
             }
         }
+        if matches!(self.l.req.entry, Entry::Osr { .. }) {
+            // Typed callees leave `ctx.depth` as their deepest callee wrote it; the interpreter
+            // that entered this loop counts frames there.
+            let depth = self.depth;
+            self.store_depth(depth);
+        }
         self.b.ins().return_(&[tag, payload]);
     }
 
@@ -1304,26 +1346,31 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             let body = self.b.ins().iconst(types::I32, self.l.req.body as i64);
             let pcv = self.b.ins().iconst(types::I32, pc as i64);
             let f = self.iconst(rt::mdvm_call_dynamic as *const () as usize as i64);
+            // The runtime checks and counts the callee's frame itself.
+            let depth = self.depth;
+            self.store_depth(depth);
             let call = self.b.ins().call_indirect(self.sigs.call_dynamic, f, &[ctx, body, pcv, base]);
             let status = self.b.inst_results(call)[0];
-            self.reload_fp();
             self.unwind_if(status);
             st[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             return;
         };
         let cb = &self.l.req.program.bodies[callee as usize];
         let (callee_nregs, callee_live) = (cb.nregs, cb.entry_live);
+        let typed = self.typed_call(callee, &args, st);
         // Depth limit: the interpreter raises the error at this call.
-        let depth = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_DEPTH);
+        let depth = self.depth;
         let max = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_MAX_DEPTH);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
         self.side_exit_if(full, pc, rt_no_pred(), DeoptReason::Depth, &st.clone(), live_before);
         // The callee's window (the stack was made large enough for it at entry, and only grows).
         let nregs = self.l.nregs as i64;
         let new_base = self.b.ins().iadd_imm_s(base, nregs);
-        // Arguments the callee reads (its other slots must stay empty).
+        // Arguments the callee reads (its other slots must stay empty); a typed entry takes
+        // its typed parameters unboxed instead.
+        let typed_regs: Vec<u8> = typed.as_ref().map(|(_, p, _)| p.iter().map(|&(r, _)| r).collect()).unwrap_or_default();
         for (i, &r) in args.iter().enumerate() {
-            if i as u32 >= callee_nregs || !callee_live.contains(i as u8) {
+            if i as u32 >= callee_nregs || !callee_live.contains(i as u8) || typed_regs.contains(&(i as u8)) {
                 continue;
             }
             let off = (self.l.nregs as i32 + i as i32) * VALUE_SIZE;
@@ -1340,8 +1387,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 Val::Mem => self.copy_slot(r, (new_base, i as u32, off), false),
             }
         }
+        // The callee's frame is counted: a typed entry takes the count as an argument, other
+        // callees read it from `ctx.depth`.
         let d1 = self.b.ins().iadd_imm_s(depth, 1);
-        self.b.ins().store(flags(), d1, ctx, rt::OFF_DEPTH);
         // Call count (for stats: counted when the run is metered).
         if self.l.req.metered {
             let counts = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_CALL_COUNTS);
@@ -1349,14 +1397,47 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             let c1 = self.b.ins().iadd_imm_s(c, 1);
             self.b.ins().store(flags(), c1, counts, callee as i32 * 8);
         }
-        // Compiled callee, or the interpreter.
+        let joined = self.b.create_block();
+        self.b.append_block_param(joined, types::I64);
+        self.b.append_block_param(joined, types::I64);
+        if let Some((fref, params, values)) = typed {
+            // The callee's typed entry, directly; near the end of the native stack segment,
+            // the generic path below (which switches segments) with the arguments in slots.
+            let sp = self.b.ins().get_stack_pointer(self.ptr);
+            let limit = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LIMIT);
+            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+            let fast = self.b.create_block();
+            let slow = self.b.create_block();
+            self.b.set_cold_block(slow);
+            self.b.ins().brif(low, slow, &[], fast, &[]);
+            self.b.switch_to_block(fast);
+            self.b.seal_block(fast);
+            let mut call_args = vec![ctx, new_base, d1];
+            call_args.extend(values.iter().copied());
+            let call = self.b.ins().call(fref, &call_args);
+            let r = self.b.inst_results(call).to_vec();
+            let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
+            self.b.ins().jump(joined, &args_j);
+            self.b.switch_to_block(slow);
+            self.b.seal_block(slow);
+            for &(i, t) in &params {
+                let val = match t {
+                    Tag::Empty => continue,
+                    Tag::Float => Val::Float,
+                    Tag::Bool => Val::Bool,
+                    _ => Val::Int,
+                };
+                let (tw, pw) = self.unboxed_words(args[i as usize], val);
+                let fp = self.fp();
+                self.store_words_at(fp, (self.l.nregs as i32 + i as i32) * VALUE_SIZE, tw, pw);
+            }
+        }
+        // Compiled callee (its generic entry), or the interpreter.
+        self.store_depth(d1);
         let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
         let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * 8);
         let native = self.b.create_block();
         let interp = self.b.create_block();
-        let joined = self.b.create_block();
-        self.b.append_block_param(joined, types::I64);
-        self.b.append_block_param(joined, types::I64);
         self.b.ins().brif(entry, native, &[], interp, &[]);
         self.b.switch_to_block(native);
         self.b.seal_block(native);
@@ -1393,8 +1474,6 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.seal_block(joined);
         let tag = self.b.block_params(joined)[0];
         let payload = self.b.block_params(joined)[1];
-        self.b.ins().store(flags(), depth, ctx, rt::OFF_DEPTH);
-        self.reload_fp();
         let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_UNWIND as i64);
         self.unwind_if(unwinding);
         match expect {
@@ -1433,6 +1512,36 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 st[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             }
         }
+    }
+
+    /// The callee's typed entry when it has one and this call's arguments fit it: every typed
+    /// parameter's argument is unboxed here with that type (an `Empty` parameter: known empty or
+    /// not passed). Returns the imported function, its parameters and the argument values.
+    #[allow(clippy::type_complexity)]
+    fn typed_call(&mut self, callee: u32, args: &[u8], st: &State) -> Option<(FuncRef, Vec<(u8, Tag)>, Vec<ClifValue>)> {
+        let te = self.l.req.typed.get(&callee)?.clone();
+        let mut values = Vec::new();
+        for &(i, t) in &te.params {
+            let have = args.get(i as usize).map(|&a| (a, st[a as usize].val));
+            match (t, have) {
+                (Tag::Empty, None) | (Tag::Empty, Some((_, Val::Empty))) => {}
+                (Tag::Int, Some((a, Val::Int))) | (Tag::Bool, Some((a, Val::Bool))) => {
+                    values.push(self.b.use_var(self.ivars[a as usize]))
+                }
+                (Tag::Float, Some((a, Val::Float))) => values.push(self.b.use_var(self.fvars[a as usize])),
+                _ => return None,
+            }
+        }
+        let fref = match self.callees.get(&callee) {
+            Some(&f) => f,
+            None => {
+                let sig = typed_signature(self.b.func.signature.call_conv, &te.params);
+                let f = import_module_function(self.b.func, te.func, sig);
+                self.callees.insert(callee, f);
+                f
+            }
+        };
+        Some((fref, te.params, values))
     }
 
     /// Writes a call result (tag, payload) into the slot of `dst` (no value: `dst` keeps its
@@ -1583,6 +1692,70 @@ fn rt_no_pred() -> u32 {
     u32::MAX
 }
 
+/// The parameters a body's typed entry takes unboxed, as (register, type): every register live
+/// at the body's start that some call may pass and whose callers (argument feedback) always
+/// passed one type among empty, bool, int and float. A register no caller ever passed is
+/// `Empty`. None after an entry guard misspeculated (the start is then generic).
+pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, generic: &HashSet<u32>) -> Vec<(u8, Tag)> {
+    let bi = &program.bodies[body as usize];
+    let start = program.layout.bodies[body as usize].start;
+    if generic.contains(&start) {
+        return Vec::new();
+    }
+    let types = &feedback.entry_types[body as usize];
+    let max_argc = program.max_argc[body as usize] as usize;
+    (0..(bi.nregs as usize).min(max_argc))
+        .filter(|&r| bi.entry_live.contains(r as u8))
+        .filter_map(|r| {
+            let mask = types.get(r).copied().unwrap_or(0);
+            let tag = if mask == 0 { Some(Tag::Empty) } else { Lowerer::expected(mask) };
+            match tag {
+                Some(t @ (Tag::Empty | Tag::Int | Tag::Float | Tag::Bool)) => Some((r as u8, t)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The CLIF type a typed parameter of type `t` is passed as (`None` for `Empty`).
+fn param_type(t: Tag) -> Option<Type> {
+    match t {
+        Tag::Empty => None,
+        Tag::Float => Some(types::F64),
+        _ => Some(types::I64),
+    }
+}
+
+/// The signature of a typed entry with `params` (see [`Entry::Typed`]).
+pub(crate) fn typed_signature(call_conv: CallConv, params: &[(u8, Tag)]) -> Signature {
+    let mut s = Signature::new(call_conv);
+    s.params.push(AbiParam::new(types::I64));
+    s.params.push(AbiParam::new(types::I64));
+    s.params.push(AbiParam::new(types::I64));
+    s.params.extend(params.iter().filter_map(|&(_, t)| param_type(t)).map(AbiParam::new));
+    s.returns.push(AbiParam::new(types::I64));
+    s.returns.push(AbiParam::new(types::I64));
+    s
+}
+
+/// The signature of a generic entry and OSR entry: [`rt::NativeEntry`].
+pub(crate) fn entry_signature(call_conv: CallConv) -> Signature {
+    let mut s = Signature::new(call_conv);
+    s.params.push(AbiParam::new(types::I64));
+    s.params.push(AbiParam::new(types::I64));
+    s.returns.push(AbiParam::new(types::I64));
+    s.returns.push(AbiParam::new(types::I64));
+    s
+}
+
+/// Imports function `id` of the JIT module (already declared there with `sig`) into `func`,
+/// as `cranelift_module::Module::declare_func_in_func` does for a local function.
+fn import_module_function(func: &mut Function, id: u32, sig: Signature) -> FuncRef {
+    let signature = func.import_signature(sig);
+    let name = func.declare_imported_user_function(UserExternalName { namespace: 0, index: id });
+    func.import_function(ExtFuncData { name: ExternalName::user(name), signature, colocated: true, patchable: false })
+}
+
 /// Builds the CLIF function for `req` into `func`.
 pub(crate) fn build_function(
     req: &Request<'_>,
@@ -1615,48 +1788,38 @@ pub(crate) fn build_function(
         head: Vec::new(),
     };
 
-    // Entry state and edge. Parameters whose callers always passed one type are guarded at
-    // entry and start unboxed (unless an entry guard already failed: the start is generic).
+    // Entry state and edge. Parameters whose callers always passed one type arrive unboxed in
+    // the typed entry (the generic entry guards them); an OSR entry guards the frame's live
+    // registers to the types they have now.
     let mut entry_guards: Vec<(u8, Tag)> = Vec::new();
-    let (entry_blk, entry_state, entry_pred) = match req.osr {
-        None => {
-            let types = &req.feedback.entry_types[req.body as usize];
+    let params = match req.entry {
+        Entry::Typed | Entry::Generic { .. } => typed_params(program, req.feedback, req.body, req.generic),
+        Entry::Osr { .. } => Vec::new(),
+    };
+    let (entry_blk, entry_state, entry_pred) = match req.entry {
+        Entry::Typed | Entry::Generic { .. } => {
             let max_argc = program.max_argc[req.body as usize] as usize;
             let st: State = (0..nregs)
                 .map(|r| {
-                    if bi.entry_live.contains(r as u8) && r >= max_argc {
-                        // No call passes this many arguments: the slot is empty.
-                        Reg { val: Val::Empty, slot: Slot::Empty }
-                    } else if bi.entry_live.contains(r as u8) {
-                        let mask = types.get(r).copied().unwrap_or(0);
-                        // No caller passed this register: it is empty (a callee's maybe-written
-                        // destination is live from the entry, though it is no parameter).
-                        let tag = if mask == 0 { Some(Tag::Empty) } else { Lowerer::expected(mask) };
-                        let tag = tag.filter(|_| !req.generic.contains(&lb.start));
-                        match tag {
-                            Some(Tag::Empty) => {
-                                entry_guards.push((r as u8, Tag::Empty));
-                                Reg { val: Val::Empty, slot: Slot::Empty }
-                            }
-                            Some(t @ (Tag::Int | Tag::Float | Tag::Bool)) => {
-                                entry_guards.push((r as u8, t));
-                                let val = match t {
-                                    Tag::Int => Val::Int,
-                                    Tag::Float => Val::Float,
-                                    _ => Val::Bool,
-                                };
-                                Reg { val, slot: Slot::Plain }
-                            }
-                            _ => Reg { val: Val::Mem, slot: Slot::Owned },
-                        }
+                    if let Some(&(_, t)) = params.iter().find(|(p, _)| *p as usize == r) {
+                        let val = match t {
+                            Tag::Int => Val::Int,
+                            Tag::Float => Val::Float,
+                            Tag::Bool => Val::Bool,
+                            _ => Val::Empty,
+                        };
+                        Reg { val, slot: Slot::Empty }
+                    } else if bi.entry_live.contains(r as u8) && r < max_argc {
+                        Reg { val: Val::Mem, slot: Slot::Owned }
                     } else {
+                        // Not read before written, or beyond every call's arguments: empty.
                         Reg { val: Val::Empty, slot: Slot::Empty }
                     }
                 })
                 .collect();
             (0u32, st, u32::MAX)
         }
-        Some((header, latch, tags)) => {
+        Entry::Osr { header, latch, tags } => {
             if header < lb.start || header >= lb.end {
                 return Err("OSR header outside the body".into());
             }
@@ -1684,23 +1847,21 @@ pub(crate) fn build_function(
                     }
                 })
                 .collect();
+            if l.cfg.blocks[l.cfg.block_at(header) as usize].start != header {
+                return Err("OSR header is not a block start".into());
+            }
             (l.cfg.block_at(header), st, latch)
         }
     };
-    if let Some((header, ..)) = req.osr {
-        if l.cfg.blocks[entry_blk as usize].start != header {
-            return Err("OSR header is not a block start".into());
-        }
+    if !matches!(req.entry, Entry::Generic { .. }) {
+        l.analyze(entry_blk, entry_state.clone(), entry_pred);
     }
-    l.analyze(entry_blk, entry_state.clone(), entry_pred);
 
     // Signatures.
-    let mut entry_sig = Signature::new(call_conv);
-    entry_sig.params.push(AbiParam::new(types::I64));
-    entry_sig.params.push(AbiParam::new(types::I64));
-    entry_sig.returns.push(AbiParam::new(types::I64));
-    entry_sig.returns.push(AbiParam::new(types::I64));
-    func.signature = entry_sig.clone();
+    func.signature = match req.entry {
+        Entry::Typed => typed_signature(call_conv, &params),
+        _ => entry_signature(call_conv),
+    };
     func.name = UserFuncName::user(0, req.body);
     let sig = |params: &[Type], returns: &[Type]| {
         let mut s = Signature::new(call_conv);
@@ -1712,7 +1873,7 @@ pub(crate) fn build_function(
 
     let mut b = FunctionBuilder::new(func, fctx);
     let sigs = Sigs {
-        entry: b.import_signature(entry_sig),
+        entry: b.import_signature(entry_signature(call_conv)),
         exec: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
         call_interp: b.import_signature(sig(&[i64t, i32t, i64t], &[i64t, i64t])),
         deopt: b.import_signature(sig(&[i64t, i32t, i32t, i64t, i32t, i32t], &[i64t, i64t])),
@@ -1731,12 +1892,60 @@ pub(crate) fn build_function(
     b.seal_block(entry);
     let ctx = b.block_params(entry)[0];
     let base = b.block_params(entry)[1];
-    let fp = b.declare_var(ptr);
+    // The frame count: an argument of the typed entry; `ctx.depth` in the others (which are
+    // entered from the interpreter, or by a caller that wrote it).
+    let (depth, typed_args) = match req.entry {
+        Entry::Typed => (b.block_params(entry)[2], b.block_params(entry)[3..].to_vec()),
+        _ => (b.ins().load(types::I64, flags(), ctx, rt::OFF_DEPTH), Vec::new()),
+    };
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
     let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
+    let nblocks = if matches!(req.entry, Entry::Generic { .. }) { 0 } else { nblocks };
     let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
-    let mut g = Gen { l, b, sigs, ptr, ctx, base, fp, ivars, fvars, blocks, uncharged_exits: false };
-    g.reload_fp();
+    let mut g = Gen {
+        l,
+        b,
+        sigs,
+        ptr,
+        ctx,
+        base,
+        depth,
+        ivars,
+        fvars,
+        blocks,
+        uncharged_exits: false,
+        callees: HashMap::new(),
+    };
+    if let Entry::Generic { fast } = req.entry {
+        // Guard the typed parameters in their slots (nothing charged yet: the typed entry
+        // charges the first segment), unbox them, empty their slots, call the typed entry.
+        let start = lb.start;
+        let live = g.l.live_in(start);
+        let st: State = vec![Reg { val: Val::Mem, slot: Slot::Owned }; nregs];
+        g.uncharged_exits = true;
+        let mut args = vec![ctx, base, depth];
+        for &(r, t) in &params {
+            let v = g.guard_unbox(r, t, 3, start, &st, live);
+            if t != Tag::Empty {
+                args.push(v);
+            }
+        }
+        for &(r, t) in &params {
+            if t != Tag::Empty {
+                g.store_tag(r, Tag::Empty as u64);
+            }
+        }
+        let fref = import_module_function(g.b.func, fast, typed_signature(call_conv, &params));
+        let call = g.b.ins().call(fref, &args);
+        let res = g.b.inst_results(call).to_vec();
+        // The typed entry leaves `ctx.depth` as its deepest callee wrote it: restore it for
+        // the caller (the interpreter counts frames there).
+        g.store_depth(depth);
+        g.b.ins().return_(&res);
+        g.b.seal_all_blocks();
+        g.b.finalize(frontend);
+        return Ok(());
+    }
     // Calls write the callee's window at base + nregs: make sure the stack holds it (it only
     // grows, so one check here covers every call of this activation).
     let has_calls = (lb.start..lb.end).any(|i| matches!(m.code[i as usize], Instr::CallR { .. }));
@@ -1752,7 +1961,6 @@ pub(crate) fn build_function(
         g.b.seal_block(grow);
         let f = g.iconst(rt::mdvm_reserve as *const () as usize as i64);
         g.b.ins().call_indirect(g.sigs.reserve, f, &[ctx, need]);
-        g.reload_fp();
         g.b.ins().jump(ready, &[]);
         g.b.switch_to_block(ready);
         g.b.seal_block(ready);
@@ -1764,63 +1972,47 @@ pub(crate) fn build_function(
         g.b.def_var(g.ivars[r], zero);
         g.b.def_var(g.fvars[r], fzero);
     }
-    if entry_guards.is_empty() {
-        if let Some((header, ..)) = req.osr {
+    match req.entry {
+        Entry::Typed => {
+            let mut next = typed_args.iter();
+            for &(r, t) in &params {
+                match t {
+                    Tag::Empty => {}
+                    Tag::Float => g.b.def_var(g.fvars[r as usize], *next.next().expect("typed argument")),
+                    _ => g.b.def_var(g.ivars[r as usize], *next.next().expect("typed argument")),
+                }
+            }
+            // Charges the first segment (no phi of the entry block can match: the entry has
+            // no predecessor).
+            g.emit_edge(entry_state, entry_blk, entry_pred);
+        }
+        Entry::Osr { header, latch, .. } => {
+            // Guard the frame's registers (nothing charged yet: exits refund nothing), then
+            // enter along the back-edge the interpreter just took.
             let live = g.l.live_in(header);
+            let mut st = entry_state.clone();
+            for &(r, _) in &entry_guards {
+                st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
+            }
+            g.uncharged_exits = true;
+            for &(r, t) in &entry_guards {
+                let v = g.osr_guard(r, t, header, latch, &st, live);
+                match t {
+                    Tag::Float => g.b.def_var(g.fvars[r as usize], v),
+                    Tag::Empty => {}
+                    _ => g.b.def_var(g.ivars[r as usize], v),
+                }
+                st[r as usize] = entry_state[r as usize];
+            }
+            g.uncharged_exits = false;
             for r in (0..nregs).map(|r| r as u8) {
                 if !live.contains(r) {
                     g.release_slot(r);
                 }
             }
+            g.emit_edge(st, entry_blk, entry_pred);
         }
-        g.emit_edge(entry_state, entry_blk, entry_pred);
-    } else if let Some((header, latch, _)) = req.osr {
-        // Guard the frame's registers (nothing charged yet: exits refund nothing), then enter
-        // along the back-edge the interpreter just took.
-        let live = g.l.live_in(header);
-        let mut st = entry_state.clone();
-        for &(r, _) in &entry_guards {
-            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
-        }
-        g.uncharged_exits = true;
-        for &(r, t) in &entry_guards {
-            let v = g.osr_guard(r, t, header, latch, &st, live);
-            match t {
-                Tag::Float => g.b.def_var(g.fvars[r as usize], v),
-                Tag::Empty => {}
-                _ => g.b.def_var(g.ivars[r as usize], v),
-            }
-            st[r as usize] = entry_state[r as usize];
-        }
-        g.uncharged_exits = false;
-        for r in (0..nregs).map(|r| r as u8) {
-            if !live.contains(r) {
-                g.release_slot(r);
-            }
-        }
-        g.emit_edge(st, entry_blk, entry_pred);
-    } else {
-        // Charge the first segment, check the parameters, then enter block 0 (no phi of the
-        // entry block can match: the entry has no predecessor).
-        let start = lb.start;
-        let live = g.l.live_in(start);
-        let mut st = entry_state.clone();
-        for &(r, _) in &entry_guards {
-            st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
-        }
-        let cost = g.head_cost(0);
-        g.charge_fuel(cost, start, u32::MAX, &st, live);
-        for &(r, t) in &entry_guards {
-            let v = g.guard_unbox(r, t, 3, start, &st, live);
-            match t {
-                Tag::Float => g.b.def_var(g.fvars[r as usize], v),
-                Tag::Empty => {}
-                _ => g.b.def_var(g.ivars[r as usize], v),
-            }
-            st[r as usize] = entry_state[r as usize];
-        }
-        let blk = g.blocks[0];
-        g.b.ins().jump(blk, &[]);
+        Entry::Generic { .. } => unreachable!("built above"),
     }
     for blk in 0..nblocks as u32 {
         if g.l.reachable[blk as usize] {

@@ -28,7 +28,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use mdvm_runtime::feedback::Feedback;
 use mdvm_runtime::native::{CompiledTier, DeoptReason, NativeEntry, TierStats};
 use mdvm_runtime::program::Program;
@@ -78,6 +78,8 @@ pub struct CraneliftTier {
     generic: HashSet<(u32, u32)>,
     /// OSR entries by (body, header, latch) internal indices.
     osr: HashMap<(u32, u32, u32), NativeEntry>,
+    /// Typed entry of each body's current code, called directly by compiled callers.
+    typed: HashMap<u32, compile::TypedEntry>,
     next_name: u64,
     /// The most recent compile error (for diagnostics and tests).
     pub last_error: Option<String>,
@@ -109,6 +111,7 @@ impl CraneliftTier {
             recompiles: HashMap::new(),
             generic: HashSet::new(),
             osr: HashMap::new(),
+            typed: HashMap::new(),
             next_name: 0,
             last_error: None,
         })
@@ -144,16 +147,19 @@ impl CraneliftTier {
         }
     }
 
-    fn build_inner(
+    /// Builds the entry `entry` of `body` into a new function of the module named `name` with
+    /// signature `sig` (declared first when `id` is `None`), and defines it.
+    #[allow(clippy::too_many_arguments)]
+    fn define(
         &mut self,
         program: &Program,
         feedback: &Feedback,
         body: u32,
-        osr: Option<(u32, u32, &[Tag])>,
-    ) -> Result<NativeEntry, CompileError> {
-        let started = Instant::now();
-        let generic: HashSet<u32> =
-            self.generic.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
+        entry: compile::Entry<'_>,
+        generic: &HashSet<u32>,
+        typed: &HashMap<u32, compile::TypedEntry>,
+        id: FuncId,
+    ) -> Result<(), CompileError> {
         self.module.clear_context(&mut self.ctx);
         let call_conv = self.module.isa().default_call_conv();
         let pointer_type = self.module.isa().pointer_type();
@@ -162,8 +168,9 @@ impl CraneliftTier {
                 program,
                 feedback,
                 body,
-                osr,
-                generic: &generic,
+                entry,
+                typed,
+                generic,
                 stress: self.options.stress_deopt,
                 metered: self.options.metered,
             },
@@ -174,25 +181,63 @@ impl CraneliftTier {
             self.module.isa().frontend_config(),
         )
         .map_err(CompileError)?;
-        self.next_name += 1;
-        let name = format!("mdvm_body{body}_{}", self.next_name);
-        let id = self
-            .module
-            .declare_function(&name, Linkage::Local, &self.ctx.func.signature)
-            .map_err(|e| CompileError(e.to_string()))?;
         let dump = std::env::var_os("MDVM_JIT_DUMP").is_some();
         if dump {
             self.ctx.set_disasm(true);
-            eprintln!("; ---- CLIF of body {body} ({name}) ----\n{}", self.ctx.func.display());
+            eprintln!("; ---- CLIF of body {body} (function {}) ----\n{}", id.as_u32(), self.ctx.func.display());
         }
         self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError(format!("{e:?}")))?;
         if dump {
             if let Some(code) = self.ctx.compiled_code() {
-                eprintln!("; ---- machine code of {name} ----\n{}", code.vcode.clone().unwrap_or_default());
+                eprintln!("; ---- machine code of function {} ----\n{}", id.as_u32(), code.vcode.clone().unwrap_or_default());
             }
         }
         self.module.clear_context(&mut self.ctx);
+        Ok(())
+    }
+
+    fn declare(&mut self, what: &str, body: u32, sig: &cranelift_codegen::ir::Signature) -> Result<FuncId, CompileError> {
+        self.next_name += 1;
+        let name = format!("mdvm_body{body}_{what}{}", self.next_name);
+        self.module.declare_function(&name, Linkage::Local, sig).map_err(|e| CompileError(e.to_string()))
+    }
+
+    fn build_inner(
+        &mut self,
+        program: &Program,
+        feedback: &Feedback,
+        body: u32,
+        osr: Option<(u32, u32, &[Tag])>,
+    ) -> Result<NativeEntry, CompileError> {
+        let started = Instant::now();
+        let generic: HashSet<u32> =
+            self.generic.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
+        let call_conv = self.module.isa().default_call_conv();
+        let entry_sig = compile::entry_signature(call_conv);
+        let (id, typed) = match osr {
+            Some((header, latch, tags)) => {
+                let id = self.declare("osr", body, &entry_sig)?;
+                let typed = self.typed.clone();
+                self.define(program, feedback, body, compile::Entry::Osr { header, latch, tags }, &generic, &typed, id)?;
+                (id, None)
+            }
+            None => {
+                // The typed entry (which calls itself directly) and the generic entry that
+                // guards and unboxes the parameters for it.
+                let params = compile::typed_params(program, feedback, body, &generic);
+                let fast = self.declare("typed", body, &compile::typed_signature(call_conv, &params))?;
+                let mut typed = self.typed.clone();
+                typed.insert(body, compile::TypedEntry { func: fast.as_u32(), params });
+                self.define(program, feedback, body, compile::Entry::Typed, &generic, &typed, fast)?;
+                let id = self.declare("entry", body, &entry_sig)?;
+                self.define(program, feedback, body, compile::Entry::Generic { fast: fast.as_u32() }, &generic, &typed, id)?;
+                (id, Some(typed))
+            }
+        };
         self.module.finalize_definitions().map_err(|e| CompileError(e.to_string()))?;
+        if let Some(typed) = typed {
+            self.typed = typed;
+        }
         let code = self.module.get_finalized_function(id);
         self.stats.compile_nanos += started.elapsed().as_nanos() as u64;
         // SAFETY: the function was built with the `NativeEntry` signature (ctx, base) ->
@@ -273,6 +318,9 @@ impl CompiledTier for CraneliftTier {
 
     fn discard(&mut self, body: u32) {
         self.osr.retain(|(b, _, _), _| *b != body);
+        // Callers compiled from now on go through the entry table (code already compiled
+        // that calls the old typed entry stays correct: it is still valid code, only slower).
+        self.typed.remove(&body);
     }
 
     fn stats(&self) -> TierStats {
