@@ -1,0 +1,68 @@
+//! # mdvm-fuzzgen: differential testing of mdvm's tiers
+//!
+//! The library half of the fuzzers in `fuzz/` and of the seeded checks in `cargo test`, after
+//! wasmtime's split between `crates/fuzzing` and thin `fuzz/fuzz_targets/*`:
+//!
+//! * [`gen`]: [`generate`] builds a random **valid** module from `arbitrary` bytes (DESIGN.md
+//!   section 8): functions with parameters, bounded recursion, loops, branches, phis, every
+//!   value type, type changes at one site, overflow, division by zero, asserts;
+//! * [`oracle`]: [`check_module`] runs a module in the interpreter and in the compiled tier
+//!   under several configurations and reports the first disagreement in stdout bytes, result,
+//!   error (kind and bytecode position) or instruction count;
+//! * [`check_load`] and [`check_roundtrip`]: the properties of the `load` and `roundtrip`
+//!   targets (no panic, and decode(encode(decode(x))) == decode(x)).
+
+pub mod gen;
+pub mod oracle;
+
+pub use gen::{generate, generate_with, GenConfig, GenError};
+pub use oracle::{check_bytes, check_module, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
+
+/// The `load` property: the loader and verifier return a result for any bytes. Returns
+/// whether the bytes loaded. (A panic is the failure; the fuzzer and the tests catch it.)
+pub fn check_load(bytes: &[u8]) -> bool {
+    mdbc::Module::load(bytes).is_ok()
+}
+
+/// The `roundtrip` property: if `bytes` decode, encoding the module and decoding the result
+/// gives an equal module, and encoding that again gives the same bytes.
+///
+/// Errors: a description of the first difference.
+pub fn check_roundtrip(bytes: &[u8]) -> Result<(), String> {
+    let Ok(m1) = mdbc::Module::decode(bytes) else { return Ok(()) };
+    let e1 = m1.encode();
+    let m2 = mdbc::Module::decode(&e1).map_err(|e| format!("re-encoded module does not decode: {e}"))?;
+    if !same_module(&m1, &m2) {
+        return Err(format!("decode(encode(m)) differs from m:\n{m1:?}\n{m2:?}"));
+    }
+    let e2 = m2.encode();
+    if e1 != e2 {
+        return Err("encode(decode(encode(m))) differs from encode(m)".into());
+    }
+    Ok(())
+}
+
+/// Equality of everything a module means (instruction byte offsets aside, which depend on the
+/// file's section layout); floats compare by bits.
+fn same_module(a: &mdbc::Module, b: &mdbc::Module) -> bool {
+    use mdbc::Constant;
+    let consts = a.constants.len() == b.constants.len()
+        && a.constants.iter().zip(&b.constants).all(|(x, y)| match (x, y) {
+            (Constant::Float(x), Constant::Float(y)) => x.to_bits() == y.to_bits(),
+            (x, y) => x == y,
+        });
+    let code_same = a.code.len() == b.code.len()
+        && a.code.iter().zip(&b.code).all(|(x, y)| {
+            let (mut bx, mut by) = (Vec::new(), Vec::new());
+            x.encode(&mut bx);
+            y.encode(&mut by);
+            bx == by
+        });
+    consts
+        && code_same
+        && a.name == b.name
+        && a.version == b.version
+        && a.flags == b.flags
+        && a.functions == b.functions
+        && a.header_count == b.header_count
+}

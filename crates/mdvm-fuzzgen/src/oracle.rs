@@ -1,0 +1,134 @@
+//! The oracle: one module, the interpreter against the compiled tier.
+//!
+//! [`check_module`] runs a module under every [`Config`] in [`CONFIGS`], the interpreter first
+//! (it is the specification, DESIGN.md section 4), each with the same fuel budget and depth
+//! limit, and compares with the interpreter's run: stdout bytes, the result value (by its
+//! exact `Debug` form, so `-0.0`, NaN and types count), the error's kind, function and
+//! bytecode position (instruction index and byte offset), and the number of instructions
+//! executed. Error *messages* are not compared (the position and kind say where and what).
+
+use std::fmt;
+
+use mdvm::{Error, Tier, Vm};
+
+/// The fuel budget of every run (instructions).
+pub const FUEL: u64 = 10_000;
+
+/// The call-depth limit of every run (frames, main's included).
+pub const MAX_DEPTH: usize = 64;
+
+/// One way of running a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Short name used in reports.
+    pub name: &'static str,
+    /// The tier.
+    pub tier: Tier,
+    /// Calls before [`Tier::Auto`] compiles a function (the OSR threshold follows it down).
+    pub jit_threshold: u64,
+    /// Every guard fails the first time it runs.
+    pub stress_deopt: bool,
+}
+
+/// The configurations [`check_module`] compares; the first is the reference.
+pub const CONFIGS: [Config; 6] = [
+    Config { name: "interp", tier: Tier::Interp, jit_threshold: 1_000, stress_deopt: false },
+    Config { name: "jit", tier: Tier::Jit, jit_threshold: 1_000, stress_deopt: false },
+    Config { name: "auto-1", tier: Tier::Auto, jit_threshold: 1, stress_deopt: false },
+    Config { name: "auto-3", tier: Tier::Auto, jit_threshold: 3, stress_deopt: false },
+    Config { name: "jit-stress-deopt", tier: Tier::Jit, jit_threshold: 1_000, stress_deopt: true },
+    Config { name: "auto-1-stress-deopt", tier: Tier::Auto, jit_threshold: 1, stress_deopt: true },
+];
+
+/// What one run did, reduced to what must agree between tiers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// Everything printed.
+    pub output: Vec<u8>,
+    /// `Ok(debug form of the result)` or `Err(kind, function, instruction index, byte
+    /// offset)`; a load error is `Err("load", message, 0, 0)`.
+    pub result: Result<String, (String, String, u32, usize)>,
+    /// Instructions executed.
+    pub instructions: u64,
+    /// The error message, if any (reported, not compared).
+    pub message: Option<String>,
+}
+
+impl Run {
+    fn same_as(&self, other: &Run) -> bool {
+        self.output == other.output && self.result == other.result && self.instructions == other.instructions
+    }
+}
+
+/// Runs `bytes` once under `cfg` with [`FUEL`] and [`MAX_DEPTH`].
+pub fn run_config(bytes: &[u8], cfg: &Config) -> Run {
+    let vm = Vm::builder()
+        .tier(cfg.tier)
+        .jit_threshold(cfg.jit_threshold)
+        .stress_deopt(cfg.stress_deopt)
+        .fuel(Some(FUEL))
+        .max_depth(MAX_DEPTH)
+        .load_bytes(bytes);
+    let mut vm = match vm {
+        Ok(vm) => vm,
+        Err(e) => {
+            return Run {
+                output: Vec::new(),
+                result: Err(("load".into(), e.to_string(), 0, 0)),
+                instructions: 0,
+                message: Some(e.to_string()),
+            }
+        }
+    };
+    let outcome = vm.run_captured();
+    let (result, message) = match outcome.result {
+        Ok(v) => (Ok(format!("{v:?}")), None),
+        Err(Error::Runtime(e)) => (Err((e.kind.name().to_string(), e.function.clone(), e.index, e.offset)), Some(e.message)),
+        Err(e) => (Err(("other".into(), e.to_string(), 0, 0)), Some(e.to_string())),
+    };
+    Run { output: outcome.output, result, instructions: vm.instruction_count(), message }
+}
+
+/// A disagreement between the interpreter and one configuration.
+#[derive(Clone, Debug)]
+pub struct Mismatch {
+    /// The configuration that disagreed.
+    pub config: Config,
+    /// The interpreter's run.
+    pub expected: Run,
+    /// The configuration's run.
+    pub actual: Run,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "tier configuration `{}` disagrees with the interpreter", self.config.name)?;
+        for (what, r) in [("interp", &self.expected), (self.config.name, &self.actual)] {
+            writeln!(f, "  {what}: result {:?}, {} instructions, message {:?}", r.result, r.instructions, r.message)?;
+            writeln!(f, "  {what} stdout: {:?}", String::from_utf8_lossy(&r.output))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `bytes` under every configuration of [`CONFIGS`] and returns the interpreter's run,
+/// or the first configuration that disagrees with it.
+///
+/// Errors: a [`Mismatch`] naming the configuration and both runs.
+pub fn check_bytes(bytes: &[u8]) -> Result<Run, Box<Mismatch>> {
+    let expected = run_config(bytes, &CONFIGS[0]);
+    for cfg in &CONFIGS[1..] {
+        let actual = run_config(bytes, cfg);
+        if !actual.same_as(&expected) {
+            return Err(Box::new(Mismatch { config: *cfg, expected, actual }));
+        }
+    }
+    Ok(expected)
+}
+
+/// [`check_bytes`] on the encoding of `m`.
+///
+/// Errors: a [`Mismatch`] naming the configuration and both runs.
+pub fn check_module(m: &mdbc::Module) -> Result<Run, Box<Mismatch>> {
+    check_bytes(&m.encode())
+}
