@@ -273,10 +273,10 @@ impl Instr {
 
     /// The register this instruction always overwrites, if any. `CALL_R` and `PHI_R` are
     /// excluded: a callee that returns no value, and a phi without a matching source, leave
-    /// their destination unchanged.
+    /// their destination unchanged; so is `DEFINE_R`, which only declares a type.
     pub fn definite_def(&self) -> Option<u8> {
         match self {
-            Instr::CallR { .. } | Instr::PhiR { .. } => None,
+            Instr::CallR { .. } | Instr::PhiR { .. } | Instr::DefineR { .. } => None,
             _ => self.def(),
         }
     }
