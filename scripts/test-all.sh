@@ -13,3 +13,5 @@ MDVM_BENCH_ASM=1 cargo test --locked --release -p mdvm-tests --test bench_asm_co
 
 echo "== benchmarks build"
 cargo build --locked --release -p mdvm-benches --benches --bins
+
+echo "== fuzz targets, 60 seconds each"; bash scripts/fuzz-smoke.sh
