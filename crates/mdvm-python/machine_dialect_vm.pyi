@@ -1,0 +1,65 @@
+"""mdvm, a JIT-compiling VM for Machine Dialect™ bytecode (drop-in ``machine_dialect_vm``)."""
+
+import os
+from typing import Any, Literal, TypedDict
+
+__version__: str
+
+Tier = Literal["auto", "interp", "jit"]
+
+class JitStats(TypedDict):
+    functions_compiled: int
+    osr_compiled: int
+    compile_seconds: float
+    recompilations: int
+    compile_failures: int
+    native_entries: int
+    osr_entries: int
+    deopts: dict[str, int]
+
+class Stats(TypedDict):
+    tier: Tier
+    fuel: int | None
+    max_depth: int
+    loaded: bool
+    instructions: int
+    calls: dict[str, int]
+    jit: JitStats | None
+
+class RustVM:
+    """The mdvm virtual machine, with the reference VM's interface.
+
+    Unset arguments come from the environment (``MDVM_TIER``, ``MDVM_FUEL``,
+    ``MDVM_MAX_DEPTH``) or the defaults: tier ``"auto"``, no fuel limit, 10,000 frames.
+    Every mdvm error is raised as ``RuntimeError``; bad arguments as ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        tier: Tier | None = None,
+        *,
+        fuel: int | None = None,
+        max_depth: int | None = None,
+        jit_threshold: int | None = None,
+    ) -> None: ...
+    @property
+    def tier(self) -> Tier: ...
+    @property
+    def debug(self) -> bool: ...
+    def set_debug(self, enabled: bool) -> None:
+        """After each ``execute()``, write mdvm's counters to ``sys.stderr``."""
+    def instruction_count(self) -> int:
+        """Instructions executed since creation or the last ``reset()``."""
+    def load_bytecode(self, path: str | os.PathLike[str]) -> None:
+        """Load a ``.mdbc`` file (``RuntimeError`` if unreadable or invalid)."""
+    def load_bytes(self, data: bytes | bytearray) -> None:
+        """Load a module from ``.mdbc`` bytes (``RuntimeError`` if invalid)."""
+    def execute(self) -> None | bool | int | float | str | list[Any] | dict[str, Any]:
+        """Run the loaded program from its start; ``Say`` output goes to ``sys.stdout``.
+
+        The GIL is released while the program runs. Returns the program's result.
+        """
+    def reset(self) -> None:
+        """Clear globals, feedback and counters; the program stays loaded."""
+    def stats(self) -> Stats:
+        """Counters of the loaded program."""

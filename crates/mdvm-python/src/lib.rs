@@ -1,0 +1,387 @@
+//! # machine_dialect_vm
+//!
+//! mdvm as the Python module `machine_dialect_vm` (distribution `machine-dialect-vm`), a
+//! drop-in for the reference VM that the Machine Dialect frontend (`machine-dialect` 0.1.0a2)
+//! imports: `RustVM()`, `load_bytecode(path)`, `execute()`, `set_debug(flag)`,
+//! `instruction_count()`, `reset()` and `__version__`, plus `load_bytes(data)`, a tier choice,
+//! fuel and depth budgets and `stats()`.
+//!
+//! Every mdvm error (unreadable file, malformed module, runtime fault, exhausted budget) is
+//! raised as `RuntimeError` carrying mdvm's message; bad arguments raise `ValueError` or
+//! `TypeError`.
+//!
+//! **Output and the GIL.** `execute()` releases the GIL while the program runs. `Say` output is
+//! collected in a Rust buffer and written to Python's `sys.stdout` (re-acquiring the GIL) in
+//! whole lines: when 8 KiB have gathered, when 50 ms have passed since the last write, and
+//! before `execute()` returns or raises, followed by `sys.stdout.flush()`. So redirections,
+//! `capsys` and notebooks see the output, in order with what Python printed before and after,
+//! and a long-running program's output still appears as it goes.
+//!
+//! **Defaults from the environment.** Arguments not given to `RustVM(...)` come from
+//! `MDVM_TIER` (`auto`, `interp`, `jit`), `MDVM_FUEL` (instructions) and `MDVM_MAX_DEPTH`
+//! (frames), so that the frontend's `python -m machine_dialect run`, which calls `RustVM()`
+//! with no arguments, can be given a budget.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use mdvm::{Error as VmError, Tier, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList, PyString};
+
+/// The module version: the distribution's version (`0.1.0a2+mdvm.N`).
+const VERSION: &str = "0.1.0a2+mdvm.1";
+
+/// Bytes gathered before they are written to `sys.stdout`.
+const FLUSH_BYTES: usize = 8 * 1024;
+/// Time after which gathered lines are written to `sys.stdout` anyway.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A program's output on its way to Python's `sys.stdout`: buffered in Rust and written in
+/// whole lines, re-acquiring the GIL for each write (see the module documentation).
+struct PyStdout {
+    buf: Vec<u8>,
+    last_write: Instant,
+    /// The Python exception a write to `sys.stdout` raised, kept to chain to the error.
+    failure: Option<PyErr>,
+}
+
+impl PyStdout {
+    fn new() -> PyStdout {
+        PyStdout { buf: Vec::with_capacity(FLUSH_BYTES), last_write: Instant::now(), failure: None }
+    }
+
+    /// Writes `self.buf[..n]` to `sys.stdout` and removes it from the buffer; with `flush`,
+    /// also calls `sys.stdout.flush()`.
+    fn emit(&mut self, n: usize, flush: bool) -> io::Result<()> {
+        let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
+        self.buf.drain(..n);
+        self.last_write = Instant::now();
+        let r = Python::attach(|py| -> PyResult<()> {
+            let stdout = py.import("sys")?.getattr("stdout")?;
+            // Like print(): no stdout (pythonw, a closed console) discards the output.
+            if stdout.is_none() {
+                return Ok(());
+            }
+            if !text.is_empty() {
+                stdout.call_method1("write", (text,))?;
+            }
+            if flush {
+                stdout.call_method0("flush")?;
+            }
+            Ok(())
+        });
+        r.map_err(|e| {
+            let msg = format!("sys.stdout: {e}");
+            self.failure = Some(e);
+            io::Error::other(msg)
+        })
+    }
+}
+
+impl Write for PyStdout {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if data.contains(&b'\n')
+            && (self.buf.len() >= FLUSH_BYTES || self.last_write.elapsed() >= FLUSH_INTERVAL)
+        {
+            // Whole lines only, so a line is never split between two writes.
+            if let Some(last_nl) = self.buf.iter().rposition(|&b| b == b'\n') {
+                self.emit(last_nl + 1, false)?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.emit(self.buf.len(), true)
+    }
+}
+
+/// Wraps a value so that it may cross into [`Python::detach`], whose closure must be `Send`.
+struct AssertSend<T>(T);
+
+impl<T> AssertSend<T> {
+    fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+// SAFETY: `Python::detach` runs its closure synchronously on the calling thread, so the wrapped
+// `&mut Vm` (not `Send`: it holds `Rc`s) and the result `Value` it returns never leave the
+// thread that owns them. No other thread
+// can reach the same `Vm` meanwhile: `RustVM` is `unsendable` (PyO3 refuses access from any
+// thread but its creator's) and the `&mut` comes from an exclusive `PyRefMut` borrow held for
+// the whole call. The output writer re-acquires the GIL itself before touching Python.
+unsafe impl<T> Send for AssertSend<T> {}
+
+/// The tier named by `s`.
+fn parse_tier(s: &str) -> PyResult<Tier> {
+    match s {
+        "auto" => Ok(Tier::Auto),
+        "interp" => Ok(Tier::Interp),
+        "jit" => Ok(Tier::Jit),
+        _ => Err(PyValueError::new_err(format!("tier must be \"auto\", \"interp\" or \"jit\", not {s:?}"))),
+    }
+}
+
+/// An environment variable's value, if it is set and not empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// An environment variable holding a non-negative integer.
+fn env_u64(name: &str) -> PyResult<Option<u64>> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map(Some)
+            .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative integer, not {v:?}"))),
+    }
+}
+
+/// Converts a program's value to the Python object the reference VM would give.
+fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Empty => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Str(s) | Value::Url(s) => PyString::new(py, s.as_str()).into_any(),
+        Value::Function(f) => PyString::new(py, &f.name).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items.iter() {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Dict(d) => {
+            let dict = PyDict::new(py);
+            for (k, item) in d.iter() {
+                dict.set_item(k.as_str(), to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// A Python `RuntimeError` carrying mdvm's message.
+fn vm_error(e: &VmError) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// The mdvm virtual machine for Machine Dialect™ bytecode, with the reference VM's interface.
+///
+/// `RustVM(tier=None, *, fuel=None, max_depth=None, jit_threshold=None)`: `tier` is `"auto"`
+/// (interpret, then compile hot code), `"interp"` or `"jit"` (compile everything first);
+/// `fuel` limits the instructions one `execute()` may run; `max_depth` limits live frames
+/// (default 10,000, main's included). Unset arguments come from `MDVM_TIER`, `MDVM_FUEL`,
+/// `MDVM_MAX_DEPTH`, or the defaults.
+#[pyclass(unsendable, module = "machine_dialect_vm")]
+pub struct RustVM {
+    builder: VmBuilder,
+    tier: Tier,
+    fuel: Option<u64>,
+    max_depth: usize,
+    vm: Option<Vm>,
+    debug: bool,
+    /// Instructions executed by programs loaded before the current one (since `reset()`).
+    earlier_instructions: u64,
+}
+
+impl RustVM {
+    /// Replaces the loaded program by the one in `bytes`.
+    fn load(&mut self, bytes: &[u8]) -> PyResult<()> {
+        if let Some(old) = self.vm.take() {
+            self.earlier_instructions += old.instruction_count();
+        }
+        self.vm = Some(self.builder.clone().load_bytes(bytes).map_err(|e| vm_error(&e))?);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl RustVM {
+    #[new]
+    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None))]
+    fn new(tier: Option<&str>, fuel: Option<u64>, max_depth: Option<usize>, jit_threshold: Option<u64>) -> PyResult<Self> {
+        let tier = match tier.map(str::to_owned).or_else(|| env("MDVM_TIER")) {
+            Some(t) => parse_tier(t.trim())?,
+            None => Tier::Auto,
+        };
+        let fuel = match fuel {
+            Some(f) => Some(f),
+            None => env_u64("MDVM_FUEL")?,
+        };
+        let max_depth = match max_depth {
+            Some(d) => d,
+            None => env_u64("MDVM_MAX_DEPTH")?.map_or(DEFAULT_MAX_DEPTH, |d| d as usize),
+        };
+        if max_depth == 0 {
+            return Err(PyValueError::new_err("max_depth must be at least 1 (the main program's frame)"));
+        }
+        let mut builder = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth);
+        if let Some(n) = jit_threshold {
+            builder = builder.jit_threshold(n);
+        }
+        Ok(RustVM { builder, tier, fuel, max_depth, vm: None, debug: false, earlier_instructions: 0 })
+    }
+
+    /// Loads a `.mdbc` file, replacing any program loaded before.
+    ///
+    /// Raises `RuntimeError` if the file cannot be read or is not a valid module.
+    fn load_bytecode(&mut self, path: std::path::PathBuf) -> PyResult<()> {
+        let bytes = std::fs::read(&path)
+            .map_err(|source| vm_error(&VmError::Io { path: path.clone(), source }))?;
+        self.load(&bytes)
+    }
+
+    /// Loads a module from `.mdbc` bytes (`bytes`, `bytearray` or `memoryview`... any buffer
+    /// PyO3 reads as bytes), replacing any program loaded before.
+    ///
+    /// Raises `RuntimeError` if they are not a valid module.
+    fn load_bytes(&mut self, data: Vec<u8>) -> PyResult<()> {
+        self.load(&data)
+    }
+
+    /// Runs the loaded program from its start and returns its result: `None`, `bool`, `int`,
+    /// `float`, `str`, `list` or `dict`. Its `Say` output goes to `sys.stdout`. Globals set by
+    /// an earlier run stay until `reset()`.
+    ///
+    /// Raises `RuntimeError` with mdvm's message on a runtime error or an exhausted budget
+    /// (output printed before the error stays printed), or if no program is loaded.
+    fn execute(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(vm) = self.vm.as_mut() else {
+            return Err(PyRuntimeError::new_err("no program loaded: call load_bytecode() or load_bytes() first"));
+        };
+        let mut out = PyStdout::new();
+        let job = AssertSend((vm, &mut out));
+        let result = py
+            .detach(move || {
+                // `into_inner` (not a destructuring pattern) so that the closure captures the
+                // whole wrapper, not its non-`Send` fields.
+                let (vm, out) = job.into_inner();
+                AssertSend(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm.run(out))))
+            })
+            .into_inner();
+        // Whatever was printed before an error stays printed (`Vm::run` flushed it).
+        let failure = out.failure.take();
+        if self.debug {
+            if let Some(vm) = self.vm.as_ref() {
+                let stats = vm.stats().to_string();
+                let _ = py.import("sys")?.getattr("stderr")?.call_method1("write", (stats,));
+            }
+        }
+        match result {
+            Ok(Ok(v)) => Ok(to_py(py, &v)?.unbind()),
+            Ok(Err(e)) => {
+                let err = vm_error(&e);
+                if let Some(cause) = failure {
+                    err.set_cause(py, Some(cause));
+                }
+                Err(err)
+            }
+            Err(panic) => {
+                let _ = out.flush();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Err(PyRuntimeError::new_err(format!("internal error in mdvm: {what}")))
+            }
+        }
+    }
+
+    /// Debug mode: after each `execute()`, mdvm's counters (the `mdvm run --stats` report) are
+    /// written to `sys.stderr`. (The reference VM traced every instruction on stdout; mdvm does
+    /// not change the program's output.)
+    fn set_debug(&mut self, enabled: bool) {
+        self.debug = enabled;
+    }
+
+    /// Bytecode instructions executed since the VM was created or last `reset()`, over every
+    /// program loaded in that time.
+    fn instruction_count(&self) -> u64 {
+        self.earlier_instructions + self.vm.as_ref().map_or(0, Vm::instruction_count)
+    }
+
+    /// Clears globals, profiling feedback and counters; the loaded program stays loaded.
+    fn reset(&mut self) {
+        self.earlier_instructions = 0;
+        if let Some(vm) = self.vm.as_mut() {
+            vm.reset();
+        }
+    }
+
+    /// Counters of the loaded program: a dict with `tier`, `instructions`, `calls` (function
+    /// name to call count, main as `<main>`) and `jit` (`None` for the interpreter tier, else a
+    /// dict: `functions_compiled`, `osr_compiled`, `compile_seconds`, `recompilations`,
+    /// `compile_failures`, `native_entries`, `osr_entries`, `deopts` by reason).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("tier", self.tier.to_string())?;
+        d.set_item("fuel", self.fuel)?;
+        d.set_item("max_depth", self.max_depth)?;
+        let calls = PyDict::new(py);
+        let mut jit_stats = None;
+        let mut instructions = 0;
+        if let Some(vm) = self.vm.as_ref() {
+            let s = vm.stats();
+            instructions = s.instructions;
+            for (name, n) in &s.calls {
+                calls.set_item(name, n)?;
+            }
+            if let Some(j) = &s.jit {
+                let jd = PyDict::new(py);
+                jd.set_item("functions_compiled", j.compiled.functions_compiled)?;
+                jd.set_item("osr_compiled", j.compiled.osr_compiled)?;
+                jd.set_item("compile_seconds", j.compiled.compile_nanos as f64 / 1e9)?;
+                jd.set_item("recompilations", j.compiled.recompilations)?;
+                jd.set_item("compile_failures", j.compiled.compile_failures)?;
+                jd.set_item("native_entries", j.native_entries)?;
+                jd.set_item("osr_entries", j.osr_entries)?;
+                let deopts = PyDict::new(py);
+                for (reason, n) in &j.deopts {
+                    deopts.set_item(reason.name(), n)?;
+                }
+                jd.set_item("deopts", deopts)?;
+                jit_stats = Some(jd);
+            }
+        }
+        d.set_item("loaded", self.vm.is_some())?;
+        d.set_item("instructions", instructions)?;
+        d.set_item("calls", calls)?;
+        d.set_item("jit", jit_stats)?;
+        Ok(d)
+    }
+
+    /// The tier this VM runs programs with: `"auto"`, `"interp"` or `"jit"`.
+    #[getter]
+    fn tier(&self) -> String {
+        self.tier.to_string()
+    }
+
+    /// Whether debug mode is on (see `set_debug`).
+    #[getter]
+    fn debug(&self) -> bool {
+        self.debug
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RustVM(tier={:?}, fuel={:?}, max_depth={})", self.tier.to_string(), self.fuel, self.max_depth)
+    }
+}
+
+/// mdvm, a JIT-compiling VM for Machine Dialect™ bytecode, as a drop-in `machine_dialect_vm`.
+#[pymodule]
+fn machine_dialect_vm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", VERSION)?;
+    m.add_class::<RustVM>()?;
+    Ok(())
+}
