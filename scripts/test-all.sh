@@ -15,3 +15,4 @@ echo "== benchmarks build"
 cargo build --locked --release -p mdvm-benches --benches --bins
 
 echo "== fuzz targets, 60 seconds each"; bash scripts/fuzz-smoke.sh
+echo "== Python module: build the wheel, frontend end-to-end tests"; bash scripts/test-python.sh
