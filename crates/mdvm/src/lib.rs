@@ -145,6 +145,7 @@ impl VmBuilder {
     pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
         let program = Rc::new(Program::load(bytes)?);
         let mut machine = Machine::new(program, self.limits);
+        let mut jit_target = None;
         if self.tier != Tier::Interp {
             let options = mdvm_jit::JitOptions {
                 metered: self.limits.is_metered(),
@@ -153,6 +154,7 @@ impl VmBuilder {
             };
             match mdvm_jit::CraneliftTier::new(options) {
                 Ok(jit) => {
+                    jit_target = Some(jit.target());
                     let policy = TierPolicy {
                         eager: self.tier == Tier::Jit,
                         call_threshold: self.jit_threshold,
@@ -165,7 +167,7 @@ impl VmBuilder {
                 Err(_) => machine.set_profiling(true),
             }
         }
-        Ok(Vm { machine, tier: self.tier })
+        Ok(Vm { machine, tier: self.tier, jit_target })
     }
 
     /// Loads a module from a `.mdbc` file.
@@ -198,6 +200,9 @@ pub struct Stats {
     pub calls: Vec<(String, u64)>,
     /// The compiled tier's counters, when it is attached.
     pub jit: Option<JitStats>,
+    /// The target triple the compiled tier emits machine code for (e.g.
+    /// `aarch64-unknown-linux-gnu`), when it is attached.
+    pub jit_target: Option<String>,
 }
 
 /// Counters of the compiled tier.
@@ -210,6 +215,9 @@ impl fmt::Display for Stats {
         writeln!(f, "calls per function:")?;
         for (name, n) in &self.calls {
             writeln!(f, "  {name}: {n}")?;
+        }
+        if let Some(target) = &self.jit_target {
+            writeln!(f, "JIT target: {target}")?;
         }
         if let Some(j) = &self.jit {
             let c = &j.compiled;
@@ -239,6 +247,8 @@ impl fmt::Display for Stats {
 pub struct Vm {
     machine: Machine,
     tier: Tier,
+    /// The compiled tier's target triple, when it is attached.
+    jit_target: Option<String>,
 }
 
 impl Vm {
@@ -295,7 +305,13 @@ impl Vm {
             .map(|(b, &n)| (b.name.to_string(), n))
             .collect();
         let jit = self.machine.tier_stats();
-        Stats { tier: self.tier, instructions: self.machine.instruction_count(), calls, jit }
+        Stats {
+            tier: self.tier,
+            instructions: self.machine.instruction_count(),
+            calls,
+            jit,
+            jit_target: self.jit_target.clone(),
+        }
     }
 
     /// Clears globals, feedback and counters.
