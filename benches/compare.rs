@@ -77,7 +77,7 @@ const BENCHES: &[Bench] = &[
         source: "corpus:bench-asm/nested_mod.mdasm",
         sizes: &[("A", 5_000), ("B", 5_000), ("M", 5_000)],
         unit: "iteration",
-        refvm_skip: Some("its MOD_R truncates (another total)"),
+        refvm_skip: Some("its MOD_R truncates, so the total differs"),
         what: "acc += (i * j) % 7 (floor modulo), i in [-A, B), j in [1, M]",
     },
     Bench {
