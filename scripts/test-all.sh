@@ -16,3 +16,4 @@ cargo build --locked --release -p mdvm-benches --benches --bins
 
 echo "== fuzz targets, 60 seconds each"; bash scripts/fuzz-smoke.sh
 echo "== Python module: build the wheel, frontend end-to-end tests"; bash scripts/test-python.sh
+echo "== aarch64: the Rust tests cross-built, run under qemu-aarch64"; bash scripts/test-aarch64.sh
