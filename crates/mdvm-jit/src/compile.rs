@@ -362,6 +362,9 @@ pub(crate) struct Lowerer<'r, 'a> {
     reachable: Vec<bool>,
     /// State at each block head after its phis (None: not reached yet).
     head: Vec<Option<State>>,
+    /// The int each register holds whenever it holds an int, when only one is possible
+    /// (see [`single_constants`]).
+    int_consts: Vec<Option<i64>>,
 }
 
 impl<'r, 'a> Lowerer<'r, 'a> {
@@ -1082,10 +1085,43 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
         let x = self.get_operand(a, spec, oa, (pc, 0), st, live);
         let y = self.get_operand(b, spec, ob, (pc, 1), st, live);
+        // An int operand that can only be one int is that constant (folded into the operation,
+        // and overflow checks against it become comparisons).
+        let (x, y) = match spec {
+            Spec::Int => {
+                let x = match (self.l.int_consts[a as usize], st[a as usize].val) {
+                    (Some(c), Val::Int) => self.iconst(c),
+                    _ => x,
+                };
+                let y = match (self.l.int_consts[b as usize], st[b as usize].val) {
+                    (Some(c), Val::Int) => self.iconst(c),
+                    _ => y,
+                };
+                (x, y)
+            }
+            _ => (x, y),
+        };
         // After guards the live state has the operands unboxed.
         match spec {
             Spec::Int => {
                 let r = match op {
+                    BinOp::Add | BinOp::Sub if self.const_operand(op, x, y).is_some() => {
+                        // With a constant operand, overflow is a comparison of the other one
+                        // against a bound (one compare-and-branch, and a plain add).
+                        let (v, c) = self.const_operand(op, x, y).expect("checked");
+                        let c = if op == BinOp::Sub { c.wrapping_neg() } else { c };
+                        let r = self.b.ins().iadd_imm_s(v, c);
+                        if c != 0 {
+                            let of = if c > 0 {
+                                self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, v, i64::MAX - c)
+                            } else {
+                                self.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, i64::MIN - c)
+                            };
+                            self.side_exit_if(of, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        }
+                        self.def_int(dst, r, st, Val::Int);
+                        return;
+                    }
                     BinOp::Add | BinOp::Sub | BinOp::Mul => {
                         let (v, of) = match op {
                             BinOp::Add => self.b.ins().sadd_overflow(x, y),
@@ -1184,6 +1220,25 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 self.def_int(dst, v, st, Val::Bool);
             }
             Spec::Generic | Spec::Str => unreachable!(),
+        }
+    }
+
+    /// For `x + y` or `x - y` with a constant operand that the operation can use as an
+    /// addend: (the other operand, the constant). `x - MIN` is excluded (its addend overflows).
+    fn const_operand(&self, op: BinOp, x: ClifValue, y: ClifValue) -> Option<(ClifValue, i64)> {
+        let konst = |v: ClifValue| {
+            let inst = self.b.func.dfg.value_def(v).inst()?;
+            match self.b.func.dfg.insts[inst] {
+                cranelift_codegen::ir::InstructionData::UnaryImm { opcode: cranelift_codegen::ir::Opcode::Iconst, imm } => {
+                    Some(imm.bits())
+                }
+                _ => None,
+            }
+        };
+        match op {
+            BinOp::Add => konst(y).map(|c| (x, c)).or_else(|| konst(x).map(|c| (y, c))),
+            BinOp::Sub => konst(y).filter(|&c| c != i64::MIN).map(|c| (x, c)),
+            _ => None,
         }
     }
 
@@ -1717,6 +1772,47 @@ pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, ge
         .collect()
 }
 
+/// For each register of the body `start..end`: the constant it always holds once defined, when
+/// every instruction that writes it loads the same int, float or bool constant and it is not
+/// live at the body's start (so no parameter or earlier value reaches a read).
+fn single_constants(m: &mdbc::Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<Constant>> {
+    let mut out: Vec<Option<Option<Constant>>> = vec![None; 256];
+    for ins in &m.code[start as usize..end as usize] {
+        if matches!(ins, Instr::DefineR { .. }) {
+            continue;
+        }
+        let Some(r) = ins.def() else { continue };
+        let this = match ins {
+            Instr::LoadConstR { k, .. } => match &m.constants[k.0 as usize] {
+                c @ (Constant::Int(_) | Constant::Bool(_)) => Some(c.clone()),
+                Constant::Float(f) if !f.is_nan() => Some(Constant::Float(*f)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let slot = &mut out[r as usize];
+        *slot = match (slot.take(), this) {
+            (None, t) => Some(t),
+            (Some(Some(a)), Some(b)) if constant_bits(&a) == constant_bits(&b) => Some(Some(a)),
+            _ => Some(None),
+        };
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(r, c)| c.flatten().filter(|_| !entry_live.contains(r as u8)))
+        .collect()
+}
+
+/// A constant's kind and bits, for exact comparison (floats by bit pattern).
+fn constant_bits(c: &Constant) -> Option<(u8, u64)> {
+    match c {
+        Constant::Int(i) => Some((0, *i as u64)),
+        Constant::Float(f) => Some((1, f.to_bits())),
+        Constant::Bool(b) => Some((2, *b as u64)),
+        _ => None,
+    }
+}
+
 /// The CLIF type a typed parameter of type `t` is passed as (`None` for `Empty`).
 fn param_type(t: Tag) -> Option<Type> {
     match t {
@@ -1786,6 +1882,13 @@ pub(crate) fn build_function(
         bc_start: bi.bc_start,
         reachable: vec![false; nblocks],
         head: Vec::new(),
+        int_consts: single_constants(m, lb.start, lb.end, bi.entry_live)
+            .into_iter()
+            .map(|c| match c {
+                Some(Constant::Int(i)) => Some(i),
+                _ => None,
+            })
+            .collect(),
     };
 
     // Entry state and edge. Parameters whose callers always passed one type arrive unboxed in
@@ -1995,8 +2098,17 @@ pub(crate) fn build_function(
                 st[r as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             }
             g.uncharged_exits = true;
+            let consts = single_constants(m, lb.start, lb.end, bi.entry_live);
             for &(r, t) in &entry_guards {
                 let v = g.osr_guard(r, t, header, latch, &st, live);
+                // A register whose every definition loads one constant holds that constant
+                // (it is live here, so it was defined): the loop sees the value, not a load.
+                let v = match (t, consts[r as usize].clone()) {
+                    (Tag::Int, Some(Constant::Int(c))) => g.iconst(c),
+                    (Tag::Bool, Some(Constant::Bool(c))) => g.iconst(c as i64),
+                    (Tag::Float, Some(Constant::Float(c))) => g.b.ins().f64const(c),
+                    _ => v,
+                };
                 match t {
                     Tag::Float => g.b.def_var(g.fvars[r as usize], v),
                     Tag::Empty => {}
