@@ -17,7 +17,10 @@
 //! frame returns `RET_UNWIND` at once, without cleaning up (the run clears the whole stack).
 //!
 //! The caller of a body counts the new frame: it checks `depth < max_depth`, increments
-//! `depth` before the call and decrements it after. The stack may be reallocated by any call
+//! `depth` before the call and decrements it after. Inside compiled code a tier may carry the
+//! frame count in registers instead (the Cranelift tier's typed entries do), provided
+//! `ctx.depth` holds the true count whenever runtime code runs (helpers, side exits, the
+//! interpreter) and when a [`NativeEntry`] returns to its caller. The stack may be reallocated by any call
 //! out of native code (callee or helper), so native code reloads `ctx.stack` after each one.
 //!
 //! Helpers (the `mdvm_*` functions below) are `extern "C"`; native code calls them by address.
