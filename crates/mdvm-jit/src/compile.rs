@@ -94,6 +94,17 @@ impl Val {
     fn in_slot(self) -> bool {
         matches!(self, Val::Mem)
     }
+
+    /// The unboxed form of a value of type `t` (empty, bool, int or float; anything else is
+    /// `Empty` here, for the parameters and registers only those four types reach).
+    fn unboxed(t: Tag) -> Val {
+        match t {
+            Tag::Int => Val::Int,
+            Tag::Float => Val::Float,
+            Tag::Bool => Val::Bool,
+            _ => Val::Empty,
+        }
+    }
 }
 
 /// What a register's frame slot may hold (ordered: later is more general).
@@ -1458,9 +1469,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         if let Some((fref, params, values)) = typed {
             // The callee's typed entry, directly; near the end of the native stack segment,
             // the generic path below (which switches segments) with the arguments in slots.
-            let sp = self.b.ins().get_stack_pointer(self.ptr);
-            let limit = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LIMIT);
-            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+            let low = self.stack_low();
             let fast = self.b.create_block();
             let slow = self.b.create_block();
             self.b.set_cold_block(slow);
@@ -1470,19 +1479,14 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             let mut call_args = vec![ctx, new_base, d1];
             call_args.extend(values.iter().copied());
             let call = self.b.ins().call(fref, &call_args);
-            let r = self.b.inst_results(call).to_vec();
-            let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
-            self.b.ins().jump(joined, &args_j);
+            self.jump_with_results(call, joined);
             self.b.switch_to_block(slow);
             self.b.seal_block(slow);
             for &(i, t) in &params {
-                let val = match t {
-                    Tag::Empty => continue,
-                    Tag::Float => Val::Float,
-                    Tag::Bool => Val::Bool,
-                    _ => Val::Int,
-                };
-                let (tw, pw) = self.unboxed_words(args[i as usize], val);
+                if t == Tag::Empty {
+                    continue;
+                }
+                let (tw, pw) = self.unboxed_words(args[i as usize], Val::unboxed(t));
                 let fp = self.fp();
                 self.store_words_at(fp, (self.l.nregs as i32 + i as i32) * VALUE_SIZE, tw, pw);
             }
@@ -1497,9 +1501,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.switch_to_block(native);
         self.b.seal_block(native);
         // Near the end of the native stack segment, the callee runs on a new one.
-        let sp = self.b.ins().get_stack_pointer(self.ptr);
-        let limit = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LIMIT);
-        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let low = self.stack_low();
         let direct = self.b.create_block();
         let switch = self.b.create_block();
         self.b.set_cold_block(switch);
@@ -1508,23 +1510,17 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.seal_block(switch);
         let f = self.iconst(rt::mdvm_call_on_new_stack as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.sigs.call_switch, f, &[ctx, entry, new_base]);
-        let r = self.b.inst_results(call).to_vec();
-        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
-        self.b.ins().jump(joined, &args_j);
+        self.jump_with_results(call, joined);
         self.b.switch_to_block(direct);
         self.b.seal_block(direct);
         let call = self.b.ins().call_indirect(self.sigs.entry, entry, &[ctx, new_base]);
-        let r = self.b.inst_results(call).to_vec();
-        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
-        self.b.ins().jump(joined, &args_j);
+        self.jump_with_results(call, joined);
         self.b.switch_to_block(interp);
         self.b.seal_block(interp);
         let cbody = self.b.ins().iconst(types::I32, callee as i64);
         let f = self.iconst(rt::mdvm_call_interp as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.sigs.call_interp, f, &[ctx, cbody, new_base]);
-        let r = self.b.inst_results(call).to_vec();
-        let args_j: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
-        self.b.ins().jump(joined, &args_j);
+        self.jump_with_results(call, joined);
         self.b.switch_to_block(joined);
         self.b.seal_block(joined);
         let tag = self.b.block_params(joined)[0];
@@ -1597,6 +1593,21 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             }
         };
         Some((fref, te.params, values))
+    }
+
+    /// True when the native stack pointer is below `ctx.stack_limit` (a call from here must
+    /// switch to a new stack segment).
+    fn stack_low(&mut self) -> ClifValue {
+        let sp = self.b.ins().get_stack_pointer(self.ptr);
+        let limit = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_STACK_LIMIT);
+        self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit)
+    }
+
+    /// Jumps to `joined` passing the results of `call` (a call's (tag, payload)).
+    fn jump_with_results(&mut self, call: cranelift_codegen::ir::Inst, joined: Block) {
+        let r = self.b.inst_results(call).to_vec();
+        let args: Vec<cranelift_codegen::ir::BlockArg> = r.iter().map(|v| (*v).into()).collect();
+        self.b.ins().jump(joined, &args);
     }
 
     /// Writes a call result (tag, payload) into the slot of `dst` (no value: `dst` keeps its
@@ -1905,13 +1916,7 @@ pub(crate) fn build_function(
             let st: State = (0..nregs)
                 .map(|r| {
                     if let Some(&(_, t)) = params.iter().find(|(p, _)| *p as usize == r) {
-                        let val = match t {
-                            Tag::Int => Val::Int,
-                            Tag::Float => Val::Float,
-                            Tag::Bool => Val::Bool,
-                            _ => Val::Empty,
-                        };
-                        Reg { val, slot: Slot::Empty }
+                        Reg { val: Val::unboxed(t), slot: Slot::Empty }
                     } else if bi.entry_live.contains(r as u8) && r < max_argc {
                         Reg { val: Val::Mem, slot: Slot::Owned }
                     } else {
@@ -1935,14 +1940,8 @@ pub(crate) fn build_function(
                     match tag {
                         Some(t @ (Tag::Int | Tag::Float | Tag::Bool | Tag::Empty)) => {
                             entry_guards.push((r as u8, t));
-                            let val = match t {
-                                Tag::Int => Val::Int,
-                                Tag::Float => Val::Float,
-                                Tag::Bool => Val::Bool,
-                                _ => Val::Empty,
-                            };
                             // The slot may still hold a plain value (or be empty).
-                            Reg { val, slot: Slot::Plain }
+                            Reg { val: Val::unboxed(t), slot: Slot::Plain }
                         }
                         // Dead at the header: released at entry (below), never read.
                         _ if !live.contains(r as u8) => Reg { val: Val::Dead, slot: Slot::Plain },
