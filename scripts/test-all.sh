@@ -5,18 +5,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test (debug): format, runtime, conformance, CLI, malformed files"
+# Each step's wall time is printed as it ends (CI's budget is judged on the total).
+started=$SECONDS
+step_started=$SECONDS
+step_name=
+step() {
+    if [ -n "$step_name" ]; then
+        echo "== [$((SECONDS - step_started)) s, $((SECONDS - started)) s total] done: $step_name"
+    fi
+    step_name="$1"
+    step_started=$SECONDS
+    [ -z "$1" ] || echo "== $1"
+}
+
+step "cargo test (debug): format, runtime, conformance, CLI, malformed files"
 cargo test --locked
 
-echo "== bench-asm conformance (release, no fuel limit)"
+step "bench-asm conformance (release, no fuel limit)"
 MDVM_BENCH_ASM=1 cargo test --locked --release -p mdvm-tests --test bench_asm_conformance -- --ignored
 
-echo "== benchmarks build"
+step "benchmarks build"
 cargo build --locked --release -p mdvm-benches --benches --bins
 
-echo "== fuzz targets, 60 seconds each"; bash scripts/fuzz-smoke.sh
-echo "== Python module: build the wheel, frontend end-to-end tests"; bash scripts/test-python.sh
+step "fuzz targets, 60 seconds each"
+bash scripts/fuzz-smoke.sh
+step "Python module: build the wheel, frontend end-to-end tests"
+bash scripts/test-python.sh
 # mdvm-fuzzgen's seeded differential checks (thousands of programs in six configurations each)
 # run natively above; under emulation they alone would exceed CI's time budget.
-echo "== aarch64: the Rust tests cross-built, run under qemu-aarch64"
+step "aarch64: the Rust tests cross-built, run under qemu-aarch64"
 bash scripts/test-aarch64.sh -p mdbc -p mdvm-runtime -p mdvm-jit -p mdvm -p mdvm-cli -p mdvm-tests
+step ""
