@@ -1,5 +1,5 @@
-//! Deoptimization: each guard kind of compiled code (int, float, bool and string operands,
-//! checked int overflow) is forced to fail mid-run, and the interpreter must continue the same
+//! Deoptimization: each guard kind of compiled code (int, float, bool, string and array
+//! operands, array element types and bounds, checked int overflow) is forced to fail mid-run, and the interpreter must continue the same
 //! frame at the same instruction with the same state: the program prints exactly what the
 //! interpreter alone prints, ends with the same result or error, and executes the same number
 //! of instructions.
@@ -271,4 +271,115 @@ fn a_register_spilled_for_a_helper_is_cleared_on_return() {
         DEBUG_PRINT r3
         RETURN_R",
     );
+}
+
+/// `f(arr, i)` returns `arr[i] + 1` (an `ARRAY_GET_R` read in machine code once compiled);
+/// it is called 30 times as `f([41, 2.5, empty], 0)`, then once as `f(<then>)`, where `then`
+/// names main's registers: r5 the array, r10 the string "abc", r8 0, r2 1, r7 3, r11 -1.
+fn array_program(then: &str) -> String {
+    format!(
+        "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 30
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, str \"f\"
+        LOAD_CONST_R r7, int 3
+        NEW_ARRAY_R r5, r7
+        LOAD_CONST_R r8, int 0
+        LOAD_CONST_R r9, int 41
+        ARRAY_SET_R r5, r8, r9
+        LOAD_CONST_R r9, float 2.5
+        ARRAY_SET_R r5, r2, r9
+        LOAD_CONST_R r10, str \"abc\"
+        LOAD_CONST_R r11, int -1
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        CALL_R r4, r6, r5, r8
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r6
+        CALL_R r4, r6, {then}
+        DEBUG_PRINT r6
+        RETURN_R r6
+.func f
+        ARRAY_LEN_R r5, r0
+        ARRAY_GET_R r2, r0, r1
+        LOAD_CONST_R r3, int 1
+        ADD_R r4, r2, r3
+        RETURN_R r4"
+    )
+}
+
+#[test]
+fn array_element_guard_fails_on_a_float_element() {
+    let out = check(&array_program("r5, r2"), DeoptReason::NotInt);
+    assert_eq!(out, "42\n3.5\n");
+}
+
+#[test]
+fn array_guard_fails_on_a_string_and_the_interpreter_raises_the_error() {
+    let bytes = assemble_bytes(&array_program("r10, r8"));
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    let err = interp.result.clone().unwrap_err();
+    assert!(err.contains("`f`"), "{err}");
+    check(&array_program("r10, r8"), DeoptReason::NotArray);
+}
+
+#[test]
+fn array_index_out_of_range_leaves_compiled_code_and_the_interpreter_raises_it() {
+    for then in ["r5, r7", "r5, r11"] {
+        let bytes = assemble_bytes(&array_program(then));
+        let interp = run(&bytes, Tier::Interp, 10, false);
+        assert_eq!(interp.stdout, "42\n");
+        let err = interp.result.clone().unwrap_err();
+        assert!(err.contains("`f`") && err.contains("index"), "{then}: {err}");
+        check(&array_program(then), DeoptReason::Fault);
+    }
+}
+
+#[test]
+fn array_writes_in_a_compiled_loop_keep_value_semantics() {
+    // arr = [0, 1, 2, 3]; copy = arr; then for i < 4 in a loop of compiled code: x = arr[i];
+    // arr[i] = x + 10 (the first write copies the shared array, moving its elements);
+    // y = arr[i] must read the new element. copy is unchanged.
+    let src = "
+        LOAD_CONST_R r0, int 4
+        NEW_ARRAY_R r1, r0
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, int 10
+fill:   LT_R r5, r2, r0
+        JUMP_IF_NOT_R r5, filled
+        ARRAY_SET_R r1, r2, r2
+        ADD_R r2, r2, r3
+        JUMP_R fill
+filled: MOVE_R r6, r1
+        LOAD_CONST_R r2, int 0
+        ARRAY_LEN_R r9, r1
+loop:   LT_R r5, r2, r9
+        JUMP_IF_NOT_R r5, done
+        ARRAY_GET_R r7, r1, r2
+        ADD_R r7, r7, r4
+        ARRAY_SET_R r1, r2, r7
+        ARRAY_GET_R r8, r1, r2
+        DEBUG_PRINT r8
+        ARRAY_GET_R r8, r6, r2
+        DEBUG_PRINT r8
+        ADD_R r2, r2, r3
+        JUMP_R loop
+done:   DEBUG_PRINT r1
+        DEBUG_PRINT r6
+        RETURN_R";
+    let bytes = assemble_bytes(src);
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, "10\n0\n11\n1\n12\n2\n13\n3\n[10, 11, 12, 13]\n[0, 1, 2, 3]\n");
+    for (tier, stress) in [(Tier::Jit, false), (Tier::Jit, true)] {
+        let jit = run(&bytes, tier, 1, stress);
+        assert_eq!((&jit.stdout, &jit.result, jit.instructions), (&interp.stdout, &interp.result, interp.instructions), "{tier} stress={stress}");
+    }
+    let mut vm = Vm::builder().tier(Tier::Auto).jit_threshold(1).load_bytes(&bytes).unwrap();
+    let o = vm.run_captured();
+    assert_eq!(String::from_utf8(o.output).unwrap(), interp.stdout);
+    let compiled = vm.stats().jit.unwrap().compiled;
+    assert!(compiled.functions_compiled + compiled.osr_compiled >= 1, "{compiled:?}");
 }

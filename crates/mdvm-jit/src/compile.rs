@@ -88,11 +88,26 @@ enum Val {
     Float,
     /// Not live here: its value will never be read (its slot state still matters).
     Dead,
+    /// In its slot (which owns it), known to be an array whose **view** (length and element
+    /// address, read through the [`mdvm_runtime::value::ArrayLayout`]) is in the register's two view variables.
+    /// The view stays valid while the slot keeps this value: only a write to the register or
+    /// an `ARRAY_SET_R` on it (copy-on-write may move the elements) can change it, and both
+    /// leave this state. Another register sharing the array copies it before writing.
+    Array,
 }
 
 impl Val {
     fn in_slot(self) -> bool {
-        matches!(self, Val::Mem)
+        matches!(self, Val::Mem | Val::Array)
+    }
+
+    /// The state of another register given a copy of this one's slot (a view stays with the
+    /// register whose variables hold it).
+    fn copied(self) -> Val {
+        match self {
+            Val::Array => Val::Mem,
+            v => v,
+        }
     }
 
     /// The unboxed form of a value of type `t` (empty, bool, int or float; anything else is
@@ -176,6 +191,16 @@ enum Plan {
     Unary { spec: Spec, dst: u8, src: u8, o: Operand },
     /// Executed by `mdvm_exec` (operands spilled to their slots; `dst` ends in its slot).
     Generic { dst: Option<u8>, uses: Vec<u8> },
+    /// `ARRAY_GET_R` read in machine code (through the measured [`mdvm_runtime::value::ArrayLayout`]): the slot of
+    /// `arr` guarded to hold an array, the index an int (operand `oi`), bounds checked (out of
+    /// range side-exits so the interpreter raises the error), the element guarded to have tag
+    /// `elem` (int, float or bool) and unboxed into `dst`.
+    ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag },
+    /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
+    ArrayLen { dst: u8, arr: u8 },
+    /// `ARRAY_SET_R` of an unboxed empty, bool, int or float `val` at an int index (operand
+    /// `oi`), through `mdvm_array_set_plain` (no spills, no instruction decoding).
+    ArraySet { arr: u8, idx: u8, oi: Operand, val: u8 },
     Call { callee: Option<u32>, func: u8, dst: u8, args: Vec<u8>, expect: Option<Tag> },
     Jump,
     Branch { cond: u8, when: bool },
@@ -235,6 +260,8 @@ fn materialize_uses(st: &mut State, uses: &[u8]) {
         match reg.val {
             Val::Fn(..) => *reg = Reg { val: Val::Mem, slot: Slot::Owned },
             Val::Int | Val::Float | Val::Bool => reg.slot = reg.slot.max(Slot::Plain),
+            // A generic operation may write the array in place (`ARRAY_SET_R`).
+            Val::Array => reg.val = Val::Mem,
             _ => {}
         }
     }
@@ -269,7 +296,7 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
             let src = st[*s as usize];
             if d != s {
                 if src.val.in_slot() {
-                    st[*d as usize] = Reg { val: src.val, slot: Slot::Owned };
+                    st[*d as usize] = Reg { val: src.val.copied(), slot: Slot::Owned };
                 } else {
                     set_unboxed(st, *d, src.val);
                 }
@@ -312,6 +339,20 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
             if let Some(d) = dst {
                 st[*d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             }
+        }
+        Plan::ArrayGet { dst, arr, idx, oi, elem } => {
+            st[*arr as usize].val = Val::Array;
+            refine(st, *idx, *oi);
+            set_unboxed(st, *dst, Val::unboxed(*elem));
+        }
+        Plan::ArrayLen { dst, arr } => {
+            st[*arr as usize].val = Val::Array;
+            set_unboxed(st, *dst, Val::Int);
+        }
+        Plan::ArraySet { arr, idx, oi, .. } => {
+            refine(st, *idx, *oi);
+            // The view is read again after the write (the elements may have moved).
+            st[*arr as usize].val = Val::Array;
         }
         Plan::Call { callee: None, func, dst, args, .. } => {
             let mut regs = args.clone();
@@ -359,6 +400,7 @@ struct Sigs {
     call_dynamic: SigRef,
     load_const: SigRef,
     call_switch: SigRef,
+    array_set: SigRef,
 }
 
 pub(crate) struct Lowerer<'r, 'a> {
@@ -420,6 +462,18 @@ impl<'r, 'a> Lowerer<'r, 'a> {
         }
     }
 
+    /// Whether an array operation on register `arr` (its feedback mask `seen`) is done in
+    /// machine code: the register is known to hold an array, or it is in its slot and
+    /// feedback saw only arrays there (or nothing yet: then an array is assumed and a wrong
+    /// guess costs one side exit); the site is not generic, and this build's array layout is
+    /// known.
+    fn native_array(&self, generic_site: bool, arr: u8, seen: u16, st: &State) -> bool {
+        let val = st[arr as usize].val;
+        !generic_site
+            && (val == Val::Array || (val == Val::Mem && (seen == 0 || seen == 1 << Tag::Array as u16)))
+            && mdvm_runtime::value::array_layout().is_some()
+    }
+
     /// The type a register would have after its guard, for choosing a specialisation.
     fn likely(reg: Reg, exp: Option<Tag>) -> Option<Tag> {
         match reg.val {
@@ -429,6 +483,7 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             // A dead register is never read (liveness); it would read as empty.
             Val::Empty | Val::Dead => Some(Tag::Empty),
             Val::Fn(..) => Some(Tag::Str),
+            Val::Array => Some(Tag::Array),
             Val::Mem => exp,
         }
     }
@@ -465,6 +520,27 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             Instr::ReturnR { value } => Plan::Return(value.0),
             Instr::Halt {} => Plan::Halt,
             Instr::PhiR { .. } => Plan::Phi,
+            Instr::ArrayGetR { dst, arr, idx } => {
+                let site = self.site(bc);
+                let elem = Self::expected(site.out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool));
+                let oi = Self::operand(st[idx.0 as usize], Spec::Int, Self::expected(site.b));
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr != idx, oi, elem) {
+                    (true, Some(oi), Some(elem)) => Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem },
+                    _ => generic(ins),
+                }
+            }
+            Instr::ArrayLenR { dst, arr } if self.native_array(generic_site, arr.0, 0, st) => {
+                Plan::ArrayLen { dst: dst.0, arr: arr.0 }
+            }
+            Instr::ArraySetR { arr, idx, val } => {
+                let site = self.site(bc);
+                let oi = Self::operand(st[idx.0 as usize], Spec::Int, Self::expected(site.b));
+                let plain = matches!(st[val.0 as usize].val, Val::Empty | Val::Bool | Val::Int | Val::Float);
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr != idx && plain, oi) {
+                    (true, Some(oi)) => Plan::ArraySet { arr: arr.0, idx: idx.0, oi, val: val.0 },
+                    _ => generic(ins),
+                }
+            }
             Instr::CallR { func, dst, args } => {
                 let site = &self.req.program.call_sites;
                 // The call site's own load-time resolution, or a known function string.
@@ -661,6 +737,9 @@ struct Gen<'r, 'a, 'f> {
     depth: ClifValue,
     ivars: Vec<Variable>,
     fvars: Vec<Variable>,
+    /// Per register, the (length, element address) variables of its array view
+    /// ([`Val::Array`]).
+    views: Vec<(Variable, Variable)>,
     blocks: Vec<Block>,
     /// While set, side exits refund no fuel (none has been charged yet).
     uncharged_exits: bool,
@@ -757,7 +836,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let base = self.base;
                 self.load_const_into(base, r as u32, k);
             }
-            Val::Mem | Val::Dead => {}
+            Val::Mem | Val::Array | Val::Dead => {}
         }
     }
 
@@ -1029,11 +1108,11 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 reg.slot = if reg.slot == Slot::Owned { Slot::Plain } else { reg.slot };
                 reg.val = s.val;
             }
-            Val::Mem => {
+            Val::Mem | Val::Array => {
                 let owned = st[dst as usize].slot == Slot::Owned;
                 let base = self.base;
                 self.copy_slot(src, (base, dst as u32, dst as i32 * VALUE_SIZE), owned);
-                st[dst as usize] = Reg { val: s.val, slot: Slot::Owned };
+                st[dst as usize] = Reg { val: s.val.copied(), slot: Slot::Owned };
             }
         }
     }
@@ -1072,6 +1151,92 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         if let Some(d) = dst {
             st[d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
         }
+    }
+
+    /// Makes `arr` a known array with its view in its variables ([`Val::Array`]): when it
+    /// is not one yet, guards that its slot holds an array (guard `pc * 4`, else a side exit
+    /// to `pc`) and reads the view. Returns the view (length, element address).
+    fn array_view(&mut self, arr: u8, pc: u32, st: &mut State, live: RegSet) -> (ClifValue, ClifValue) {
+        if st[arr as usize].val != Val::Array {
+            self.stress_guard(pc * 4, pc, st, live);
+            let t = self.load_tag(arr);
+            let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, Tag::Array as i64);
+            self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::NotArray, st, live);
+            self.read_view(arr, st);
+        }
+        let (lv, dv) = self.views[arr as usize];
+        (self.b.use_var(lv), self.b.use_var(dv))
+    }
+
+    /// Reads the view of the array in the slot of `arr` into its variables.
+    fn read_view(&mut self, arr: u8, st: &mut State) {
+        let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
+        let a = self.load_payload(arr);
+        let len = self.b.ins().load(types::I64, flags(), a, layout.len);
+        let data = self.b.ins().load(self.ptr, flags(), a, layout.data);
+        let (lv, dv) = self.views[arr as usize];
+        self.b.def_var(lv, len);
+        self.b.def_var(dv, data);
+        st[arr as usize].val = Val::Array;
+    }
+
+    fn emit_array_get(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
+        let Plan::ArrayGet { dst, arr, idx, oi, elem } = *plan else { unreachable!() };
+        let (len, data) = self.array_view(arr, pc, st, live);
+        let i = self.get_operand(idx, Spec::Int, oi, (pc, 1), st, live);
+        // A negative index is a huge unsigned one: one comparison checks both bounds.
+        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, len);
+        self.side_exit_if(out, pc, rt_no_pred(), DeoptReason::Fault, st, live);
+        let off = self.b.ins().ishl_imm_u(i, 4);
+        let e = self.b.ins().iadd(data, off);
+        self.stress_guard(pc * 4 + 2, pc, st, live);
+        let t = self.b.ins().load(types::I64, flags(), e, 0);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, elem as i64);
+        let reason = match elem {
+            Tag::Float => DeoptReason::NotFloat,
+            Tag::Bool => DeoptReason::NotBool,
+            _ => DeoptReason::NotInt,
+        };
+        self.side_exit_if(bad, pc, rt_no_pred(), reason, st, live);
+        match elem {
+            Tag::Float => {
+                let v = self.b.ins().load(types::F64, flags(), e, PAYLOAD);
+                self.def_float(dst, v, st);
+            }
+            Tag::Bool => {
+                let v = self.b.ins().uload8(types::I64, flags(), e, PAYLOAD);
+                self.def_int(dst, v, st, Val::Bool);
+            }
+            _ => {
+                let v = self.b.ins().load(types::I64, flags(), e, PAYLOAD);
+                self.def_int(dst, v, st, Val::Int);
+            }
+        }
+    }
+
+    fn emit_array_len(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
+        let Plan::ArrayLen { dst, arr } = *plan else { unreachable!() };
+        let (len, _) = self.array_view(arr, pc, st, live);
+        self.def_int(dst, len, st, Val::Int);
+    }
+
+    fn emit_array_set(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
+        let Plan::ArraySet { arr, idx, oi, val } = *plan else { unreachable!() };
+        let i = self.get_operand(idx, Spec::Int, oi, (pc, 1), st, live);
+        let (t, p) = self.unboxed_words(val, st[val as usize].val);
+        let ar = self.b.ins().iconst(types::I32, arr as i64);
+        let f = self.iconst(rt::mdvm_array_set_plain as *const () as usize as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        let call = self.b.ins().call_indirect(self.sigs.array_set, f, &[ctx, base, ar, i, t, p]);
+        let status = self.b.inst_results(call)[0];
+        // On failure nothing changed: the interpreter executes the instruction again.
+        let mut exit_state = st.clone();
+        if exit_state[arr as usize].val == Val::Array {
+            exit_state[arr as usize].val = Val::Mem;
+        }
+        self.side_exit_if(status, pc, rt_no_pred(), DeoptReason::Fault, &exit_state, live);
+        // The slot holds an array (the write succeeded): its elements may have moved.
+        self.read_view(arr, st);
     }
 
     fn emit_binary(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
@@ -1305,6 +1470,11 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let nonempty = !matches!(&self.l.m.constants[k as usize], Constant::Str(s) if s.is_empty());
                 self.b.ins().iconst(types::I8, nonempty as i64)
             }
+            // An array is true when it has elements.
+            Val::Array => {
+                let len = self.b.use_var(self.views[cond as usize].0);
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0)
+            }
             Val::Mem => {
                 let rr = self.b.ins().iconst(types::I32, cond as i64);
                 let f = self.iconst(rt::mdvm_truthy as *const () as usize as i64);
@@ -1327,7 +1497,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     reg = Reg { val: Val::Mem, slot: Slot::Owned };
                 }
                 match reg.val {
-                    Val::Mem | Val::Fn(..) => {
+                    Val::Mem | Val::Array | Val::Fn(..) => {
                         let t = self.load_tag(r);
                         let p = self.load_payload(r);
                         (t, p)
@@ -1339,7 +1509,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         };
         for r in (0..st.len()).map(|r| r as u8) {
             let reg = st[r as usize];
-            if Some(r) == src && matches!(reg.val, Val::Mem | Val::Fn(..)) {
+            if Some(r) == src && matches!(reg.val, Val::Mem | Val::Array | Val::Fn(..)) {
                 // Its value moves out with the result.
                 self.store_tag(r, Tag::Empty as u64);
             } else {
@@ -1450,7 +1620,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 Val::Empty | Val::Dead => {}
                 Val::Fn(_, k) => self.load_const_into(new_base, i as u32, k),
                 // The callee's slot is empty: nothing to release first.
-                Val::Mem => self.copy_slot(r, (new_base, i as u32, off), false),
+                Val::Mem | Val::Array => self.copy_slot(r, (new_base, i as u32, off), false),
             }
         }
         // The callee's frame is counted: a typed entry takes the count as an argument, other
@@ -1693,6 +1863,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 Plan::Binary { .. } => self.emit_binary(bc, &plan, &mut st, live_in),
                 Plan::Unary { .. } => self.emit_unary(bc, &plan, &mut st, live_in),
                 Plan::Generic { dst, uses } => self.emit_generic(bc, *dst, uses, &mut st, live_in),
+                Plan::ArrayGet { .. } => self.emit_array_get(bc, &plan, &mut st, live_in),
+                Plan::ArrayLen { .. } => self.emit_array_len(bc, &plan, &mut st, live_in),
+                Plan::ArraySet { .. } => self.emit_array_set(bc, &plan, &mut st, live_in),
                 Plan::Call { .. } => {
                     self.emit_call(bc, &plan, &mut st, live_out);
                     // A new fuel segment starts after a call inside the block.
@@ -1987,6 +2160,7 @@ pub(crate) fn build_function(
         call_dynamic: b.import_signature(sig(&[i64t, i32t, i32t, i64t], &[i32t])),
         load_const: b.import_signature(sig(&[i64t, i64t, i32t, i32t], &[])),
         call_switch: b.import_signature(sig(&[i64t, i64t, i64t], &[i64t, i64t])),
+        array_set: b.import_signature(sig(&[i64t, i64t, i32t, i64t, i64t, i64t], &[i32t])),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -2002,6 +2176,7 @@ pub(crate) fn build_function(
     };
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
     let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
+    let views: Vec<(Variable, Variable)> = (0..nregs).map(|_| (b.declare_var(types::I64), b.declare_var(ptr))).collect();
     let nblocks = if matches!(req.entry, Entry::Generic { .. }) { 0 } else { nblocks };
     let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
     let mut g = Gen {
@@ -2014,6 +2189,7 @@ pub(crate) fn build_function(
         depth,
         ivars,
         fvars,
+        views,
         blocks,
         uncharged_exits: false,
         callees: HashMap::new(),
@@ -2073,6 +2249,8 @@ pub(crate) fn build_function(
     for r in 0..nregs {
         g.b.def_var(g.ivars[r], zero);
         g.b.def_var(g.fvars[r], fzero);
+        g.b.def_var(g.views[r].0, zero);
+        g.b.def_var(g.views[r].1, zero);
     }
     match req.entry {
         Entry::Typed => {

@@ -10,8 +10,15 @@
 //!   overflow-reporting instructions; operands whose type is not proven are checked by a
 //!   **guard** (a tag test) whose **side exit** writes the live registers back to the frame and
 //!   resumes the interpreter at the same instruction (`mdvm_deopt`);
-//! * everything else (strings, arrays, dicts, printing, generic arithmetic) calls runtime
-//!   helpers that execute the instruction with the interpreter's own semantics;
+//! * array reads and lengths are machine code (through the array layout the runtime
+//!   measures, `mdvm_runtime::value::array_layout`): the array register's type is guarded once
+//!   and its **view** (length, element address) stays in registers until the register is
+//!   written or the array is (so a loop over an array checks its type once, before the loop),
+//!   the index is bounds-checked and the element's tag guarded; an element write of an
+//!   unboxed value calls one small helper (`mdvm_array_set_plain`, copy-on-write);
+//! * everything else (strings, dicts, printing, generic arithmetic, arrays of other element
+//!   types) calls runtime helpers that execute the instruction with the interpreter's own
+//!   semantics;
 //! * calls to compiled callees go through the per-body entry table (patched when a callee is
 //!   compiled), others into the interpreter; every call counts toward the depth limit, and when
 //!   metered every block charges its instruction count to the fuel budget.

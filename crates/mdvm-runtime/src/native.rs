@@ -153,11 +153,13 @@ pub enum DeoptReason {
     ResultType = 8,
     /// Stress mode: the guard's first execution always exits.
     Stress = 9,
+    /// A register did not hold the array a guard expected (an array read or length).
+    NotArray = 10,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 10] = [
+    pub const ALL: [DeoptReason; 11] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -168,6 +170,7 @@ impl DeoptReason {
         DeoptReason::Fuel,
         DeoptReason::ResultType,
         DeoptReason::Stress,
+        DeoptReason::NotArray,
     ];
 
     /// The reason for code `c`, if valid.
@@ -188,6 +191,7 @@ impl DeoptReason {
             DeoptReason::Fuel => "fuel budget",
             DeoptReason::ResultType => "call result type",
             DeoptReason::Stress => "stress mode",
+            DeoptReason::NotArray => "guard: not array",
         }
     }
 
@@ -200,6 +204,7 @@ impl DeoptReason {
                 | DeoptReason::NotFloat
                 | DeoptReason::NotBool
                 | DeoptReason::NotString
+                | DeoptReason::NotArray
                 | DeoptReason::ResultType
         )
     }
@@ -373,6 +378,32 @@ pub unsafe extern "C" fn mdvm_copy(ctx: *mut NativeContext, base: u64, src: u32,
             (*d).set((*s).clone());
         }
     }
+}
+
+/// `ARRAY_SET_R` of a plain value (tag below [`Tag::FIRST_HEAP`], as the two words `tag`,
+/// `payload` of the [`Value`] layout) at int index `idx` of the array in slot `base + arr`,
+/// copying the array first if it is shared (copy-on-write, as [`crate::ops::array_set`]).
+/// Returns 0, or 1 without changing anything when the slot holds no array, `idx` is out of
+/// range or the tag is not plain (native code then side-exits so the interpreter raises the
+/// error).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64, arr: u32, idx: i64, tag: u64, payload: u64) -> u32 {
+    if tag >= Tag::FIRST_HEAP as u64 {
+        return 1;
+    }
+    // SAFETY: helper contract; the slot is in a live window.
+    let slot = unsafe { &mut *(*ctx).stack.add(base as usize + arr as usize) };
+    let Value::Array(a) = slot else { return 1 };
+    if idx < 0 || idx as u64 >= a.len() as u64 {
+        return 1;
+    }
+    // SAFETY: `tag` is a plain tag (checked), so the words form a value owning nothing; a
+    // bool's payload is masked to its low bit by `from_raw_parts`.
+    let v = unsafe { Value::from_raw_parts(tag, payload) };
+    std::rc::Rc::make_mut(a)[idx as usize].set(v);
+    0
 }
 
 /// Writes constant `k` of the program into slot `base + reg` (releasing what it held).
