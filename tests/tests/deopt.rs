@@ -1,8 +1,8 @@
 //! Deoptimization: each guard kind of compiled code (int, float, bool, string and array
 //! operands, array element types and bounds, checked int overflow) is forced to fail mid-run,
 //! and the interpreter must continue the same frame at the same instruction with the same
-//! state: the program prints exactly what the interpreter alone prints, ends with the same result or error, and executes the same number
-//! of instructions.
+//! state: the program prints exactly what the interpreter alone prints, ends with the same
+//! result or error, and executes the same number of instructions.
 
 use mdvm::{DeoptReason, Tier, Vm};
 use mdvm_tests::assemble_bytes;
