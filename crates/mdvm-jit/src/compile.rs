@@ -89,8 +89,8 @@ enum Val {
     /// Not live here: its value will never be read (its slot state still matters).
     Dead,
     /// In its slot (which owns it), known to be an array whose **view** (length and element
-    /// address, read through the [`mdvm_runtime::value::ArrayLayout`]) is in the register's two view variables.
-    /// The view stays valid while the slot keeps this value: only a write to the register or
+    /// address, read through [`mdvm_runtime::value::ArrayLayout`]) is in the register's two
+    /// view variables. The view stays valid while the slot keeps this value: only a write to the register or
     /// an `ARRAY_SET_R` on it (copy-on-write may move the elements) can change it, and both
     /// leave this state. Another register sharing the array copies it before writing.
     Array,
@@ -191,10 +191,10 @@ enum Plan {
     Unary { spec: Spec, dst: u8, src: u8, o: Operand },
     /// Executed by `mdvm_exec` (operands spilled to their slots; `dst` ends in its slot).
     Generic { dst: Option<u8>, uses: Vec<u8> },
-    /// `ARRAY_GET_R` read in machine code (through the measured [`mdvm_runtime::value::ArrayLayout`]): the slot of
-    /// `arr` guarded to hold an array, the index an int (operand `oi`), bounds checked (out of
-    /// range side-exits so the interpreter raises the error), the element guarded to have tag
-    /// `elem` (int, float or bool) and unboxed into `dst`.
+    /// `ARRAY_GET_R` read in machine code through the array's view ([`Val::Array`]; the slot of
+    /// `arr` guarded to hold an array when it is not known to), the index an int (operand
+    /// `oi`), bounds checked (out of range side-exits so the interpreter raises the error),
+    /// the element guarded to have tag `elem` (int, float or bool) and unboxed into `dst`.
     ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag },
     /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
     ArrayLen { dst: u8, arr: u8 },
@@ -979,7 +979,15 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
     /// The tag test of a guard (side exit to `pc`, predecessor `pred`, when it fails) and the
     /// unboxed payload: f64 for floats, the bool byte, else the i64 word.
     fn check_and_unbox(&mut self, r: u8, tag: Tag, pc: u32, pred: u32, st: &State, live: RegSet) -> ClifValue {
-        let t = self.load_tag(r);
+        let fp = self.fp();
+        self.check_and_unbox_at(fp, r as i32 * VALUE_SIZE, tag, pc, pred, st, live)
+    }
+
+    /// [`Gen::check_and_unbox`] for the value at `addr + off` (a frame slot or an array
+    /// element): the tag test with its side exit, then the unboxed payload.
+    #[allow(clippy::too_many_arguments)]
+    fn check_and_unbox_at(&mut self, addr: ClifValue, off: i32, tag: Tag, pc: u32, pred: u32, st: &State, live: RegSet) -> ClifValue {
+        let t = self.b.ins().load(types::I64, flags(), addr, off);
         let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
         let reason = match tag {
             Tag::Float => DeoptReason::NotFloat,
@@ -988,12 +996,11 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             _ => DeoptReason::NotInt,
         };
         self.side_exit_if(bad, pc, pred, reason, st, live);
-        let fp = self.fp();
-        let at = r as i32 * VALUE_SIZE + PAYLOAD;
+        let at = off + PAYLOAD;
         match tag {
-            Tag::Float => self.b.ins().load(types::F64, flags(), fp, at),
-            Tag::Bool => self.b.ins().uload8(types::I64, flags(), fp, at),
-            _ => self.b.ins().load(types::I64, flags(), fp, at),
+            Tag::Float => self.b.ins().load(types::F64, flags(), addr, at),
+            Tag::Bool => self.b.ins().uload8(types::I64, flags(), addr, at),
+            _ => self.b.ins().load(types::I64, flags(), addr, at),
         }
     }
 
@@ -1190,27 +1197,10 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let off = self.b.ins().ishl_imm_u(i, 4);
         let e = self.b.ins().iadd(data, off);
         self.stress_guard(pc * 4 + 2, pc, st, live);
-        let t = self.b.ins().load(types::I64, flags(), e, 0);
-        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, elem as i64);
-        let reason = match elem {
-            Tag::Float => DeoptReason::NotFloat,
-            Tag::Bool => DeoptReason::NotBool,
-            _ => DeoptReason::NotInt,
-        };
-        self.side_exit_if(bad, pc, rt_no_pred(), reason, st, live);
+        let v = self.check_and_unbox_at(e, 0, elem, pc, rt_no_pred(), st, live);
         match elem {
-            Tag::Float => {
-                let v = self.b.ins().load(types::F64, flags(), e, PAYLOAD);
-                self.def_float(dst, v, st);
-            }
-            Tag::Bool => {
-                let v = self.b.ins().uload8(types::I64, flags(), e, PAYLOAD);
-                self.def_int(dst, v, st, Val::Bool);
-            }
-            _ => {
-                let v = self.b.ins().load(types::I64, flags(), e, PAYLOAD);
-                self.def_int(dst, v, st, Val::Int);
-            }
+            Tag::Float => self.def_float(dst, v, st),
+            _ => self.def_int(dst, v, st, Val::unboxed(elem)),
         }
     }
 
@@ -1230,11 +1220,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let call = self.b.ins().call_indirect(self.sigs.array_set, f, &[ctx, base, ar, i, t, p]);
         let status = self.b.inst_results(call)[0];
         // On failure nothing changed: the interpreter executes the instruction again.
-        let mut exit_state = st.clone();
-        if exit_state[arr as usize].val == Val::Array {
-            exit_state[arr as usize].val = Val::Mem;
-        }
-        self.side_exit_if(status, pc, rt_no_pred(), DeoptReason::Fault, &exit_state, live);
+        self.side_exit_if(status, pc, rt_no_pred(), DeoptReason::Fault, st, live);
         // The slot holds an array (the write succeeded): its elements may have moved.
         self.read_view(arr, st);
     }
