@@ -23,6 +23,32 @@ rec:    LOAD_CONST_R r4, int 1
         CALL_R r6, r7, r5
         RETURN_R r7";
 
+/// Deep recursion passing an int, a float and a bool: compiled, all three are typed parameters
+/// passed unboxed, and each switch to a new stack segment boxes them into the frame first.
+const DOWN_TYPED: &str = "
+        LOAD_CONST_R r1, str \"down\"
+        LOAD_CONST_R r2, int 600000
+        LOAD_CONST_R r3, float 0.25
+        LOAD_CONST_R r4, bool true
+        CALL_R r1, r0, r2, r3, r4
+        DEBUG_PRINT r0
+        RETURN_R
+.func down
+        LOAD_CONST_R r3, int 0
+        EQ_R r4, r0, r3
+        JUMP_IF_NOT_R r4, rec
+        JUMP_IF_NOT_R r2, lost
+        RETURN_R r1
+lost:   LOAD_CONST_R r5, str \"flag lost\"
+        RETURN_R r5
+rec:    LOAD_CONST_R r6, int 1
+        SUB_R r7, r0, r6
+        LOAD_CONST_R r8, float 0.5
+        ADD_R r9, r1, r8
+        LOAD_CONST_R r10, str \"down\"
+        CALL_R r10, r11, r7, r9, r2
+        RETURN_R r11";
+
 /// `f` gets hot first; then a deep mutual recursion with a cold `g` makes native `f` call
 /// into the interpreter for `g`, which calls native `f` again, level after level.
 const MUTUAL: &str = "
@@ -79,6 +105,15 @@ fn run_on_small_stack(src: &'static str, tier: Tier, threshold: u64) -> String {
 fn deep_native_recursion_switches_stack_segments() {
     for tier in [Tier::Interp, Tier::Jit, Tier::Auto] {
         assert_eq!(run_on_small_stack(DOWN, tier, 1000), "bottom\n", "{tier}");
+    }
+}
+
+#[test]
+fn deep_native_recursion_with_typed_parameters_keeps_them_across_segments() {
+    // 0.25 + 600000 * 0.5, exact in binary floating point; 600,000 compiled frames need
+    // several 16 MiB segments.
+    for tier in [Tier::Interp, Tier::Jit, Tier::Auto] {
+        assert_eq!(run_on_small_stack(DOWN_TYPED, tier, 1000), "300000.25\n", "{tier}");
     }
 }
 

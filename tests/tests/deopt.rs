@@ -16,7 +16,13 @@ struct Outcome {
 }
 
 fn run(bytes: &[u8], tier: Tier, threshold: u64, stress: bool) -> Outcome {
-    let mut vm = Vm::builder().tier(tier).jit_threshold(threshold).stress_deopt(stress).load_bytes(bytes).unwrap();
+    run_fueled(bytes, tier, threshold, stress, None)
+}
+
+/// [`run`] with a fuel budget (a miscompiled loop then ends with a fuel error, not a hang).
+fn run_fueled(bytes: &[u8], tier: Tier, threshold: u64, stress: bool, fuel: Option<u64>) -> Outcome {
+    let mut vm =
+        Vm::builder().tier(tier).jit_threshold(threshold).stress_deopt(stress).fuel(fuel).load_bytes(bytes).unwrap();
     let o = vm.run_captured();
     let stats = vm.stats();
     let jit = stats.jit.clone();
@@ -382,4 +388,164 @@ done:   DEBUG_PRINT r1
     assert_eq!(String::from_utf8(o.output).unwrap(), interp.stdout);
     let compiled = vm.stats().jit.unwrap().compiled;
     assert!(compiled.functions_compiled + compiled.osr_compiled >= 1, "{compiled:?}");
+}
+
+/// [`agrees_everywhere`] under a fuel budget of 10^6 instructions (more than each program
+/// needs): a check wrongly left out makes a counter wrap around, and the run then ends with a
+/// fuel error instead of looping for ever.
+fn agrees_within_fuel(src: &str) {
+    let bytes = assemble_bytes(src);
+    let fuel = Some(1_000_000);
+    let interp = run_fueled(&bytes, Tier::Interp, 10, false, fuel);
+    assert!(!interp.result.as_ref().is_err_and(|e| e.contains("fuel")), "{src}: {:?}", interp.result);
+    for (tier, stress) in [(Tier::Jit, false), (Tier::Auto, false), (Tier::Jit, true)] {
+        let jit = run_fueled(&bytes, tier, 1, stress, fuel);
+        assert_eq!((&jit.stdout, &jit.result, jit.instructions), (&interp.stdout, &interp.result, interp.instructions), "{tier} stress={stress}");
+    }
+}
+
+/// Overflow checks left out by range facts (a branch on `i < n` makes `i + 1` safe) must stay
+/// wherever the facts do not rule overflow out: each program overflows in the interpreter, and
+/// every tier must raise the same error at the same instruction.
+#[test]
+fn overflow_checks_stay_where_branch_ranges_do_not_rule_overflow_out() {
+    let max = i64::MAX;
+    let min = i64::MIN;
+    let programs = [
+        // i <= MAX holds at i = MAX: i + 1 overflows.
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int {max}
+        LOAD_CONST_R r2, int 1
+loop:   LTE_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 100
+        ),
+        // i < MAX holds at i = MAX - 1: i + 2 overflows.
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int {max}
+        LOAD_CONST_R r2, int 2
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 201
+        ),
+        // i < 100 holds, but i is written again (i * MAX) before i + 1.
+        format!(
+            "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 100
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r9, int 0
+        LOAD_CONST_R r9, int {max}
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        MUL_R r0, r0, r9
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R"
+        ),
+        // The false side of i < MIN + 5 (a JUMP_IF_R): i - 1 is safe, the i - 10 after it is
+        // not (i was written by the first subtraction).
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int {}
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r10, int 10
+loop:   LT_R r3, r0, r1
+        JUMP_IF_R r3, done
+        SUB_R r0, r0, r2
+        SUB_R r0, r0, r10
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            min + 106,
+            min + 5
+        ),
+        // A join: the branch's facts do not hold on the other edge into `inc` (i = MAX there).
+        format!(
+            "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 100
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r6, int {max}
+        LOAD_CONST_R r7, int 50
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        EQ_R r4, r0, r7
+        JUMP_IF_NOT_R r4, inc
+        MOVE_R r0, r6
+inc:    ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R"
+        ),
+    ];
+    for src in &programs {
+        let bytes = assemble_bytes(src);
+        let interp = run(&bytes, Tier::Interp, 10, false);
+        let err = interp.result.clone().unwrap_err();
+        assert!(err.contains("overflow"), "the interpreter must raise overflow for\n{src}\ngot {err}");
+        agrees_within_fuel(src);
+    }
+}
+
+/// Where range facts do rule overflow out, the compiled loop computes the same values: a
+/// countdown on the false side of a JUMP_IF_R and a count up to MAX - 1 on the true side.
+#[test]
+fn loops_whose_overflow_checks_range_facts_remove_agree_with_the_interpreter() {
+    let max = i64::MAX;
+    let min = i64::MIN;
+    let programs = [
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int {max}
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r5, int 0
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        ADD_R r0, r0, r2
+        ADD_R r5, r5, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        DEBUG_PRINT r5
+        RETURN_R",
+            max - 1000
+        ),
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int {}
+        LOAD_CONST_R r2, int 1
+loop:   LT_R r3, r0, r1
+        JUMP_IF_R r3, done
+        SUB_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            min + 1000,
+            min + 1
+        ),
+    ];
+    let expected = [format!("{max}\n1000\n"), format!("{}\n", min)];
+    for (src, want) in programs.iter().zip(expected.iter()) {
+        let bytes = assemble_bytes(src);
+        let interp = run(&bytes, Tier::Interp, 10, false);
+        assert_eq!(&interp.stdout, want);
+        assert!(interp.result.is_ok(), "{:?}", interp.result);
+        agrees_within_fuel(src);
+    }
 }

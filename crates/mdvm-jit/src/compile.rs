@@ -35,8 +35,11 @@ pub(crate) enum Entry<'a> {
     /// The **typed entry** `(ctx, base, p1, .., pk) -> NativeRet`: the body's typed parameters
     /// ([`typed_params`]) arrive unboxed as CLIF parameters (i64 for ints and bools, f64 for
     /// floats; an `Empty` parameter passes nothing) and their frame slots are `Empty`. Compiled
-    /// callers whose arguments are already unboxed call it directly.
-    Typed,
+    /// callers whose arguments are already unboxed call it directly. A body with calls checks
+    /// the native stack here, once per activation: near the end of the segment it boxes its
+    /// parameters into their slots and runs on a new segment through its generic entry
+    /// `generic` (a function id of the JIT module), so call sites need no check of their own.
+    Typed { generic: u32 },
     /// The **generic entry** [`rt::NativeEntry`] `(ctx, base)`: guards the typed parameters in
     /// their slots (a failure side-exits to the body's start), unboxes them, empties their
     /// slots and calls the typed entry `fast` (a function id of the JIT module).
@@ -745,6 +748,70 @@ struct Gen<'r, 'a, 'f> {
     uncharged_exits: bool,
     /// Typed entries of callees imported into this function.
     callees: HashMap<u32, FuncRef>,
+    /// Int range facts of the block being emitted (see [`Ranges`]).
+    ranges: Ranges,
+    /// Range facts recorded by a block's only predecessor for the edge into it (its branch
+    /// on an int comparison), taken when the block is emitted.
+    edge_ranges: Vec<Option<Vec<(u8, i64, i64)>>>,
+    /// The block entered first (no range facts hold at its start: it has an extra edge from
+    /// the function's entry).
+    entry_blk: u32,
+}
+
+/// Int range facts inside one basic block: per register, bounds (inclusive) that its int value
+/// is known to lie within, learnt from the branch on an int comparison that leads here (the
+/// block's only predecessor ended with it), and the int comparison that defined a register (so
+/// that a branch on it knows what it tested). A fact about a register ends when the register is
+/// written. Overflow checks that the bounds rule out are left out: in `i < n; i = i + 1` the
+/// increment cannot overflow, nor can `n - 1` after `n < 2` failed.
+struct Ranges {
+    bounds: Vec<(i64, i64)>,
+    compares: Vec<Option<(BinOp, u8, u8)>>,
+}
+
+impl Ranges {
+    fn new(nregs: usize) -> Ranges {
+        Ranges { bounds: vec![(i64::MIN, i64::MAX); nregs], compares: vec![None; nregs] }
+    }
+
+    /// Register `r` was written: every fact about it ends.
+    fn kill(&mut self, r: u8) {
+        self.bounds[r as usize] = (i64::MIN, i64::MAX);
+        for c in self.compares.iter_mut() {
+            if matches!(*c, Some((_, a, b)) if a == r || b == r) {
+                *c = None;
+            }
+        }
+        self.compares[r as usize] = None;
+    }
+
+    /// The facts that hold where `a op b` (an int comparison; `a_range` and `b_range` are the
+    /// operands' bounds) is true, as (register, low, high).
+    fn implied(op: BinOp, a: u8, b: u8, a_range: (i64, i64), b_range: (i64, i64)) -> Vec<(u8, i64, i64)> {
+        let ((alo, ahi), (blo, bhi)) = (a_range, b_range);
+        let (na, nb) = match op {
+            BinOp::Lt => ((alo, ahi.min(bhi.saturating_sub(1))), (blo.max(alo.saturating_add(1)), bhi)),
+            BinOp::Le => ((alo, ahi.min(bhi)), (blo.max(alo), bhi)),
+            BinOp::Gt => ((alo.max(blo.saturating_add(1)), ahi), (blo, bhi.min(ahi.saturating_sub(1)))),
+            BinOp::Ge => ((alo.max(blo), ahi), (blo, bhi.min(ahi))),
+            _ => return Vec::new(),
+        };
+        if a == b {
+            return Vec::new();
+        }
+        vec![(a, na.0, na.1), (b, nb.0, nb.1)]
+    }
+}
+
+/// The comparison that holds where `op` does not.
+fn negated(op: BinOp) -> Option<BinOp> {
+    Some(match op {
+        BinOp::Lt => BinOp::Ge,
+        BinOp::Le => BinOp::Gt,
+        BinOp::Gt => BinOp::Le,
+        BinOp::Ge => BinOp::Lt,
+        _ => return None,
+    })
 }
 
 const VALUE_SIZE: i32 = 16;
@@ -1273,7 +1340,10 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                         let (v, c) = self.const_operand(op, x, y).expect("checked");
                         let c = if op == BinOp::Sub { c.wrapping_neg() } else { c };
                         let r = self.b.ins().iadd_imm_s(v, c);
-                        if c != 0 {
+                        // The other operand's range facts may rule overflow out.
+                        let (lo, hi) = self.int_range(if v == x { a } else { b });
+                        let safe = (c > 0 && hi <= i64::MAX - c) || (c < 0 && lo >= i64::MIN - c);
+                        if c != 0 && !safe {
                             let of = if c > 0 {
                                 self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, v, i64::MAX - c)
                             } else {
@@ -1573,7 +1643,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             self.store_depth(depth);
             let call = self.b.ins().call_indirect(self.sigs.call_dynamic, f, &[ctx, body, pcv, base]);
             let status = self.b.inst_results(call)[0];
-            self.unwind_if(status);
+            self.unwind_if(status, None);
             st[dst as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             return;
         };
@@ -1622,67 +1692,40 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let joined = self.b.create_block();
         self.b.append_block_param(joined, types::I64);
         self.b.append_block_param(joined, types::I64);
-        if let Some((fref, params, values)) = typed {
-            // The callee's typed entry, directly; near the end of the native stack segment,
-            // the generic path below (which switches segments) with the arguments in slots.
-            let low = self.stack_low();
-            let fast = self.b.create_block();
-            let slow = self.b.create_block();
-            self.b.set_cold_block(slow);
-            self.b.ins().brif(low, slow, &[], fast, &[]);
-            self.b.switch_to_block(fast);
-            self.b.seal_block(fast);
+        // No native stack check here: a callee with calls of its own checks at its typed
+        // entry (and a generic entry only calls its typed entry), and the interpreter checks
+        // for itself.
+        if let Some((fref, _, values)) = typed {
+            // The callee's typed entry, directly.
             let mut call_args = vec![ctx, new_base, d1];
             call_args.extend(values.iter().copied());
             let call = self.b.ins().call(fref, &call_args);
             self.jump_with_results(call, joined);
-            self.b.switch_to_block(slow);
-            self.b.seal_block(slow);
-            for &(i, t) in &params {
-                if t == Tag::Empty {
-                    continue;
-                }
-                let (tw, pw) = self.unboxed_words(args[i as usize], Val::unboxed(t));
-                let fp = self.fp();
-                self.store_words_at(fp, (self.l.nregs as i32 + i as i32) * VALUE_SIZE, tw, pw);
-            }
+        } else {
+            // Compiled callee (its generic entry), or the interpreter.
+            self.store_depth(d1);
+            let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
+            let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * 8);
+            let native = self.b.create_block();
+            let interp = self.b.create_block();
+            self.b.ins().brif(entry, native, &[], interp, &[]);
+            self.b.switch_to_block(native);
+            self.b.seal_block(native);
+            let call = self.b.ins().call_indirect(self.sigs.entry, entry, &[ctx, new_base]);
+            self.jump_with_results(call, joined);
+            self.b.switch_to_block(interp);
+            self.b.seal_block(interp);
+            let cbody = self.b.ins().iconst(types::I32, callee as i64);
+            let f = self.iconst(rt::mdvm_call_interp as *const () as usize as i64);
+            let call = self.b.ins().call_indirect(self.sigs.call_interp, f, &[ctx, cbody, new_base]);
+            self.jump_with_results(call, joined);
         }
-        // Compiled callee (its generic entry), or the interpreter.
-        self.store_depth(d1);
-        let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
-        let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * 8);
-        let native = self.b.create_block();
-        let interp = self.b.create_block();
-        self.b.ins().brif(entry, native, &[], interp, &[]);
-        self.b.switch_to_block(native);
-        self.b.seal_block(native);
-        // Near the end of the native stack segment, the callee runs on a new one.
-        let low = self.stack_low();
-        let direct = self.b.create_block();
-        let switch = self.b.create_block();
-        self.b.set_cold_block(switch);
-        self.b.ins().brif(low, switch, &[], direct, &[]);
-        self.b.switch_to_block(switch);
-        self.b.seal_block(switch);
-        let f = self.iconst(rt::mdvm_call_on_new_stack as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.sigs.call_switch, f, &[ctx, entry, new_base]);
-        self.jump_with_results(call, joined);
-        self.b.switch_to_block(direct);
-        self.b.seal_block(direct);
-        let call = self.b.ins().call_indirect(self.sigs.entry, entry, &[ctx, new_base]);
-        self.jump_with_results(call, joined);
-        self.b.switch_to_block(interp);
-        self.b.seal_block(interp);
-        let cbody = self.b.ins().iconst(types::I32, callee as i64);
-        let f = self.iconst(rt::mdvm_call_interp as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.sigs.call_interp, f, &[ctx, cbody, new_base]);
-        self.jump_with_results(call, joined);
         self.b.switch_to_block(joined);
         self.b.seal_block(joined);
         let tag = self.b.block_params(joined)[0];
         let payload = self.b.block_params(joined)[1];
         let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_UNWIND as i64);
-        self.unwind_if(unwinding);
+        self.unwind_if(unwinding, Some((tag, payload)));
         match expect {
             Some(t) => {
                 // Anything else than the expected type: store it (or keep dst for no value)
@@ -1751,12 +1794,44 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         Some((fref, te.params, values))
     }
 
-    /// True when the native stack pointer is below `ctx.stack_limit` (a call from here must
-    /// switch to a new stack segment).
-    fn stack_low(&mut self) -> ClifValue {
+    /// At a typed entry (parameters `params` arriving as `values`): when the native stack
+    /// pointer is below `ctx.stack_limit`, boxes the parameters into their slots, writes the
+    /// frame count to `ctx.depth` (where generic entries read it) and returns what the generic
+    /// entry `generic` returns when run on a new stack segment (`mdvm_call_on_new_stack`; it
+    /// enters this typed entry again, far from the limit).
+    fn switch_stack_if_low(&mut self, generic: u32, params: &[(u8, Tag)], values: &[ClifValue]) {
         let sp = self.b.ins().get_stack_pointer(self.ptr);
         let limit = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_STACK_LIMIT);
-        self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit)
+        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let switch = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(switch);
+        self.b.ins().brif(low, switch, &[], cont, &[]);
+        self.b.switch_to_block(switch);
+        self.b.seal_block(switch);
+        let mut next = values.iter();
+        for &(r, t) in params {
+            if t == Tag::Empty {
+                continue;
+            }
+            let v = *next.next().expect("typed argument");
+            let payload = if t == Tag::Float { self.b.ins().bitcast(types::I64, MemFlags::new(), v) } else { v };
+            let tag = self.iconst(t as i64);
+            let fp = self.fp();
+            self.store_words_at(fp, r as i32 * VALUE_SIZE, tag, payload);
+        }
+        let depth = self.depth;
+        self.store_depth(depth);
+        let sig = entry_signature(self.b.func.signature.call_conv);
+        let fref = import_module_function(self.b.func, generic, sig);
+        let entry = self.b.ins().func_addr(self.ptr, fref);
+        let f = self.iconst(rt::mdvm_call_on_new_stack as *const () as usize as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        let call = self.b.ins().call_indirect(self.sigs.call_switch, f, &[ctx, entry, base]);
+        let res = self.b.inst_results(call).to_vec();
+        self.b.ins().return_(&res);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
     }
 
     /// Jumps to `joined` passing the results of `call` (a call's (tag, payload)).
@@ -1790,16 +1865,21 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         self.b.seal_block(done);
     }
 
-    /// Returns `RET_UNWIND` at once when `cond` holds.
-    fn unwind_if(&mut self, cond: ClifValue) {
+    /// Returns `RET_UNWIND` at once when `cond` holds. `ret` is a (tag, payload) pair known
+    /// to be (`RET_UNWIND`, anything) when `cond` holds (a callee's result), returned as is;
+    /// `None` returns fresh constants. (Returning the callee's own words keeps a constant from
+    /// being shared by every call site and held in a callee-saved register across calls.)
+    fn unwind_if(&mut self, cond: ClifValue, ret: Option<(ClifValue, ClifValue)>) {
         let out = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(out);
         self.b.ins().brif(cond, out, &[], cont, &[]);
         self.b.switch_to_block(out);
         self.b.seal_block(out);
-        let t = self.iconst(RET_UNWIND as i64);
-        let z = self.iconst(0);
+        let (t, z) = match ret {
+            Some(words) => words,
+            None => (self.iconst(RET_UNWIND as i64), self.iconst(0)),
+        };
         self.b.ins().return_(&[t, z]);
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
@@ -1813,6 +1893,19 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let b = self.l.cfg.blocks[blk as usize].clone();
         let start = self.l.first_non_phi(blk);
         let segs = segments(self.l.m, b.start, b.end);
+        self.ranges = Ranges::new(self.l.nregs);
+        let facts = self.edge_ranges[blk as usize].take();
+        if let (Some(facts), true) = (facts, blk != self.entry_blk && b.preds.len() == 1) {
+            for (r, lo, hi) in facts {
+                self.ranges.bounds[r as usize] = (lo, hi);
+            }
+        }
+        // Phis write their registers on the edge, after the predecessor's branch.
+        for bc in b.start..start {
+            if let Some(d) = self.l.m.code[bc as usize].def() {
+                self.ranges.kill(d);
+            }
+        }
         for bc in start..b.end {
             let plan = self.l.plan(bc, &st);
             let live_in = self.l.live_in(bc);
@@ -1881,6 +1974,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 Plan::Branch { cond, when } => {
                     let c = self.truthy(*cond, &st);
                     let target = (bc as i64 + 1 + ins.jump_offset().unwrap() as i64) as u32;
+                    self.note_branch_ranges(*cond, *when, target, bc + 1);
                     let taken = self.b.create_block();
                     let fall = self.b.create_block();
                     if *when {
@@ -1897,9 +1991,46 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     return;
                 }
             }
+            if let Some(d) = ins.def() {
+                self.ranges.kill(d);
+                if let (Plan::Binary { spec: Spec::Int, a, b, .. }, Some((op, ..))) = (&plan, binop_of(&ins)) {
+                    if is_compare(op) && d != *a && d != *b {
+                        self.ranges.compares[d as usize] = Some((op, *a, *b));
+                    }
+                }
+            }
         }
         // Falling through to the next block (or off the end of the body).
         self.emit_goto(b.end, b.end - 1, st);
+    }
+
+    /// At a branch on `cond` (taken when its truth is `when`) to bytecode index `target`, else
+    /// to `next`: when `cond` holds an int comparison, records what each side learns for the
+    /// block there (used only if this block is its only predecessor).
+    fn note_branch_ranges(&mut self, cond: u8, when: bool, target: u32, next: u32) {
+        let Some((op, a, b)) = self.ranges.compares[cond as usize] else { return };
+        let end = self.l.cfg.end;
+        if target >= end || next >= end {
+            return;
+        }
+        let (tb, nb) = (self.l.cfg.block_at(target), self.l.cfg.block_at(next));
+        if tb == nb {
+            return;
+        }
+        let (ra, rb) = (self.int_range(a), self.int_range(b));
+        let Some(not) = negated(op) else { return };
+        let (on_true, on_false) = if when { (tb, nb) } else { (nb, tb) };
+        self.edge_ranges[on_true as usize] = Some(Ranges::implied(op, a, b, ra, rb));
+        self.edge_ranges[on_false as usize] = Some(Ranges::implied(not, a, b, ra, rb));
+    }
+
+    /// The bounds known for int register `r` here (a register that only ever holds one int
+    /// constant: that constant).
+    fn int_range(&self, r: u8) -> (i64, i64) {
+        match self.l.int_consts[r as usize] {
+            Some(c) => (c, c),
+            None => self.ranges.bounds[r as usize],
+        }
     }
 
     /// Control to bytecode index `target` from the instruction `from` (its predecessor id).
@@ -1920,7 +2051,10 @@ fn rt_no_pred() -> u32 {
 /// The parameters a body's typed entry takes unboxed, as (register, type): every register live
 /// at the body's start that some call may pass and whose callers (argument feedback) always
 /// passed one type among empty, bool, int and float. A register no caller ever passed is
-/// `Empty`. None after an entry guard misspeculated (the start is then generic).
+/// `Empty`, once some call has recorded argument types; with none recorded (a body compiled
+/// before its first interpreted call, as `--tier jit` does) every candidate is guessed int,
+/// like operands without feedback, and a wrong guess is a misspeculation of the entry guard.
+/// None after an entry guard misspeculated (the start is then generic).
 pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, generic: &HashSet<u32>) -> Vec<(u8, Tag)> {
     let bi = &program.bodies[body as usize];
     let start = program.layout.bodies[body as usize].start;
@@ -1929,11 +2063,16 @@ pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, ge
     }
     let types = &feedback.entry_types[body as usize];
     let max_argc = program.max_argc[body as usize] as usize;
+    let recorded = types.iter().any(|&m| m != 0);
     (0..(bi.nregs as usize).min(max_argc))
         .filter(|&r| bi.entry_live.contains(r as u8))
         .filter_map(|r| {
             let mask = types.get(r).copied().unwrap_or(0);
-            let tag = if mask == 0 { Some(Tag::Empty) } else { Lowerer::expected(mask) };
+            let tag = match (mask, recorded) {
+                (0, true) => Some(Tag::Empty),
+                (0, false) => Some(Tag::Int),
+                _ => Lowerer::expected(mask),
+            };
             match tag {
                 Some(t @ (Tag::Empty | Tag::Int | Tag::Float | Tag::Bool)) => Some((r as u8, t)),
                 _ => None,
@@ -2066,11 +2205,11 @@ pub(crate) fn build_function(
     // registers to the types they have now.
     let mut entry_guards: Vec<(u8, Tag)> = Vec::new();
     let params = match req.entry {
-        Entry::Typed | Entry::Generic { .. } => typed_params(program, req.feedback, req.body, req.generic),
+        Entry::Typed { .. } | Entry::Generic { .. } => typed_params(program, req.feedback, req.body, req.generic),
         Entry::Osr { .. } => Vec::new(),
     };
     let (entry_blk, entry_state, entry_pred) = match req.entry {
-        Entry::Typed | Entry::Generic { .. } => {
+        Entry::Typed { .. } | Entry::Generic { .. } => {
             let max_argc = program.max_argc[req.body as usize] as usize;
             let st: State = (0..nregs)
                 .map(|r| {
@@ -2120,7 +2259,7 @@ pub(crate) fn build_function(
 
     // Signatures.
     func.signature = match req.entry {
-        Entry::Typed => typed_signature(call_conv, &params),
+        Entry::Typed { .. } => typed_signature(call_conv, &params),
         _ => entry_signature(call_conv),
     };
     func.name = UserFuncName::user(0, req.body);
@@ -2157,7 +2296,7 @@ pub(crate) fn build_function(
     // The frame count: an argument of the typed entry; `ctx.depth` in the others (which are
     // entered from the interpreter, or by a caller that wrote it).
     let (depth, typed_args) = match req.entry {
-        Entry::Typed => (b.block_params(entry)[2], b.block_params(entry)[3..].to_vec()),
+        Entry::Typed { .. } => (b.block_params(entry)[2], b.block_params(entry)[3..].to_vec()),
         _ => (b.ins().load(types::I64, flags(), ctx, rt::OFF_DEPTH), Vec::new()),
     };
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
@@ -2179,6 +2318,9 @@ pub(crate) fn build_function(
         blocks,
         uncharged_exits: false,
         callees: HashMap::new(),
+        ranges: Ranges::new(nregs),
+        edge_ranges: vec![None; nblocks],
+        entry_blk,
     };
     if let Entry::Generic { fast } = req.entry {
         // Guard the typed parameters in their slots (nothing charged yet: the typed entry
@@ -2213,6 +2355,9 @@ pub(crate) fn build_function(
     // Calls write the callee's window at base + nregs: make sure the stack holds it (it only
     // grows, so one check here covers every call of this activation).
     let has_calls = (lb.start..lb.end).any(|i| matches!(m.code[i as usize], Instr::CallR { .. }));
+    if let (Entry::Typed { generic }, true) = (req.entry, has_calls) {
+        g.switch_stack_if_low(generic, &params, &typed_args);
+    }
     if has_calls {
         let need = g.b.ins().iadd_imm_s(base, nregs as i64 + 256);
         let len = g.b.ins().load(types::I64, flags(), ctx, rt::OFF_STACK_LEN);
@@ -2239,7 +2384,7 @@ pub(crate) fn build_function(
         g.b.def_var(g.views[r].1, zero);
     }
     match req.entry {
-        Entry::Typed => {
+        Entry::Typed { .. } => {
             let mut next = typed_args.iter();
             for &(r, t) in &params {
                 match t {

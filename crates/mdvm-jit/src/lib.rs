@@ -233,10 +233,10 @@ impl CraneliftTier {
                 // guards and unboxes the parameters for it.
                 let params = compile::typed_params(program, feedback, body, &generic);
                 let fast = self.declare("typed", body, &compile::typed_signature(call_conv, &params))?;
+                let id = self.declare("entry", body, &entry_sig)?;
                 let mut typed = self.typed.clone();
                 typed.insert(body, compile::TypedEntry { func: fast.as_u32(), params });
-                self.define(program, feedback, body, compile::Entry::Typed, &generic, &typed, fast)?;
-                let id = self.declare("entry", body, &entry_sig)?;
+                self.define(program, feedback, body, compile::Entry::Typed { generic: id.as_u32() }, &generic, &typed, fast)?;
                 self.define(program, feedback, body, compile::Entry::Generic { fast: fast.as_u32() }, &generic, &typed, id)?;
                 (id, Some(typed))
             }
