@@ -549,3 +549,72 @@ done:   DEBUG_PRINT r0
         agrees_within_fuel(src);
     }
 }
+
+/// Floor division and modulo (DESIGN.md: the quotient rounds down, the remainder takes the
+/// divisor's sign) by a constant divisor, which compiled code lowers without the zero and
+/// `MIN / -1` checks and with a one-comparison sign adjustment, or none when a branch fact
+/// gives the dividend the divisor's sign: every quotient and remainder must be the semantics'
+/// value, in each tier, for dividends around zero and at both ends of the int range.
+#[test]
+fn division_by_constants_floors_in_every_tier() {
+    let (max, min) = (i64::MAX, i64::MIN);
+    let floor = |x: i64, c: i64| -> (i64, i64) {
+        let (q, r) = (x.wrapping_div(c), x.wrapping_rem(c));
+        if r != 0 && ((r < 0) != (c < 0)) { (q - 1, r + c) } else { (q, r) }
+    };
+    // Each dividend is printed as x % c and x / c three times: with no fact, and on the side
+    // of a branch on x >= 0 where x is known to be non-negative, or negative.
+    let program = |start: i64, end: i64, c: i64| {
+        format!(
+            "
+        LOAD_CONST_R r0, int {start}
+        LOAD_CONST_R r1, int {end}
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, int {c}
+        LOAD_CONST_R r7, int 0
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        MOD_R r5, r0, r4
+        DEBUG_PRINT r5
+        DIV_R r6, r0, r4
+        DEBUG_PRINT r6
+        GTE_R r8, r0, r7
+        JUMP_IF_NOT_R r8, neg
+        MOD_R r5, r0, r4
+        DEBUG_PRINT r5
+        DIV_R r6, r0, r4
+        DEBUG_PRINT r6
+        JUMP_R next
+neg:    MOD_R r5, r0, r4
+        DEBUG_PRINT r5
+        DIV_R r6, r0, r4
+        DEBUG_PRINT r6
+next:   ADD_R r0, r0, r2
+        JUMP_R loop
+done:   RETURN_R"
+        )
+    };
+    let ranges = [(-30, 30), (min, min + 4), (max - 4, max)];
+    for c in [7, -7, 1, 2, -2, 3, 1000, max, min] {
+        for (start, end) in ranges {
+            let src = program(start, end, c);
+            let mut want = String::new();
+            for x in start..end {
+                let (q, r) = floor(x, c);
+                for _ in 0..2 {
+                    want += &format!("{r}\n{q}\n");
+                }
+            }
+            let interp = run(&assemble_bytes(&src), Tier::Interp, 10, false);
+            assert!(interp.result.is_ok(), "x / {c}: {:?}", interp.result);
+            assert_eq!(interp.stdout, want, "x / {c} for x in {start}..{end}");
+            agrees_within_fuel(&src);
+        }
+    }
+    // Divisors 0 and -1 keep their checks: division by zero, and MIN / -1 overflows.
+    for c in [0, -1] {
+        for (start, end) in ranges {
+            agrees_within_fuel(&program(start, end, c));
+        }
+    }
+}

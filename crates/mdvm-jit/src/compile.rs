@@ -1318,13 +1318,13 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         // and overflow checks against it become comparisons).
         let (x, y) = match spec {
             Spec::Int => {
-                let x = match (self.l.int_consts[a as usize], st[a as usize].val) {
-                    (Some(c), Val::Int) => self.iconst(c),
-                    _ => x,
+                let x = match self.const_int_operand(a, st) {
+                    Some(c) => self.iconst(c),
+                    None => x,
                 };
-                let y = match (self.l.int_consts[b as usize], st[b as usize].val) {
-                    (Some(c), Val::Int) => self.iconst(c),
-                    _ => y,
+                let y = match self.const_int_operand(b, st) {
+                    Some(c) => self.iconst(c),
+                    None => y,
                 };
                 (x, y)
             }
@@ -1365,26 +1365,46 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                         return;
                     }
                     BinOp::Div | BinOp::Mod => {
-                        // Zero divisor and MIN / -1 go to the interpreter, which raises them.
-                        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
-                        let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
-                        let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                        let ovf = self.b.ins().band(m1, min);
-                        let bad = self.b.ins().bor(zero, ovf);
-                        self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        // Zero divisor and MIN / -1 go to the interpreter, which raises them. A
+                        // constant divisor other than 0 and -1 needs neither check.
+                        let divisor = self.const_int_operand(b, st);
+                        if !matches!(divisor, Some(c) if c != 0 && c != -1) {
+                            let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                            let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+                            let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                            let ovf = self.b.ins().band(m1, min);
+                            let bad = self.b.ins().bor(zero, ovf);
+                            self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                        }
                         let q = self.b.ins().sdiv(x, y);
                         let rem = self.b.ins().srem(x, y);
-                        // Floor: adjust when the remainder is nonzero and signs differ.
-                        let rz = self.b.ins().icmp_imm_s(IntCC::NotEqual, rem, 0);
-                        let sx = self.b.ins().bxor(rem, y);
-                        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
-                        let adj = self.b.ins().band(rz, neg);
-                        if op == BinOp::Div {
-                            let adj64 = self.b.ins().uextend(types::I64, adj);
-                            self.b.ins().isub(q, adj64)
-                        } else {
-                            let plus = self.b.ins().iadd(rem, y);
-                            self.b.ins().select(adj, plus, rem)
+                        // Floor: adjust when the remainder is nonzero and its sign differs from
+                        // the divisor's. With a constant divisor that is one comparison of the
+                        // remainder (whose sign is the dividend's), and none when the dividend's
+                        // range facts give it the divisor's sign.
+                        let (lo, hi) = self.int_range(a);
+                        let adj = match divisor {
+                            Some(c) if (c > 0 && lo >= 0) || (c < 0 && hi <= 0) => None,
+                            Some(c) if c > 0 => Some(self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0)),
+                            Some(_) => Some(self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, rem, 0)),
+                            None => {
+                                let rz = self.b.ins().icmp_imm_s(IntCC::NotEqual, rem, 0);
+                                let sx = self.b.ins().bxor(rem, y);
+                                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
+                                Some(self.b.ins().band(rz, neg))
+                            }
+                        };
+                        match (op, adj) {
+                            (BinOp::Div, None) => q,
+                            (BinOp::Div, Some(adj)) => {
+                                let adj64 = self.b.ins().uextend(types::I64, adj);
+                                self.b.ins().isub(q, adj64)
+                            }
+                            (_, None) => rem,
+                            (_, Some(adj)) => {
+                                let plus = self.b.ins().iadd(rem, y);
+                                self.b.ins().select(adj, plus, rem)
+                            }
                         }
                     }
                     _ => {
@@ -2026,6 +2046,15 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
 
     /// The bounds known for int register `r` here (a register that only ever holds one int
     /// constant: that constant).
+    /// The one int register `r` can hold here, when it is a known constant of unboxed int
+    /// type (see [`single_constants`]).
+    fn const_int_operand(&self, r: u8, st: &State) -> Option<i64> {
+        match (self.l.int_consts[r as usize], st[r as usize].val) {
+            (Some(c), Val::Int) => Some(c),
+            _ => None,
+        }
+    }
+
     fn int_range(&self, r: u8) -> (i64, i64) {
         match self.l.int_consts[r as usize] {
             Some(c) => (c, c),
