@@ -618,3 +618,134 @@ done:   RETURN_R"
         }
     }
 }
+
+/// `f(arr, i)` returns `arr[i] + 1`; it is called 30 times as `f(a, 0)` with `a` = [41, 5, 7]
+/// filled in order (a packed int array, which compiled code reads as 8-byte words), then once
+/// as `f(<then>)`, where `then` names main's registers: r5 that array, r12 a copy with
+/// element 1 set to 2.5 (the values form), r13 [41, empty, empty] (packed, one element
+/// filled), r14 [1.5, 2.5, 3.5] (packed floats), r8 0, r2 1, r7 3.
+fn packed_array_program(then: &str) -> String {
+    format!(
+        "
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 30
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r4, str \"f\"
+        LOAD_CONST_R r7, int 3
+        LOAD_CONST_R r8, int 0
+        LOAD_CONST_R r15, int 2
+        NEW_ARRAY_R r5, r7
+        LOAD_CONST_R r9, int 41
+        ARRAY_SET_R r5, r8, r9
+        LOAD_CONST_R r9, int 5
+        ARRAY_SET_R r5, r2, r9
+        LOAD_CONST_R r9, int 7
+        ARRAY_SET_R r5, r15, r9
+        MOVE_R r12, r5
+        LOAD_CONST_R r9, float 2.5
+        ARRAY_SET_R r12, r2, r9
+        NEW_ARRAY_R r13, r7
+        LOAD_CONST_R r9, int 41
+        ARRAY_SET_R r13, r8, r9
+        NEW_ARRAY_R r14, r7
+        LOAD_CONST_R r9, float 1.5
+        ARRAY_SET_R r14, r8, r9
+        LOAD_CONST_R r9, float 2.5
+        ARRAY_SET_R r14, r2, r9
+        LOAD_CONST_R r9, float 3.5
+        ARRAY_SET_R r14, r15, r9
+loop:   LT_R r3, r0, r1
+        JUMP_IF_NOT_R r3, done
+        CALL_R r4, r6, r5, r8
+        ADD_R r0, r0, r2
+        JUMP_R loop
+done:   DEBUG_PRINT r6
+        CALL_R r4, r6, {then}
+        DEBUG_PRINT r6
+        DEBUG_PRINT r5
+        DEBUG_PRINT r12
+        DEBUG_PRINT r13
+        DEBUG_PRINT r14
+        RETURN_R r6
+.func f
+        ARRAY_LEN_R r5, r0
+        ARRAY_GET_R r2, r0, r1
+        LOAD_CONST_R r3, int 1
+        ADD_R r4, r2, r3
+        RETURN_R r4"
+    )
+}
+
+/// Code compiled for packed int arrays leaves on arrays of another form (values, packed
+/// floats) with the array-form guard, and past a packed prefix with the element guard; the
+/// interpreter then reads the element (and raises the error of `empty + 1`).
+#[test]
+fn packed_array_reads_leave_on_other_array_forms() {
+    let tail = "[41, 5, 7]\n[41, 2.5, 7]\n[41, empty, empty]\n[1.5, 2.5, 3.5]\n";
+    let same = packed_array_program("r5, r2");
+    assert_eq!(run(&assemble_bytes(&same), Tier::Interp, 10, false).stdout, format!("42\n6\n{tail}"));
+    agrees_everywhere(&same);
+    assert_eq!(check(&packed_array_program("r12, r2"), DeoptReason::ArrayKind), format!("42\n3.5\n{tail}"));
+    assert_eq!(check(&packed_array_program("r14, r2"), DeoptReason::ArrayKind), format!("42\n3.5\n{tail}"));
+    let bytes = assemble_bytes(&packed_array_program("r13, r2"));
+    let interp = run(&bytes, Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, "42\n");
+    assert!(interp.result.as_ref().is_err_and(|e| e.contains("`f`")), "{:?}", interp.result);
+    check(&packed_array_program("r13, r2"), DeoptReason::NotInt);
+}
+
+/// A compiled loop sums a packed array while its body converts the array to another form
+/// part-way (a float, then a string written ahead of the index, and an int array refilled out
+/// of order): every tier reads the same elements as the interpreter.
+#[test]
+fn arrays_changing_form_inside_compiled_loops_read_like_the_interpreter() {
+    let programs = [
+        // write = 2.5 at index 5 when i == 2: int words become values.
+        ("float 2.5", 2, 5),
+        // a string at index 9 (not summed) when i == 0.
+        ("str \"x\"", 0, 9),
+        // an int written past the filled prefix (index 9 of a prefix of 8) when i == 3.
+        ("int 99", 3, 9),
+    ];
+    for (write, when, at) in programs {
+        let src = format!(
+            "
+        LOAD_CONST_R r0, int 10
+        LOAD_CONST_R r1, int 8
+        NEW_ARRAY_R r2, r0
+        LOAD_CONST_R r3, int 0
+        LOAD_CONST_R r4, int 1
+fill:   LT_R r5, r3, r1
+        JUMP_IF_NOT_R r5, filled
+        ARRAY_SET_R r2, r3, r3
+        ADD_R r3, r3, r4
+        JUMP_R fill
+filled: LOAD_CONST_R r3, int 0
+        LOAD_CONST_R r6, int 0
+        LOAD_CONST_R r7, {write}
+        LOAD_CONST_R r8, int {when}
+        LOAD_CONST_R r9, int {at}
+loop:   LT_R r5, r3, r1
+        JUMP_IF_NOT_R r5, done
+        EQ_R r5, r3, r8
+        JUMP_IF_NOT_R r5, read
+        ARRAY_SET_R r2, r9, r7
+read:   ARRAY_GET_R r10, r2, r3
+        ADD_R r6, r6, r10
+        ADD_R r3, r3, r4
+        JUMP_R loop
+done:   DEBUG_PRINT r6
+        DEBUG_PRINT r2
+        RETURN_R"
+        );
+        let bytes = assemble_bytes(&src);
+        let interp = run(&bytes, Tier::Interp, 10, false);
+        assert!(interp.result.is_ok(), "{write}: {:?}", interp.result);
+        let mut elems: Vec<String> = (0..8).map(|i| i.to_string()).chain(["empty".into(), "empty".into()]).collect();
+        elems[at] = write.split_once(' ').unwrap().1.trim_matches('"').to_string();
+        let sum: f64 = (0..8).map(|i| elems[i].parse::<f64>().unwrap()).sum();
+        let sum = if write.starts_with("float") { format!("{sum}") } else { format!("{}", sum as i64) };
+        assert_eq!(interp.stdout, format!("{sum}\n[{}]\n", elems.join(", ")), "{write}");
+        agrees_within_fuel(&src);
+    }
+}

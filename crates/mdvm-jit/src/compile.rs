@@ -24,7 +24,8 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use mdbc::cfg::{Cfg, RegSet};
 use mdbc::{Constant, Instr};
-use mdvm_runtime::feedback::{Feedback, SiteTypes};
+use mdvm_runtime::array::KIND_VALUES;
+use mdvm_runtime::feedback::{Feedback, SiteTypes, VALUES_ARRAY};
 use mdvm_runtime::native::{self as rt, DeoptReason, RET_NONE, RET_UNWIND};
 use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
@@ -198,7 +199,8 @@ enum Plan {
     /// `arr` guarded to hold an array when it is not known to), the index an int (operand
     /// `oi`), bounds checked (out of range side-exits so the interpreter raises the error),
     /// the element guarded to have tag `elem` (int, float or bool) and unboxed into `dst`.
-    ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag },
+    /// `packed`: the array is expected packed ([`mdvm_runtime::array`]) with `elem` elements.
+    ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag, packed: bool },
     /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
     ArrayLen { dst: u8, arr: u8 },
     /// `ARRAY_SET_R` of an unboxed empty, bool, int or float `val` at an int index (operand
@@ -343,7 +345,7 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
                 st[*d as usize] = Reg { val: Val::Mem, slot: Slot::Owned };
             }
         }
-        Plan::ArrayGet { dst, arr, idx, oi, elem } => {
+        Plan::ArrayGet { dst, arr, idx, oi, elem, .. } => {
             st[*arr as usize].val = Val::Array;
             refine(st, *idx, *oi);
             set_unboxed(st, *dst, Val::unboxed(*elem));
@@ -354,8 +356,9 @@ fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
         }
         Plan::ArraySet { arr, idx, oi, .. } => {
             refine(st, *idx, *oi);
-            // The view is read again after the write (the elements may have moved).
-            st[*arr as usize].val = Val::Array;
+            // The view is read again by the next array operation (the elements may have
+            // moved, the kind changed).
+            st[*arr as usize].val = Val::Mem;
         }
         Plan::Call { callee: None, func, dst, args, .. } => {
             let mut regs = args.clone();
@@ -421,11 +424,42 @@ pub(crate) struct Lowerer<'r, 'a> {
     /// The int each register holds whenever it holds an int, when only one is possible
     /// (see [`single_constants`]).
     int_consts: Vec<Option<i64>>,
+    /// See [`Lowerer::view_forms`].
+    view_forms: Vec<Option<u8>>,
 }
 
 impl<'r, 'a> Lowerer<'r, 'a> {
     fn ipc(&self, bc: u32) -> usize {
         (self.code_start + (bc - self.bc_start)) as usize
+    }
+
+    /// For the `ARRAY_GET_R` at `bc`, the element type to read in machine code (int, float or
+    /// bool, from its feedback) and whether to read it packed: ints and floats are, unless
+    /// the site saw an array of values ([`VALUES_ARRAY`]). `None`: read generically.
+    fn array_get_elem(&self, bc: u32) -> Option<(Tag, bool)> {
+        let out = self.site(bc).out;
+        let elem = Self::expected(out & !VALUES_ARRAY).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))?;
+        Some((elem, matches!(elem, Tag::Int | Tag::Float) && out & VALUES_ARRAY == 0))
+    }
+
+    /// Per register, the array kind ([`mdvm_runtime::array::Array::kind`]) every element
+    /// read of it in `start..end` is compiled for, when they all agree: its view then guards
+    /// that kind once, where it is read, instead of at every element read.
+    fn view_forms(&self, start: u32, end: u32) -> Vec<Option<u8>> {
+        // None: no read yet; Some(Some(k)): all reads want k; Some(None): they differ.
+        let mut forms: Vec<Option<Option<u8>>> = vec![None; self.nregs];
+        for bc in start..end {
+            let Instr::ArrayGetR { arr, .. } = &self.m.code[bc as usize] else { continue };
+            let Some((elem, packed)) = self.array_get_elem(bc) else { continue };
+            let k = if packed { elem as u8 } else { KIND_VALUES };
+            let f = &mut forms[arr.0 as usize];
+            *f = match *f {
+                None => Some(Some(k)),
+                Some(Some(j)) if j == k => Some(Some(k)),
+                _ => Some(None),
+            };
+        }
+        forms.into_iter().map(Option::flatten).collect()
     }
 
     fn site(&self, bc: u32) -> SiteTypes {
@@ -525,10 +559,9 @@ impl<'r, 'a> Lowerer<'r, 'a> {
             Instr::PhiR { .. } => Plan::Phi,
             Instr::ArrayGetR { dst, arr, idx } => {
                 let site = self.site(bc);
-                let elem = Self::expected(site.out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool));
                 let oi = Self::operand(st[idx.0 as usize], Spec::Int, Self::expected(site.b));
-                match (self.native_array(generic_site, arr.0, site.a, st) && arr != idx, oi, elem) {
-                    (true, Some(oi), Some(elem)) => Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem },
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr != idx, oi, self.array_get_elem(bc)) {
+                    (true, Some(oi), Some((elem, packed))) => Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem, packed },
                     _ => generic(ins),
                 }
             }
@@ -728,6 +761,17 @@ impl<'r, 'a> Lowerer<'r, 'a> {
 }
 
 /// Code generation state.
+/// The variables holding what machine code reads of an array ([`Val::Array`]): its length,
+/// its kind ([`mdvm_runtime::array::Array::kind`]), and the address and number of the
+/// elements stored in that kind's form (packed `u64` words, or 16-byte values).
+#[derive(Clone, Copy)]
+struct View {
+    len: Variable,
+    kind: Variable,
+    data: Variable,
+    bound: Variable,
+}
+
 struct Gen<'r, 'a, 'f> {
     l: Lowerer<'r, 'a>,
     b: FunctionBuilder<'f>,
@@ -740,9 +784,8 @@ struct Gen<'r, 'a, 'f> {
     depth: ClifValue,
     ivars: Vec<Variable>,
     fvars: Vec<Variable>,
-    /// Per register, the (length, element address) variables of its array view
-    /// ([`Val::Array`]).
-    views: Vec<(Variable, Variable)>,
+    /// Per register, the variables of its array view ([`Val::Array`]).
+    views: Vec<View>,
     blocks: Vec<Block>,
     /// While set, side exits refund no fuel (none has been charged yet).
     uncharged_exits: bool,
@@ -1229,42 +1272,88 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
 
     /// Makes `arr` a known array with its view in its variables ([`Val::Array`]): when it
     /// is not one yet, guards that its slot holds an array (guard `pc * 4`, else a side exit
-    /// to `pc`) and reads the view. Returns the view (length, element address).
-    fn array_view(&mut self, arr: u8, pc: u32, st: &mut State, live: RegSet) -> (ClifValue, ClifValue) {
+    /// to `pc`) and reads the view.
+    fn array_view(&mut self, arr: u8, pc: u32, st: &mut State, live: RegSet) -> View {
         if st[arr as usize].val != Val::Array {
             self.stress_guard(pc * 4, pc, st, live);
             let t = self.load_tag(arr);
             let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, Tag::Array as i64);
             self.side_exit_if(bad, pc, rt_no_pred(), DeoptReason::NotArray, st, live);
-            self.read_view(arr, st);
+            self.read_view(arr, pc, st, live);
         }
-        let (lv, dv) = self.views[arr as usize];
-        (self.b.use_var(lv), self.b.use_var(dv))
+        self.views[arr as usize]
     }
 
-    /// Reads the view of the array in the slot of `arr` into its variables.
-    fn read_view(&mut self, arr: u8, st: &mut State) {
+    /// Reads the view of the array in the slot of `arr` into its variables: its length, its
+    /// kind ([`mdvm_runtime::array::Array::kind`]), and the address and number of the
+    /// elements stored in the form of that kind (packed words, or values). When every element
+    /// read of `arr` is compiled for one kind ([`Lowerer::view_forms`]), guards that kind here
+    /// (else a side exit to `pc`).
+    fn read_view(&mut self, arr: u8, pc: u32, st: &mut State, live: RegSet) {
         let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
         let a = self.load_payload(arr);
         let len = self.b.ins().load(types::I64, flags(), a, layout.len);
-        let data = self.b.ins().load(self.ptr, flags(), a, layout.data);
-        let (lv, dv) = self.views[arr as usize];
-        self.b.def_var(lv, len);
-        self.b.def_var(dv, data);
+        let kind = self.b.ins().uload8(types::I64, flags(), a, layout.kind);
+        let (data, bound) = match self.l.view_forms[arr as usize] {
+            Some(k) => {
+                let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, k as i64);
+                self.side_exit_if(other, pc, rt_no_pred(), DeoptReason::ArrayKind, st, live);
+                if k == KIND_VALUES {
+                    (self.b.ins().load(self.ptr, flags(), a, layout.values_data), len)
+                } else {
+                    let words = self.b.ins().load(self.ptr, flags(), a, layout.words_data);
+                    (words, self.b.ins().load(types::I64, flags(), a, layout.words_len))
+                }
+            }
+            None => {
+                let words = self.b.ins().load(self.ptr, flags(), a, layout.words_data);
+                let filled = self.b.ins().load(types::I64, flags(), a, layout.words_len);
+                let values = self.b.ins().load(self.ptr, flags(), a, layout.values_data);
+                let is_values = self.b.ins().icmp_imm_s(IntCC::Equal, kind, KIND_VALUES as i64);
+                (self.b.ins().select(is_values, values, words), self.b.ins().select(is_values, len, filled))
+            }
+        };
+        let v = self.views[arr as usize];
+        for (var, x) in [(v.len, len), (v.kind, kind), (v.data, data), (v.bound, bound)] {
+            self.b.def_var(var, x);
+        }
         st[arr as usize].val = Val::Array;
     }
 
     fn emit_array_get(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
-        let Plan::ArrayGet { dst, arr, idx, oi, elem } = *plan else { unreachable!() };
-        let (len, data) = self.array_view(arr, pc, st, live);
+        let Plan::ArrayGet { dst, arr, idx, oi, elem, packed } = *plan else { unreachable!() };
+        let view = self.array_view(arr, pc, st, live);
         let i = self.get_operand(idx, Spec::Int, oi, (pc, 1), st, live);
-        // A negative index is a huge unsigned one: one comparison checks both bounds.
-        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, len);
-        self.side_exit_if(out, pc, rt_no_pred(), DeoptReason::Fault, st, live);
-        let off = self.b.ins().ishl_imm_u(i, 4);
-        let e = self.b.ins().iadd(data, off);
+        // The array's form: packed words of the element type, or values (guarded with the view
+        // when all reads of `arr` agree on it).
+        if self.l.view_forms[arr as usize].is_none() {
+            let kind = self.b.use_var(view.kind);
+            let want = if packed { elem as i64 } else { KIND_VALUES as i64 };
+            let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, want);
+            self.side_exit_if(other, pc, rt_no_pred(), DeoptReason::ArrayKind, st, live);
+        }
+        // A negative index is a huge unsigned one: one comparison checks both bounds. Past a
+        // packed prefix the elements are empty, not `elem`: a misspeculation like a failed
+        // element guard (or, past the length, the interpreter raises the error).
+        let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
+        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, bound);
+        let reason = match (packed, elem) {
+            (false, _) => DeoptReason::Fault,
+            (true, Tag::Float) => DeoptReason::NotFloat,
+            (true, _) => DeoptReason::NotInt,
+        };
+        self.side_exit_if(out, pc, rt_no_pred(), reason, st, live);
         self.stress_guard(pc * 4 + 2, pc, st, live);
-        let v = self.check_and_unbox_at(e, 0, elem, pc, rt_no_pred(), st, live);
+        let v = if packed {
+            let off = self.b.ins().ishl_imm_u(i, 3);
+            let e = self.b.ins().iadd(data, off);
+            let ty = if elem == Tag::Float { types::F64 } else { types::I64 };
+            self.b.ins().load(ty, flags(), e, 0)
+        } else {
+            let off = self.b.ins().ishl_imm_u(i, 4);
+            let e = self.b.ins().iadd(data, off);
+            self.check_and_unbox_at(e, 0, elem, pc, rt_no_pred(), st, live)
+        };
         match elem {
             Tag::Float => self.def_float(dst, v, st),
             _ => self.def_int(dst, v, st, Val::unboxed(elem)),
@@ -1273,7 +1362,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
 
     fn emit_array_len(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
         let Plan::ArrayLen { dst, arr } = *plan else { unreachable!() };
-        let (len, _) = self.array_view(arr, pc, st, live);
+        let view = self.array_view(arr, pc, st, live);
+        let len = self.b.use_var(view.len);
         self.def_int(dst, len, st, Val::Int);
     }
 
@@ -1288,8 +1378,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let status = self.b.inst_results(call)[0];
         // On failure nothing changed: the interpreter executes the instruction again.
         self.side_exit_if(status, pc, rt_no_pred(), DeoptReason::Fault, st, live);
-        // The slot holds an array (the write succeeded): its elements may have moved.
-        self.read_view(arr, st);
+        // The slot holds an array (the write succeeded), but its elements may have moved and
+        // its kind changed: the next array operation reads the view again.
+        st[arr as usize].val = Val::Mem;
     }
 
     fn emit_binary(&mut self, pc: u32, plan: &Plan, st: &mut State, live: RegSet) {
@@ -1548,7 +1639,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
             }
             // An array is true when it has elements.
             Val::Array => {
-                let len = self.b.use_var(self.views[cond as usize].0);
+                let len = self.b.use_var(self.views[cond as usize].len);
                 self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0)
             }
             Val::Mem => {
@@ -2227,7 +2318,9 @@ pub(crate) fn build_function(
                 _ => None,
             })
             .collect(),
+        view_forms: Vec::new(),
     };
+    l.view_forms = l.view_forms(lb.start, lb.end);
 
     // Entry state and edge. Parameters whose callers always passed one type arrive unboxed in
     // the typed entry (the generic entry guards them); an OSR entry guards the frame's live
@@ -2330,7 +2423,9 @@ pub(crate) fn build_function(
     };
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
     let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
-    let views: Vec<(Variable, Variable)> = (0..nregs).map(|_| (b.declare_var(types::I64), b.declare_var(ptr))).collect();
+    let views: Vec<View> = (0..nregs)
+        .map(|_| View { len: b.declare_var(types::I64), kind: b.declare_var(types::I64), data: b.declare_var(ptr), bound: b.declare_var(types::I64) })
+        .collect();
     let nblocks = if matches!(req.entry, Entry::Generic { .. }) { 0 } else { nblocks };
     let blocks: Vec<Block> = (0..nblocks).map(|_| b.create_block()).collect();
     let mut g = Gen {
@@ -2409,8 +2504,10 @@ pub(crate) fn build_function(
     for r in 0..nregs {
         g.b.def_var(g.ivars[r], zero);
         g.b.def_var(g.fvars[r], fzero);
-        g.b.def_var(g.views[r].0, zero);
-        g.b.def_var(g.views[r].1, zero);
+        let v = g.views[r];
+        for var in [v.len, v.kind, v.data, v.bound] {
+            g.b.def_var(var, zero);
+        }
     }
     match req.entry {
         Entry::Typed { .. } => {

@@ -156,7 +156,7 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Array(items) => {
             let list = PyList::empty(py);
             for item in items.iter() {
-                list.append(to_py(py, item)?)?;
+                list.append(to_py(py, &item)?)?;
             }
             list.into_any()
         }

@@ -36,6 +36,11 @@ impl TypeMask {
     }
 }
 
+/// Bit set in [`SiteTypes::out`] of an `ARRAY_GET_R` site that read an array holding its
+/// elements as values rather than packed ([`crate::array`]); above every tag's bit, so masks
+/// of tags are `out & !VALUES_ARRAY`.
+pub const VALUES_ARRAY: u16 = 1 << 15;
+
 /// Types seen at one site: first operand, second operand, result (where recorded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SiteTypes {
@@ -43,7 +48,7 @@ pub struct SiteTypes {
     pub a: u16,
     /// Tags of the second operand (`b`, `idx`).
     pub b: u16,
-    /// Tags of the result (`ARRAY_GET_R`, `DICT_GET_R`).
+    /// Tags of the result (`ARRAY_GET_R`, `DICT_GET_R`); for `ARRAY_GET_R` also [`VALUES_ARRAY`].
     pub out: u16,
 }
 

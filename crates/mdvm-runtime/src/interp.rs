@@ -1027,11 +1027,17 @@ impl Machine {
                 Op::ArrayGet { dst, arr, idx } => {
                     profile2!(arr, idx);
                     let v = match (&r!(arr), &r!(idx)) {
-                        (Value::Array(a), Value::Int(i)) if (*i as u64) < a.len() as u64 => a[*i as usize].clone(),
+                        (Value::Array(a), Value::Int(i)) if (*i as u64) < a.len() as u64 => a.get(*i as usize).expect("index checked"),
                         (a, i) => tryop!(ops::array_get(a, i)),
                     };
                     if PROFILE {
-                        feedback.site_types[pc].out |= 1 << (v.tag() as u16);
+                        let site = &mut feedback.site_types[pc];
+                        site.out |= 1 << (v.tag() as u16);
+                        if let Value::Array(a) = &r!(arr) {
+                            if a.kind() == crate::array::KIND_VALUES {
+                                site.out |= crate::feedback::VALUES_ARRAY;
+                            }
+                        }
                     }
                     r!(dst).set(v);
                 }

@@ -4,6 +4,7 @@
 //!
 //! * [`value`]: the [`Value`] type (its in-memory layout is documented for the JIT), strings,
 //!   dicts, reference counting with copy-on-write value semantics;
+//! * [`array`]: arrays, packed when they hold only ints or floats;
 //! * [`ops`]: the semantics of every operation, shared by both tiers;
 //! * [`program`]: a verified module turned into the interpreter's compact form;
 //! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
@@ -11,6 +12,7 @@
 //! * [`native`]: the interface compiled code and the compiled tier plug into;
 //! * [`error`]: runtime errors with function and bytecode position.
 
+pub mod array;
 pub mod error;
 pub mod feedback;
 pub mod interp;

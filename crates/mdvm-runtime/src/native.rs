@@ -155,11 +155,14 @@ pub enum DeoptReason {
     Stress = 9,
     /// A register did not hold the array a guard expected (an array read or length).
     NotArray = 10,
+    /// An array was not in the form (packed ints, packed floats or values,
+    /// [`crate::array`]) the element read was compiled for.
+    ArrayKind = 11,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 11] = [
+    pub const ALL: [DeoptReason; 12] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -171,6 +174,7 @@ impl DeoptReason {
         DeoptReason::ResultType,
         DeoptReason::Stress,
         DeoptReason::NotArray,
+        DeoptReason::ArrayKind,
     ];
 
     /// The reason for code `c`, if valid.
@@ -192,6 +196,7 @@ impl DeoptReason {
             DeoptReason::ResultType => "call result type",
             DeoptReason::Stress => "stress mode",
             DeoptReason::NotArray => "guard: not array",
+            DeoptReason::ArrayKind => "guard: array form",
         }
     }
 
@@ -205,6 +210,7 @@ impl DeoptReason {
                 | DeoptReason::NotBool
                 | DeoptReason::NotString
                 | DeoptReason::NotArray
+                | DeoptReason::ArrayKind
                 | DeoptReason::ResultType
         )
     }
@@ -402,7 +408,7 @@ pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64
     // SAFETY: `tag` is a plain tag (checked), so the words form a value owning nothing; a
     // bool's payload is masked to its low bit by `from_raw_parts`.
     let v = unsafe { Value::from_raw_parts(tag, payload) };
-    std::rc::Rc::make_mut(a)[idx as usize].set(v);
+    std::rc::Rc::make_mut(a).set(idx as usize, v);
     0
 }
 

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use crate::error::{ErrorKind, OpError};
-use crate::value::{Dict, Str, Tag, Value};
+use crate::value::{Array, Dict, Str, Tag, Value};
 
 /// Largest array `NEW_ARRAY_R` makes (elements), so a bad size is an error, not an abort.
 pub const MAX_ARRAY_LEN: i64 = 1 << 26;
@@ -232,7 +232,7 @@ pub fn str_len(a: &Value) -> Result<Value, OpError> {
 /// `NEW_ARRAY_R`: `size` empties; `size` must be an int in `0..=MAX_ARRAY_LEN`.
 pub fn new_array(size: &Value) -> Result<Value, OpError> {
     match size {
-        Value::Int(n) if (0..=MAX_ARRAY_LEN).contains(n) => Ok(Value::Array(Rc::new(vec![Value::Empty; *n as usize]))),
+        Value::Int(n) if (0..=MAX_ARRAY_LEN).contains(n) => Ok(Value::Array(Rc::new(Array::empties(*n as usize)))),
         Value::Int(n) => Err(OpError::new(ErrorKind::Value, format!("cannot make an array of {n} elements"))),
         _ => Err(OpError::type_error(format!("array size must be int, not {}", size.type_name()))),
     }
@@ -253,7 +253,7 @@ fn index_of(len: usize, idx: &Value) -> Result<usize, OpError> {
 /// `ARRAY_GET_R`.
 pub fn array_get(arr: &Value, idx: &Value) -> Result<Value, OpError> {
     match arr {
-        Value::Array(a) => Ok(a[index_of(a.len(), idx)?].clone()),
+        Value::Array(a) => Ok(a.get(index_of(a.len(), idx)?).expect("index checked")),
         _ => Err(OpError::type_error(format!("cannot index {}", arr.type_name()))),
     }
 }
@@ -263,7 +263,7 @@ pub fn array_set(arr: &mut Value, idx: &Value, val: Value) -> Result<(), OpError
     match arr {
         Value::Array(a) => {
             let i = index_of(a.len(), idx)?;
-            Rc::make_mut(a)[i] = val;
+            Rc::make_mut(a).set(i, val);
             Ok(())
         }
         _ => Err(OpError::type_error(format!("cannot set an element of {}", arr.type_name()))),
@@ -336,13 +336,13 @@ pub fn dict_contains(d: &Value, k: &Value) -> Result<Value, OpError> {
 /// `DICT_KEYS_R`: the keys as an array of strings, in insertion order.
 pub fn dict_keys(d: &Value) -> Result<Value, OpError> {
     let d = dict_ref(d, "list the keys of")?;
-    Ok(Value::Array(Rc::new(d.keys().map(|k| Value::Str(k.clone())).collect())))
+    Ok(Value::Array(Rc::new(Array::from_values(d.keys().map(|k| Value::Str(k.clone())).collect()))))
 }
 
 /// `DICT_VALUES_R`: the values as an array, in insertion order.
 pub fn dict_values(d: &Value) -> Result<Value, OpError> {
     let d = dict_ref(d, "list the values of")?;
-    Ok(Value::Array(Rc::new(d.values().cloned().collect())))
+    Ok(Value::Array(Rc::new(Array::from_values(d.values().cloned().collect()))))
 }
 
 /// `DICT_CLEAR_R`.

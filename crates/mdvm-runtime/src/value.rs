@@ -14,7 +14,7 @@
 //! | 4 | `Str` | `Rc<Str>` (thin pointer to the reference-counted box) |
 //! | 5 | `Function` | `Rc<FunctionRef>` |
 //! | 6 | `Url` | `Rc<Str>` |
-//! | 7 | `Array` | `Rc<Vec<Value>>` |
+//! | 7 | `Array` | `Rc<Array>` ([`crate::array`]: ints and floats packed, 8 bytes each) |
 //! | 8 | `Dict` | `Rc<Dict>` |
 //!
 //! Tags `>= 4` ([`Tag::FIRST_HEAP`]) own one strong reference count; the others are plain data,
@@ -28,6 +28,8 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
+
+pub use crate::array::{array_layout, Array, ArrayLayout};
 
 use indexmap::IndexMap;
 
@@ -166,7 +168,7 @@ pub enum Value {
     /// Tag 6.
     Url(Rc<Str>) = 6,
     /// Tag 7.
-    Array(Rc<Vec<Value>>) = 7,
+    Array(Rc<Array>) = 7,
     /// Tag 8.
     Dict(Rc<Dict>) = 8,
 }
@@ -295,7 +297,7 @@ impl Value {
             }
             (Value::Function(a), Value::Function(b)) => a.index == b.index,
             (Value::Array(a), Value::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(y))
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(&y))
             }
             (Value::Dict(a), Value::Dict(b)) => {
                 a.len() == b.len()
@@ -377,71 +379,6 @@ impl Value {
     }
 }
 
-/// Where machine code finds an array's length and elements: byte offsets from the payload
-/// pointer of a [`Value::Array`] (the address of its `Rc` allocation) to two `u64` words.
-///
-/// The standard library does not specify the field order of `Rc`'s allocation or of `Vec`, so
-/// [`array_layout`] measures it once, on live arrays, instead of assuming it. The elements are
-/// `len` consecutive [`Value`]s (16 bytes each) starting at the address in the `data` word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArrayLayout {
-    /// Offset of the element pointer (`*const Value`).
-    pub data: i32,
-    /// Offset of the length (elements, `usize`).
-    pub len: i32,
-}
-
-/// The [`ArrayLayout`] of this build, measured on first use; `None` when the measurement is
-/// not conclusive (a `Vec` that is not three words, or words that cannot be told apart), in
-/// which case compiled code must read arrays through the runtime's helpers.
-pub fn array_layout() -> Option<ArrayLayout> {
-    static LAYOUT: std::sync::OnceLock<Option<ArrayLayout>> = std::sync::OnceLock::new();
-    *LAYOUT.get_or_init(measure_array_layout)
-}
-
-fn measure_array_layout() -> Option<ArrayLayout> {
-    const WORDS: usize = 3;
-    if std::mem::size_of::<Vec<Value>>() != WORDS * 8 || std::mem::size_of::<usize>() != 8 {
-        return None;
-    }
-    let mut found: Option<ArrayLayout> = None;
-    // Two arrays whose length, capacity and element address all differ, so that each word is
-    // identified by exactly one value in each measurement and both measurements must agree.
-    for (len, cap) in [(3usize, 5usize), (2, 9)] {
-        let mut v: Vec<Value> = Vec::with_capacity(cap);
-        v.extend((0..len as i64).map(Value::Int));
-        if v.capacity() == len {
-            return None;
-        }
-        let value = Value::Array(Rc::new(v));
-        let Value::Array(rc) = &value else { return None };
-        let data = rc.as_ptr() as usize;
-        let vec_at = Rc::as_ptr(rc) as usize;
-        // SAFETY: `Value` is `repr(C, u64)` with an `Rc` (one non-null pointer) as the
-        // payload of `Array` at offset 8 (the layout the module documents); the word is
-        // initialized.
-        let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
-        // SAFETY: `Vec<Value>` is exactly three initialized pointer-sized words (checked
-        // above: pointer, capacity, length in some order); copying its bytes reads nothing
-        // uninitialized and leaves the vector untouched.
-        let words: [usize; WORDS] = unsafe { std::mem::transmute_copy::<Vec<Value>, [usize; WORDS]>(&**rc) };
-        let vec_off = vec_at.checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
-        let only = |x: usize| {
-            let mut hits = words.iter().enumerate().filter(|(_, &w)| w == x).map(|(i, _)| i);
-            match (hits.next(), hits.next()) {
-                (Some(i), None) => Some(i),
-                _ => None,
-            }
-        };
-        let layout = ArrayLayout { data: (vec_off + only(data)? * 8) as i32, len: (vec_off + only(len)? * 8) as i32 };
-        if found.is_some_and(|f| f != layout) {
-            return None;
-        }
-        found = Some(layout);
-    }
-    found
-}
-
 /// Drops a heap value, out of line so hot paths stay small.
 #[cold]
 #[inline(never)]
@@ -460,7 +397,7 @@ mod tests {
     use super::*;
 
     fn arr(v: Vec<Value>) -> Value {
-        Value::Array(Rc::new(v))
+        Value::Array(Rc::new(Array::from_values(v)))
     }
 
     #[test]
@@ -547,43 +484,5 @@ mod tests {
         let c = Str::concat("ab", 2, "é", 1);
         assert_eq!(c.char_len(), 3);
         assert_eq!(c.as_str(), "abé");
-    }
-
-    /// The measured layout finds the length and elements of arrays other than the ones it
-    /// was measured on, including an empty one and a copy made by copy-on-write.
-    #[test]
-    fn array_layout_reads_live_arrays() {
-        let layout = array_layout().expect("the host's Vec layout is measurable");
-        let read = |v: &Value| -> (usize, usize) {
-            assert_eq!(v.tag(), Tag::Array);
-            let p = v as *const Value as *const u8;
-            // SAFETY: the payload word of an array value is initialized, and the offsets
-            // name initialized words inside its live `Rc` allocation.
-            unsafe {
-                let base = std::ptr::read(p.add(PAYLOAD_OFFSET as usize) as *const usize) as *const u8;
-                (std::ptr::read(base.add(layout.len as usize) as *const usize), std::ptr::read(base.add(layout.data as usize) as *const usize))
-            }
-        };
-        for n in [0usize, 1, 7, 1000] {
-            let v = arr((0..n as i64).map(Value::Int).collect());
-            let (len, data) = read(&v);
-            let Value::Array(a) = &v else { unreachable!() };
-            assert_eq!(len, n);
-            assert_eq!(data, a.as_ptr() as usize);
-            if n > 0 {
-                // SAFETY: element n-1 is inside the array.
-                let last = unsafe { &*(data as *const Value).add(n - 1) };
-                assert!(last.equals(&Value::Int(n as i64 - 1)));
-            }
-        }
-        let mut a = arr(vec![Value::Int(1), Value::Int(2)]);
-        let b = a.clone();
-        if let Value::Array(r) = &mut a {
-            Rc::make_mut(r)[0] = Value::Int(9);
-        }
-        let (la, da) = read(&a);
-        let (lb, db) = read(&b);
-        assert_eq!((la, lb), (2, 2));
-        assert_ne!(da, db, "the copy has its own elements");
     }
 }

@@ -1,0 +1,346 @@
+//! Arrays: the payload of [`Value::Array`], with a packed form for ints and floats.
+//!
+//! An array of `len` elements holds them in one of two forms, chosen by what was written:
+//!
+//! * **packed** ([`Array::kind`] is [`Tag::Int`] or [`Tag::Float`], or [`Tag::Empty`] while
+//!   nothing has been written): elements `0..filled` are ints (or floats) stored as their 8
+//!   payload bytes in `words`, and elements `filled..len` are empty. `NEW_ARRAY_R` makes a
+//!   packed array with `filled = 0`; writing an int at index `filled` of an int array (or of
+//!   one with nothing written) appends to the packed prefix, and overwriting a packed element
+//!   with one of its kind stays packed. A loop that fills an array in order, as the frontend's
+//!   list code does, keeps it packed: machine code then reads 8 bytes per element instead of a
+//!   16-byte [`Value`], half the memory traffic of a sum over the array.
+//! * **values** (kind [`KIND_VALUES`]): every element is a [`Value`] in `values`. Any other
+//!   write (a string, a bool, an empty into the packed prefix, an int into a float array, a
+//!   write past `filled`) converts the array to this form once, for good.
+//!
+//! The form is invisible to programs: reads, equality, display and truthiness depend only on
+//! the elements. The struct is `repr(C)` and [`array_layout`] gives machine code the offsets
+//! of the kind, the length and the two vectors' element pointers and lengths.
+
+use std::rc::Rc;
+
+use crate::value::{Tag, Value, PAYLOAD_OFFSET};
+
+/// [`Array::kind`] of an array holding its elements as [`Value`]s.
+pub const KIND_VALUES: u8 = 0xff;
+
+/// The elements of an array value (see the module documentation for the two forms).
+#[repr(C)]
+#[derive(Clone, Debug)]
+pub struct Array {
+    /// Packed elements `0..words.len()` (the payload bits of ints or floats); empty in the
+    /// values form.
+    words: Vec<u64>,
+    /// Every element, in the values form; empty in the packed form.
+    values: Vec<Value>,
+    /// Number of elements.
+    len: usize,
+    /// [`Tag::Empty`] (packed, nothing written), [`Tag::Int`] or [`Tag::Float`] (packed), or
+    /// [`KIND_VALUES`].
+    kind: u8,
+}
+
+impl Array {
+    /// `len` empties (packed, nothing written), as `NEW_ARRAY_R` makes them.
+    pub fn empties(len: usize) -> Array {
+        Array { words: Vec::new(), values: Vec::new(), len, kind: Tag::Empty as u8 }
+    }
+
+    /// An array of `elems`, packed when they are ints (or floats) followed only by empties.
+    pub fn from_values(elems: Vec<Value>) -> Array {
+        let len = elems.len();
+        let filled = elems.iter().position(|v| matches!(v, Value::Empty)).unwrap_or(len);
+        let kind = elems.first().map(Value::tag).unwrap_or(Tag::Empty);
+        let packable = matches!(kind, Tag::Int | Tag::Float | Tag::Empty)
+            && elems[..filled].iter().all(|v| v.tag() == kind)
+            && elems[filled..].iter().all(|v| matches!(v, Value::Empty));
+        if !packable {
+            return Array { words: Vec::new(), values: elems, len, kind: KIND_VALUES };
+        }
+        let words = elems[..filled].iter().map(packed_word).collect();
+        Array { words, values: Vec::new(), len, kind: kind as u8 }
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the array has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The form the elements are in: [`Tag::Empty`], [`Tag::Int`] or [`Tag::Float`] when
+    /// packed, [`KIND_VALUES`] otherwise.
+    #[inline]
+    pub fn kind(&self) -> u8 {
+        self.kind
+    }
+
+    /// Element `i`, or `None` when `i >= len`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<Value> {
+        if i >= self.len {
+            return None;
+        }
+        Some(match self.kind {
+            KIND_VALUES => self.values[i].clone(),
+            k => match self.words.get(i) {
+                Some(&w) if k == Tag::Int as u8 => Value::Int(w as i64),
+                Some(&w) => Value::Float(f64::from_bits(w)),
+                None => Value::Empty,
+            },
+        })
+    }
+
+    /// Sets element `i` to `v`; returns false (changing nothing) when `i >= len`. Keeps the
+    /// packed form where the module documentation says so, else converts to values.
+    pub fn set(&mut self, i: usize, v: Value) -> bool {
+        if i >= self.len {
+            return false;
+        }
+        if self.kind != KIND_VALUES {
+            let filled = self.words.len();
+            let fits = match v {
+                Value::Int(_) | Value::Float(_) => {
+                    let t = v.tag() as u8;
+                    (self.kind == t || self.kind == Tag::Empty as u8) && i <= filled
+                }
+                // An empty past the packed prefix changes nothing.
+                Value::Empty if i >= filled => return true,
+                _ => false,
+            };
+            if fits {
+                self.kind = v.tag() as u8;
+                let w = packed_word(&v);
+                if i == filled {
+                    self.words.push(w);
+                } else {
+                    self.words[i] = w;
+                }
+                return true;
+            }
+            self.convert_to_values();
+        }
+        self.values[i].set(v);
+        true
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len).map(|i| self.get(i).expect("index below len"))
+    }
+
+    /// Converts to the values form.
+    fn convert_to_values(&mut self) {
+        let mut values = Vec::with_capacity(self.len);
+        values.extend((0..self.len).map(|i| self.get(i).expect("index below len")));
+        self.values = values;
+        self.words = Vec::new();
+        self.kind = KIND_VALUES;
+    }
+}
+
+/// The 8 payload bytes of an int or float (its packed form).
+fn packed_word(v: &Value) -> u64 {
+    match v {
+        Value::Int(i) => *i as u64,
+        Value::Float(f) => f.to_bits(),
+        _ => unreachable!("only ints and floats are packed"),
+    }
+}
+
+/// Where machine code finds an array's parts: byte offsets from the payload pointer of a
+/// [`Value::Array`] (the address of its `Rc` allocation) to the [`Array`]'s fields.
+///
+/// The standard library does not specify the field order of `Rc`'s allocation or of `Vec`, so
+/// [`array_layout`] measures them once, on live arrays, instead of assuming them (`Array`
+/// itself is `repr(C)`). The packed elements are `words_len` consecutive `u64`s starting at the
+/// address in the `words_data` word, the values-form elements `len` consecutive [`Value`]s (16
+/// bytes each) starting at the address in the `values_data` word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrayLayout {
+    /// Offset of the kind byte ([`Array::kind`]).
+    pub kind: i32,
+    /// Offset of the number of elements (`usize`).
+    pub len: i32,
+    /// Offset of the packed elements' pointer (`*const u64`).
+    pub words_data: i32,
+    /// Offset of the number of packed elements (`usize`).
+    pub words_len: i32,
+    /// Offset of the values-form elements' pointer (`*const Value`).
+    pub values_data: i32,
+}
+
+/// The [`ArrayLayout`] of this build, measured on first use; `None` when the measurement is
+/// not conclusive (a `Vec` that is not three words, or words that cannot be told apart), in
+/// which case compiled code must read arrays through the runtime's helpers.
+pub fn array_layout() -> Option<ArrayLayout> {
+    static LAYOUT: std::sync::OnceLock<Option<ArrayLayout>> = std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(measure_array_layout)
+}
+
+/// Offsets (pointer, length) of the words of a `Vec<T>` holding `v`, found by matching its
+/// three words against the known pointer and length (capacity differs from the length).
+fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize)> {
+    const WORDS: usize = 3;
+    if std::mem::size_of::<Vec<T>>() != WORDS * 8 || std::mem::size_of::<usize>() != 8 || v.capacity() == v.len() {
+        return None;
+    }
+    // SAFETY: `Vec<T>` is exactly three initialized pointer-sized words (checked above:
+    // pointer, capacity, length in some order); copying its bytes reads nothing uninitialized
+    // and leaves the vector untouched.
+    let words: [usize; WORDS] = unsafe { std::mem::transmute_copy::<Vec<T>, [usize; WORDS]>(v) };
+    let only = |x: usize| {
+        let mut hits = words.iter().enumerate().filter(|(_, &w)| w == x).map(|(i, _)| i);
+        match (hits.next(), hits.next()) {
+            (Some(i), None) => Some(i * 8),
+            _ => None,
+        }
+    };
+    Some((only(v.as_ptr() as usize)?, only(v.len())?))
+}
+
+fn measure_array_layout() -> Option<ArrayLayout> {
+    let mut found: Option<ArrayLayout> = None;
+    // Two arrays whose lengths, capacities and element addresses all differ, so that each
+    // word is identified by exactly one value in each measurement and both must agree.
+    for (len, cap) in [(3usize, 5usize), (2, 9)] {
+        let mut words: Vec<u64> = Vec::with_capacity(cap + 1);
+        words.extend(0..len as u64 + 1);
+        let mut values: Vec<Value> = Vec::with_capacity(cap);
+        values.extend((0..len as i64).map(Value::Int));
+        let value = Value::Array(Rc::new(Array { words, values, len: 100 + len, kind: Tag::Int as u8 }));
+        let Value::Array(rc) = &value else { return None };
+        // SAFETY: `Value` is `repr(C, u8)` with an `Rc` (one non-null pointer) as the payload
+        // of `Array` at offset 8 (the layout `value` documents); the word is initialized.
+        let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
+        let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
+        let (wd, wl) = measure_vec(&rc.words)?;
+        let (vd, _) = measure_vec(&rc.values)?;
+        let field = |off: usize| (at + off) as i32;
+        let layout = ArrayLayout {
+            kind: field(std::mem::offset_of!(Array, kind)),
+            len: field(std::mem::offset_of!(Array, len)),
+            words_data: field(std::mem::offset_of!(Array, words) + wd),
+            words_len: field(std::mem::offset_of!(Array, words) + wl),
+            values_data: field(std::mem::offset_of!(Array, values) + vd),
+        };
+        if found.is_some_and(|f| f != layout) {
+            return None;
+        }
+        found = Some(layout);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(a: &Array) -> Vec<String> {
+        a.iter().map(|v| v.display_string()).collect()
+    }
+
+    /// In-order fills stay packed; every other write converts to values once, and the
+    /// elements read the same in either form.
+    #[test]
+    fn writes_keep_or_leave_the_packed_form() {
+        let mut a = Array::empties(4);
+        assert_eq!(a.kind(), Tag::Empty as u8);
+        assert_eq!(ints(&a), ["empty"; 4]);
+        for i in 0..3 {
+            assert!(a.set(i, Value::Int(10 * i as i64)));
+        }
+        assert!(a.set(1, Value::Int(-1)));
+        assert!(a.set(3, Value::Empty));
+        assert_eq!(a.kind(), Tag::Int as u8);
+        assert_eq!(ints(&a), ["0", "-1", "20", "empty"]);
+        assert!(!a.set(4, Value::Int(0)), "index 4 is out of range");
+        let mut f = a.clone();
+        assert!(f.set(0, Value::Float(0.5)), "a float into an int array");
+        assert_eq!(f.kind(), KIND_VALUES);
+        assert_eq!(ints(&f), ["0.5", "-1", "20", "empty"]);
+        assert_eq!(ints(&a), ["0", "-1", "20", "empty"], "the clone is a separate array");
+        for (i, v) in [(3, Value::Int(7)), (1, Value::Empty), (0, Value::str("x")), (0, Value::Bool(true))] {
+            let mut b = Array::empties(5);
+            for j in 0..2 {
+                b.set(j, Value::Int(j as i64));
+            }
+            let want: Vec<String> = (0..5).map(|j| if j == i { v.display_string() } else { b.get(j).unwrap().display_string() }).collect();
+            assert!(b.set(i, v));
+            assert_eq!(b.kind(), KIND_VALUES);
+            assert_eq!(ints(&b), want);
+        }
+        let mut g = Array::empties(2);
+        g.set(0, Value::Float(1.5));
+        g.set(1, Value::Float(-2.0));
+        assert_eq!(g.kind(), Tag::Float as u8);
+        assert_eq!(ints(&g), ["1.5", "-2"]);
+    }
+
+    #[test]
+    fn from_values_packs_only_uniform_prefixes() {
+        let p = Array::from_values(vec![Value::Int(1), Value::Int(2), Value::Empty]);
+        assert_eq!((p.kind(), ints(&p)), (Tag::Int as u8, vec!["1".into(), "2".into(), "empty".into()]));
+        for v in [vec![Value::Int(1), Value::Float(2.0)], vec![Value::Empty, Value::Int(1)], vec![Value::str("a")], vec![Value::Int(1), Value::Empty, Value::Int(2)]] {
+            let shown: Vec<String> = v.iter().map(|x| x.display_string()).collect();
+            let a = Array::from_values(v);
+            assert_eq!(a.kind(), KIND_VALUES);
+            assert_eq!(ints(&a), shown);
+        }
+        assert_eq!(Array::from_values(vec![]).kind(), Tag::Empty as u8);
+    }
+
+    /// The measured layout reads the parts of arrays other than the ones it was measured on,
+    /// in both forms, including an empty one and a copy made by copy-on-write.
+    #[test]
+    fn array_layout_reads_live_arrays() {
+        let layout = array_layout().expect("the host's Vec layout is measurable");
+        // (kind, len, words pointer, words len, values pointer)
+        let read = |v: &Value| -> (u8, usize, usize, usize, usize) {
+            assert_eq!(v.tag(), Tag::Array);
+            let p = v as *const Value as *const u8;
+            // SAFETY: the payload word of an array value is initialized, and the offsets
+            // name initialized fields inside its live `Rc` allocation.
+            unsafe {
+                let base = std::ptr::read(p.add(PAYLOAD_OFFSET as usize) as *const usize) as *const u8;
+                let word = |o: i32| std::ptr::read(base.add(o as usize) as *const usize);
+                (*base.add(layout.kind as usize), word(layout.len), word(layout.words_data), word(layout.words_len), word(layout.values_data))
+            }
+        };
+        for n in [0usize, 1, 7, 1000] {
+            let v = Value::Array(Rc::new(Array::from_values((0..n as i64).map(Value::Int).collect())));
+            let (kind, len, wd, wl, _) = read(&v);
+            let Value::Array(a) = &v else { unreachable!() };
+            assert_eq!((len, wl), (n, n));
+            assert_eq!(kind, if n == 0 { Tag::Empty as u8 } else { Tag::Int as u8 });
+            assert_eq!(wd, a.words.as_ptr() as usize);
+            if n > 0 {
+                // SAFETY: packed element n-1 is inside the words.
+                assert_eq!(unsafe { *(wd as *const i64).add(n - 1) }, n as i64 - 1);
+            }
+            let m = Value::Array(Rc::new(Array::from_values((0..n).map(|i| Value::str(i.to_string())).collect())));
+            let (kind, len, _, _, vd) = read(&m);
+            if n > 0 {
+                assert_eq!((kind, len), (KIND_VALUES, n));
+                // SAFETY: element n-1 is inside the values.
+                let last = unsafe { &*(vd as *const Value).add(n - 1) };
+                assert_eq!(last.display_string(), (n - 1).to_string());
+            }
+        }
+        let mut a = Value::Array(Rc::new(Array::from_values(vec![Value::Int(1), Value::Int(2)])));
+        let b = a.clone();
+        if let Value::Array(r) = &mut a {
+            Rc::make_mut(r).set(0, Value::Int(9));
+        }
+        let (_, la, da, ..) = read(&a);
+        let (_, lb, db, ..) = read(&b);
+        assert_eq!((la, lb), (2, 2));
+        assert_ne!(da, db, "the copy has its own elements");
+    }
+}
