@@ -92,11 +92,12 @@ enum Val {
     Float,
     /// Not live here: its value will never be read (its slot state still matters).
     Dead,
-    /// In its slot (which owns it), known to be an array whose **view** (length and element
-    /// address, read through [`mdvm_runtime::value::ArrayLayout`]) is in the register's two
-    /// view variables. The view stays valid while the slot keeps this value: only a write to the register or
-    /// an `ARRAY_SET_R` on it (copy-on-write may move the elements) can change it, and both
-    /// leave this state. Another register sharing the array copies it before writing.
+    /// In its slot (which owns it), known to be an array whose **view** ([`View`], read
+    /// through [`mdvm_runtime::value::ArrayLayout`]) is in the register's view variables. The
+    /// view stays valid while the slot keeps this value: only a write to the register or an
+    /// `ARRAY_SET_R` on it (copy-on-write may move the elements, a write may change the
+    /// array's form) can change it, and both leave this state. Another register sharing the
+    /// array copies it before writing.
     Array,
 }
 

@@ -12,10 +12,14 @@
 //!   resumes the interpreter at the same instruction (`mdvm_deopt`);
 //! * array reads and lengths are machine code (through the array layout the runtime
 //!   measures, `mdvm_runtime::value::array_layout`): the array register's type is guarded once
-//!   and its **view** (length, element address) stays in registers until the register is
-//!   written or the array is (so a loop over an array checks its type once, before the loop),
-//!   the index is bounds-checked and the element's tag guarded; an element write of an
-//!   unboxed value calls one small helper (`mdvm_array_set_plain`, copy-on-write);
+//!   and its **view** (length, form, element address and count) stays in registers until the
+//!   register is written or the array is (so a loop over an array checks its type once,
+//!   before the loop). Ints and floats filled in order are packed 8-byte words
+//!   (`mdvm_runtime::array`); the form the reads of a register are compiled for (packed ints,
+//!   packed floats or 16-byte values, from feedback) is guarded with the view when all reads
+//!   of the register agree, else at each read. The index is bounds-checked and a value's tag
+//!   guarded; an element write of an unboxed value calls one small helper
+//!   (`mdvm_array_set_plain`, copy-on-write), after which the view is read again;
 //! * everything else (strings, dicts, printing, generic arithmetic, arrays of other element
 //!   types) calls runtime helpers that execute the instruction with the interpreter's own
 //!   semantics;
