@@ -104,29 +104,39 @@ impl Array {
             return false;
         }
         if self.kind != KIND_VALUES {
-            let filled = self.words.len();
-            let fits = match v {
-                Value::Int(_) | Value::Float(_) => {
-                    let t = v.tag() as u8;
-                    (self.kind == t || self.kind == Tag::Empty as u8) && i <= filled
-                }
+            let kept = match v {
+                Value::Int(x) => self.set_packed(i, Tag::Int, x as u64),
+                Value::Float(f) => self.set_packed(i, Tag::Float, f.to_bits()),
                 // An empty past the packed prefix changes nothing.
-                Value::Empty if i >= filled => return true,
+                Value::Empty => i >= self.words.len(),
                 _ => false,
             };
-            if fits {
-                self.kind = v.tag() as u8;
-                let w = packed_word(&v);
-                if i == filled {
-                    self.words.push(w);
-                } else {
-                    self.words[i] = w;
-                }
+            if kept {
                 return true;
             }
             self.convert_to_values();
         }
         self.values[i].set(v);
+        true
+    }
+
+    /// Sets element `i` to the int or float whose tag is `tag` and payload bits `word`, when
+    /// that keeps the array packed: `i < len`, the element is in the packed prefix or just past
+    /// it, and `tag` is the array's kind (or nothing is written yet). Returns false, changing
+    /// nothing, otherwise ([`Array::set`] then handles the write).
+    #[inline]
+    pub fn set_packed(&mut self, i: usize, tag: Tag, word: u64) -> bool {
+        let filled = self.words.len();
+        let kind_ok = self.kind == tag as u8 || self.kind == Tag::Empty as u8;
+        if !kind_ok || !matches!(tag, Tag::Int | Tag::Float) || i >= self.len || i > filled {
+            return false;
+        }
+        self.kind = tag as u8;
+        if i == filled {
+            self.words.push(word);
+        } else {
+            self.words[i] = word;
+        }
         true
     }
 

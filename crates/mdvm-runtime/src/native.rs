@@ -405,10 +405,16 @@ pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64
     if idx < 0 || idx as u64 >= a.len() as u64 {
         return 1;
     }
+    let a = std::rc::Rc::make_mut(a);
+    // An int or float that keeps the array packed is stored without making a value.
+    let Some(plain) = Tag::from_u8(tag as u8) else { return 1 };
+    if a.set_packed(idx as usize, plain, payload) {
+        return 0;
+    }
     // SAFETY: `tag` is a plain tag (checked), so the words form a value owning nothing; a
     // bool's payload is masked to its low bit by `from_raw_parts`.
     let v = unsafe { Value::from_raw_parts(tag, payload) };
-    std::rc::Rc::make_mut(a).set(idx as usize, v);
+    a.set(idx as usize, v);
     0
 }
 
