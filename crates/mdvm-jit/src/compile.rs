@@ -1345,14 +1345,13 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         };
         self.side_exit_if(out, pc, rt_no_pred(), reason, st, live);
         self.stress_guard(pc * 4 + 2, pc, st, live);
+        // Element `i` is 8 bytes (a packed word) or 16 (a value) from the last.
+        let off = self.b.ins().ishl_imm_u(i, if packed { 3 } else { 4 });
+        let e = self.b.ins().iadd(data, off);
         let v = if packed {
-            let off = self.b.ins().ishl_imm_u(i, 3);
-            let e = self.b.ins().iadd(data, off);
             let ty = if elem == Tag::Float { types::F64 } else { types::I64 };
             self.b.ins().load(ty, flags(), e, 0)
         } else {
-            let off = self.b.ins().ishl_imm_u(i, 4);
-            let e = self.b.ins().iadd(data, off);
             self.check_and_unbox_at(e, 0, elem, pc, rt_no_pred(), st, live)
         };
         match elem {
