@@ -749,3 +749,98 @@ done:   DEBUG_PRINT r6
         agrees_within_fuel(&src);
     }
 }
+
+/// Floor modulo as DESIGN.md section 4 defines it (the result takes the divisor's sign).
+fn floor_mod(a: i64, b: i64) -> i64 {
+    ((a % b) + b) % b
+}
+
+/// `acc = <acc0>; for i in [<i0>, <i1>) { for j in [<j0>, <m>] { acc = acc + (i * j) % <d> } }`,
+/// then prints acc: the nested loop whose product and sum the range analysis bounds (the outer
+/// limit is a constant, so widening at the inner header stops at it).
+fn nested_product_program(acc0: i64, i0: i64, i1: i64, j0: i64, m: i64, d: i64) -> String {
+    format!(
+        "
+        LOAD_CONST_R r0, int {acc0}
+        LOAD_CONST_R r1, int {i0}
+        LOAD_CONST_R r2, int {i1}
+        LOAD_CONST_R r3, int {m}
+        LOAD_CONST_R r4, int 1
+        LOAD_CONST_R r5, int {d}
+outer:  LT_R r6, r1, r2
+        JUMP_IF_NOT_R r6, done
+        LOAD_CONST_R r7, int {j0}
+inner:  LTE_R r8, r7, r3
+        JUMP_IF_NOT_R r8, next
+        MUL_R r9, r1, r7
+        MOD_R r10, r9, r5
+        ADD_R r11, r0, r10
+        MOVE_R r0, r11
+        ADD_R r12, r7, r4
+        MOVE_R r7, r12
+        JUMP_R inner
+next:   ADD_R r13, r1, r4
+        MOVE_R r1, r13
+        JUMP_R outer
+done:   DEBUG_PRINT r0
+        RETURN_R"
+    )
+}
+
+/// The range analysis proves `i * j` and `acc + (i * j) % 7` free of overflow in a nested
+/// loop, or bounds the addend so that one comparison of `acc` guards the sum (a conservative
+/// exit: the interpreter then adds exactly). Each program's output is computed here from the
+/// semantics, and every tier (OSR at the first back-edge, stress deopt) must agree with it; the
+/// programs whose sums or products do overflow must raise the error in every tier.
+#[test]
+fn range_facts_keep_nested_loop_arithmetic_exact() {
+    let (max, min) = (i64::MAX, i64::MIN);
+    let expect = |acc0: i64, i0: i64, i1: i64, j0: i64, m: i64, d: i64| -> Result<i64, ()> {
+        let mut acc = acc0;
+        for i in i0..i1 {
+            for j in j0..=m {
+                let p = i.checked_mul(j).ok_or(())?;
+                acc = acc.checked_add(floor_mod(p, d)).ok_or(())?;
+            }
+        }
+        Ok(acc)
+    };
+    let sqrt_max = 3_037_000_499; // floor(sqrt(i64::MAX))
+    let cases = [
+        // Products and sums far from the limits, negative dividends, both divisor signs.
+        (0, -30, 30, 1, 20, 7),
+        (0, -30, 30, 1, 20, -7),
+        (5, -3, 4, -5, 9, 3),
+        // The sum nears MAX: the one-sided check on acc fires before the last additions,
+        // which fit (conservative exit), and in the first program one of them overflows.
+        (max - 40, 0, 2, 1, 5, 7),
+        (max - 8, 0, 1, 1, 4, 7),
+        (max - 10, 1, 3, 1, 6, 7),
+        // Negative remainders drive the sum towards MIN.
+        (min + 40, 0, 2, 1, 5, -7),
+        (min + 10, 1, 3, 1, 6, -7),
+        // Products near the int range's end: the multiplication's check must stay.
+        (0, sqrt_max - 2, sqrt_max + 2, sqrt_max - 5, sqrt_max + 3, 7),
+        (0, -sqrt_max - 2, -sqrt_max + 2, sqrt_max - 5, sqrt_max + 3, 7),
+        (0, sqrt_max - 3, sqrt_max + 1, sqrt_max - 3, sqrt_max, 1000),
+        (0, 1 << 31, (1 << 31) + 3, (1 << 32) - 3, (1 << 32) + 2, 1000),
+    ];
+    let mut overflowed = 0;
+    for (acc0, i0, i1, j0, m, d) in cases {
+        let src = nested_product_program(acc0, i0, i1, j0, m, d);
+        let interp = run(&assemble_bytes(&src), Tier::Interp, 10, false);
+        match expect(acc0, i0, i1, j0, m, d) {
+            Ok(v) => {
+                assert!(interp.result.is_ok(), "{src}: {:?}", interp.result);
+                assert_eq!(interp.stdout, format!("{v}\n"), "{src}");
+            }
+            Err(()) => {
+                overflowed += 1;
+                let err = interp.result.clone().unwrap_err();
+                assert!(err.contains("overflow"), "{src}: {err}");
+            }
+        }
+        agrees_within_fuel(&src);
+    }
+    assert!(overflowed >= 4, "the cases near the limits must include overflowing ones ({overflowed})");
+}

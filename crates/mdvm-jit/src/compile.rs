@@ -30,6 +30,8 @@ use mdvm_runtime::native::{self as rt, DeoptReason, RET_NONE, RET_UNWIND};
 use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
 
+use crate::ranges::{self, Facts};
+
 /// Which entry of a body to build.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Entry<'a> {
@@ -218,7 +220,7 @@ enum Plan {
 
 /// What every kind of binary op does natively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -234,7 +236,7 @@ enum BinOp {
     Or,
 }
 
-fn binop_of(ins: &Instr) -> Option<(BinOp, u8, u8, u8)> {
+pub(crate) fn binop_of(ins: &Instr) -> Option<(BinOp, u8, u8, u8)> {
     Some(match ins {
         Instr::AddR { dst, a, b } => (BinOp::Add, dst.0, a.0, b.0),
         Instr::SubR { dst, a, b } => (BinOp::Sub, dst.0, a.0, b.0),
@@ -253,7 +255,7 @@ fn binop_of(ins: &Instr) -> Option<(BinOp, u8, u8, u8)> {
     })
 }
 
-fn is_compare(op: BinOp) -> bool {
+pub(crate) fn is_compare(op: BinOp) -> bool {
     matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge)
 }
 
@@ -427,6 +429,8 @@ pub(crate) struct Lowerer<'r, 'a> {
     int_consts: Vec<Option<i64>>,
     /// See [`Lowerer::view_forms`].
     view_forms: Vec<Option<u8>>,
+    /// Per block, the int range facts at its start after its phis ([`ranges`]).
+    entry_facts: Vec<Facts>,
 }
 
 impl<'r, 'a> Lowerer<'r, 'a> {
@@ -792,63 +796,12 @@ struct Gen<'r, 'a, 'f> {
     uncharged_exits: bool,
     /// Typed entries of callees imported into this function.
     callees: HashMap<u32, FuncRef>,
-    /// Int range facts of the block being emitted (see [`Ranges`]).
-    ranges: Ranges,
-    /// Range facts recorded by a block's only predecessor for the edge into it (its branch
-    /// on an int comparison), taken when the block is emitted.
-    edge_ranges: Vec<Option<Vec<(u8, i64, i64)>>>,
-    /// The block entered first (no range facts hold at its start: it has an extra edge from
-    /// the function's entry).
-    entry_blk: u32,
-}
-
-/// Int range facts inside one basic block: per register, bounds (inclusive) that its int value
-/// is known to lie within, learnt from the branch on an int comparison that leads here (the
-/// block's only predecessor ended with it), and the int comparison that defined a register (so
-/// that a branch on it knows what it tested). A fact about a register ends when the register is
-/// written. Overflow checks that the bounds rule out are left out: in `i < n; i = i + 1` the
-/// increment cannot overflow, nor can `n - 1` after `n < 2` failed.
-struct Ranges {
-    bounds: Vec<(i64, i64)>,
-    compares: Vec<Option<(BinOp, u8, u8)>>,
-}
-
-impl Ranges {
-    fn new(nregs: usize) -> Ranges {
-        Ranges { bounds: vec![(i64::MIN, i64::MAX); nregs], compares: vec![None; nregs] }
-    }
-
-    /// Register `r` was written: every fact about it ends.
-    fn kill(&mut self, r: u8) {
-        self.bounds[r as usize] = (i64::MIN, i64::MAX);
-        for c in self.compares.iter_mut() {
-            if matches!(*c, Some((_, a, b)) if a == r || b == r) {
-                *c = None;
-            }
-        }
-        self.compares[r as usize] = None;
-    }
-
-    /// The facts that hold where `a op b` (an int comparison; `a_range` and `b_range` are the
-    /// operands' bounds) is true, as (register, low, high).
-    fn implied(op: BinOp, a: u8, b: u8, a_range: (i64, i64), b_range: (i64, i64)) -> Vec<(u8, i64, i64)> {
-        let ((alo, ahi), (blo, bhi)) = (a_range, b_range);
-        let (na, nb) = match op {
-            BinOp::Lt => ((alo, ahi.min(bhi.saturating_sub(1))), (blo.max(alo.saturating_add(1)), bhi)),
-            BinOp::Le => ((alo, ahi.min(bhi)), (blo.max(alo), bhi)),
-            BinOp::Gt => ((alo.max(blo.saturating_add(1)), ahi), (blo, bhi.min(ahi.saturating_sub(1)))),
-            BinOp::Ge => ((alo.max(blo), ahi), (blo, bhi.min(ahi))),
-            _ => return Vec::new(),
-        };
-        if a == b {
-            return Vec::new();
-        }
-        vec![(a, na.0, na.1), (b, nb.0, nb.1)]
-    }
+    /// Int range facts at the instruction being emitted ([`ranges`]).
+    ranges: Facts,
 }
 
 /// The comparison that holds where `op` does not.
-fn negated(op: BinOp) -> Option<BinOp> {
+pub(crate) fn negated(op: BinOp) -> Option<BinOp> {
     Some(match op {
         BinOp::Lt => BinOp::Ge,
         BinOp::Le => BinOp::Gt,
@@ -1446,6 +1399,31 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                         return;
                     }
                     BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                        let (ra, rb) = (self.int_range(a), self.int_range(b));
+                        // Operands whose range facts rule overflow out need no check.
+                        if ranges::cannot_overflow(op, ra, rb) {
+                            let v = match op {
+                                BinOp::Add => self.b.ins().iadd(x, y),
+                                BinOp::Sub => self.b.ins().isub(x, y),
+                                _ => self.b.ins().imul(x, y),
+                            };
+                            self.def_int(dst, v, st, Val::Int);
+                            return;
+                        }
+                        // One operand in a small range on one side of zero: overflow needs the
+                        // other one near an end of the int range, and one comparison of it
+                        // against a limit rules that out. An operand past the limit takes the
+                        // overflow exit even when the sum itself fits: the interpreter then
+                        // does the operation exactly.
+                        if let Some((other, limit, above)) = Self::one_sided_overflow_limit(op, ra, rb) {
+                            let other = if other == 0 { x } else { y };
+                            let cc = if above { IntCC::SignedGreaterThan } else { IntCC::SignedLessThan };
+                            let of = self.b.ins().icmp_imm_s(cc, other, limit);
+                            self.side_exit_if(of, pc, rt_no_pred(), DeoptReason::Overflow, &st.clone(), live);
+                            let v = if op == BinOp::Add { self.b.ins().iadd(x, y) } else { self.b.ins().isub(x, y) };
+                            self.def_int(dst, v, st, Val::Int);
+                            return;
+                        }
                         let (v, of) = match op {
                             BinOp::Add => self.b.ins().sadd_overflow(x, y),
                             BinOp::Sub => self.b.ins().ssub_overflow(x, y),
@@ -1566,6 +1544,36 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
     }
 
+    /// For `a + b` or `a - b` with operand ranges `ra` and `rb`, when one operand's range is
+    /// small (within +-2^32) and on one side of zero: (which operand must be compared, 0 for
+    /// `a` and 1 for `b`; the limit; true if overflow needs that operand above the limit,
+    /// false if below it). Otherwise None.
+    fn one_sided_overflow_limit(op: BinOp, ra: (i64, i64), rb: (i64, i64)) -> Option<(u8, i64, bool)> {
+        const SMALL: i64 = 1 << 32;
+        let small = |(lo, hi): (i64, i64)| lo >= -SMALL && hi <= SMALL && (lo >= 0 || hi <= 0);
+        match op {
+            // x + y, y in lo..=hi: with lo >= 0, overflow needs x > MAX - hi; with hi <= 0,
+            // x < MIN - lo.
+            BinOp::Add => {
+                let (other, (lo, hi)) = if small(rb) {
+                    (0, rb)
+                } else if small(ra) {
+                    (1, ra)
+                } else {
+                    return None;
+                };
+                Some(if lo >= 0 { (other, i64::MAX - hi, true) } else { (other, i64::MIN - lo, false) })
+            }
+            // x - y, y in lo..=hi: with lo >= 0, overflow needs x < MIN + hi; with hi <= 0,
+            // x > MAX + lo.
+            BinOp::Sub if small(rb) => {
+                let (lo, hi) = rb;
+                Some(if lo >= 0 { (0, i64::MIN + hi, false) } else { (0, i64::MAX + lo, true) })
+            }
+            _ => None,
+        }
+    }
+
     /// For `x + y` or `x - y` with a constant operand that the operation can use as an
     /// addend: (the other operand, the constant). `x - MIN` is excluded (its addend overflows).
     fn const_operand(&self, op: BinOp, x: ClifValue, y: ClifValue) -> Option<(ClifValue, i64)> {
@@ -1620,27 +1628,32 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
     }
 
-    /// Truthiness of `cond` as an i8 (nonzero when truthy).
-    fn truthy(&mut self, cond: u8, st: &State) -> ClifValue {
+    /// Whether the truthiness of `cond` is `truth`, as an i8 (nonzero when it is): the test a
+    /// conditional jump makes (`JUMP_IF_R` with `truth`, `JUMP_IF_NOT_R` without), computed
+    /// directly rather than as a negated truthiness, so that the branch is one compare.
+    fn truth_is(&mut self, cond: u8, st: &State, truth: bool) -> ClifValue {
+        let icc = if truth { IntCC::NotEqual } else { IntCC::Equal };
         match st[cond as usize].val {
             Val::Bool | Val::Int => {
                 let v = self.b.use_var(self.ivars[cond as usize]);
-                self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0)
+                self.b.ins().icmp_imm_s(icc, v, 0)
             }
             Val::Float => {
+                // NaN is false: truthy is "ordered and not equal to zero".
+                let fcc = if truth { FloatCC::OrderedNotEqual } else { FloatCC::UnorderedOrEqual };
                 let v = self.b.use_var(self.fvars[cond as usize]);
                 let zero = self.b.ins().f64const(0.0);
-                self.b.ins().fcmp(FloatCC::OrderedNotEqual, v, zero)
+                self.b.ins().fcmp(fcc, v, zero)
             }
-            Val::Empty | Val::Dead => self.b.ins().iconst(types::I8, 0),
+            Val::Empty | Val::Dead => self.b.ins().iconst(types::I8, !truth as i64),
             Val::Fn(_, k) => {
                 let nonempty = !matches!(&self.l.m.constants[k as usize], Constant::Str(s) if s.is_empty());
-                self.b.ins().iconst(types::I8, nonempty as i64)
+                self.b.ins().iconst(types::I8, (nonempty == truth) as i64)
             }
             // An array is true when it has elements.
             Val::Array => {
                 let len = self.b.use_var(self.views[cond as usize].len);
-                self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0)
+                self.b.ins().icmp_imm_s(icc, len, 0)
             }
             Val::Mem => {
                 let rr = self.b.ins().iconst(types::I32, cond as i64);
@@ -1648,7 +1661,7 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                 let (ctx, base) = (self.ctx, self.base);
                 let call = self.b.ins().call_indirect(self.sigs.truthy, f, &[ctx, base, rr]);
                 let t = self.b.inst_results(call)[0];
-                self.b.ins().icmp_imm_s(IntCC::NotEqual, t, 0)
+                self.b.ins().icmp_imm_s(icc, t, 0)
             }
         }
     }
@@ -2004,19 +2017,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         let b = self.l.cfg.blocks[blk as usize].clone();
         let start = self.l.first_non_phi(blk);
         let segs = segments(self.l.m, b.start, b.end);
-        self.ranges = Ranges::new(self.l.nregs);
-        let facts = self.edge_ranges[blk as usize].take();
-        if let (Some(facts), true) = (facts, blk != self.entry_blk && b.preds.len() == 1) {
-            for (r, lo, hi) in facts {
-                self.ranges.bounds[r as usize] = (lo, hi);
-            }
-        }
-        // Phis write their registers on the edge, after the predecessor's branch.
-        for bc in b.start..start {
-            if let Some(d) = self.l.m.code[bc as usize].def() {
-                self.ranges.kill(d);
-            }
-        }
+        // The facts after the phis, which write their registers on the edge.
+        self.ranges = self.l.entry_facts[blk as usize].clone();
         for bc in start..b.end {
             let plan = self.l.plan(bc, &st);
             let live_in = self.l.live_in(bc);
@@ -2083,16 +2085,14 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     return;
                 }
                 Plan::Branch { cond, when } => {
-                    let c = self.truthy(*cond, &st);
+                    let c = self.truth_is(*cond, &st, *when);
                     let target = (bc as i64 + 1 + ins.jump_offset().unwrap() as i64) as u32;
-                    self.note_branch_ranges(*cond, *when, target, bc + 1);
                     let taken = self.b.create_block();
                     let fall = self.b.create_block();
-                    if *when {
-                        self.b.ins().brif(c, taken, &[], fall, &[]);
-                    } else {
-                        self.b.ins().brif(c, fall, &[], taken, &[]);
-                    }
+                    // The fall-through edge goes second: Cranelift lays out the last successor
+                    // first after the branch, so a loop header's body (the frontend's
+                    // fall-through) follows it and the loop exit is the taken jump.
+                    self.b.ins().brif(c, taken, &[], fall, &[]);
                     self.b.switch_to_block(taken);
                     self.b.seal_block(taken);
                     self.emit_goto(target, bc, st.clone());
@@ -2102,41 +2102,12 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     return;
                 }
             }
-            if let Some(d) = ins.def() {
-                self.ranges.kill(d);
-                if let (Plan::Binary { spec: Spec::Int, a, b, .. }, Some((op, ..))) = (&plan, binop_of(&ins)) {
-                    if is_compare(op) && d != *a && d != *b {
-                        self.ranges.compares[d as usize] = Some((op, *a, *b));
-                    }
-                }
-            }
+            self.ranges.step(self.l.m, &ins);
         }
         // Falling through to the next block (or off the end of the body).
         self.emit_goto(b.end, b.end - 1, st);
     }
 
-    /// At a branch on `cond` (taken when its truth is `when`) to bytecode index `target`, else
-    /// to `next`: when `cond` holds an int comparison, records what each side learns for the
-    /// block there (used only if this block is its only predecessor).
-    fn note_branch_ranges(&mut self, cond: u8, when: bool, target: u32, next: u32) {
-        let Some((op, a, b)) = self.ranges.compares[cond as usize] else { return };
-        let end = self.l.cfg.end;
-        if target >= end || next >= end {
-            return;
-        }
-        let (tb, nb) = (self.l.cfg.block_at(target), self.l.cfg.block_at(next));
-        if tb == nb {
-            return;
-        }
-        let (ra, rb) = (self.int_range(a), self.int_range(b));
-        let Some(not) = negated(op) else { return };
-        let (on_true, on_false) = if when { (tb, nb) } else { (nb, tb) };
-        self.edge_ranges[on_true as usize] = Some(Ranges::implied(op, a, b, ra, rb));
-        self.edge_ranges[on_false as usize] = Some(Ranges::implied(not, a, b, ra, rb));
-    }
-
-    /// The bounds known for int register `r` here (a register that only ever holds one int
-    /// constant: that constant).
     /// The one int register `r` can hold here, when it is a known constant of unboxed int
     /// type (see [`single_constants`]).
     fn const_int_operand(&self, r: u8, st: &State) -> Option<i64> {
@@ -2146,10 +2117,15 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         }
     }
 
+    /// The bounds within which int register `r` lies here (a register that only ever holds
+    /// one int constant: that constant), from the range analysis ([`crate::ranges`]).
     fn int_range(&self, r: u8) -> (i64, i64) {
         match self.l.int_consts[r as usize] {
             Some(c) => (c, c),
-            None => self.ranges.bounds[r as usize],
+            None => {
+                let b = self.ranges.bound(r);
+                (b.lo, b.hi)
+            }
         }
     }
 
@@ -2319,8 +2295,10 @@ pub(crate) fn build_function(
             })
             .collect(),
         view_forms: Vec::new(),
+        entry_facts: Vec::new(),
     };
     l.view_forms = l.view_forms(lb.start, lb.end);
+    l.entry_facts = ranges::block_entry_facts(m, &l.cfg, nregs, &|blk, pred| l.phi_moves(blk, pred));
 
     // Entry state and edge. Parameters whose callers always passed one type arrive unboxed in
     // the typed entry (the generic entry guards them); an OSR entry guards the frame's live
@@ -2442,9 +2420,7 @@ pub(crate) fn build_function(
         blocks,
         uncharged_exits: false,
         callees: HashMap::new(),
-        ranges: Ranges::new(nregs),
-        edge_ranges: vec![None; nblocks],
-        entry_blk,
+        ranges: Facts::top(nregs),
     };
     if let Entry::Generic { fast } = req.entry {
         // Guard the typed parameters in their slots (nothing charged yet: the typed entry

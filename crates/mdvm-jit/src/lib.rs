@@ -7,7 +7,10 @@
 //! * bytecode -> basic blocks and liveness ([`mdbc::cfg`]) -> a forward type analysis
 //!   ([`compile`]) -> CLIF, one `cranelift_frontend::Variable` per VM register and type;
 //! * ints, floats and bools stay unboxed in machine registers; checked int arithmetic uses the
-//!   overflow-reporting instructions; operands whose type is not proven are checked by a
+//!   overflow-reporting instructions, except where an int range analysis of the whole body
+//!   ([`ranges`]: bounds from constants, arithmetic, array lengths and the branches on int
+//!   comparisons, widened at loop headers) rules overflow out, or reduces the check to one
+//!   comparison of an operand against a limit; operands whose type is not proven are checked by a
 //!   **guard** (a tag test) whose **side exit** writes the live registers back to the frame and
 //!   resumes the interpreter at the same instruction (`mdvm_deopt`);
 //! * array reads and lengths are machine code (through the array layout the runtime
@@ -31,6 +34,7 @@
 //! when to compile (see `TierPolicy`).
 
 mod compile;
+mod ranges;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;

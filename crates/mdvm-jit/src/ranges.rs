@@ -1,0 +1,354 @@
+//! Int range analysis of one body, for the compiled tier's overflow checks.
+//!
+//! A forward dataflow analysis over the body's basic blocks ([`mdbc::cfg::Cfg`]) that learns,
+//! per register, bounds its value lies within *if it holds an int* ([`Bound`]). Facts come from
+//! int constants, from int arithmetic on bounded operands (`ADD_R`, `SUB_R`, `MUL_R`, `MOD_R`,
+//! `NEG_R`; an int result implies int operands, DESIGN.md section 4), from `ARRAY_LEN_R`, and
+//! from the branch on an int comparison that leads into a block (`i < n` on the taken side).
+//! Joins take the hull of the incoming bounds; at a loop header (a block with a back-edge
+//! into it) a bound that grows is widened to the end of the int range, so the analysis ends
+//! after a few passes. In `i = 0; while i < n { ...; i = i + 1 }` the header learns `i >= 0`
+//! and the body `0 <= i <= n - 1`.
+//!
+//! The facts are about the bytecode's semantics, not about speculated types, and cover every
+//! path from the body's start: so they hold in the interpreter's frame at an OSR entry too.
+//! The analysis is run on the whole body whatever the compiled entry.
+
+use mdbc::cfg::Cfg;
+use mdbc::{Constant, Instr, Module};
+
+use crate::compile::{binop_of, is_compare, negated, BinOp};
+
+/// What is known of one register's value at one point: if it holds an int, the int lies in
+/// `lo..=hi`; when `int` is set it always holds an int there (a comparison with it bounds the
+/// other operand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bound {
+    pub lo: i64,
+    pub hi: i64,
+    pub int: bool,
+}
+
+impl Bound {
+    /// Nothing known.
+    pub const TOP: Bound = Bound { lo: i64::MIN, hi: i64::MAX, int: false };
+
+    fn exact(c: i64) -> Bound {
+        Bound { lo: c, hi: c, int: true }
+    }
+
+    /// The bound of a value from either side of a join.
+    fn join(self, o: Bound) -> Bound {
+        Bound { lo: self.lo.min(o.lo), hi: self.hi.max(o.hi), int: self.int && o.int }
+    }
+
+    /// The join at a loop header: a side that grew goes to the next of `thresholds` (sorted,
+    /// holding `MIN` and `MAX`) beyond it; with no thresholds, to the end of the int range.
+    fn widen(self, newer: Bound, thresholds: &[i64]) -> Bound {
+        let j = self.join(newer);
+        let lo = match thresholds.partition_point(|&t| t <= j.lo) {
+            _ if j.lo >= self.lo => j.lo,
+            0 => i64::MIN,
+            i => thresholds[i - 1],
+        };
+        let hi = match thresholds.partition_point(|&t| t < j.hi) {
+            _ if j.hi <= self.hi => j.hi,
+            i if i == thresholds.len() => i64::MAX,
+            i => thresholds[i],
+        };
+        Bound { lo, hi, int: j.int }
+    }
+}
+
+fn clamp(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// The exact range of `a op b` over ints `a` in `a_lo..=a_hi` and `b` likewise, for `op` among
+/// `+ - *`, computed without overflow (i128). The result may lie outside the int range (such
+/// an operation overflows for some operands).
+pub(crate) fn arith_range(op: BinOp, a: (i64, i64), b: (i64, i64)) -> Option<(i128, i128)> {
+    let (al, ah, bl, bh) = (a.0 as i128, a.1 as i128, b.0 as i128, b.1 as i128);
+    Some(match op {
+        BinOp::Add => (al + bl, ah + bh),
+        BinOp::Sub => (al - bh, ah - bl),
+        BinOp::Mul => {
+            let p = [al * bl, al * bh, ah * bl, ah * bh];
+            (*p.iter().min().expect("four"), *p.iter().max().expect("four"))
+        }
+        _ => return None,
+    })
+}
+
+/// True when `a op b` (`+ - *`) cannot overflow for any ints in the given ranges.
+pub(crate) fn cannot_overflow(op: BinOp, a: (i64, i64), b: (i64, i64)) -> bool {
+    matches!(arith_range(op, a, b), Some((lo, hi)) if lo >= i64::MIN as i128 && hi <= i64::MAX as i128)
+}
+
+/// The facts at one point of a block: per register its [`Bound`], and the int comparison
+/// whose result a register holds (`compares[d] = (op, a, b)` after `d = a op b`, until `d`, `a`
+/// or `b` is written), so that a branch on `d` knows what it tested.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Facts {
+    bounds: Vec<Bound>,
+    compares: Vec<Option<(BinOp, u8, u8)>>,
+}
+
+impl Facts {
+    /// No facts about `nregs` registers.
+    pub fn top(nregs: usize) -> Facts {
+        Facts { bounds: vec![Bound::TOP; nregs], compares: vec![None; nregs] }
+    }
+
+    /// The bound of register `r`.
+    pub fn bound(&self, r: u8) -> Bound {
+        self.bounds.get(r as usize).copied().unwrap_or(Bound::TOP)
+    }
+
+    /// Register `r` now holds a value with bound `b`: every other fact about it ends.
+    fn set(&mut self, r: u8, b: Bound) {
+        for c in self.compares.iter_mut() {
+            if matches!(*c, Some((_, x, y)) if x == r || y == r) {
+                *c = None;
+            }
+        }
+        if let Some(slot) = self.compares.get_mut(r as usize) {
+            *slot = None;
+        }
+        if let Some(slot) = self.bounds.get_mut(r as usize) {
+            *slot = b;
+        }
+    }
+
+    /// The facts after the non-phi instruction `ins` (of module `m`) runs, on the path where
+    /// it completes (an error ends the program, so it leaves no state to describe).
+    pub fn step(&mut self, m: &Module, ins: &Instr) {
+        let Some(d) = ins.def() else { return };
+        match ins {
+            Instr::DefineR { .. } => {}
+            Instr::LoadConstR { k, .. } => {
+                let b = match m.constants.get(k.0 as usize) {
+                    Some(Constant::Int(c)) => Bound::exact(*c),
+                    _ => Bound::TOP,
+                };
+                self.set(d, b);
+            }
+            Instr::MoveR { src, .. } => {
+                let (b, c) = (self.bound(src.0), self.compares.get(src.0 as usize).copied().flatten());
+                self.set(d, b);
+                if let Some((op, x, y)) = c {
+                    if x != d && y != d {
+                        self.compares[d as usize] = Some((op, x, y));
+                    }
+                }
+            }
+            Instr::NegR { src, .. } => {
+                let s = self.bound(src.0);
+                // -MIN overflows (an error), so the result is at most MAX.
+                let b = Bound { lo: clamp(-(s.hi as i128)), hi: clamp(-(s.lo as i128)), int: s.int };
+                self.set(d, b);
+            }
+            Instr::ArrayLenR { .. } => self.set(d, Bound { lo: 0, hi: i64::MAX, int: true }),
+            _ => {
+                let Some((op, _, a, b)) = binop_of(ins) else {
+                    self.set(d, Bound::TOP);
+                    return;
+                };
+                let (ba, bb) = (self.bound(a), self.bound(b));
+                let int = ba.int && bb.int;
+                let out = match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                        let (lo, hi) = arith_range(op, (ba.lo, ba.hi), (bb.lo, bb.hi)).expect("+ - *");
+                        Bound { lo: clamp(lo), hi: clamp(hi), int }
+                    }
+                    // Floor modulo takes the divisor's sign and is smaller than it.
+                    BinOp::Mod if bb.lo > 0 => Bound { lo: 0, hi: bb.hi - 1, int },
+                    BinOp::Mod if bb.hi < 0 => Bound { lo: bb.lo + 1, hi: 0, int },
+                    BinOp::Div | BinOp::Mod => Bound { int, ..Bound::TOP },
+                    _ => Bound::TOP,
+                };
+                self.set(d, out);
+                if is_compare(op) && d != a && d != b {
+                    self.compares[d as usize] = Some((op, a, b));
+                }
+            }
+        }
+    }
+
+    /// The facts where `truthy(cond)` is `truth`, when `cond` holds an int comparison: the
+    /// operands' bounds narrowed by it (each by the other's, when that one is always an int).
+    pub fn branch(&self, cond: u8, truth: bool) -> Facts {
+        let mut out = self.clone();
+        let Some((op, a, b)) = self.compares.get(cond as usize).copied().flatten() else { return out };
+        let op = if truth { Some(op) } else { negated(op) };
+        let Some(op) = op else { return out };
+        if a == b {
+            return out;
+        }
+        let (ba, bb) = (self.bound(a), self.bound(b));
+        // The bounds of a and of b where `a op b` holds (for ints a and b).
+        let (na, nb) = match op {
+            BinOp::Lt => ((ba.lo, ba.hi.min(bb.hi.saturating_sub(1))), (bb.lo.max(ba.lo.saturating_add(1)), bb.hi)),
+            BinOp::Le => ((ba.lo, ba.hi.min(bb.hi)), (bb.lo.max(ba.lo), bb.hi)),
+            BinOp::Gt => ((ba.lo.max(bb.lo.saturating_add(1)), ba.hi), (bb.lo, bb.hi.min(ba.hi.saturating_sub(1)))),
+            BinOp::Ge => ((ba.lo.max(bb.lo), ba.hi), (bb.lo, bb.hi.min(ba.hi))),
+            BinOp::Eq => ((ba.lo.max(bb.lo), ba.hi.min(bb.hi)), (ba.lo.max(bb.lo), ba.hi.min(bb.hi))),
+            _ => return out,
+        };
+        // A side is narrowed only by an operand that is always an int (an int compared with a
+        // float or a string learns nothing), and never to nothing (an edge that cannot run).
+        if bb.int && na.0 <= na.1 {
+            out.bounds[a as usize] = Bound { lo: na.0, hi: na.1, int: ba.int };
+        }
+        if ba.int && nb.0 <= nb.1 {
+            out.bounds[b as usize] = Bound { lo: nb.0, hi: nb.1, int: bb.int };
+        }
+        out
+    }
+
+    /// Joins `incoming` into these facts (widening to `thresholds` at a loop header); returns
+    /// true if they changed. Comparisons do not cross block boundaries.
+    fn merge(&mut self, incoming: &Facts, widen: Option<&[i64]>) -> bool {
+        let mut changed = false;
+        for (old, new) in self.bounds.iter_mut().zip(&incoming.bounds) {
+            let m = match widen {
+                Some(t) => old.widen(*new, t),
+                None => old.join(*new),
+            };
+            changed |= m != *old;
+            *old = m;
+        }
+        changed
+    }
+}
+
+/// How many times a loop header's facts may change before widening skips the thresholds.
+const THRESHOLD_STEPS: u32 = 24;
+
+/// The facts at the start of each block of `cfg` (after its phis), from the whole body's
+/// analysis. Widening at loop headers stops first at the body's int constants and their
+/// neighbours (so `i < 25000` in an outer loop keeps `i <= 25000` at an inner loop's header),
+/// at most [`THRESHOLD_STEPS`] times per header, then at the ends of the int range. Block 0 starts with none (the body's start, where parameters may be anything);
+/// a block no path reaches gets none. `phi_moves(blk, pred)` lists the copies the phis at the
+/// head of `blk` make when entered from predecessor id `pred` (DESIGN.md section 5), in order.
+pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize, phi_moves: &dyn Fn(u32, u32) -> Vec<(u8, u8)>) -> Vec<Facts> {
+    let n = cfg.blocks.len();
+    let mut entry: Vec<Option<Facts>> = vec![None; n];
+    if n == 0 {
+        return Vec::new();
+    }
+    // A loop header has a predecessor at or after it in program order (every cycle has one).
+    let header: Vec<bool> = (0..n).map(|b| cfg.blocks[b].preds.iter().any(|&p| p as usize >= b)).collect();
+    let mut thresholds = vec![i64::MIN, i64::MAX];
+    for ins in &m.code[cfg.start as usize..cfg.end as usize] {
+        if let Instr::LoadConstR { k, .. } = ins {
+            if let Some(Constant::Int(c)) = m.constants.get(k.0 as usize) {
+                thresholds.extend([c.saturating_sub(1), *c, c.saturating_add(1)]);
+            }
+        }
+    }
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    let mut widenings = vec![0u32; n];
+    entry[0] = Some(Facts::top(nregs));
+    let mut work = vec![0u32];
+    while let Some(blk) = work.pop() {
+        let b = &cfg.blocks[blk as usize];
+        let mut out = entry[blk as usize].clone().expect("queued blocks have facts");
+        let mut first = b.start;
+        while first < b.end && matches!(m.code[first as usize], Instr::PhiR { .. }) {
+            first += 1;
+        }
+        for bc in first..b.end {
+            out.step(m, &m.code[bc as usize]);
+        }
+        let last = b.end - 1;
+        let next = b.end;
+        // The successor each side of a conditional jump goes to (none when both go to one).
+        let cond_edges = match &m.code[last as usize] {
+            Instr::JumpIfR { cond, off } | Instr::JumpIfNotR { cond, off } => {
+                let target = (last as i64 + 1 + off.0 as i64) as u32;
+                let when = matches!(m.code[last as usize], Instr::JumpIfR { .. });
+                let block_of = |t: u32| (t < cfg.end).then(|| cfg.block_at(t));
+                match (block_of(target), block_of(next)) {
+                    (Some(t), Some(f)) if t == f => None,
+                    (t, f) => Some((cond.0, when, t, f)),
+                }
+            }
+            _ => None,
+        };
+        for &s in &b.succs {
+            let mut inc = match cond_edges {
+                Some((cond, when, t, _)) if t == Some(s) => out.branch(cond, when),
+                Some((cond, when, _, f)) if f == Some(s) => out.branch(cond, !when),
+                _ => out.clone(),
+            };
+            for (dst, src) in phi_moves(s, last) {
+                let bound = inc.bound(src);
+                inc.set(dst, bound);
+            }
+            inc.compares.iter_mut().for_each(|c| *c = None);
+            let changed = match &mut entry[s as usize] {
+                None => {
+                    entry[s as usize] = Some(inc);
+                    true
+                }
+                Some(old) => {
+                    let widen = header[s as usize].then(|| {
+                        if widenings[s as usize] < THRESHOLD_STEPS { &thresholds[..] } else { &[][..] }
+                    });
+                    let changed = old.merge(&inc, widen);
+                    widenings[s as usize] += changed as u32;
+                    changed
+                }
+            };
+            if changed && !work.contains(&s) {
+                work.push(s);
+            }
+        }
+    }
+    entry.into_iter().map(|f| f.unwrap_or_else(|| Facts::top(nregs))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widening_moves_a_growing_side_to_the_end_of_the_range() {
+        let old = Bound { lo: 0, hi: 0, int: true };
+        assert_eq!(old.widen(Bound { lo: 1, hi: 1, int: true }, &[]), Bound { lo: 0, hi: i64::MAX, int: true });
+        assert_eq!(old.widen(Bound { lo: -1, hi: 0, int: true }, &[]), Bound { lo: i64::MIN, hi: 0, int: true });
+        assert_eq!(old.widen(Bound { lo: 0, hi: 0, int: false }, &[]), Bound { lo: 0, hi: 0, int: false });
+        // With thresholds, to the next one beyond the grown side (or the end of the range).
+        let t = [i64::MIN, -10, 0, 7, 100, i64::MAX];
+        assert_eq!(old.widen(Bound { lo: 0, hi: 8, int: true }, &t), Bound { lo: 0, hi: 100, int: true });
+        assert_eq!(old.widen(Bound { lo: 0, hi: 7, int: true }, &t), Bound { lo: 0, hi: 7, int: true });
+        assert_eq!(old.widen(Bound { lo: -11, hi: 0, int: true }, &t), Bound { lo: i64::MIN, hi: 0, int: true });
+        assert_eq!(old.widen(Bound { lo: -3, hi: 0, int: true }, &t), Bound { lo: -10, hi: 0, int: true });
+    }
+
+    #[test]
+    fn arithmetic_ranges_are_exact_at_the_corners() {
+        assert_eq!(arith_range(BinOp::Mul, (-3, 2), (-5, 4)), Some((-12, 15)));
+        assert_eq!(arith_range(BinOp::Sub, (0, 10), (-1, 5)), Some((-5, 11)));
+        assert!(cannot_overflow(BinOp::Mul, (-25_000, 24_999), (1, 10_000)));
+        assert!(!cannot_overflow(BinOp::Add, (0, i64::MAX), (0, 1)));
+        assert!(cannot_overflow(BinOp::Add, (0, i64::MAX - 1), (0, 1)));
+        assert!(!cannot_overflow(BinOp::Sub, (i64::MIN, 0), (1, 1)));
+    }
+
+    #[test]
+    fn comparison_with_a_non_int_bounds_nothing() {
+        let mut f = Facts::top(3);
+        // r1 always an int in 0..=9; r0 anything; r2 = r0 < r1.
+        f.bounds[1] = Bound { lo: 0, hi: 9, int: true };
+        f.compares[2] = Some((BinOp::Lt, 0, 1));
+        let t = f.branch(2, true);
+        assert_eq!(t.bound(0), Bound { lo: i64::MIN, hi: 8, int: false });
+        // r0 is not always an int, so r1 learns nothing from it.
+        assert_eq!(t.bound(1), Bound { lo: 0, hi: 9, int: true });
+        let e = f.branch(2, false);
+        assert_eq!(e.bound(0), Bound { lo: 0, hi: i64::MAX, int: false });
+    }
+}
