@@ -204,32 +204,51 @@ pub struct Mode {
     pub tier: Tier,
     /// `--jit-threshold`, when not the default.
     pub jit_threshold: Option<u64>,
+    /// `--osr-threshold` (1 is `--always-osr`), when not the default.
+    pub osr_threshold: Option<u32>,
     /// `--stress-deopt`.
     pub stress: bool,
 }
 
 impl Mode {
     /// The interpreter only.
-    pub const INTERP: Mode = Mode { tier: Tier::Interp, jit_threshold: None, stress: false };
+    pub const INTERP: Mode = Mode { tier: Tier::Interp, jit_threshold: None, osr_threshold: None, stress: false };
     /// Every function compiled before its first call.
-    pub const JIT: Mode = Mode { tier: Tier::Jit, jit_threshold: None, stress: false };
+    pub const JIT: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: false };
     /// Default thresholds.
-    pub const AUTO: Mode = Mode { tier: Tier::Auto, jit_threshold: None, stress: false };
+    pub const AUTO: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: None, stress: false };
     /// Tier-up (and OSR) after the first call (back-edge), so tier-up and deopt happen mid-run.
-    pub const AUTO_T1: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), stress: false };
+    pub const AUTO_T1: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: false };
     /// Eager compilation, every guard side-exits once.
-    pub const JIT_STRESS: Mode = Mode { tier: Tier::Jit, jit_threshold: None, stress: true };
+    pub const JIT_STRESS: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: true };
     /// Tier-up after one call, every guard side-exits once.
-    pub const AUTO_T1_STRESS: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), stress: true };
+    pub const AUTO_T1_STRESS: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: true };
+    /// Functions tier up at the default call count, but every loop the interpreter runs is
+    /// entered by OSR at its first back-edge (`--always-osr`).
+    pub const ALWAYS_OSR: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: false };
+    /// `--always-osr --stress-deopt`: every loop entered by OSR, every guard side-exits once.
+    pub const ALWAYS_OSR_STRESS: Mode =
+        Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: true };
     /// Every mode, for conformance.
-    pub const ALL: [Mode; 6] =
-        [Mode::INTERP, Mode::JIT, Mode::AUTO, Mode::AUTO_T1, Mode::JIT_STRESS, Mode::AUTO_T1_STRESS];
+    pub const ALL: [Mode; 8] = [
+        Mode::INTERP,
+        Mode::JIT,
+        Mode::AUTO,
+        Mode::AUTO_T1,
+        Mode::JIT_STRESS,
+        Mode::AUTO_T1_STRESS,
+        Mode::ALWAYS_OSR,
+        Mode::ALWAYS_OSR_STRESS,
+    ];
 
     /// A builder configured for this mode.
     pub fn builder(self) -> mdvm::VmBuilder {
         let mut b = Vm::builder().tier(self.tier).stress_deopt(self.stress);
         if let Some(t) = self.jit_threshold {
             b = b.jit_threshold(t);
+        }
+        if let Some(t) = self.osr_threshold {
+            b = b.osr_threshold(t);
         }
         b
     }
@@ -241,6 +260,14 @@ impl Mode {
             v.push("--jit-threshold".into());
             v.push(t.to_string());
         }
+        match self.osr_threshold {
+            Some(1) => v.push("--always-osr".into()),
+            Some(t) => {
+                v.push("--osr-threshold".into());
+                v.push(t.to_string());
+            }
+            None => {}
+        }
         if self.stress {
             v.push("--stress-deopt".into());
         }
@@ -250,7 +277,7 @@ impl Mode {
 
 impl From<Tier> for Mode {
     fn from(tier: Tier) -> Mode {
-        Mode { tier, jit_threshold: None, stress: false }
+        Mode { tier, jit_threshold: None, osr_threshold: None, stress: false }
     }
 }
 

@@ -32,6 +32,9 @@ class RustVM:
     Unset arguments come from the environment (``MDVM_TIER``, ``MDVM_FUEL``,
     ``MDVM_MAX_DEPTH``) or the defaults: tier ``"auto"``, no fuel limit, 10,000 frames.
     Every mdvm error is raised as ``RuntimeError``; bad arguments as ``ValueError``.
+    ``jit_threshold`` is the call count at which ``"auto"`` compiles a function,
+    ``osr_threshold`` the back-edge count at which a loop is entered by on-stack replacement
+    (1: every loop at its first back-edge); both at least 1.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class RustVM:
         fuel: int | None = None,
         max_depth: int | None = None,
         jit_threshold: int | None = None,
+        osr_threshold: int | None = None,
     ) -> None: ...
     @property
     def tier(self) -> Tier: ...

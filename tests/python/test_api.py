@@ -231,6 +231,10 @@ def test_bad_arguments() -> None:
         RustVM(fuel=-1)
     with pytest.raises(TypeError):
         RustVM().load_bytes("not bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        RustVM(jit_threshold=0)
+    with pytest.raises(ValueError):
+        RustVM(osr_threshold=0)
 
 
 # ---- load_bytecode / load_bytes ----------------------------------------------------------
@@ -435,6 +439,19 @@ def test_jit_threshold_compiles_hot_function() -> None:
     vm.load_bytes(recursive(50))
     assert vm.execute() == 0
     assert vm.stats()["jit"]["functions_compiled"] >= 1
+
+
+@pytest.mark.parametrize("osr_threshold, entered", [(None, True), (1_001, False), (1_000, True), (1, True)])
+def test_osr_threshold_decides_when_a_loop_is_entered(osr_threshold: int | None, entered: bool) -> None:
+    # A loop of one jump under 1,000 instructions of fuel: 1,000 back-edges, so the loop is
+    # entered by OSR exactly when the threshold is at most that (the default follows the call
+    # threshold, 1,000, down from 2,000).
+    vm = RustVM("auto", fuel=1_000, osr_threshold=osr_threshold)
+    vm.load_bytes(infinite_loop())
+    with pytest.raises(RuntimeError, match="fuel"):
+        vm.execute()
+    assert vm.instruction_count() == 1_000
+    assert (vm.stats()["jit"]["osr_entries"] >= 1) == entered
 
 
 def test_repr_and_version() -> None:

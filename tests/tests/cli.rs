@@ -384,12 +384,45 @@ fn stats_report_the_compiled_tier() {
     assert_eq!(count(&err), count(&interp.stderr_text()));
 }
 
+/// `--osr-threshold N` enters `DEOPT_ASM`'s loop (30 back-edges) by OSR exactly when N <= 30,
+/// `--always-osr` at its first back-edge; the output never changes.
+#[test]
+fn osr_threshold_decides_when_a_loop_enters_compiled_code() {
+    let dir = TempDir::new("cli-osr-threshold");
+    let file = dir.write("deopt.mdbc", &assemble_bytes(DEOPT_ASM));
+    let osr_entries = |args: &[&str]| {
+        let mut all = vec!["run", "--stats"];
+        all.extend_from_slice(args);
+        let path = path_str(&file);
+        all.push(&path);
+        let out = run_cli(&all);
+        assert_exit(&out, 0);
+        assert_eq!(out.stdout_text(), "1.5\n", "mdvm {all:?}");
+        let err = out.stderr_text();
+        err.lines().find_map(|l| l.strip_prefix("OSR entries:")).map(|n| n.trim().parse::<u64>().unwrap())
+    };
+    // The default threshold (1,000 here) is far above 30.
+    assert_eq!(osr_entries(&[]), Some(0));
+    assert_eq!(osr_entries(&["--osr-threshold", "31"]), Some(0));
+    assert_eq!(osr_entries(&["--osr-threshold", "30"]), Some(1));
+    assert_eq!(osr_entries(&["--always-osr"]), Some(1));
+    assert_eq!(osr_entries(&["--always-osr", "--stress-deopt"]), Some(1));
+    // An explicit OSR threshold is not capped by --jit-threshold.
+    assert_eq!(osr_entries(&["--jit-threshold", "5", "--osr-threshold", "31"]), Some(0));
+    assert_eq!(osr_entries(&["--jit-threshold", "5"]), Some(1));
+    // The interpreter has no compiled tier to report on.
+    assert_eq!(osr_entries(&["--tier", "interp", "--always-osr"]), None);
+}
+
 #[test]
 fn jit_flags_are_validated() {
     let dir = TempDir::new("cli-jit-flags");
     let file = dir.write("deopt.mdbc", &assemble_bytes(DEOPT_ASM));
     assert_exit(&run_cli(&["run", "--jit-threshold", "0", &path_str(&file)]), 2);
     assert_exit(&run_cli(&["run", "--jit-threshold", "x", &path_str(&file)]), 2);
+    assert_exit(&run_cli(&["run", "--osr-threshold", "0", &path_str(&file)]), 2);
+    assert_exit(&run_cli(&["run", "--osr-threshold", "4294967296", &path_str(&file)]), 2);
+    assert_exit(&run_cli(&["run", "--always-osr", "--osr-threshold", "3", &path_str(&file)]), 2);
     let stressed = run_cli(&["run", "--tier", "jit", "--stress-deopt", &path_str(&file)]);
     assert_exit(&stressed, 0);
     assert_eq!(stressed.stdout_text(), "1.5\n");

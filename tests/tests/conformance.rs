@@ -100,6 +100,16 @@ fn library_auto_threshold_1_stress_deopt() {
 }
 
 #[test]
+fn library_always_osr() {
+    library_conformance(Mode::ALWAYS_OSR);
+}
+
+#[test]
+fn library_always_osr_stress_deopt() {
+    library_conformance(Mode::ALWAYS_OSR_STRESS);
+}
+
+#[test]
 fn cli_interp() {
     cli_conformance(Mode::INTERP);
 }
@@ -127,6 +137,16 @@ fn cli_jit_stress_deopt() {
 #[test]
 fn cli_auto_threshold_1_stress_deopt() {
     cli_conformance(Mode::AUTO_T1_STRESS);
+}
+
+#[test]
+fn cli_always_osr() {
+    cli_conformance(Mode::ALWAYS_OSR);
+}
+
+#[test]
+fn cli_always_osr_stress_deopt() {
+    cli_conformance(Mode::ALWAYS_OSR_STRESS);
 }
 
 /// Nothing is skipped: the conformance set is the manifest minus `bench-asm/`, every manifest

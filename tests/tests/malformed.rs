@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use mdbc::LoadError;
-use mdvm_tests::{assemble_bytes, corpus_dir, files_under, hex, run_bytes, run_bytes_mode, run_cli, Mode, TempDir, Tier, TIERS};
+use mdvm_tests::{assemble_bytes, corpus_dir, files_under, hex, run_bytes, run_bytes_mode, run_cli, Mode, TempDir, TIERS};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

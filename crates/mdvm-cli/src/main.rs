@@ -46,10 +46,18 @@ enum Command {
         /// Print execution statistics to stderr.
         #[arg(long)]
         stats: bool,
-        /// With --tier auto: compile a function after this many calls (and enter loops by OSR
-        /// after at most this many back-edges).
+        /// With --tier auto: compile a function after this many calls (and, without
+        /// --osr-threshold, enter loops by OSR after at most this many back-edges).
         #[arg(long, default_value_t = mdvm::DEFAULT_JIT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
         jit_threshold: u64,
+        /// Enter a loop by OSR once its header has been reached by this many back-edges
+        /// [default: 2000, or --jit-threshold when that is smaller].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        osr_threshold: Option<u32>,
+        /// Enter every loop the interpreter runs by OSR at its first back-edge (testing; the
+        /// same as --osr-threshold 1).
+        #[arg(long, conflicts_with = "osr_threshold")]
+        always_osr: bool,
         /// Make every guard of compiled code side-exit the first time it runs (testing).
         #[arg(long)]
         stress_deopt: bool,
@@ -84,17 +92,22 @@ struct RunOptions {
     max_depth: usize,
     stats: bool,
     jit_threshold: u64,
+    osr_threshold: Option<u32>,
     stress_deopt: bool,
 }
 
 fn run(file: PathBuf, o: RunOptions) -> Result<(), String> {
-    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, stress_deopt } = o;
+    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt } = o;
     let tier = match tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
         TierArg::Auto => Tier::Auto,
     };
-    let mut vm = Vm::builder()
+    let mut builder = Vm::builder();
+    if let Some(n) = osr_threshold {
+        builder = builder.osr_threshold(n);
+    }
+    let mut vm = builder
         .tier(tier)
         .fuel(fuel)
         .max_depth(max_depth)
@@ -153,8 +166,9 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.command {
-        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, stress_deopt } => {
-            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, stress_deopt })
+        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, osr_threshold, always_osr, stress_deopt } => {
+            let osr_threshold = if always_osr { Some(1) } else { osr_threshold };
+            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt })
         }
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;

@@ -24,20 +24,32 @@ pub struct Config {
     pub name: &'static str,
     /// The tier.
     pub tier: Tier,
-    /// Calls before [`Tier::Auto`] compiles a function (the OSR threshold follows it down).
+    /// Calls before [`Tier::Auto`] compiles a function (the OSR threshold follows it down
+    /// unless `osr_threshold` is set).
     pub jit_threshold: u64,
+    /// Back-edges before a loop is entered by OSR, when set (1 is `--always-osr`).
+    pub osr_threshold: Option<u32>,
     /// Every guard fails the first time it runs.
     pub stress_deopt: bool,
 }
 
 /// The configurations [`check_module`] compares; the first is the reference.
-pub const CONFIGS: [Config; 6] = [
-    Config { name: "interp", tier: Tier::Interp, jit_threshold: 1_000, stress_deopt: false },
-    Config { name: "jit", tier: Tier::Jit, jit_threshold: 1_000, stress_deopt: false },
-    Config { name: "auto-1", tier: Tier::Auto, jit_threshold: 1, stress_deopt: false },
-    Config { name: "auto-3", tier: Tier::Auto, jit_threshold: 3, stress_deopt: false },
-    Config { name: "jit-stress-deopt", tier: Tier::Jit, jit_threshold: 1_000, stress_deopt: true },
-    Config { name: "auto-1-stress-deopt", tier: Tier::Auto, jit_threshold: 1, stress_deopt: true },
+pub const CONFIGS: [Config; 8] = [
+    Config { name: "interp", tier: Tier::Interp, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false },
+    Config { name: "jit", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false },
+    Config { name: "auto-1", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: false },
+    Config { name: "auto-3", tier: Tier::Auto, jit_threshold: 3, osr_threshold: None, stress_deopt: false },
+    Config { name: "jit-stress-deopt", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: true },
+    Config { name: "auto-1-stress-deopt", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: true },
+    // Functions stay interpreted (called < 1,000 times) and every loop in them is entered by OSR.
+    Config { name: "always-osr", tier: Tier::Auto, jit_threshold: 1_000, osr_threshold: Some(1), stress_deopt: false },
+    Config {
+        name: "always-osr-stress-deopt",
+        tier: Tier::Auto,
+        jit_threshold: 1_000,
+        osr_threshold: Some(1),
+        stress_deopt: true,
+    },
 ];
 
 /// What one run did, reduced to what must agree between tiers.
@@ -62,7 +74,11 @@ impl Run {
 
 /// Runs `bytes` once under `cfg` with [`FUEL`] and [`MAX_DEPTH`].
 pub fn run_config(bytes: &[u8], cfg: &Config) -> Run {
-    let vm = Vm::builder()
+    let mut builder = Vm::builder();
+    if let Some(n) = cfg.osr_threshold {
+        builder = builder.osr_threshold(n);
+    }
+    let vm = builder
         .tier(cfg.tier)
         .jit_threshold(cfg.jit_threshold)
         .stress_deopt(cfg.stress_deopt)

@@ -177,10 +177,12 @@ fn vm_error(e: &VmError) -> PyErr {
 
 /// The mdvm virtual machine for Machine Dialect™ bytecode, with the reference VM's interface.
 ///
-/// `RustVM(tier=None, *, fuel=None, max_depth=None, jit_threshold=None)`: `tier` is `"auto"`
-/// (interpret, then compile hot code), `"interp"` or `"jit"` (compile everything first);
-/// `fuel` limits the instructions one `execute()` may run; `max_depth` limits live frames
-/// (default 10,000, main's included). Unset arguments come from `MDVM_TIER`, `MDVM_FUEL`,
+/// `RustVM(tier=None, *, fuel=None, max_depth=None, jit_threshold=None, osr_threshold=None)`:
+/// `tier` is `"auto"` (interpret, then compile hot code), `"interp"` or `"jit"` (compile
+/// everything first); `fuel` limits the instructions one `execute()` may run; `max_depth`
+/// limits live frames (default 10,000, main's included); `jit_threshold` is the call count at
+/// which `"auto"` compiles a function, `osr_threshold` the back-edge count at which a loop is
+/// entered by OSR (1: every loop at its first back-edge; both must be at least 1). Unset arguments come from `MDVM_TIER`, `MDVM_FUEL`,
 /// `MDVM_MAX_DEPTH`, or the defaults.
 #[pyclass(unsendable, module = "machine_dialect_vm")]
 pub struct RustVM {
@@ -208,8 +210,14 @@ impl RustVM {
 #[pymethods]
 impl RustVM {
     #[new]
-    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None))]
-    fn new(tier: Option<&str>, fuel: Option<u64>, max_depth: Option<usize>, jit_threshold: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None))]
+    fn new(
+        tier: Option<&str>,
+        fuel: Option<u64>,
+        max_depth: Option<usize>,
+        jit_threshold: Option<u64>,
+        osr_threshold: Option<u32>,
+    ) -> PyResult<Self> {
         let tier = match tier.map(str::to_owned).or_else(|| env("MDVM_TIER")) {
             Some(t) => parse_tier(t.trim())?,
             None => Tier::Auto,
@@ -227,7 +235,16 @@ impl RustVM {
         }
         let mut builder = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth);
         if let Some(n) = jit_threshold {
+            if n == 0 {
+                return Err(PyValueError::new_err("jit_threshold must be at least 1"));
+            }
             builder = builder.jit_threshold(n);
+        }
+        if let Some(n) = osr_threshold {
+            if n == 0 {
+                return Err(PyValueError::new_err("osr_threshold must be at least 1"));
+            }
+            builder = builder.osr_threshold(n);
         }
         Ok(RustVM { builder, tier, fuel, max_depth, vm: None, debug: false, earlier_instructions: 0 })
     }

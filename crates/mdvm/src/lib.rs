@@ -81,7 +81,9 @@ pub struct VmBuilder {
     tier: Tier,
     limits: Limits,
     jit_threshold: u64,
-    osr_threshold: u32,
+    /// Set by [`VmBuilder::osr_threshold`]; otherwise derived from the defaults and
+    /// `jit_threshold`.
+    osr_threshold: Option<u32>,
     stress_deopt: bool,
 }
 
@@ -91,7 +93,7 @@ impl Default for VmBuilder {
             tier: Tier::default(),
             limits: Limits::default(),
             jit_threshold: DEFAULT_JIT_THRESHOLD,
-            osr_threshold: DEFAULT_OSR_THRESHOLD,
+            osr_threshold: None,
             stress_deopt: false,
         }
     }
@@ -105,12 +107,30 @@ impl VmBuilder {
     }
 
     /// [`Tier::Auto`] compiles a function once it has been called `n` times (default 1,000),
-    /// and enters a loop by OSR once its header has been reached by `n` back-edges (default
-    /// 2,000, or `n` when that is smaller).
+    /// and, unless [`VmBuilder::osr_threshold`] says otherwise, enters a loop by OSR once its
+    /// header has been reached by `n` back-edges (default 2,000, or `n` when that is smaller).
     pub fn jit_threshold(mut self, n: u64) -> Self {
         self.jit_threshold = n.max(1);
-        self.osr_threshold = self.osr_threshold.min(n.clamp(1, u32::MAX as u64) as u32);
         self
+    }
+
+    /// Enters a loop by OSR (compiles its function with an entry at the loop header and
+    /// continues there with the interpreter frame's registers) once the header has been reached
+    /// by `n` back-edges; `n` = 1 enters every loop the interpreter runs at its first back-edge
+    /// (the CLI's `--always-osr`, a stress mode). `n` is clamped to at least 1. This holds in
+    /// every compiling tier wherever the interpreter runs a loop: in [`Tier::Auto`] before a
+    /// function is hot, in [`Tier::Jit`] after a deoptimization.
+    pub fn osr_threshold(mut self, n: u32) -> Self {
+        self.osr_threshold = Some(n.max(1));
+        self
+    }
+
+    /// The back-edge count at which a loop is entered by OSR: the one set by
+    /// [`VmBuilder::osr_threshold`], else the smaller of [`DEFAULT_OSR_THRESHOLD`] and the
+    /// call threshold.
+    fn effective_osr_threshold(&self) -> u32 {
+        self.osr_threshold
+            .unwrap_or_else(|| DEFAULT_OSR_THRESHOLD.min(self.jit_threshold.clamp(1, u32::MAX as u64) as u32))
     }
 
     /// Makes every guard of compiled code take its side exit the first time it runs, so that
@@ -158,7 +178,7 @@ impl VmBuilder {
                     let policy = TierPolicy {
                         eager: self.tier == Tier::Jit,
                         call_threshold: self.jit_threshold,
-                        backedge_threshold: self.osr_threshold,
+                        backedge_threshold: self.effective_osr_threshold(),
                         stress_deopt: self.stress_deopt,
                     };
                     machine.set_tier(Box::new(jit), policy);
