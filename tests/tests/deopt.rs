@@ -21,8 +21,12 @@ fn run(bytes: &[u8], tier: Tier, threshold: u64, stress: bool) -> Outcome {
 
 /// [`run`] with a fuel budget (a miscompiled loop then ends with a fuel error, not a hang).
 fn run_fueled(bytes: &[u8], tier: Tier, threshold: u64, stress: bool, fuel: Option<u64>) -> Outcome {
-    let mut vm =
-        Vm::builder().tier(tier).jit_threshold(threshold).stress_deopt(stress).fuel(fuel).load_bytes(bytes).unwrap();
+    run_built(Vm::builder().tier(tier).jit_threshold(threshold).stress_deopt(stress).fuel(fuel), bytes)
+}
+
+/// Loads `bytes` with `builder` and runs them with the output captured.
+fn run_built(builder: mdvm::VmBuilder, bytes: &[u8]) -> Outcome {
+    let mut vm = builder.load_bytes(bytes).unwrap();
     let o = vm.run_captured();
     let stats = vm.stats();
     let jit = stats.jit.clone();
@@ -843,4 +847,254 @@ fn range_facts_keep_nested_loop_arithmetic_exact() {
         agrees_within_fuel(&src);
     }
     assert!(overflowed >= 4, "the cases near the limits must include overflowing ones ({overflowed})");
+}
+
+/// `acc = <acc0>; repeat <reps> times { j = <j0>; while j <cmp> <n> { if j == <stop> break;
+/// acc = acc <op> j % <d>; j = j + 1 } }`, then prints acc: a counted loop whose accumulator's
+/// overflow check moves to the loop entry ([`DeoptReason::LoopBound`]).
+#[allow(clippy::too_many_arguments)]
+fn counted_program(acc0: i64, reps: i64, j0: i64, cmp: &str, n: i64, stop: i64, op: &str, d: i64) -> String {
+    format!(
+        "
+        LOAD_CONST_R r0, int {acc0}
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int {reps}
+        LOAD_CONST_R r3, int {n}
+        LOAD_CONST_R r4, int 1
+        LOAD_CONST_R r5, int {d}
+        LOAD_CONST_R r14, int {stop}
+outer:  LT_R r6, r1, r2
+        JUMP_IF_NOT_R r6, done
+        LOAD_CONST_R r7, int {j0}
+inner:  {cmp} r8, r7, r3
+        JUMP_IF_NOT_R r8, next
+        EQ_R r15, r7, r14
+        JUMP_IF_R r15, next
+        MOD_R r10, r7, r5
+        {op} r11, r0, r10
+        MOVE_R r0, r11
+        ADD_R r12, r7, r4
+        MOVE_R r7, r12
+        JUMP_R inner
+next:   ADD_R r13, r1, r4
+        MOVE_R r1, r13
+        JUMP_R outer
+done:   DEBUG_PRINT r0
+        RETURN_R"
+    )
+}
+
+/// Runs `src` in the interpreter and in every compiling mode (eager, threshold 1, OSR at the
+/// first back-edge of every loop, each also with stress deopt) under a fuel budget; every mode
+/// must print, return and count exactly what the interpreter does. Returns the `LoopBound`
+/// side exits of the eager and always-OSR runs.
+fn counted_agrees(src: &str) -> (Outcome, u64, u64) {
+    let bytes = assemble_bytes(src);
+    let fuel = Some(10_000_000);
+    let interp = run_fueled(&bytes, Tier::Interp, 10, false, fuel);
+    assert!(!interp.result.as_ref().is_err_and(|e| e.contains("fuel")), "{src}: {:?}", interp.result);
+    let mut bound_exits = (0, 0);
+    for (name, osr, stress, tier) in [
+        ("jit", None, false, Tier::Jit),
+        ("jit stress", None, true, Tier::Jit),
+        ("auto threshold 1", None, false, Tier::Auto),
+        ("always-osr", Some(1), false, Tier::Auto),
+        ("always-osr stress", Some(1), true, Tier::Auto),
+    ] {
+        let mut b = Vm::builder().tier(tier).stress_deopt(stress).fuel(fuel);
+        b = match osr {
+            Some(n) => b.osr_threshold(n),
+            None => b.jit_threshold(1),
+        };
+        let jit = run_built(b, &bytes);
+        assert_eq!(
+            (&jit.stdout, &jit.result, jit.instructions),
+            (&interp.stdout, &interp.result, interp.instructions),
+            "{name}:\n{src}"
+        );
+        let exits = jit.deopts.iter().filter(|(r, _)| *r == DeoptReason::LoopBound).map(|(_, n)| n).sum::<u64>();
+        match name {
+            "jit" => bound_exits.0 = exits,
+            "always-osr" => bound_exits.1 = exits,
+            _ => {}
+        }
+    }
+    (interp, bound_exits.0, bound_exits.1)
+}
+
+/// A counted loop's accumulator adds without a check when the entry's trip-count bound allows
+/// it, and the entry side-exits when it does not, exactly at the bound's edge; the interpreter
+/// then adds exactly, so sums that fit print right and sums that overflow raise the error, in
+/// every mode (the expected values come from the semantics, computed here).
+#[test]
+fn counted_loops_check_the_trip_bound_at_the_entry() {
+    let (max, min) = (i64::MAX, i64::MIN);
+    #[allow(clippy::too_many_arguments)]
+    let expect = |acc0: i64, reps: i64, j0: i64, inclusive: bool, n: i64, stop: i64, up: bool, d: i64| -> Result<i64, ()> {
+        let mut acc = acc0;
+        for _ in 0..reps {
+            let mut j = j0;
+            while if inclusive { j <= n } else { j < n } {
+                if j == stop {
+                    break;
+                }
+                let e = floor_mod(j, d);
+                acc = if up { acc.checked_add(e) } else { acc.checked_sub(e) }.ok_or(())?;
+                j += 1;
+            }
+        }
+        Ok(acc)
+    };
+    // (acc0, reps, j0, inclusive, n, stop, up, d, LoopBound exits expected in the eager run)
+    let none = i64::MIN;
+    let cases = [
+        // Far from the limits: no exit.
+        (0, 20, 0, true, 1000, none, true, 7, false),
+        (5, 3, -50, false, 50, none, true, 7, false),
+        // 1,001 iterations of at most 6 fit in 6,006 exactly: the bound passes...
+        (max - 6006, 1, 0, true, 1000, none, true, 7, false),
+        (max - 6000, 1, 0, false, 1000, none, true, 7, false),
+        // ...and one less does not: the entry exits, and the interpreter finds the sum fits.
+        (max - 6005, 1, 0, true, 1000, none, true, 7, true),
+        (max - 5999, 1, 0, false, 1000, none, true, 7, true),
+        // A loop whose bound never holds but that always breaks early (many entries).
+        (max - 5, 40, 0, true, 1_000_000, 3, true, 7, true),
+        // The sum does overflow.
+        (max - 20, 1, 0, true, 100, none, true, 7, true),
+        (max - 200, 5, 0, true, 100, none, true, 7, true),
+        // A shrinking accumulator, towards MIN.
+        (min + 6006, 1, 0, true, 1000, none, false, 7, false),
+        (min + 6005, 1, 0, true, 1000, none, false, 7, true),
+        (min + 20, 1, 0, true, 100, none, false, 7, true),
+        // A negative divisor makes the steps <= 0: `acc + j % -7` shrinks.
+        (min + 20, 1, 0, true, 100, none, true, -7, true),
+        // No iteration at all (j starts past n): nothing to check.
+        (max, 3, 10, true, 5, none, true, 7, false),
+        // A counter near the end of the int range: the span n - j is computed unsigned.
+        (0, 1, max - 10, true, max - 1, none, true, 7, false),
+        (0, 1, min, false, min + 10, none, true, 7, false),
+    ];
+    let mut overflowed = 0;
+    for (acc0, reps, j0, inclusive, n, stop, up, d, exits) in cases {
+        let src = counted_program(acc0, reps, j0, if inclusive { "LTE_R" } else { "LT_R" }, n, stop, if up { "ADD_R" } else { "SUB_R" }, d);
+        let (interp, jit_exits, osr_exits) = counted_agrees(&src);
+        match expect(acc0, reps, j0, inclusive, n, stop, up, d) {
+            Ok(v) => {
+                assert!(interp.result.is_ok(), "{src}: {:?}", interp.result);
+                assert_eq!(interp.stdout, format!("{v}\n"), "{src}");
+            }
+            Err(()) => {
+                overflowed += 1;
+                let err = interp.result.clone().unwrap_err();
+                assert!(err.contains("overflow"), "{src}: {err}");
+            }
+        }
+        assert_eq!(jit_exits > 0, exits, "LoopBound exits of the eager run ({jit_exits}):\n{src}");
+        // A header whose bound keeps failing is recompiled without the plan: the exits stop.
+        assert!(osr_exits <= 8, "{osr_exits} LoopBound exits with OSR at every back-edge:\n{src}");
+    }
+    assert!(overflowed >= 4, "the cases must include overflowing sums ({overflowed})");
+}
+
+/// Loops the trip-count bound must not apply to keep their accumulators' checks: each sum
+/// overflows in the interpreter (a bound taken from the header's test would say it fits), and
+/// every mode must raise the same error at the same instruction.
+#[test]
+fn loops_without_a_trip_bound_keep_the_accumulator_check() {
+    let max = i64::MAX;
+    let programs = [
+        // The counter advances on every other iteration only: 20 additions, not 10.
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 9
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, int 2
+        LOAD_CONST_R r9, int 0
+loop:   LTE_R r5, r1, r2
+        JUMP_IF_NOT_R r5, done
+        ADD_R r6, r0, r3
+        MOVE_R r0, r6
+        MOD_R r7, r0, r4
+        EQ_R r8, r7, r9
+        JUMP_IF_NOT_R r8, loop
+        ADD_R r10, r1, r3
+        MOVE_R r1, r10
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 15
+        ),
+        // The limit grows with the counter: the loop only ends by the overflow.
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 5
+        LOAD_CONST_R r3, int 1
+loop:   LTE_R r5, r1, r2
+        JUMP_IF_NOT_R r5, done
+        ADD_R r6, r0, r3
+        MOVE_R r0, r6
+        ADD_R r2, r2, r3
+        ADD_R r1, r1, r3
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 15
+        ),
+        // The counter's step is 0 on some iterations (it is not always >= 1).
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 5
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, int 3
+loop:   LTE_R r5, r1, r2
+        JUMP_IF_NOT_R r5, done
+        ADD_R r6, r0, r3
+        MOVE_R r0, r6
+        MOD_R r7, r0, r4
+        MOD_R r8, r7, r4
+        LTE_R r9, r8, r3
+        JUMP_IF_R r9, step
+        ADD_R r1, r1, r3
+        JUMP_R loop
+step:   LOAD_CONST_R r10, int 0
+        ADD_R r1, r1, r10
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 15
+        ),
+        // The accumulator is added to in an inner loop, several times per outer iteration.
+        format!(
+            "
+        LOAD_CONST_R r0, int {}
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 3
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, int 8
+outer:  LT_R r5, r1, r2
+        JUMP_IF_NOT_R r5, done
+        LOAD_CONST_R r6, int 0
+inner:  LT_R r7, r6, r4
+        JUMP_IF_NOT_R r7, next
+        ADD_R r0, r0, r3
+        ADD_R r6, r6, r3
+        JUMP_R inner
+next:   ADD_R r1, r1, r3
+        JUMP_R outer
+done:   DEBUG_PRINT r0
+        RETURN_R",
+            max - 20
+        ),
+    ];
+    for src in &programs {
+        let (interp, _, _) = counted_agrees(src);
+        let err = interp.result.clone().unwrap_err();
+        assert!(err.contains("overflow"), "{src}: {err}");
+    }
 }

@@ -30,6 +30,7 @@ use mdvm_runtime::native::{self as rt, DeoptReason, RET_NONE, RET_UNWIND};
 use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
 
+use crate::counted::{self, CountedLoop};
 use crate::ranges::{self, Facts};
 
 /// Which entry of a body to build.
@@ -72,6 +73,9 @@ pub(crate) struct Request<'a> {
     pub typed: &'a HashMap<u32, TypedEntry>,
     /// Bytecode indices to compile without speculation.
     pub generic: &'a HashSet<u32>,
+    /// Loop headers (bytecode indices) whose trip-count guard failed: no counted-loop
+    /// accumulator plan for them ([`crate::counted`]).
+    pub unbounded_loops: &'a HashSet<u32>,
     pub stress: bool,
     pub metered: bool,
 }
@@ -798,6 +802,13 @@ struct Gen<'r, 'a, 'f> {
     callees: HashMap<u32, FuncRef>,
     /// Int range facts at the instruction being emitted ([`ranges`]).
     ranges: Facts,
+    /// The counted loops whose accumulators add without a check inside ([`counted`]); each
+    /// edge into one's header from outside it checks the trip-count bound.
+    counted: Vec<CountedLoop>,
+    /// Bytecode indices of those accumulators' additions.
+    unchecked_updates: HashSet<u32>,
+    /// Set while the OSR entry's edge into its header is emitted (it enters the loop).
+    entering_osr: bool,
 }
 
 /// The comparison that holds where `op` does not.
@@ -1400,8 +1411,9 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
                     }
                     BinOp::Add | BinOp::Sub | BinOp::Mul => {
                         let (ra, rb) = (self.int_range(a), self.int_range(b));
-                        // Operands whose range facts rule overflow out need no check.
-                        if ranges::cannot_overflow(op, ra, rb) {
+                        // Operands whose range facts rule overflow out need no check, nor
+                        // does a counted loop's accumulator (its entry checked the bound).
+                        if ranges::cannot_overflow(op, ra, rb) || self.unchecked_updates.contains(&pc) {
                             let v = match op {
                                 BinOp::Add => self.b.ins().iadd(x, y),
                                 BinOp::Sub => self.b.ins().isub(x, y),
@@ -1724,8 +1736,87 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
         segs[0].1 - segs[0].0
     }
 
+    /// Chooses the counted loops ([`counted`]) whose accumulators this function adds without a
+    /// check: those whose counter, limit and accumulator are unboxed ints at the header (the
+    /// plan's comparison and additions are then exact int operations), and that the compiled
+    /// entry (block `entry_blk`) does not enter other than at their header.
+    fn plan_counted_loops(&mut self, entry_blk: u32) {
+        let loops = counted::counted_loops(self.l.m, &self.l.cfg, &self.l.entry_facts, self.l.req.unbounded_loops);
+        for mut c in loops {
+            let Some(head) = self.l.head[c.header as usize].as_ref() else { continue };
+            let is_int = |r: u8| head[r as usize].val == Val::Int;
+            if !is_int(c.counter) || !is_int(c.limit) || (c.blocks[entry_blk as usize] && entry_blk != c.header) {
+                continue;
+            }
+            c.accumulators.retain(|a| is_int(a.reg));
+            if c.accumulators.is_empty() {
+                continue;
+            }
+            self.unchecked_updates.extend(c.accumulators.iter().flat_map(|a| a.updates.iter().copied()));
+            self.counted.push(c);
+        }
+    }
+
+    /// On an edge from `pred` into the header of counted loop `i` from outside it (or at the
+    /// OSR entry there), with the state `st` before the edge: side-exits to the header
+    /// ([`DeoptReason::LoopBound`]) unless every accumulator stays an int through as many
+    /// iterations as the header's test allows, so that its additions inside need no check.
+    /// With counter `j`, limit `n` and an accumulator growing by at most `step` per iteration,
+    /// the loop runs at most `n - j + 1` (`j <= n`) or `n - j` (`j < n`) more times, so it is
+    /// enough that this count is at most `(MAX - acc) / step` (for a shrinking one,
+    /// `(acc - MIN) / step`), computed unsigned (exact for `j <= n`; no iteration otherwise).
+    fn check_trip_bound(&mut self, i: usize, pred: u32, st: &State) {
+        let c = self.counted[i].clone();
+        let header_pc = self.l.cfg.blocks[c.header as usize].start;
+        let live = self.l.live_in(header_pc);
+        let saved = std::mem::replace(&mut self.uncharged_exits, true);
+        let regs = [c.counter, c.limit].into_iter().chain(c.accumulators.iter().map(|a| a.reg));
+        let fail = if regs.clone().all(|r| st[r as usize].val == Val::Int) {
+            self.stress_guard(c.accumulators[0].updates[0] * 4 + 3, header_pc, st, live);
+            let j = self.b.use_var(self.ivars[c.counter as usize]);
+            let n = self.b.use_var(self.ivars[c.limit as usize]);
+            let (runs_cc, over_cc) = if c.inclusive {
+                (IntCC::SignedLessThanOrEqual, IntCC::UnsignedGreaterThanOrEqual)
+            } else {
+                (IntCC::SignedLessThan, IntCC::UnsignedGreaterThan)
+            };
+            let runs = self.b.ins().icmp(runs_cc, j, n);
+            let span = self.b.ins().isub(n, j);
+            let mut over = None;
+            for a in &c.accumulators {
+                let v = self.b.use_var(self.ivars[a.reg as usize]);
+                let room = if a.up {
+                    let max = self.iconst(i64::MAX);
+                    self.b.ins().isub(max, v)
+                } else {
+                    let min = self.iconst(i64::MIN);
+                    self.b.ins().isub(v, min)
+                };
+                let most = if a.step == 1 { room } else { self.b.ins().udiv_imm_u(room, a.step as i64) };
+                let o = self.b.ins().icmp(over_cc, span, most);
+                over = Some(match over {
+                    Some(p) => self.b.ins().bor(p, o),
+                    None => o,
+                });
+            }
+            let over = over.expect("a counted loop has an accumulator");
+            self.b.ins().band(runs, over)
+        } else {
+            // Not unboxed on this edge (the header's state says they are): leave it to the
+            // interpreter rather than reason about it.
+            self.b.ins().iconst(types::I8, 1)
+        };
+        self.side_exit_if(fail, header_pc, pred, DeoptReason::LoopBound, st, live);
+        self.uncharged_exits = saved;
+    }
+
     /// An edge from the current position (state `st`, predecessor id `pred`) into `blk`.
     fn emit_edge(&mut self, mut st: State, blk: u32, pred: u32) {
+        if let Some(i) = self.counted.iter().position(|c| c.header == blk) {
+            if self.entering_osr || self.counted[i].enters_from(&self.l.cfg, pred) {
+                self.check_trip_bound(i, pred, &st);
+            }
+        }
         let start = self.l.cfg.blocks[blk as usize].start;
         let live = self.l.live_in(start);
         let cost = self.head_cost(blk);
@@ -2421,7 +2512,13 @@ pub(crate) fn build_function(
         uncharged_exits: false,
         callees: HashMap::new(),
         ranges: Facts::top(nregs),
+        counted: Vec::new(),
+        unchecked_updates: HashSet::new(),
+        entering_osr: false,
     };
+    if !matches!(req.entry, Entry::Generic { .. }) {
+        g.plan_counted_loops(entry_blk);
+    }
     if let Entry::Generic { fast } = req.entry {
         // Guard the typed parameters in their slots (nothing charged yet: the typed entry
         // charges the first segment), unbox them, empty their slots, call the typed entry.
@@ -2532,7 +2629,9 @@ pub(crate) fn build_function(
                     g.release_slot(r);
                 }
             }
+            g.entering_osr = true;
             g.emit_edge(st, entry_blk, entry_pred);
+            g.entering_osr = false;
         }
         Entry::Generic { .. } => unreachable!("built above"),
     }

@@ -10,7 +10,12 @@
 //!   overflow-reporting instructions, except where an int range analysis of the whole body
 //!   ([`ranges`]: bounds from constants, arithmetic, array lengths and the branches on int
 //!   comparisons, widened at loop headers) rules overflow out, or reduces the check to one
-//!   comparison of an operand against a limit; operands whose type is not proven are checked by a
+//!   comparison of an operand against a limit. In a **counted loop** ([`counted`]: a counter
+//!   stepped by at least 1 toward a limit the loop does not write) the accumulators' overflow
+//!   checks move to one trip-count bound check on the edges into the header (and at an OSR
+//!   entry there), which side-exits to the interpreter when the bound does not fit
+//!   (`DeoptReason::LoopBound`; the header is then recompiled without the plan). Operands whose
+//!   type is not proven are checked by a
 //!   **guard** (a tag test) whose **side exit** writes the live registers back to the frame and
 //!   resumes the interpreter at the same instruction (`mdvm_deopt`);
 //! * array reads and lengths are machine code (through the array layout the runtime
@@ -34,6 +39,7 @@
 //! when to compile (see `TierPolicy`).
 
 mod compile;
+mod counted;
 mod ranges;
 
 use std::collections::{HashMap, HashSet};
@@ -91,6 +97,9 @@ pub struct CraneliftTier {
     recompiles: HashMap<u32, u32>,
     /// Bytecode sites (body, index) that compile generically after misspeculating.
     generic: HashSet<(u32, u32)>,
+    /// Loop headers (body, index) whose trip-count guard failed ([`DeoptReason::LoopBound`]):
+    /// their accumulators keep a check per iteration.
+    unbounded_loops: HashSet<(u32, u32)>,
     /// OSR entries by (body, header, latch) internal indices.
     osr: HashMap<(u32, u32, u32), NativeEntry>,
     /// Typed entry of each body's current code, called directly by compiled callers.
@@ -125,6 +134,7 @@ impl CraneliftTier {
             deopts: HashMap::new(),
             recompiles: HashMap::new(),
             generic: HashSet::new(),
+            unbounded_loops: HashSet::new(),
             osr: HashMap::new(),
             typed: HashMap::new(),
             next_name: 0,
@@ -172,6 +182,7 @@ impl CraneliftTier {
         body: u32,
         entry: compile::Entry<'_>,
         generic: &HashSet<u32>,
+        unbounded_loops: &HashSet<u32>,
         typed: &HashMap<u32, compile::TypedEntry>,
         id: FuncId,
     ) -> Result<(), CompileError> {
@@ -186,6 +197,7 @@ impl CraneliftTier {
                 entry,
                 typed,
                 generic,
+                unbounded_loops,
                 stress: self.options.stress_deopt,
                 metered: self.options.metered,
             },
@@ -227,13 +239,15 @@ impl CraneliftTier {
         let started = Instant::now();
         let generic: HashSet<u32> =
             self.generic.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
+        let unbounded: HashSet<u32> =
+            self.unbounded_loops.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = compile::entry_signature(call_conv);
         let (id, typed) = match osr {
             Some((header, latch, tags)) => {
                 let id = self.declare("osr", body, &entry_sig)?;
                 let typed = self.typed.clone();
-                self.define(program, feedback, body, compile::Entry::Osr { header, latch, tags }, &generic, &typed, id)?;
+                self.define(program, feedback, body, compile::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)?;
                 (id, None)
             }
             None => {
@@ -244,8 +258,8 @@ impl CraneliftTier {
                 let id = self.declare("entry", body, &entry_sig)?;
                 let mut typed = self.typed.clone();
                 typed.insert(body, compile::TypedEntry { func: fast.as_u32(), params });
-                self.define(program, feedback, body, compile::Entry::Typed { generic: id.as_u32() }, &generic, &typed, fast)?;
-                self.define(program, feedback, body, compile::Entry::Generic { fast: fast.as_u32() }, &generic, &typed, id)?;
+                self.define(program, feedback, body, compile::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)?;
+                self.define(program, feedback, body, compile::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)?;
                 (id, Some(typed))
             }
         };
@@ -317,7 +331,11 @@ impl CompiledTier for CraneliftTier {
         if !reason.is_misspeculation() {
             return false;
         }
-        self.generic.insert((body, pc));
+        if reason == DeoptReason::LoopBound {
+            self.unbounded_loops.insert((body, pc));
+        } else {
+            self.generic.insert((body, pc));
+        }
         let n = self.deopts.entry(body).or_insert(0);
         *n += 1;
         if *n >= self.options.deopt_limit {

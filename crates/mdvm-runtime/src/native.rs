@@ -158,11 +158,14 @@ pub enum DeoptReason {
     /// An array was not in the form (packed ints, packed floats or values,
     /// [`crate::array`]) the element read was compiled for.
     ArrayKind = 11,
+    /// At the entry of a counted loop, the trip-count bound did not rule out an overflow of an
+    /// accumulator whose per-iteration check the compiled loop leaves out.
+    LoopBound = 12,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 12] = [
+    pub const ALL: [DeoptReason; 13] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -175,6 +178,7 @@ impl DeoptReason {
         DeoptReason::Stress,
         DeoptReason::NotArray,
         DeoptReason::ArrayKind,
+        DeoptReason::LoopBound,
     ];
 
     /// The reason for code `c`, if valid.
@@ -197,6 +201,7 @@ impl DeoptReason {
             DeoptReason::Stress => "stress mode",
             DeoptReason::NotArray => "guard: not array",
             DeoptReason::ArrayKind => "guard: array form",
+            DeoptReason::LoopBound => "guard: loop trip bound",
         }
     }
 
@@ -212,6 +217,7 @@ impl DeoptReason {
                 | DeoptReason::NotArray
                 | DeoptReason::ArrayKind
                 | DeoptReason::ResultType
+                | DeoptReason::LoopBound
         )
     }
 }
