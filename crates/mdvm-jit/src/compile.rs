@@ -1765,6 +1765,8 @@ impl<'r, 'a, 'f> Gen<'r, 'a, 'f> {
     /// the loop runs at most `n - j + 1` (`j <= n`) or `n - j` (`j < n`) more times, so it is
     /// enough that this count is at most `(MAX - acc) / step` (for a shrinking one,
     /// `(acc - MIN) / step`), computed unsigned (exact for `j <= n`; no iteration otherwise).
+    /// Its stress guard is id `4 * pc + 3` of the first accumulator update's `ADD_R`/`SUB_R`,
+    /// an id none of that instruction's own guards (`4 * pc + 0..=2`) uses.
     fn check_trip_bound(&mut self, i: usize, pred: u32, st: &State) {
         let c = self.counted[i].clone();
         let header_pc = self.l.cfg.blocks[c.header as usize].start;

@@ -237,10 +237,8 @@ impl CraneliftTier {
         osr: Option<(u32, u32, &[Tag])>,
     ) -> Result<NativeEntry, CompileError> {
         let started = Instant::now();
-        let generic: HashSet<u32> =
-            self.generic.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
-        let unbounded: HashSet<u32> =
-            self.unbounded_loops.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect();
+        let generic = sites_in(&self.generic, body);
+        let unbounded = sites_in(&self.unbounded_loops, body);
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = compile::entry_signature(call_conv);
         let (id, typed) = match osr {
@@ -274,6 +272,11 @@ impl CraneliftTier {
         // `NativeEntry` on the supported hosts (two integer results in two registers).
         Ok(unsafe { std::mem::transmute::<*const u8, NativeEntry>(code) })
     }
+}
+
+/// The bytecode indices of the (body, index) sites in `sites` that belong to `body`.
+fn sites_in(sites: &HashSet<(u32, u32)>, body: u32) -> HashSet<u32> {
+    sites.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect()
 }
 
 impl CompiledTier for CraneliftTier {
