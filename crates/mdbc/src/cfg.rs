@@ -58,6 +58,9 @@ impl RegSet {
 pub struct Block {
     /// First instruction.
     pub start: u32,
+    /// First instruction after the phis that head the block (`start` when it has none; `end`
+    /// when it is all phis). The phis run on the edge into the block.
+    pub phis_end: u32,
     /// One past the last instruction.
     pub end: u32,
     /// Successor blocks (indices into [`Cfg::blocks`]); leaving the body is not a successor.
@@ -83,10 +86,6 @@ pub struct Cfg {
     pub block_of: Vec<u32>,
 }
 
-fn jump_target(idx: u32, off: i32) -> u32 {
-    (idx as i64 + 1 + off as i64) as u32
-}
-
 impl Cfg {
     /// Builds the CFG of a verified body (jump targets lie in `start..=end`).
     pub fn build(m: &Module, body: &Body) -> Cfg {
@@ -99,11 +98,10 @@ impl Cfg {
         for idx in start..end {
             let ins = &m.code[idx as usize];
             let rel = (idx - start) as usize;
-            if let Some(off) = ins.jump_offset() {
-                leader[(jump_target(idx, off) - start) as usize] = true;
-                leader[rel + 1] = true;
+            if let Some(t) = ins.jump_target(idx) {
+                leader[(t - start) as usize] = true;
             }
-            if matches!(ins, Instr::ReturnR { .. } | Instr::Halt {}) {
+            if ins.ends_block() {
                 leader[rel + 1] = true;
             }
             if matches!(ins, Instr::PhiR { .. })
@@ -123,8 +121,13 @@ impl Cfg {
             for b in &mut block_of[i..j] {
                 *b = blocks.len() as u32;
             }
+            let phis = m.code[start as usize + i..start as usize + j]
+                .iter()
+                .take_while(|ins| matches!(ins, Instr::PhiR { .. }))
+                .count();
             blocks.push(Block {
                 start: start + i as u32,
+                phis_end: start + (i + phis) as u32,
                 end: start + j as u32,
                 succs: Vec::new(),
                 preds: Vec::new(),
@@ -145,14 +148,13 @@ impl Cfg {
                     succ_idx.push(t);
                 }
             };
-            match ins {
-                Instr::JumpR { off } => add(jump_target(last, off.0), &mut exits),
-                Instr::JumpIfR { off, .. } | Instr::JumpIfNotR { off, .. } => {
-                    add(last + 1, &mut exits);
-                    add(jump_target(last, off.0), &mut exits);
-                }
-                Instr::ReturnR { .. } | Instr::Halt {} => exits = true,
-                _ => add(last + 1, &mut exits),
+            if !ins.is_terminator() {
+                add(last + 1, &mut exits);
+            }
+            match ins.jump_target(last) {
+                Some(t) => add(t, &mut exits),
+                None if ins.is_terminator() => exits = true,
+                None => {}
             }
             let mut succs: Vec<u32> = succ_idx.iter().map(|&t| cfg.block_at(t)).collect();
             succs.dedup();
@@ -216,6 +218,56 @@ impl Cfg {
 }
 
 impl Cfg {
+    /// The copies `(dst, src)`, in order, that the phis heading block `blk` make when it is
+    /// entered from the predecessor whose last instruction is `pred` (the phi's block id,
+    /// DESIGN.md section 5): one per phi with a source for `pred`; a phi without one leaves its
+    /// destination unchanged. Phis run one at a time, so a later copy sees an earlier one.
+    pub fn phi_moves(&self, m: &Module, blk: u32, pred: u32) -> Vec<(u8, u8)> {
+        let b = &self.blocks[blk as usize];
+        (b.start..b.phis_end)
+            .filter_map(|i| match &m.code[i as usize] {
+                Instr::PhiR { dst, sources } => {
+                    sources.0.iter().find(|(_, id)| *id as u32 == pred).map(|&(src, _)| (dst.0, src))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Per block: true if it is a loop header, i.e. it has a predecessor at or after it in
+    /// program order (every cycle of the CFG has such an edge, a back-edge).
+    pub fn loop_headers(&self) -> Vec<bool> {
+        (0..self.blocks.len()).map(|b| self.blocks[b].preds.iter().any(|&p| p as usize >= b)).collect()
+    }
+
+    /// The natural loop of block `header`: per block, whether it is in the loop (the header
+    /// and every block that reaches one of its back-edges' sources without passing through the
+    /// header). `None` if `header` has no back-edge, or if the loop can be entered other than
+    /// through its header (a block of it other than the header has a predecessor outside it,
+    /// or is the body's entry block).
+    pub fn natural_loop(&self, header: u32) -> Option<Vec<bool>> {
+        let header = header as usize;
+        let latches: Vec<usize> =
+            self.blocks[header].preds.iter().map(|&p| p as usize).filter(|&p| p >= header).collect();
+        if latches.is_empty() {
+            return None;
+        }
+        let mut inside = vec![false; self.blocks.len()];
+        inside[header] = true;
+        let mut work = latches;
+        while let Some(b) = work.pop() {
+            if !inside[b] {
+                inside[b] = true;
+                work.extend(self.blocks[b].preds.iter().map(|&p| p as usize));
+            }
+        }
+        // The body's start enters block 0 from nowhere.
+        let single_entry = (0..self.blocks.len()).all(|b| {
+            b == header || !inside[b] || (b != 0 && self.blocks[b].preds.iter().all(|&p| inside[p as usize]))
+        });
+        single_entry.then_some(inside)
+    }
+
     /// Registers live on entry to the instruction at `idx`, given `live_out` from
     /// [`Cfg::live_out`]: live after it, minus what it always overwrites, plus what it reads.
     pub fn live_in_at(&self, m: &Module, live_out: &[RegSet], idx: u32) -> RegSet {
@@ -264,5 +316,55 @@ mod tests {
         assert!(!live[3].contains(2) && live[3].contains(0) && live[3].contains(1));
         // After the print nothing is live.
         assert_eq!(live[7], RegSet::EMPTY);
+        assert_eq!(cfg.loop_headers(), vec![false, true, false, false]);
+        assert_eq!(cfg.natural_loop(1), Some(vec![false, true, true, false]));
+        assert_eq!(cfg.natural_loop(0), None);
+    }
+
+    fn cfg_of(src: &str) -> (Module, Cfg) {
+        let m = crate::assemble(src).unwrap();
+        let layout = verify(&m).unwrap();
+        let cfg = Cfg::build(&m, &layout.bodies[0]);
+        (m, cfg)
+    }
+
+    #[test]
+    fn phis_head_their_block_and_copy_by_predecessor() {
+        let (m, cfg) = cfg_of(
+            ".module t
+                LOAD_CONST_R r0, int 0
+                LOAD_CONST_R r1, int 1
+                JUMP_IF_R r1, other
+                JUMP_R join
+        other:  MOVE_R r0, r1
+        join:   PHI_R r2, r0@3, r1@4
+                PHI_R r3, r2@3
+                DEBUG_PRINT r3
+                RETURN_R",
+        );
+        let starts: Vec<(u32, u32, u32)> = cfg.blocks.iter().map(|b| (b.start, b.phis_end, b.end)).collect();
+        assert_eq!(starts, vec![(0, 0, 3), (3, 3, 4), (4, 4, 5), (5, 7, 9)]);
+        // From the `JUMP_R` (index 3) both phis copy, the second seeing the first.
+        assert_eq!(cfg.phi_moves(&m, 3, 3), vec![(2, 0), (3, 2)]);
+        // Falling through from `other` (last instruction 4): only the first has a source.
+        assert_eq!(cfg.phi_moves(&m, 3, 4), vec![(2, 1)]);
+        assert_eq!(cfg.phi_moves(&m, 3, 99), vec![]);
+        assert_eq!(cfg.loop_headers(), vec![false; 4]);
+    }
+
+    #[test]
+    fn a_loop_entered_in_its_middle_is_not_a_natural_loop() {
+        // `JUMP_IF_R r0, mid` enters the loop `head..back` at `mid`, not at its header.
+        let (_, cfg) = cfg_of(
+            ".module t
+                LOAD_CONST_R r0, int 1
+                JUMP_IF_R r0, mid
+        head:   NOP
+        mid:    NOP
+                JUMP_R head",
+        );
+        let head = cfg.block_at(2);
+        assert!(cfg.loop_headers()[head as usize]);
+        assert_eq!(cfg.natural_loop(head), None);
     }
 }

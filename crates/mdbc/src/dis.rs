@@ -173,7 +173,7 @@ pub fn disassemble(m: &Module) -> String {
 
 /// The absolute target of a jump at `i` with offset `off`, if it lies in `0..=n`.
 fn jump_target(i: usize, off: i32, n: usize) -> Option<usize> {
-    let t = i as i64 + 1 + off as i64;
+    let t = crate::operand::jump_target(i as u32, off);
     (0..=n as i64).contains(&t).then_some(t as usize)
 }
 

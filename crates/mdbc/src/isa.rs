@@ -71,12 +71,12 @@ macro_rules! for_each_instr {
             20 LteR LTE_R { dst: Dst, a: Src, b: Src },
             /// `dst = a >= b`.
             21 GteR GTE_R { dst: Dst, a: Src, b: Src },
-            /// `pc = next + off`.
-            22 JumpR JUMP_R { off: Jump },
-            /// `if truthy(cond) { pc = next + off }`.
-            23 JumpIfR JUMP_IF_R { cond: Src, off: Jump },
-            /// `if !truthy(cond) { pc = next + off }`.
-            24 JumpIfNotR JUMP_IF_NOT_R { cond: Src, off: Jump },
+            /// `pc = target` (encoded as an offset from the next instruction).
+            22 JumpR JUMP_R { target: Jump },
+            /// `if truthy(cond) { pc = target }`.
+            23 JumpIfR JUMP_IF_R { cond: Src, target: Jump },
+            /// `if !truthy(cond) { pc = target }`.
+            24 JumpIfNotR JUMP_IF_NOT_R { cond: Src, target: Jump },
             /// `dst = func(args...)`; `func` holds a function name or entry index.
             25 CallR CALL_R { func: Src, dst: Dst, args: Args },
             /// Returns `src` to the caller's `dst`, or returns without a value.
@@ -283,17 +283,34 @@ impl Instr {
 
     /// The jump offset (in instructions, relative to the next instruction), if this is a jump.
     pub fn jump_offset(&self) -> Option<i32> {
-        match self {
-            Instr::JumpR { off } | Instr::JumpIfR { off, .. } | Instr::JumpIfNotR { off, .. } => {
-                Some(off.0)
+        let mut off = None;
+        self.visit_operands(&mut |o| {
+            if let OperandRef::Jump(j) = o {
+                off = Some(j);
             }
-            _ => None,
-        }
+        });
+        off
     }
 
-    /// True when control never falls through to the next instruction.
+    /// The instruction index this instruction, at index `at`, jumps to when it jumps
+    /// (`at + 1 + offset`, [`crate::operand::jump_target`]), if it is a jump. For verified code
+    /// the target lies in the jump's body or is its end (which returns); an offset that would
+    /// leave `0..=u32::MAX` (only in unverified code) gives `None`.
+    pub fn jump_target(&self, at: u32) -> Option<u32> {
+        let off = self.jump_offset()?;
+        u32::try_from(crate::operand::jump_target(at, off)).ok()
+    }
+
+    /// True when control never falls through to the next instruction (`JUMP_R`, `RETURN_R`,
+    /// `HALT`); a conditional jump falls through when not taken.
     pub fn is_terminator(&self) -> bool {
         matches!(self, Instr::JumpR { .. } | Instr::ReturnR { .. } | Instr::Halt {})
+    }
+
+    /// True when this instruction ends a basic block: a jump, `RETURN_R` or `HALT` (what
+    /// follows it, if anything, starts a new block).
+    pub fn ends_block(&self) -> bool {
+        self.is_terminator() || self.jump_offset().is_some()
     }
 }
 
@@ -312,6 +329,22 @@ mod tests {
         }
         assert_eq!(Opcode::from_u8(50), None);
         assert_eq!(Opcode::from_u8(255), None);
+    }
+
+    #[test]
+    fn jump_metadata_comes_from_the_operand_table() {
+        let j = Instr::JumpIfNotR { cond: crate::operand::Src(1), target: Jump(-3) };
+        assert_eq!(j.jump_offset(), Some(-3));
+        assert_eq!(j.jump_target(10), Some(8));
+        assert!(j.ends_block() && !j.is_terminator());
+        let j = Instr::JumpR { target: Jump(0) };
+        assert_eq!(j.jump_target(4), Some(5));
+        assert!(j.ends_block() && j.is_terminator());
+        assert_eq!(Instr::JumpR { target: Jump(-2) }.jump_target(0), None);
+        let add = Instr::AddR { dst: Dst(0), a: crate::operand::Src(1), b: crate::operand::Src(2) };
+        assert_eq!((add.jump_offset(), add.ends_block(), add.definite_def()), (None, false, Some(0)));
+        let call = Instr::CallR { func: crate::operand::Src(0), dst: Dst(1), args: Args(vec![2]) };
+        assert_eq!((call.def(), call.definite_def()), (Some(1), None));
     }
 
     #[test]

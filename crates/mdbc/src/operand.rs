@@ -96,6 +96,22 @@ pub struct TypeId(pub u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Jump(pub i32);
 
+impl Jump {
+    /// The instruction index a jump at index `at` with this offset goes to: `at + 1 + off`.
+    /// Not checked: the verifier rejects a target outside the jump's body, so in verified code
+    /// it lies in `body.start..=body.end` (the end returns).
+    pub fn target_from(self, at: u32) -> i64 {
+        jump_target(at, self.0)
+    }
+}
+
+/// The instruction index a jump at index `at` with offset `off` (in instructions, relative to
+/// the next instruction) goes to. The one definition of jump arithmetic: the verifier, the
+/// disassembler, the CFG, the interpreter's layout and the compiled tier all use it.
+pub fn jump_target(at: u32, off: i32) -> i64 {
+    at as i64 + 1 + off as i64
+}
+
 /// Call arguments: `u8 argc`, then `argc` registers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Args(pub Vec<u8>);

@@ -88,7 +88,6 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
                 what,
             };
             let mut problem: Option<String> = None;
-            let next = idx as i64 + 1;
             ins.visit_operands(&mut |o| {
                 if problem.is_some() {
                     return;
@@ -126,7 +125,7 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
                         }
                     }
                     OperandRef::Jump(off) => {
-                        let target = next + off as i64;
+                        let target = crate::operand::jump_target(idx, off);
                         if target < b.start as i64 || target > b.end as i64 {
                             problem = Some(format!(
                                 "jump to instruction {target} leaves the body (instructions {}..{})",

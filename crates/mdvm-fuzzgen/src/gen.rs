@@ -324,13 +324,13 @@ impl<'a, 'b> BodyGen<'a, 'b> {
 
     fn jump(&mut self, l: usize) {
         self.fixups.push((self.code.len(), l));
-        self.emit(Instr::JumpR { off: Jump(0) });
+        self.emit(Instr::JumpR { target: Jump(0) });
     }
 
     fn jump_if(&mut self, cond: u8, l: usize, when: bool) {
         self.fixups.push((self.code.len(), l));
         let c = Src(cond);
-        self.emit(if when { Instr::JumpIfR { cond: c, off: Jump(0) } } else { Instr::JumpIfNotR { cond: c, off: Jump(0) } });
+        self.emit(if when { Instr::JumpIfR { cond: c, target: Jump(0) } } else { Instr::JumpIfNotR { cond: c, target: Jump(0) } });
     }
 
     /// A phi whose sources name predecessor labels (bound at the predecessor instruction).
@@ -1111,7 +1111,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             let off = Jump((target - (at as i64 + 1)) as i32);
             if let Item::I(i) = &mut self.code[at] {
                 match i {
-                    Instr::JumpR { off: o } | Instr::JumpIfR { off: o, .. } | Instr::JumpIfNotR { off: o, .. } => *o = off,
+                    Instr::JumpR { target: o } | Instr::JumpIfR { target: o, .. } | Instr::JumpIfNotR { target: o, .. } => *o = off,
                     _ => unreachable!("jump fixup on a non-jump"),
                 }
             }

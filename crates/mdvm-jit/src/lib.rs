@@ -38,9 +38,11 @@
 //! [`CraneliftTier`] implements the runtime's [`CompiledTier`] interface; the runtime decides
 //! when to compile (see `TierPolicy`).
 
-mod compile;
-mod counted;
-mod ranges;
+mod analysis;
+mod entries;
+mod helpers;
+mod lower;
+mod spec;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -103,7 +105,9 @@ pub struct CraneliftTier {
     /// OSR entries by (body, header, latch) internal indices.
     osr: HashMap<(u32, u32, u32), NativeEntry>,
     /// Typed entry of each body's current code, called directly by compiled callers.
-    typed: HashMap<u32, compile::TypedEntry>,
+    typed: HashMap<u32, entries::TypedEntry>,
+    /// The JIT module's function id of each runtime helper ([`helpers::declare_helpers`]).
+    helper_ids: Vec<u32>,
     next_name: u64,
     /// The most recent compile error (for diagnostics and tests).
     pub last_error: Option<String>,
@@ -123,9 +127,12 @@ impl CraneliftTier {
     /// Errors: the host is not a target Cranelift supports.
     pub fn new(options: JitOptions) -> Result<CraneliftTier, CompileError> {
         let isa = host_isa().map_err(CompileError)?;
-        let builder = JITBuilder::with_isa(isa, default_libcall_names());
-        let module = JITModule::new(builder);
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        helpers::register_symbols(&mut builder);
+        let mut module = JITModule::new(builder);
+        let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError)?;
         Ok(CraneliftTier {
+            helper_ids,
             ctx: module.make_context(),
             module,
             fctx: FunctionBuilderContext::new(),
@@ -180,17 +187,17 @@ impl CraneliftTier {
         program: &Program,
         feedback: &Feedback,
         body: u32,
-        entry: compile::Entry<'_>,
+        entry: entries::Entry<'_>,
         generic: &HashSet<u32>,
         unbounded_loops: &HashSet<u32>,
-        typed: &HashMap<u32, compile::TypedEntry>,
+        typed: &HashMap<u32, entries::TypedEntry>,
         id: FuncId,
     ) -> Result<(), CompileError> {
         self.module.clear_context(&mut self.ctx);
         let call_conv = self.module.isa().default_call_conv();
         let pointer_type = self.module.isa().pointer_type();
-        compile::build_function(
-            &compile::Request {
+        entries::build_function(
+            &entries::Request {
                 program,
                 feedback,
                 body,
@@ -200,6 +207,7 @@ impl CraneliftTier {
                 unbounded_loops,
                 stress: self.options.stress_deopt,
                 metered: self.options.metered,
+                helper_ids: &self.helper_ids,
             },
             &mut self.ctx.func,
             &mut self.fctx,
@@ -209,18 +217,30 @@ impl CraneliftTier {
         )
         .map_err(CompileError)?;
         let dump = std::env::var_os("MDVM_JIT_DUMP").is_some();
-        if dump {
+        let name = self.function_name(id.as_u32()).unwrap_or_default();
+        let clif = if dump {
             self.ctx.set_disasm(true);
-            eprintln!("; ---- CLIF of body {body} (function {}) ----\n{}", id.as_u32(), self.ctx.func.display());
-        }
+            let text = self.ctx.func.display().to_string();
+            Some(helpers::name_functions(&text, &self.ctx.func, &|f| self.function_name(f)))
+        } else {
+            None
+        };
         self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError(format!("{e:?}")))?;
-        if dump {
+        if let Some(clif) = clif {
+            eprintln!("; ---- CLIF of body {body}: {name} ----\n{clif}");
             if let Some(code) = self.ctx.compiled_code() {
-                eprintln!("; ---- machine code of function {} ----\n{}", id.as_u32(), code.vcode.clone().unwrap_or_default());
+                let vcode = code.vcode.clone().unwrap_or_default();
+                let vcode = helpers::name_functions(&vcode, &self.ctx.func, &|f| self.function_name(f));
+                eprintln!("; ---- machine code of {name} ----\n{vcode}");
             }
         }
         self.module.clear_context(&mut self.ctx);
         Ok(())
+    }
+
+    /// The name of function `id` of the JIT module (a helper's, or `mdvm_bodyB_KINDn`).
+    fn function_name(&self, id: u32) -> Option<String> {
+        self.module.declarations().get_function_decl(FuncId::from_u32(id)).name.clone()
     }
 
     fn declare(&mut self, what: &str, body: u32, sig: &cranelift_codegen::ir::Signature) -> Result<FuncId, CompileError> {
@@ -240,24 +260,24 @@ impl CraneliftTier {
         let generic = sites_in(&self.generic, body);
         let unbounded = sites_in(&self.unbounded_loops, body);
         let call_conv = self.module.isa().default_call_conv();
-        let entry_sig = compile::entry_signature(call_conv);
+        let entry_sig = entries::entry_signature(call_conv);
         let (id, typed) = match osr {
             Some((header, latch, tags)) => {
                 let id = self.declare("osr", body, &entry_sig)?;
                 let typed = self.typed.clone();
-                self.define(program, feedback, body, compile::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)?;
+                self.define(program, feedback, body, entries::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)?;
                 (id, None)
             }
             None => {
                 // The typed entry (which calls itself directly) and the generic entry that
                 // guards and unboxes the parameters for it.
-                let params = compile::typed_params(program, feedback, body, &generic);
-                let fast = self.declare("typed", body, &compile::typed_signature(call_conv, &params))?;
+                let params = spec::plan::typed_params(program, feedback, body, &generic);
+                let fast = self.declare("typed", body, &entries::typed_signature(call_conv, &params))?;
                 let id = self.declare("entry", body, &entry_sig)?;
                 let mut typed = self.typed.clone();
-                typed.insert(body, compile::TypedEntry { func: fast.as_u32(), params });
-                self.define(program, feedback, body, compile::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)?;
-                self.define(program, feedback, body, compile::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)?;
+                typed.insert(body, entries::TypedEntry { func: fast.as_u32(), params });
+                self.define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)?;
+                self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)?;
                 (id, Some(typed))
             }
         };

@@ -67,10 +67,11 @@ struct Frame {
 }
 
 /// Slots that must exist past the current base (a whole `u8` register window).
-const WINDOW: usize = 256;
+const WINDOW: usize = crate::native::WINDOW_SLOTS;
 
-/// "No jump recorded" marker for the phi predecessor record.
-const NO_JUMP: u32 = u32::MAX;
+/// "No jump recorded" marker for the phi predecessor record (the same value as a side exit's
+/// "no predecessor", [`crate::native::NO_PRED`]).
+const NO_JUMP: u32 = crate::native::NO_PRED;
 
 /// Where the interpreter starts (or continues) a level of execution.
 #[derive(Debug)]
@@ -236,7 +237,7 @@ impl Machine {
         self.tier = Some(tier);
         self.policy = policy;
         self.feedback.profiling = true;
-        self.stress_flags = if policy.stress_deopt { vec![0; self.program.module.code.len() * 4 + 4] } else { Vec::new() };
+        self.stress_flags = if policy.stress_deopt { vec![0; crate::native::stress_flags_len(self.program.module.code.len())] } else { Vec::new() };
         self.native.stress_flags =
             if self.stress_flags.is_empty() { std::ptr::null_mut() } else { self.stress_flags.as_mut_ptr() };
     }
@@ -528,7 +529,7 @@ impl Machine {
         let b = &self.program.bodies[body as usize];
         let ipc = b.code_start + (pc - b.bc_start);
         let caller_nregs = b.nregs as usize;
-        let Op::Call { site } = self.program.plain_code[ipc as usize] else {
+        let Op::CallR { args: site, .. } = self.program.plain_code[ipc as usize] else {
             self.pending.get_or_insert_with(|| {
                 fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
             });
@@ -909,40 +910,40 @@ impl Machine {
                 fuel = fuel.wrapping_sub(1);
             }
             match op {
-                Op::LoadConst { dst, k } => {
+                Op::LoadConstR { dst, k } => {
                     let v = program.constants[k as usize].clone();
                     r!(dst).set(v);
                 }
-                Op::Move { dst, src } => {
+                Op::MoveR { dst, src } => {
                     if dst != src {
                         let v = r!(src).clone();
                         r!(dst).set(v);
                     }
                 }
-                Op::Add { dst, a, b } => arith!(dst, a, b, checked_add, +),
-                Op::Sub { dst, a, b } => arith!(dst, a, b, checked_sub, -),
-                Op::Mul { dst, a, b } => arith!(dst, a, b, checked_mul, *),
-                Op::Div { dst, a, b } | Op::Mod { dst, a, b } => {
+                Op::AddR { dst, a, b } => arith!(dst, a, b, checked_add, +),
+                Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -),
+                Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *),
+                Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
                     profile2!(a, b);
                     let v = tryop!(binary_slow(op, &r!(a), &r!(b)));
                     r!(dst).set(v);
                 }
-                Op::Not { dst, src } => {
+                Op::NotR { dst, src } => {
                     profile1!(src);
                     let v = Value::Bool(!truthy(&r!(src)));
                     r!(dst).set(v);
                 }
-                Op::And { dst, a, b } => {
+                Op::AndR { dst, a, b } => {
                     profile2!(a, b);
                     let v = Value::Bool(truthy(&r!(a)) && truthy(&r!(b)));
                     r!(dst).set(v);
                 }
-                Op::Or { dst, a, b } => {
+                Op::OrR { dst, a, b } => {
                     profile2!(a, b);
                     let v = Value::Bool(truthy(&r!(a)) || truthy(&r!(b)));
                     r!(dst).set(v);
                 }
-                Op::Eq { dst, a, b } => {
+                Op::EqR { dst, a, b } => {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
                         (Value::Int(x), Value::Int(y)) => x == y,
@@ -950,7 +951,7 @@ impl Machine {
                     };
                     r!(dst).set(Value::Bool(v));
                 }
-                Op::Neq { dst, a, b } => {
+                Op::NeqR { dst, a, b } => {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
                         (Value::Int(x), Value::Int(y)) => x != y,
@@ -958,10 +959,10 @@ impl Machine {
                     };
                     r!(dst).set(Value::Bool(v));
                 }
-                Op::Lt { dst, a, b } => compare!(dst, a, b, <),
-                Op::Gt { dst, a, b } => compare!(dst, a, b, >),
-                Op::Le { dst, a, b } => compare!(dst, a, b, <=),
-                Op::Ge { dst, a, b } => compare!(dst, a, b, >=),
+                Op::LtR { dst, a, b } => compare!(dst, a, b, <),
+                Op::GtR { dst, a, b } => compare!(dst, a, b, >),
+                Op::LteR { dst, a, b } => compare!(dst, a, b, <=),
+                Op::GteR { dst, a, b } => compare!(dst, a, b, >=),
                 Op::BrLt { dst, a, b, target } => cmp_branch!(dst, a, b, target, <, true),
                 Op::BrLtNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, <, false),
                 Op::BrGt { dst, a, b, target } => cmp_branch!(dst, a, b, target, >, true),
@@ -974,20 +975,20 @@ impl Machine {
                 Op::BrEqNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, ==, false),
                 Op::BrNe { dst, a, b, target } => cmp_branch!(dst, a, b, target, !=, true),
                 Op::BrNeNot { dst, a, b, target } => cmp_branch!(dst, a, b, target, !=, false),
-                Op::Jump { target } => jump!(target),
-                Op::JumpIf { cond, target } => {
+                Op::JumpR { target } => jump!(target),
+                Op::JumpIfR { cond, target } => {
                     profile1!(cond);
                     if truthy(&r!(cond)) {
                         jump!(target)
                     }
                 }
-                Op::JumpIfNot { cond, target } => {
+                Op::JumpIfNotR { cond, target } => {
                     profile1!(cond);
                     if !truthy(&r!(cond)) {
                         jump!(target)
                     }
                 }
-                Op::Call { site } => do_call!(site),
+                Op::CallR { args: site, .. } => do_call!(site),
                 Op::LoadCall { site } => {
                     // The dead callee-name load (this index) and the call (the next index).
                     pc += 1;
@@ -999,18 +1000,18 @@ impl Machine {
                     }
                     do_call!(site)
                 }
-                Op::Return { src } => {
+                Op::ReturnR { value: Some(src) } => {
                     let v = std::mem::take(&mut r!(src));
                     ret!(Some(v))
                 }
-                Op::ReturnNone => ret!(None),
+                Op::ReturnR { value: None } => ret!(None),
                 Op::FallOffEnd => {
                     if METERED {
                         fuel = fuel.wrapping_add(1);
                     }
                     ret!(None)
                 }
-                Op::Phi { id } => {
+                Op::PhiR { dst, sources: id } => {
                     let ph = &program.phis[id as usize];
                     let pred = if cur.rec_to == ph.head {
                         program.bc_index[cur.rec_from as usize]
@@ -1021,10 +1022,10 @@ impl Machine {
                     };
                     if let Some(&(src, _)) = ph.sources.iter().find(|s| s.1 as u32 == pred) {
                         let v = r!(src).clone();
-                        r!(ph.dst).set(v);
+                        r!(dst).set(v);
                     }
                 }
-                Op::ArrayGet { dst, arr, idx } => {
+                Op::ArrayGetR { dst, arr, idx } => {
                     profile2!(arr, idx);
                     let v = match (&r!(arr), &r!(idx)) {
                         (Value::Array(a), Value::Int(i)) if (*i as u64) < a.len() as u64 => a.get(*i as usize).expect("index checked"),
@@ -1041,11 +1042,11 @@ impl Machine {
                     }
                     r!(dst).set(v);
                 }
-                Op::Halt => {
+                Op::Halt {} => {
                     *halted = true;
                     leave!(Exit::Unwind)
                 }
-                Op::Nop => {}
+                Op::DefineR { .. } | Op::ScopeEnterR { .. } | Op::ScopeExitR { .. } | Op::Breakpoint {} | Op::Nop {} => {}
                 _ => {
                     let site = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
                     tryop!(exec_cold(program, op, regs, globals, out, site));
@@ -1074,11 +1075,11 @@ fn grow(stack: &mut Vec<Value>, need: usize) {
 #[inline(never)]
 fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
     match op {
-        Op::Add { .. } => ops::add(a, b),
-        Op::Sub { .. } => ops::sub(a, b),
-        Op::Mul { .. } => ops::mul(a, b),
-        Op::Div { .. } => ops::div(a, b),
-        Op::Mod { .. } => ops::rem(a, b),
+        Op::AddR { .. } => ops::add(a, b),
+        Op::SubR { .. } => ops::sub(a, b),
+        Op::MulR { .. } => ops::mul(a, b),
+        Op::DivR { .. } => ops::div(a, b),
+        Op::ModR { .. } => ops::rem(a, b),
         _ => unreachable!("binary_slow called with {op:?}"),
     }
 }
@@ -1087,10 +1088,10 @@ fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
 #[inline(never)]
 fn compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
     let c = match op {
-        Op::Lt { .. } => Cmp::Lt,
-        Op::Gt { .. } => Cmp::Gt,
-        Op::Le { .. } => Cmp::Le,
-        Op::Ge { .. } => Cmp::Ge,
+        Op::LtR { .. } => Cmp::Lt,
+        Op::GtR { .. } => Cmp::Gt,
+        Op::LteR { .. } => Cmp::Le,
+        Op::GteR { .. } => Cmp::Ge,
         _ => unreachable!("compare_slow called with {op:?}"),
     };
     ops::compare(c, a, b)
@@ -1127,27 +1128,27 @@ fn exec_cold(
         };
     }
     match op {
-        Op::LoadGlobal { dst, slot } => {
+        Op::LoadGlobalR { dst, name: slot } => {
             let v = globals[slot as usize].clone();
             r!(dst).set(v);
         }
-        Op::StoreGlobal { src, slot } => globals[slot as usize].set(r!(src).clone()),
-        Op::CheckType { dst, src, ty } => {
+        Op::StoreGlobalR { src, name: slot } => globals[slot as usize].set(r!(src).clone()),
+        Op::CheckTypeR { dst, src, ty } => {
             let v = Value::Bool(ops::check_type(&r!(src), ty));
             r!(dst).set(v);
         }
-        Op::Cast { dst, src, ty } => {
+        Op::CastR { dst, src, ty } => {
             let v = cast(program, &r!(src), ty)?;
             r!(dst).set(v);
         }
-        Op::Neg { dst, src } => {
+        Op::NegR { dst, src } => {
             if let Some(s) = site {
                 s.a |= 1 << (r!(src).tag() as u16);
             }
             let v = ops::neg(&r!(src))?;
             r!(dst).set(v);
         }
-        Op::Assert { reg, id } => {
+        Op::AssertR { reg, check: id } => {
             let a = &program.asserts[id as usize];
             let v = &r!(reg);
             let ok = match a.kind {
@@ -1159,19 +1160,19 @@ fn exec_cold(
                 return Err(OpError::new(ErrorKind::Assertion, a.message.to_string()));
             }
         }
-        Op::ConcatStr { dst, a, b } => {
+        Op::ConcatStrR { dst, a, b } => {
             let v = ops::concat_display(&r!(a), &r!(b))?;
             r!(dst).set(v);
         }
-        Op::StrLen { dst, src } => {
+        Op::StrLenR { dst, s: src } => {
             let v = ops::str_len(&r!(src))?;
             r!(dst).set(v);
         }
-        Op::NewArray { dst, size } => {
+        Op::NewArrayR { dst, size } => {
             let v = ops::new_array(&r!(size))?;
             r!(dst).set(v);
         }
-        Op::ArraySet { arr, idx, val } => {
+        Op::ArraySetR { arr, idx, val } => {
             if let Some(s) = site {
                 s.a |= 1 << (r!(arr).tag() as u16);
                 s.b |= 1 << (r!(idx).tag() as u16);
@@ -1180,11 +1181,11 @@ fn exec_cold(
             let i = r!(idx).clone();
             ops::array_set(&mut r!(arr), &i, v)?;
         }
-        Op::ArrayLen { dst, arr } => {
+        Op::ArrayLenR { dst, arr } => {
             let v = ops::array_len(&r!(arr))?;
             r!(dst).set(v);
         }
-        Op::Print { src } => {
+        Op::DebugPrint { src } => {
             let v = &r!(src);
             if !matches!(v, Value::Empty) {
                 // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
@@ -1197,41 +1198,85 @@ fn exec_cold(
                 res.map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))?;
             }
         }
-        Op::DictNew { dst } => r!(dst).set(ops::dict_new()),
-        Op::DictGet { dst, dict, key } => {
+        Op::DictNewR { dst } => r!(dst).set(ops::dict_new()),
+        Op::DictGetR { dst, dict, key } => {
             let v = ops::dict_get(&r!(dict), &r!(key))?;
             if let Some(s) = site {
                 s.out |= 1 << (v.tag() as u16);
             }
             r!(dst).set(v);
         }
-        Op::DictSet { dict, key, val } => {
+        Op::DictSetR { dict, key, val } => {
             let v = r!(val).clone();
             let k = r!(key).clone();
             ops::dict_set(&mut r!(dict), &k, v)?;
         }
-        Op::DictRemove { dict, key } => {
+        Op::DictRemoveR { dict, key } => {
             let k = r!(key).clone();
             ops::dict_remove(&mut r!(dict), &k)?;
         }
-        Op::DictContains { dst, dict, key } => {
+        Op::DictContainsR { dst, dict, key } => {
             let v = ops::dict_contains(&r!(dict), &r!(key))?;
             r!(dst).set(v);
         }
-        Op::DictKeys { dst, dict } => {
+        Op::DictKeysR { dst, dict } => {
             let v = ops::dict_keys(&r!(dict))?;
             r!(dst).set(v);
         }
-        Op::DictValues { dst, dict } => {
+        Op::DictValuesR { dst, dict } => {
             let v = ops::dict_values(&r!(dict))?;
             r!(dst).set(v);
         }
-        Op::DictClear { dict } => ops::dict_clear(&mut r!(dict))?,
-        Op::DictLen { dst, dict } => {
+        Op::DictClearR { dict } => ops::dict_clear(&mut r!(dict))?,
+        Op::DictLenR { dst, dict } => {
             let v = ops::dict_len(&r!(dict))?;
             r!(dst).set(v);
         }
-        _ => unreachable!("exec_cold called with {op:?}"),
+        // Executed by the dispatch loop (and by `exec_simple` for native code). Listed, not
+        // matched by `_`, so that a new instruction without semantics here does not compile.
+        Op::LoadConstR { .. }
+        | Op::MoveR { .. }
+        | Op::AddR { .. }
+        | Op::SubR { .. }
+        | Op::MulR { .. }
+        | Op::DivR { .. }
+        | Op::ModR { .. }
+        | Op::NotR { .. }
+        | Op::AndR { .. }
+        | Op::OrR { .. }
+        | Op::EqR { .. }
+        | Op::NeqR { .. }
+        | Op::LtR { .. }
+        | Op::GtR { .. }
+        | Op::LteR { .. }
+        | Op::GteR { .. }
+        | Op::JumpR { .. }
+        | Op::JumpIfR { .. }
+        | Op::JumpIfNotR { .. }
+        | Op::CallR { .. }
+        | Op::ReturnR { .. }
+        | Op::PhiR { .. }
+        | Op::ArrayGetR { .. }
+        | Op::DefineR { .. }
+        | Op::ScopeEnterR { .. }
+        | Op::ScopeExitR { .. }
+        | Op::Breakpoint {}
+        | Op::Halt {}
+        | Op::Nop {}
+        | Op::LoadCall { .. }
+        | Op::FallOffEnd
+        | Op::BrLt { .. }
+        | Op::BrLtNot { .. }
+        | Op::BrGt { .. }
+        | Op::BrGtNot { .. }
+        | Op::BrLe { .. }
+        | Op::BrLeNot { .. }
+        | Op::BrGe { .. }
+        | Op::BrGeNot { .. }
+        | Op::BrEq { .. }
+        | Op::BrEqNot { .. }
+        | Op::BrNe { .. }
+        | Op::BrNeNot { .. } => unreachable!("exec_cold called with {op:?}"),
     }
     Ok(())
 }
@@ -1253,57 +1298,56 @@ fn exec_simple(
         };
     }
     match op {
-        Op::LoadConst { dst, k } => {
+        Op::LoadConstR { dst, k } => {
             let v = program.constants[k as usize].clone();
             r!(dst).set(v);
         }
-        Op::Move { dst, src } => {
+        Op::MoveR { dst, src } => {
             let v = r!(src).clone();
             r!(dst).set(v);
         }
-        Op::Add { dst, a, b } | Op::Sub { dst, a, b } | Op::Mul { dst, a, b } | Op::Div { dst, a, b } | Op::Mod { dst, a, b } => {
+        Op::AddR { dst, a, b } | Op::SubR { dst, a, b } | Op::MulR { dst, a, b } | Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
             let v = binary_slow(op, &r!(a), &r!(b))?;
             r!(dst).set(v);
         }
-        Op::Lt { dst, a, b } | Op::Gt { dst, a, b } | Op::Le { dst, a, b } | Op::Ge { dst, a, b } => {
+        Op::LtR { dst, a, b } | Op::GtR { dst, a, b } | Op::LteR { dst, a, b } | Op::GteR { dst, a, b } => {
             let v = compare_slow(op, &r!(a), &r!(b))?;
             r!(dst).set(Value::Bool(v));
         }
-        Op::Eq { dst, a, b } => {
+        Op::EqR { dst, a, b } => {
             let v = r!(a).equals(&r!(b));
             r!(dst).set(Value::Bool(v));
         }
-        Op::Neq { dst, a, b } => {
+        Op::NeqR { dst, a, b } => {
             let v = !r!(a).equals(&r!(b));
             r!(dst).set(Value::Bool(v));
         }
-        Op::Not { dst, src } => {
+        Op::NotR { dst, src } => {
             let v = Value::Bool(!truthy(&r!(src)));
             r!(dst).set(v);
         }
-        Op::And { dst, a, b } => {
+        Op::AndR { dst, a, b } => {
             let v = Value::Bool(truthy(&r!(a)) && truthy(&r!(b)));
             r!(dst).set(v);
         }
-        Op::Or { dst, a, b } => {
+        Op::OrR { dst, a, b } => {
             let v = Value::Bool(truthy(&r!(a)) || truthy(&r!(b)));
             r!(dst).set(v);
         }
-        Op::ArrayGet { dst, arr, idx } => {
+        Op::ArrayGetR { dst, arr, idx } => {
             let v = ops::array_get(&r!(arr), &r!(idx))?;
             r!(dst).set(v);
         }
-        Op::Nop => {}
-        Op::Jump { .. }
-        | Op::JumpIf { .. }
-        | Op::JumpIfNot { .. }
-        | Op::Call { .. }
+        Op::DefineR { .. } | Op::ScopeEnterR { .. } | Op::ScopeExitR { .. } | Op::Breakpoint {} | Op::Nop {} => {}
+        Op::JumpR { .. }
+        | Op::JumpIfR { .. }
+        | Op::JumpIfNotR { .. }
+        | Op::CallR { .. }
         | Op::LoadCall { .. }
-        | Op::Return { .. }
-        | Op::ReturnNone
+        | Op::ReturnR { .. }
         | Op::FallOffEnd
-        | Op::Phi { .. }
-        | Op::Halt
+        | Op::PhiR { .. }
+        | Op::Halt {}
         | Op::BrLt { .. }
         | Op::BrLtNot { .. }
         | Op::BrGt { .. }

@@ -9,12 +9,15 @@
 //! * [`program`]: a verified module turned into the interpreter's compact form;
 //! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
 //!   budgets ([`Limits`]), and [`feedback`] for the compiled tier;
-//! * [`native`]: the interface compiled code and the compiled tier plug into;
+//! * [`native`]: the interface compiled code and the compiled tier plug into, and the layout
+//!   facts native code relies on;
+//! * [`helpers`]: the runtime functions compiled code calls, and the one list of them;
 //! * [`error`]: runtime errors with function and bytecode position.
 
 pub mod array;
 pub mod error;
 pub mod feedback;
+pub mod helpers;
 pub mod interp;
 pub mod native;
 pub mod ops;

@@ -23,10 +23,25 @@
 //! interpreter) and when a [`NativeEntry`] returns to its caller. The stack may be reallocated by any call
 //! out of native code (callee or helper), so native code reloads `ctx.stack` after each one.
 //!
-//! Helpers (the `mdvm_*` functions below) are `extern "C"`; native code calls them by address.
-//! When a helper reports failure, native code side-exits to the interpreter at the same
-//! instruction ([`mdvm_deopt`]), which executes it again and raises the error there, so errors
-//! always come from one place.
+//! Native code reaches the runtime through the helpers of [`crate::helpers`] (`extern "C"`,
+//! listed with their signatures in [`crate::helpers::Helper`]). When a helper reports failure,
+//! native code side-exits to the interpreter at the same instruction
+//! ([`crate::helpers::mdvm_deopt`]), which executes it again and raises the error there, so
+//! errors always come from one place.
+//!
+//! # Layout facts native code relies on
+//!
+//! Defined here (and in [`crate::value`] for a [`Value`]'s layout) and nowhere else:
+//!
+//! * a slot is [`crate::value::VALUE_SIZE`] bytes, its tag word at
+//!   [`crate::value::TAG_OFFSET`] and payload at [`crate::value::PAYLOAD_OFFSET`];
+//! * the fields of [`NativeContext`] at the `OFF_*` offsets; the entry table and the call
+//!   counts are arrays with strides [`ENTRY_STRIDE`] and [`CALL_COUNT_STRIDE`];
+//! * every window has [`WINDOW_SLOTS`] slots of stack past its base, so a caller with `n`
+//!   registers needs `base + n + WINDOW_SLOTS` slots before a call;
+//! * a side exit's phi predecessor is a bytecode index, or [`NO_PRED`];
+//! * stress mode's guard flags are indexed by [`stress_id`], in a buffer of
+//!   [`stress_flags_len`] bytes.
 
 use std::io::Write;
 
@@ -77,7 +92,7 @@ pub struct NativeContext {
     /// The machine running native code (set for the duration of each native call).
     pub machine: *mut Machine,
     /// Lowest native stack address native code may call from: below it, a call goes through
-    /// [`mdvm_call_on_new_stack`] instead (deep recursion never overflows the thread's stack).
+    /// [`crate::helpers::mdvm_call_on_new_stack`] instead (deep recursion never overflows the thread's stack).
     pub stack_limit: u64,
 }
 
@@ -99,6 +114,50 @@ pub const OFF_CALL_COUNTS: i32 = 48;
 pub const OFF_STRESS_FLAGS: i32 = 56;
 /// Byte offset of [`NativeContext::stack_limit`].
 pub const OFF_STACK_LIMIT: i32 = 72;
+
+/// Byte distance between two entries of [`NativeContext::entries`] (one code pointer per body).
+pub const ENTRY_STRIDE: i32 = std::mem::size_of::<*const u8>() as i32;
+/// Byte distance between two counters of [`NativeContext::call_counts`] (one `u64` per body).
+pub const CALL_COUNT_STRIDE: i32 = std::mem::size_of::<u64>() as i32;
+
+/// Slots of value stack that exist past every window's base: a whole `u8` register window,
+/// so no register index leaves the stack. Before a call from a window of `n` registers, the
+/// stack must hold `base + n + WINDOW_SLOTS` slots (the callee's window).
+pub const WINDOW_SLOTS: usize = 256;
+
+/// "No predecessor": the phi predecessor of a side exit that does not resume at the start of
+/// a block entered along an edge (DESIGN.md section 5: no phi source matches it).
+pub const NO_PRED: u32 = u32::MAX;
+
+/// Which guard of an instruction a stress-mode flag belongs to ([`stress_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum GuardSlot {
+    /// The guard on the first operand (`a`, `src`, `arr`).
+    First = 0,
+    /// The guard on the second operand (`b`, `idx`).
+    Second = 1,
+    /// The guard on an array element's type (after the bounds check).
+    Element = 2,
+    /// The guard on the instruction's entry facts: a body's typed parameters at its first
+    /// instruction, a counted loop's trip-count bound at its first accumulator update.
+    Entry = 3,
+}
+
+/// Guards per bytecode instruction in the stress flags (one per [`GuardSlot`]).
+pub const GUARDS_PER_INSTRUCTION: u32 = 4;
+
+/// The index in [`NativeContext::stress_flags`] of guard `slot` of the instruction at bytecode
+/// index `pc`.
+pub const fn stress_id(pc: u32, slot: GuardSlot) -> u32 {
+    pc * GUARDS_PER_INSTRUCTION + slot as u32
+}
+
+/// The size of the stress flags buffer for a module of `instructions` bytecode instructions:
+/// every [`stress_id`], and the id of a guard at the body's end (`pc == instructions`).
+pub const fn stress_flags_len(instructions: usize) -> usize {
+    (instructions + 1) * GUARDS_PER_INSTRUCTION as usize
+}
 
 /// Native stack that must remain below a call made from native code (helpers, nested
 /// interpreter levels and the callee's own frames up to its next call).
@@ -298,204 +357,6 @@ impl Default for TierPolicy {
     fn default() -> Self {
         TierPolicy { eager: false, call_threshold: 1_000, backedge_threshold: 2_000, stress_deopt: false }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers called by native code.
-//
-// SAFETY (all helpers): native code calls them only while `Machine::call_native` is running
-// on this thread, with the `ctx` it was given. `ctx.machine` then points to that machine,
-// which no Rust reference is using until the native call returns, so forming `&mut Machine`
-// from it for the helper's duration is the only live access. Register indices come from
-// verified bytecode (< 256) and `base` is a live window (base + 256 <= stack_len).
-// ---------------------------------------------------------------------------------------
-
-/// Recovers the machine from `ctx`.
-///
-/// # Safety
-/// See the block comment above: only inside a native call made by `Machine::call_native`.
-#[inline]
-unsafe fn machine<'a>(ctx: *mut NativeContext) -> &'a mut Machine {
-    // SAFETY: the caller upholds the helper contract above.
-    unsafe { &mut *(*ctx).machine }
-}
-
-/// Executes the single non-control instruction at bytecode index `pc` of `body` on the window
-/// at `base`, with the interpreter's semantics (operands must be in their slots; the result is
-/// written to its slot). Returns 0 on success, 1 if the instruction raised an error (native code
-/// then side-exits at `pc` so the interpreter raises it).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_exec(ctx: *mut NativeContext, body: u32, pc: u32, base: u64) -> u32 {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.exec_one(body, pc, base as usize) as u32
-}
-
-/// Runs `body` in the interpreter on the window at `base` (arguments already in place), as a
-/// callee of native code: returns its result. The caller has counted the frame.
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_call_interp(ctx: *mut NativeContext, body: u32, base: u64) -> NativeRet {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.run_nested_call(body, base as usize)
-}
-
-/// Side exit: compiled code of `body` stopped before bytecode index `pc` (its live registers
-/// are in the window at `base`); the interpreter finishes the activation and its result is
-/// returned. `pred` is the bytecode index of the predecessor's last instruction when `pc`
-/// starts a block entered along an edge (for phis), else `u32::MAX`.
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_deopt(
-    ctx: *mut NativeContext,
-    body: u32,
-    pc: u32,
-    base: u64,
-    pred: u32,
-    reason: u32,
-) -> NativeRet {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.resume_after_deopt(body, pc, base as usize, pred, reason)
-}
-
-/// Releases the heap value in the slot `base + reg` (sets it to `Empty`).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_release(ctx: *mut NativeContext, base: u64, reg: u32) {
-    // SAFETY: helper contract; the slot is in a live window.
-    let slot = unsafe { &mut *(*ctx).stack.add(base as usize + reg as usize) };
-    slot.set(Value::Empty);
-}
-
-/// Copies the value in slot `base + src` into slot `dst_base + dst` (adding a reference for a
-/// heap value, releasing what `dst` held).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_copy(ctx: *mut NativeContext, base: u64, src: u32, dst_base: u64, dst: u32) {
-    // SAFETY: helper contract; both slots are in live windows, and distinct (a copy onto
-    // itself is skipped).
-    unsafe {
-        let stack = (*ctx).stack;
-        let s = stack.add(base as usize + src as usize);
-        let d = stack.add(dst_base as usize + dst as usize);
-        if s != d {
-            (*d).set((*s).clone());
-        }
-    }
-}
-
-/// `ARRAY_SET_R` of a plain value (tag below [`Tag::FIRST_HEAP`], as the two words `tag`,
-/// `payload` of the [`Value`] layout) at int index `idx` of the array in slot `base + arr`,
-/// copying the array first if it is shared (copy-on-write, as [`crate::ops::array_set`]).
-/// Returns 0, or 1 without changing anything when the slot holds no array, `idx` is out of
-/// range or the tag is not plain (native code then side-exits so the interpreter raises the
-/// error).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64, arr: u32, idx: i64, tag: u64, payload: u64) -> u32 {
-    if tag >= Tag::FIRST_HEAP as u64 {
-        return 1;
-    }
-    // SAFETY: helper contract; the slot is in a live window.
-    let slot = unsafe { &mut *(*ctx).stack.add(base as usize + arr as usize) };
-    let Value::Array(a) = slot else { return 1 };
-    if idx < 0 || idx as u64 >= a.len() as u64 {
-        return 1;
-    }
-    let a = std::rc::Rc::make_mut(a);
-    // An int or float that keeps the array packed is stored without making a value.
-    let Some(plain) = Tag::from_u8(tag as u8) else { return 1 };
-    if a.set_packed(idx as usize, plain, payload) {
-        return 0;
-    }
-    // SAFETY: `tag` is a plain tag (checked), so the words form a value owning nothing; a
-    // bool's payload is masked to its low bit by `from_raw_parts`.
-    let v = unsafe { Value::from_raw_parts(tag, payload) };
-    a.set(idx as usize, v);
-    0
-}
-
-/// Writes constant `k` of the program into slot `base + reg` (releasing what it held).
-///
-/// # Safety
-/// Called by native code only (see above); `k` is a valid constant index.
-pub unsafe extern "C" fn mdvm_load_const(ctx: *mut NativeContext, base: u64, reg: u32, k: u32) {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.load_const(base as usize + reg as usize, k as usize);
-}
-
-/// Makes the value stack hold at least `need` slots (it may move: reload `ctx.stack`).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_reserve(ctx: *mut NativeContext, need: u64) {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.reserve(need as usize);
-}
-
-/// Performs the `CALL_R` at bytecode index `pc` of `body` (window at `base`) with the
-/// interpreter's semantics: the callee comes from its register, the arguments and the
-/// destination are in their slots (the destination is written there). Returns 0, or 1 when
-/// the run must unwind (native code then returns [`RET_UNWIND`]).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_call_dynamic(ctx: *mut NativeContext, body: u32, pc: u32, base: u64) -> u32 {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    (!m.call_dynamic(body, pc, base as usize)) as u32
-}
-
-/// Calls native `entry` for the window at `base` on a fresh native stack segment (native code
-/// calls this instead of the callee when its stack pointer is below `ctx.stack_limit`).
-///
-/// # Safety
-/// Called by native code only (see above); `entry` is a native entry of this program.
-pub unsafe extern "C" fn mdvm_call_on_new_stack(ctx: *mut NativeContext, entry: *const u8, base: u64) -> NativeRet {
-    stacker::grow(STACK_SEGMENT, || {
-        // SAFETY: `ctx` is the live context (helper contract); the limit is restored before
-        // returning to the old segment.
-        unsafe {
-            let old = (*ctx).stack_limit;
-            (*ctx).stack_limit = current_stack_limit();
-            // SAFETY: `entry` came from the entry table, which holds only `NativeEntry` values.
-            let f = std::mem::transmute::<*const u8, NativeEntry>(entry);
-            let r = f(ctx, base);
-            (*ctx).stack_limit = old;
-            r
-        }
-    })
-}
-
-/// Ends the run as `HALT` does: native code then returns [`RET_UNWIND`].
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_halt(ctx: *mut NativeContext) {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.note_halt();
-}
-
-/// Truthiness of the value in slot `base + reg` (0 or 1).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_truthy(ctx: *mut NativeContext, base: u64, reg: u32) -> u32 {
-    // SAFETY: helper contract.
-    let slot = unsafe { &*(*ctx).stack.add(base as usize + reg as usize) };
-    slot.truthy() as u32
 }
 
 /// Output sink while a run is in progress (see `Machine::run`).

@@ -9,90 +9,216 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use mdbc::operand::AssertKind;
+use mdbc::operand::{Args, AssertCheck, AssertKind, Const, Dst, Jump, Name, PhiSources, RetVal, ScopeId, Src, TypeId};
 use mdbc::{Constant, Instr, Layout, LoadError, Module};
-
 
 use crate::value::{FunctionRef, Str, Value};
 
-/// One operation of the interpreter's internal form: 8 bytes, registers as `u8`, targets as
-/// internal code indices. Produced from [`mdbc::Instr`] by [`Program::new`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Op {
-    LoadConst { dst: u8, k: u32 },
-    Move { dst: u8, src: u8 },
-    LoadGlobal { dst: u8, slot: u32 },
-    StoreGlobal { src: u8, slot: u32 },
-    CheckType { dst: u8, src: u8, ty: u16 },
-    Cast { dst: u8, src: u8, ty: u16 },
-    Add { dst: u8, a: u8, b: u8 },
-    Sub { dst: u8, a: u8, b: u8 },
-    Mul { dst: u8, a: u8, b: u8 },
-    Div { dst: u8, a: u8, b: u8 },
-    Mod { dst: u8, a: u8, b: u8 },
-    Neg { dst: u8, src: u8 },
-    Not { dst: u8, src: u8 },
-    And { dst: u8, a: u8, b: u8 },
-    Or { dst: u8, a: u8, b: u8 },
-    Eq { dst: u8, a: u8, b: u8 },
-    Neq { dst: u8, a: u8, b: u8 },
-    Lt { dst: u8, a: u8, b: u8 },
-    Gt { dst: u8, a: u8, b: u8 },
-    Le { dst: u8, a: u8, b: u8 },
-    Ge { dst: u8, a: u8, b: u8 },
-    Jump { target: u32 },
-    JumpIf { cond: u8, target: u32 },
-    JumpIfNot { cond: u8, target: u32 },
-    /// `site` indexes [`Program::call_sites`].
-    Call { site: u32 },
-    /// A `LOAD_CONST_R` of a callee name whose register is dead, fused with the `CALL_R` right
-    /// after it (which stays in the code at the next index): one dispatch for both.
-    LoadCall { site: u32 },
-    Return { src: u8 },
-    ReturnNone,
-    /// `id` indexes [`Program::phis`].
-    Phi { id: u32 },
-    /// `id` indexes [`Program::asserts`].
-    Assert { reg: u8, id: u32 },
-    ConcatStr { dst: u8, a: u8, b: u8 },
-    StrLen { dst: u8, src: u8 },
-    NewArray { dst: u8, size: u8 },
-    ArrayGet { dst: u8, arr: u8, idx: u8 },
-    ArraySet { arr: u8, idx: u8, val: u8 },
-    ArrayLen { dst: u8, arr: u8 },
-    Print { src: u8 },
-    Halt,
-    /// `DEFINE_R`, `SCOPE_ENTER_R`, `SCOPE_EXIT_R`, `BREAKPOINT`, `NOP`.
-    Nop,
-    DictNew { dst: u8 },
-    DictGet { dst: u8, dict: u8, key: u8 },
-    DictSet { dict: u8, key: u8, val: u8 },
-    DictRemove { dict: u8, key: u8 },
-    DictContains { dst: u8, dict: u8, key: u8 },
-    DictKeys { dst: u8, dict: u8 },
-    DictValues { dst: u8, dict: u8 },
-    DictClear { dict: u8 },
-    DictLen { dst: u8, dict: u8 },
-    /// The end of a body: return without a value.
-    FallOffEnd,
-    /// A comparison whose result register is tested by the next instruction (a conditional
-    /// jump that nothing else jumps to), fused into one dispatch: `BrXx` is `XX_R` then
-    /// `JUMP_IF_R`, `BrXxNot` is `XX_R` then `JUMP_IF_NOT_R`. Writes `dst` like the comparison,
-    /// then behaves as the jump at the next index (which stays in the code).
-    BrLt { dst: u8, a: u8, b: u8, target: u32 },
-    BrLtNot { dst: u8, a: u8, b: u8, target: u32 },
-    BrGt { dst: u8, a: u8, b: u8, target: u32 },
-    BrGtNot { dst: u8, a: u8, b: u8, target: u32 },
-    BrLe { dst: u8, a: u8, b: u8, target: u32 },
-    BrLeNot { dst: u8, a: u8, b: u8, target: u32 },
-    BrGe { dst: u8, a: u8, b: u8, target: u32 },
-    BrGeNot { dst: u8, a: u8, b: u8, target: u32 },
-    BrEq { dst: u8, a: u8, b: u8, target: u32 },
-    BrEqNot { dst: u8, a: u8, b: u8, target: u32 },
-    BrNe { dst: u8, a: u8, b: u8, target: u32 },
-    BrNeNot { dst: u8, a: u8, b: u8, target: u32 },
+/// The internal form of an operand kind of [`mdbc::operand`]: what an [`Op`] holds in place
+/// of the bytecode operand, and how it is made at load time ([`LowerCx`] resolves names,
+/// targets and side tables).
+pub trait Lowered {
+    /// The internal form (small and `Copy`: an [`Op`] is 8 bytes).
+    type Form: Copy + std::fmt::Debug + PartialEq + Eq;
+    /// Lowers the operand of the instruction at `cx.at`.
+    fn lower(&self, cx: &mut LowerCx<'_>) -> Self::Form;
 }
+
+/// A written register: its index.
+impl Lowered for Dst {
+    type Form = u8;
+    fn lower(&self, _: &mut LowerCx<'_>) -> u8 {
+        self.0
+    }
+}
+
+/// A read register: its index.
+impl Lowered for Src {
+    type Form = u8;
+    fn lower(&self, _: &mut LowerCx<'_>) -> u8 {
+        self.0
+    }
+}
+
+/// A constant: its index in [`Program::constants`].
+impl Lowered for Const {
+    type Form = u32;
+    fn lower(&self, _: &mut LowerCx<'_>) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// A global's name: its slot in the machine's globals ([`Program::global_names`]).
+impl Lowered for Name {
+    type Form = u32;
+    fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
+        let Constant::Str(name) = &cx.module.constants[self.0 as usize] else { unreachable!("verified: a string") };
+        let next = cx.global_names.len() as u32;
+        *cx.global_slots.entry(name.clone()).or_insert_with(|| {
+            cx.global_names.push(name.as_str().into());
+            next
+        })
+    }
+}
+
+/// A type id, as is.
+impl Lowered for TypeId {
+    type Form = u16;
+    fn lower(&self, _: &mut LowerCx<'_>) -> u16 {
+        self.0
+    }
+}
+
+/// A scope id, as is.
+impl Lowered for ScopeId {
+    type Form = u16;
+    fn lower(&self, _: &mut LowerCx<'_>) -> u16 {
+        self.0
+    }
+}
+
+/// A jump: the internal code index of its target (absolute).
+impl Lowered for Jump {
+    type Form = u32;
+    fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
+        cx.internal(self.target_from(cx.at) as u32)
+    }
+}
+
+/// Call arguments: the index of the call's [`CallSite`] in [`Program::call_sites`] (its
+/// argument registers; its callee and destination are the [`Op::CallR`]'s own fields, copied
+/// into the site by [`Program::new`], which also resolves the callee where it can).
+impl Lowered for Args {
+    type Form = u32;
+    fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
+        cx.call_sites.push(CallSite { func: 0, dst: 0, args: self.0.clone().into(), target: None });
+        cx.call_sites.len() as u32 - 1
+    }
+}
+
+/// A return value: the register, if any.
+impl Lowered for RetVal {
+    type Form = Option<u8>;
+    fn lower(&self, _: &mut LowerCx<'_>) -> Option<u8> {
+        self.0
+    }
+}
+
+/// Phi sources: the index of the phi's [`PhiInfo`] in [`Program::phis`].
+impl Lowered for PhiSources {
+    type Form = u32;
+    fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
+        let at = cx.at;
+        let prev_is_phi = at > cx.start
+            && matches!(cx.module.code[at as usize - 1], Instr::PhiR { .. })
+            && !cx.targets.contains(&at);
+        if !prev_is_phi {
+            cx.phi_head = cx.internal(at);
+        }
+        cx.phis.push(PhiInfo { sources: self.0.clone().into(), head: cx.phi_head });
+        cx.phis.len() as u32 - 1
+    }
+}
+
+/// An assertion's check: the index of its [`AssertInfo`] in [`Program::asserts`].
+impl Lowered for AssertCheck {
+    type Form = u32;
+    fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
+        let Constant::Str(msg) = &cx.module.constants[self.msg as usize] else { unreachable!("verified: a string") };
+        cx.asserts.push(AssertInfo { kind: self.kind, message: msg.as_str().into() });
+        cx.asserts.len() as u32 - 1
+    }
+}
+
+/// What lowering one body's instructions needs: the module, the side tables being built, and
+/// where in the body the instruction being lowered is.
+pub struct LowerCx<'p> {
+    module: &'p Module,
+    global_slots: &'p mut HashMap<String, u32>,
+    global_names: &'p mut Vec<Rc<str>>,
+    call_sites: &'p mut Vec<CallSite>,
+    phis: &'p mut Vec<PhiInfo>,
+    asserts: &'p mut Vec<AssertInfo>,
+    /// Bytecode index of the instruction being lowered.
+    at: u32,
+    /// The body's first bytecode index and first internal index.
+    start: u32,
+    code_start: u32,
+    /// Jump targets within the body (a phi there heads a new run).
+    targets: &'p std::collections::HashSet<u32>,
+    /// Internal index of the first phi of the current run.
+    phi_head: u32,
+}
+
+impl LowerCx<'_> {
+    /// The internal index of bytecode index `bc` of the body.
+    fn internal(&self, bc: u32) -> u32 {
+        self.code_start + (bc - self.start)
+    }
+}
+
+/// Generates [`Op`] and [`Op::lower`] from the instruction table ([`mdbc::for_each_instr!`]):
+/// one variant per instruction, same name and fields, each field in its internal form
+/// ([`Lowered::Form`] of its operand kind). The fused superinstructions are written out below
+/// the generated variants.
+macro_rules! define_op {
+    ($( $(#[doc = $doc:literal])* $code:literal $variant:ident $mnemonic:ident { $($field:ident : $kind:ident),* } ),* $(,)?) => {
+        /// One operation of the interpreter's internal form: 8 bytes, registers as `u8`,
+        /// targets as internal code indices. One variant per bytecode instruction (generated
+        /// from the instruction table; fields in [`Lowered`] form), then the fused
+        /// superinstructions the loader makes of some pairs. Produced by [`Program::new`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op {
+            $( $(#[doc = $doc])* $variant { $($field: <$kind as Lowered>::Form),* }, )*
+            /// A `LOAD_CONST_R` of a callee name whose register is dead, fused with the
+            /// `CALL_R` right after it (which stays in the code at the next index): one
+            /// dispatch for both. `site` indexes [`Program::call_sites`].
+            LoadCall { site: u32 },
+            /// The end of a body: return without a value.
+            FallOffEnd,
+            /// A comparison whose result register is tested by the next instruction (a
+            /// conditional jump that nothing else jumps to), fused into one dispatch: `BrXx` is
+            /// `XX_R` then `JUMP_IF_R`, `BrXxNot` is `XX_R` then `JUMP_IF_NOT_R`. Writes `dst`
+            /// like the comparison, then behaves as the jump at the next index (which stays in
+            /// the code).
+            BrLt { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrLtNot { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrGt { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrGtNot { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrLe { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrLeNot { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrGe { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrGeNot { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrEq { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrEqNot { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrNe { dst: u8, a: u8, b: u8, target: u32 },
+            #[allow(missing_docs)]
+            BrNeNot { dst: u8, a: u8, b: u8, target: u32 },
+        }
+
+        impl Op {
+            /// The internal form of `ins`, the instruction at `cx.at` (side tables and global
+            /// slots are filled in through `cx`).
+            pub fn lower(ins: &Instr, cx: &mut LowerCx<'_>) -> Op {
+                match ins {
+                    $(Instr::$variant { $($field),* } => Op::$variant { $($field: Lowered::lower($field, cx)),* },)*
+                }
+            }
+        }
+    };
+}
+
+mdbc::for_each_instr!(define_op);
 
 const _: () = assert!(std::mem::size_of::<Op>() == 8);
 
@@ -127,11 +253,9 @@ pub struct CallSite {
     pub target: Option<u32>,
 }
 
-/// A `PHI_R`.
+/// A `PHI_R` (its destination is the [`Op::PhiR`]'s `dst`).
 #[derive(Clone, Debug)]
 pub struct PhiInfo {
-    /// Register written.
-    pub dst: u8,
     /// (source register, block id) pairs.
     pub sources: Box<[(u8, u16)]>,
     /// Internal index of the first phi of the run this phi belongs to (the block head).
@@ -285,108 +409,42 @@ impl Program {
     ) -> (u32, u32, mdbc::cfg::RegSet) {
         let (start, end) = (body.start, body.end);
         let code_start = self.code.len() as u32;
-        let internal = |t: u32| code_start + (t - start);
         // Jump targets within the body, to know where a phi run or a call site can be entered.
-        let mut targets = std::collections::HashSet::new();
+        let targets: std::collections::HashSet<u32> =
+            (start..end).filter_map(|idx| self.module.code[idx as usize].jump_target(idx)).collect();
+        let mut cx = LowerCx {
+            module: &self.module,
+            global_slots,
+            global_names: &mut self.global_names,
+            call_sites: &mut self.call_sites,
+            phis: &mut self.phis,
+            asserts: &mut self.asserts,
+            at: start,
+            start,
+            code_start,
+            targets: &targets,
+            phi_head: code_start,
+        };
         for idx in start..end {
+            cx.at = idx;
             let ins = &self.module.code[idx as usize];
-            if let Some(off) = ins.jump_offset() {
-                targets.insert((idx as i64 + 1 + off as i64) as u32);
-            }
-        }
-        let mut phi_head = code_start;
-        for idx in start..end {
-            let ins = self.module.code[idx as usize].clone();
-            let here = internal(idx);
-            let jt = |off: i32| internal((idx as i64 + 1 + off as i64) as u32);
-            let mut slot_of = |k: u16, p: &mut Program| -> u32 {
-                let Constant::Str(name) = &p.module.constants[k as usize] else { unreachable!("verified") };
-                let next = p.global_names.len() as u32;
-                *global_slots.entry(name.clone()).or_insert_with(|| {
-                    p.global_names.push(name.as_str().into());
-                    next
-                })
-            };
-            let op = match ins {
-                Instr::LoadConstR { dst, k } => Op::LoadConst { dst: dst.0, k: k.0 as u32 },
-                Instr::MoveR { dst, src } => Op::Move { dst: dst.0, src: src.0 },
-                Instr::LoadGlobalR { dst, name } => Op::LoadGlobal { dst: dst.0, slot: slot_of(name.0, self) },
-                Instr::StoreGlobalR { src, name } => Op::StoreGlobal { src: src.0, slot: slot_of(name.0, self) },
-                Instr::DefineR { .. } => Op::Nop,
-                Instr::CheckTypeR { dst, src, ty } => Op::CheckType { dst: dst.0, src: src.0, ty: ty.0 },
-                Instr::CastR { dst, src, ty } => Op::Cast { dst: dst.0, src: src.0, ty: ty.0 },
-                Instr::AddR { dst, a, b } => Op::Add { dst: dst.0, a: a.0, b: b.0 },
-                Instr::SubR { dst, a, b } => Op::Sub { dst: dst.0, a: a.0, b: b.0 },
-                Instr::MulR { dst, a, b } => Op::Mul { dst: dst.0, a: a.0, b: b.0 },
-                Instr::DivR { dst, a, b } => Op::Div { dst: dst.0, a: a.0, b: b.0 },
-                Instr::ModR { dst, a, b } => Op::Mod { dst: dst.0, a: a.0, b: b.0 },
-                Instr::NegR { dst, src } => Op::Neg { dst: dst.0, src: src.0 },
-                Instr::NotR { dst, src } => Op::Not { dst: dst.0, src: src.0 },
-                Instr::AndR { dst, a, b } => Op::And { dst: dst.0, a: a.0, b: b.0 },
-                Instr::OrR { dst, a, b } => Op::Or { dst: dst.0, a: a.0, b: b.0 },
-                Instr::EqR { dst, a, b } => Op::Eq { dst: dst.0, a: a.0, b: b.0 },
-                Instr::NeqR { dst, a, b } => Op::Neq { dst: dst.0, a: a.0, b: b.0 },
-                Instr::LtR { dst, a, b } => Op::Lt { dst: dst.0, a: a.0, b: b.0 },
-                Instr::GtR { dst, a, b } => Op::Gt { dst: dst.0, a: a.0, b: b.0 },
-                Instr::LteR { dst, a, b } => Op::Le { dst: dst.0, a: a.0, b: b.0 },
-                Instr::GteR { dst, a, b } => Op::Ge { dst: dst.0, a: a.0, b: b.0 },
-                Instr::JumpR { off } => Op::Jump { target: jt(off.0) },
-                Instr::JumpIfR { cond, off } => Op::JumpIf { cond: cond.0, target: jt(off.0) },
-                Instr::JumpIfNotR { cond, off } => Op::JumpIfNot { cond: cond.0, target: jt(off.0) },
-                Instr::CallR { func, dst, args } => {
-                    // Resolve once when the callee name is a constant loaded into `func` by the
-                    // instruction just before, and the call cannot be reached another way.
-                    let mut target = None;
-                    if idx > start && !targets.contains(&idx) {
-                        if let Instr::LoadConstR { dst: d, k } = &self.module.code[idx as usize - 1] {
-                            if d.0 == func.0 {
-                                if let Constant::Str(name) = &self.module.constants[k.0 as usize] {
-                                    target = self.by_name.get(name.as_str()).copied();
-                                }
+            let op = Op::lower(ins, &mut cx);
+            if let Op::CallR { func, dst, args } = op {
+                // Resolve once when the callee name is a constant loaded into `func` by the
+                // instruction just before, and the call cannot be reached another way.
+                let mut target = None;
+                if idx > start && !targets.contains(&idx) {
+                    if let Instr::LoadConstR { dst: d, k } = &self.module.code[idx as usize - 1] {
+                        if d.0 == func {
+                            if let Constant::Str(name) = &self.module.constants[k.0 as usize] {
+                                target = self.by_name.get(name.as_str()).copied();
                             }
                         }
                     }
-                    self.call_sites.push(CallSite { func: func.0, dst: dst.0, args: args.0.into(), target });
-                    Op::Call { site: self.call_sites.len() as u32 - 1 }
                 }
-                Instr::ReturnR { value } => match value.0 {
-                    Some(r) => Op::Return { src: r },
-                    None => Op::ReturnNone,
-                },
-                Instr::PhiR { dst, sources } => {
-                    let prev_is_phi = idx > start
-                        && matches!(self.module.code[idx as usize - 1], Instr::PhiR { .. })
-                        && !targets.contains(&idx);
-                    if !prev_is_phi {
-                        phi_head = here;
-                    }
-                    self.phis.push(PhiInfo { dst: dst.0, sources: sources.0.into(), head: phi_head });
-                    Op::Phi { id: self.phis.len() as u32 - 1 }
-                }
-                Instr::AssertR { reg, check } => {
-                    let Constant::Str(msg) = &self.module.constants[check.msg as usize] else { unreachable!("verified") };
-                    self.asserts.push(AssertInfo { kind: check.kind, message: msg.as_str().into() });
-                    Op::Assert { reg: reg.0, id: self.asserts.len() as u32 - 1 }
-                }
-                Instr::ScopeEnterR { .. } | Instr::ScopeExitR { .. } | Instr::Breakpoint {} | Instr::Nop {} => Op::Nop,
-                Instr::ConcatStrR { dst, a, b } => Op::ConcatStr { dst: dst.0, a: a.0, b: b.0 },
-                Instr::StrLenR { dst, s } => Op::StrLen { dst: dst.0, src: s.0 },
-                Instr::NewArrayR { dst, size } => Op::NewArray { dst: dst.0, size: size.0 },
-                Instr::ArrayGetR { dst, arr, idx: i } => Op::ArrayGet { dst: dst.0, arr: arr.0, idx: i.0 },
-                Instr::ArraySetR { arr, idx: i, val } => Op::ArraySet { arr: arr.0, idx: i.0, val: val.0 },
-                Instr::ArrayLenR { dst, arr } => Op::ArrayLen { dst: dst.0, arr: arr.0 },
-                Instr::DebugPrint { src } => Op::Print { src: src.0 },
-                Instr::Halt {} => Op::Halt,
-                Instr::DictNewR { dst } => Op::DictNew { dst: dst.0 },
-                Instr::DictGetR { dst, dict, key } => Op::DictGet { dst: dst.0, dict: dict.0, key: key.0 },
-                Instr::DictSetR { dict, key, val } => Op::DictSet { dict: dict.0, key: key.0, val: val.0 },
-                Instr::DictRemoveR { dict, key } => Op::DictRemove { dict: dict.0, key: key.0 },
-                Instr::DictContainsR { dst, dict, key } => Op::DictContains { dst: dst.0, dict: dict.0, key: key.0 },
-                Instr::DictKeysR { dst, dict } => Op::DictKeys { dst: dst.0, dict: dict.0 },
-                Instr::DictValuesR { dst, dict } => Op::DictValues { dst: dst.0, dict: dict.0 },
-                Instr::DictClearR { dict } => Op::DictClear { dict: dict.0 },
-                Instr::DictLenR { dst, dict } => Op::DictLen { dst: dst.0, dict: dict.0 },
-            };
+                let site = &mut cx.call_sites[args as usize];
+                (site.func, site.dst, site.target) = (func, dst, target);
+            }
             self.code.push(op);
             self.plain_code.push(op);
             self.bc_index.push(idx);
@@ -400,13 +458,13 @@ impl Program {
             let live_out = cfg.live_out(&self.module);
             entry_live = cfg.live_in_at(&self.module, &live_out, start);
             for i in code_start as usize..self.code.len() {
-                let Op::Call { site } = self.code[i] else { continue };
+                let Op::CallR { args: site, .. } = self.code[i] else { continue };
                 let cs = &self.call_sites[site as usize];
                 if cs.target.is_none() || i == code_start as usize {
                     continue;
                 }
                 let call_bc = self.bc_index[i];
-                if let Op::LoadConst { dst, .. } = self.code[i - 1] {
+                if let Op::LoadConstR { dst, .. } = self.code[i - 1] {
                     if dst == cs.func && !live_out[(call_bc - start) as usize].contains(dst) {
                         self.code[i - 1] = Op::LoadCall { site };
                     }
@@ -418,17 +476,17 @@ impl Program {
         for i in code_start as usize..self.code.len().saturating_sub(1) {
             let (cmp, next) = (self.code[i], self.code[i + 1]);
             let (cond, target, jump_if) = match next {
-                Op::JumpIf { cond, target } => (cond, target, true),
-                Op::JumpIfNot { cond, target } => (cond, target, false),
+                Op::JumpIfR { cond, target } => (cond, target, true),
+                Op::JumpIfNotR { cond, target } => (cond, target, false),
                 _ => continue,
             };
             let (dst, a, b) = match cmp {
-                Op::Lt { dst, a, b }
-                | Op::Gt { dst, a, b }
-                | Op::Le { dst, a, b }
-                | Op::Ge { dst, a, b }
-                | Op::Eq { dst, a, b }
-                | Op::Neq { dst, a, b } => (dst, a, b),
+                Op::LtR { dst, a, b }
+                | Op::GtR { dst, a, b }
+                | Op::LteR { dst, a, b }
+                | Op::GteR { dst, a, b }
+                | Op::EqR { dst, a, b }
+                | Op::NeqR { dst, a, b } => (dst, a, b),
                 _ => continue,
             };
             let next_bc = self.bc_index[i + 1];
@@ -436,17 +494,17 @@ impl Program {
                 continue;
             }
             self.code[i] = match (cmp, jump_if) {
-                (Op::Lt { .. }, true) => Op::BrLt { dst, a, b, target },
-                (Op::Lt { .. }, false) => Op::BrLtNot { dst, a, b, target },
-                (Op::Gt { .. }, true) => Op::BrGt { dst, a, b, target },
-                (Op::Gt { .. }, false) => Op::BrGtNot { dst, a, b, target },
-                (Op::Le { .. }, true) => Op::BrLe { dst, a, b, target },
-                (Op::Le { .. }, false) => Op::BrLeNot { dst, a, b, target },
-                (Op::Ge { .. }, true) => Op::BrGe { dst, a, b, target },
-                (Op::Ge { .. }, false) => Op::BrGeNot { dst, a, b, target },
-                (Op::Eq { .. }, true) => Op::BrEq { dst, a, b, target },
-                (Op::Eq { .. }, false) => Op::BrEqNot { dst, a, b, target },
-                (Op::Neq { .. }, true) => Op::BrNe { dst, a, b, target },
+                (Op::LtR { .. }, true) => Op::BrLt { dst, a, b, target },
+                (Op::LtR { .. }, false) => Op::BrLtNot { dst, a, b, target },
+                (Op::GtR { .. }, true) => Op::BrGt { dst, a, b, target },
+                (Op::GtR { .. }, false) => Op::BrGtNot { dst, a, b, target },
+                (Op::LteR { .. }, true) => Op::BrLe { dst, a, b, target },
+                (Op::LteR { .. }, false) => Op::BrLeNot { dst, a, b, target },
+                (Op::GteR { .. }, true) => Op::BrGe { dst, a, b, target },
+                (Op::GteR { .. }, false) => Op::BrGeNot { dst, a, b, target },
+                (Op::EqR { .. }, true) => Op::BrEq { dst, a, b, target },
+                (Op::EqR { .. }, false) => Op::BrEqNot { dst, a, b, target },
+                (Op::NeqR { .. }, true) => Op::BrNe { dst, a, b, target },
                 (_, _) => Op::BrNeNot { dst, a, b, target },
             };
         }

@@ -2,8 +2,9 @@
 //!
 //! # In-memory layout (read by the JIT)
 //!
-//! [`Value`] is `#[repr(C, u8)]` and 16 bytes: the tag is the byte at offset 0 ([`Tag`], equal
-//! to the frontend's type ids), the payload the 8 bytes at offset 8:
+//! [`Value`] is `#[repr(C, u64)]` and 16 bytes ([`VALUE_SIZE`]): the tag is the `u64` word at
+//! offset 0 ([`TAG_OFFSET`]; its value is a [`Tag`], equal to the frontend's type ids), the
+//! payload the 8 bytes at offset 8 ([`PAYLOAD_OFFSET`]):
 //!
 //! | tag | variant | payload at offset 8 |
 //! |---|---|---|
@@ -36,7 +37,7 @@ use indexmap::IndexMap;
 /// A dictionary: string keys in insertion order.
 pub type Dict = IndexMap<Rc<Str>, Value, rustc_hash::FxBuildHasher>;
 
-/// The type tag of a [`Value`] (the byte at offset 0), equal to the bytecode's type ids.
+/// The type tag of a [`Value`] (the tag word at offset 0), equal to the bytecode's type ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Tag {
@@ -173,12 +174,19 @@ pub enum Value {
     Dict(Rc<Dict>) = 8,
 }
 
-// The JIT relies on this layout.
-const _: () = assert!(std::mem::size_of::<Value>() == 16);
-const _: () = assert!(std::mem::align_of::<Value>() == 8);
+/// Size in bytes of a [`Value`]: a register's slot in the value stack, and an element of an
+/// array held as values. Register `rN` of a window is `VALUE_SIZE * N` bytes from `r0`.
+pub const VALUE_SIZE: i32 = 16;
+
+/// Byte offset of the tag word in a [`Value`] (a `u64`: `repr(C, u64)`).
+pub const TAG_OFFSET: i32 = 0;
 
 /// Byte offset of the payload in a [`Value`].
 pub const PAYLOAD_OFFSET: i32 = 8;
+
+// The JIT relies on this layout.
+const _: () = assert!(std::mem::size_of::<Value>() == VALUE_SIZE as usize);
+const _: () = assert!(std::mem::align_of::<Value>() == 8);
 
 impl Value {
     /// The value's tag.
@@ -403,7 +411,7 @@ mod tests {
     #[test]
     fn layout_is_tag_byte_then_payload_at_8() {
         let v = Value::Int(0x1122334455667788);
-        // SAFETY: Value is repr(C, u8) and 16 bytes; reading its bytes is reading plain memory.
+        // SAFETY: Value is repr(C, u64) and 16 bytes; reading its bytes is reading plain memory.
         let bytes: [u8; 16] = unsafe { std::mem::transmute_copy(&v) };
         assert_eq!(bytes[0], Tag::Int as u8);
         assert_eq!(i64::from_le_bytes(bytes[8..16].try_into().unwrap()), 0x1122334455667788);

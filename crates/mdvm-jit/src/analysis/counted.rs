@@ -35,8 +35,8 @@
 use mdbc::cfg::Cfg;
 use mdbc::{Instr, Module};
 
-use crate::compile::{binop_of, negated, BinOp};
-use crate::ranges::Facts;
+use crate::analysis::ops::{binop_of, BinOp};
+use crate::analysis::ranges::Facts;
 
 /// Largest per-write step magnitude an accumulator may have.
 const MAX_STEP: u64 = 1 << 32;
@@ -79,28 +79,6 @@ impl CountedLoop {
     }
 }
 
-/// The blocks of the natural loop of `header` (its back-edges come from blocks at or after
-/// it), or `None` if it is not a loop or can be entered other than through its header.
-fn loop_blocks(cfg: &Cfg, header: usize) -> Option<Vec<bool>> {
-    let latches: Vec<usize> = cfg.blocks[header].preds.iter().map(|&p| p as usize).filter(|&p| p >= header).collect();
-    if latches.is_empty() {
-        return None;
-    }
-    let mut inside = vec![false; cfg.blocks.len()];
-    inside[header] = true;
-    let mut work = latches;
-    while let Some(b) = work.pop() {
-        if !inside[b] {
-            inside[b] = true;
-            work.extend(cfg.blocks[b].preds.iter().map(|&p| p as usize));
-        }
-    }
-    // The body's start enters block 0 from nowhere.
-    let single_entry = (0..cfg.blocks.len())
-        .all(|b| b == header || !inside[b] || (b != 0 && cfg.blocks[b].preds.iter().all(|&p| inside[p as usize])));
-    single_entry.then_some(inside)
-}
-
 /// True if `from` reaches `to` inside the loop without passing through `avoid` (or the header,
 /// unless it is `to`).
 fn reaches(cfg: &Cfg, inside: &[bool], header: usize, from: usize, to: usize, avoid: usize) -> bool {
@@ -119,23 +97,17 @@ fn reaches(cfg: &Cfg, inside: &[bool], header: usize, from: usize, to: usize, av
     false
 }
 
-/// The first instruction of `blk` after its phis.
-fn first_non_phi(m: &Module, cfg: &Cfg, blk: usize) -> u32 {
-    let b = &cfg.blocks[blk];
-    (b.start..b.end).find(|&i| !matches!(m.code[i as usize], Instr::PhiR { .. })).unwrap_or(b.end)
-}
-
 /// The header's test: (counter, limit, inclusive), when the header is copies, one ordering
 /// comparison and a conditional jump with exactly one side leaving the loop.
 fn header_test(m: &Module, cfg: &Cfg, inside: &[bool], header: usize) -> Option<(u8, u8, bool)> {
     let b = &cfg.blocks[header];
-    if first_non_phi(m, cfg, header) != b.start || b.end - b.start < 2 {
+    if b.phis_end != b.start || b.end - b.start < 2 {
         return None;
     }
     let last = b.end - 1;
-    let (cond, jump_if, off) = match &m.code[last as usize] {
-        Instr::JumpIfR { cond, off } => (cond.0, true, off.0),
-        Instr::JumpIfNotR { cond, off } => (cond.0, false, off.0),
+    let (cond, jump_if) = match &m.code[last as usize] {
+        Instr::JumpIfR { cond, .. } => (cond.0, true),
+        Instr::JumpIfNotR { cond, .. } => (cond.0, false),
         _ => return None,
     };
     let (op, d, mut x, mut y) = binop_of(&m.code[last as usize - 1])?;
@@ -155,7 +127,7 @@ fn header_test(m: &Module, cfg: &Cfg, inside: &[bool], header: usize) -> Option<
     if x == y || copies.iter().any(|&(t, _)| t == x || t == y || t == cond) {
         return None;
     }
-    let target = (last as i64 + 1 + off as i64) as u32;
+    let target = m.code[last as usize].jump_target(last)?;
     let in_loop = |pc: u32| pc < cfg.end && inside[cfg.block_at(pc) as usize];
     let stay_on_jump = match (in_loop(target), in_loop(b.end)) {
         (true, false) => true,
@@ -164,7 +136,7 @@ fn header_test(m: &Module, cfg: &Cfg, inside: &[bool], header: usize) -> Option<
     };
     // The loop continues while `x op y` is `stay`.
     let stay = stay_on_jump == jump_if;
-    let op = if stay { op } else { negated(op)? };
+    let op = if stay { op } else { op.negated()? };
     match op {
         BinOp::Lt => Some((x, y, false)),
         BinOp::Le => Some((x, y, true)),
@@ -212,14 +184,14 @@ fn self_update(m: &Module, cfg: &Cfg, r: u8, pc: u32) -> Option<(u32, BinOp, u8)
 /// The range facts just before instruction `pc` (of block `blk`).
 fn facts_at(m: &Module, cfg: &Cfg, entry: &[Facts], blk: usize, pc: u32) -> Facts {
     let mut f = entry[blk].clone();
-    for i in first_non_phi(m, cfg, blk)..pc {
+    for i in cfg.blocks[blk].phis_end..pc {
         f.step(m, &m.code[i as usize]);
     }
     f
 }
 
 /// The counted loops of the body of `cfg` with at least one accumulator, from the range facts
-/// at each block's start (`entry`, [`crate::ranges::block_entry_facts`]); headers whose
+/// at each block's start (`entry`, [`crate::analysis::ranges::block_entry_facts`]); headers whose
 /// bytecode index is in `skip` are left out.
 pub(crate) fn counted_loops(m: &Module, cfg: &Cfg, entry: &[Facts], skip: &std::collections::HashSet<u32>) -> Vec<CountedLoop> {
     let mut out = Vec::new();
@@ -227,7 +199,7 @@ pub(crate) fn counted_loops(m: &Module, cfg: &Cfg, entry: &[Facts], skip: &std::
         if skip.contains(&cfg.blocks[header].start) {
             continue;
         }
-        let Some(inside) = loop_blocks(cfg, header) else { continue };
+        let Some(inside) = cfg.natural_loop(header as u32) else { continue };
         let Some((counter, limit, inclusive)) = header_test(m, cfg, &inside, header) else { continue };
         if let Some(l) = plan(m, cfg, entry, header, inside, counter, limit, inclusive) {
             out.push(l);
@@ -329,7 +301,7 @@ mod tests {
         let m = assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
         let layout = verify(&m).unwrap();
         let cfg = Cfg::build(&m, &layout.bodies[0]);
-        let facts = crate::ranges::block_entry_facts(&m, &cfg, layout.bodies[0].nregs as usize, &|_, _| Vec::new());
+        let facts = crate::analysis::ranges::block_entry_facts(&m, &cfg, layout.bodies[0].nregs as usize);
         counted_loops(&m, &cfg, &facts, &Default::default())
     }
 

@@ -17,7 +17,7 @@
 use mdbc::cfg::Cfg;
 use mdbc::{Constant, Instr, Module};
 
-use crate::compile::{binop_of, is_compare, negated, BinOp};
+use crate::analysis::ops::{binop_of, BinOp};
 
 /// What is known of one register's value at one point: if it holds an int, the int lies in
 /// `lo..=hi`; when `int` is set it always holds an int there (a comparison with it bounds the
@@ -168,7 +168,7 @@ impl Facts {
                     _ => Bound::TOP,
                 };
                 self.set(d, out);
-                if is_compare(op) && d != a && d != b {
+                if op.is_compare() && d != a && d != b {
                     self.compares[d as usize] = Some((op, a, b));
                 }
             }
@@ -180,7 +180,7 @@ impl Facts {
     pub fn branch(&self, cond: u8, truth: bool) -> Facts {
         let mut out = self.clone();
         let Some((op, a, b)) = self.compares.get(cond as usize).copied().flatten() else { return out };
-        let op = if truth { Some(op) } else { negated(op) };
+        let op = if truth { Some(op) } else { op.negated() };
         let Some(op) = op else { return out };
         if a == b {
             return out;
@@ -225,20 +225,19 @@ impl Facts {
 /// How many times a loop header's facts may change before widening skips the thresholds.
 const THRESHOLD_STEPS: u32 = 24;
 
-/// The facts at the start of each block of `cfg` (after its phis), from the whole body's
-/// analysis. Widening at loop headers stops first at the body's int constants and their
-/// neighbours (so `i < 25000` in an outer loop keeps `i <= 25000` at an inner loop's header),
-/// at most [`THRESHOLD_STEPS`] times per header, then at the ends of the int range. Block 0 starts with none (the body's start, where parameters may be anything);
-/// a block no path reaches gets none. `phi_moves(blk, pred)` lists the copies the phis at the
-/// head of `blk` make when entered from predecessor id `pred` (DESIGN.md section 5), in order.
-pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize, phi_moves: &dyn Fn(u32, u32) -> Vec<(u8, u8)>) -> Vec<Facts> {
+/// The facts at the start of each block of `cfg` (after its phis, which run on the edge into
+/// it: [`Cfg::phi_moves`]), from the whole body's analysis. Widening at loop headers stops
+/// first at the body's int constants and their neighbours (so `i < 25000` in an outer loop
+/// keeps `i <= 25000` at an inner loop's header), at most [`THRESHOLD_STEPS`] times per
+/// header, then at the ends of the int range. Block 0 starts with none (the body's start,
+/// where parameters may be anything); a block no path reaches gets none.
+pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize) -> Vec<Facts> {
     let n = cfg.blocks.len();
     let mut entry: Vec<Option<Facts>> = vec![None; n];
     if n == 0 {
         return Vec::new();
     }
-    // A loop header has a predecessor at or after it in program order (every cycle has one).
-    let header: Vec<bool> = (0..n).map(|b| cfg.blocks[b].preds.iter().any(|&p| p as usize >= b)).collect();
+    let header = cfg.loop_headers();
     let mut thresholds = vec![i64::MIN, i64::MAX];
     for ins in &m.code[cfg.start as usize..cfg.end as usize] {
         if let Instr::LoadConstR { k, .. } = ins {
@@ -255,20 +254,16 @@ pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize, phi_moves: 
     while let Some(blk) = work.pop() {
         let b = &cfg.blocks[blk as usize];
         let mut out = entry[blk as usize].clone().expect("queued blocks have facts");
-        let mut first = b.start;
-        while first < b.end && matches!(m.code[first as usize], Instr::PhiR { .. }) {
-            first += 1;
-        }
-        for bc in first..b.end {
+        for bc in b.phis_end..b.end {
             out.step(m, &m.code[bc as usize]);
         }
         let last = b.end - 1;
         let next = b.end;
         // The successor each side of a conditional jump goes to (none when both go to one).
         let cond_edges = match &m.code[last as usize] {
-            Instr::JumpIfR { cond, off } | Instr::JumpIfNotR { cond, off } => {
-                let target = (last as i64 + 1 + off.0 as i64) as u32;
-                let when = matches!(m.code[last as usize], Instr::JumpIfR { .. });
+            ins @ (Instr::JumpIfR { cond, .. } | Instr::JumpIfNotR { cond, .. }) => {
+                let target = ins.jump_target(last).expect("a jump");
+                let when = matches!(ins, Instr::JumpIfR { .. });
                 let block_of = |t: u32| (t < cfg.end).then(|| cfg.block_at(t));
                 match (block_of(target), block_of(next)) {
                     (Some(t), Some(f)) if t == f => None,
@@ -283,7 +278,7 @@ pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize, phi_moves: 
                 Some((cond, when, _, f)) if f == Some(s) => out.branch(cond, !when),
                 _ => out.clone(),
             };
-            for (dst, src) in phi_moves(s, last) {
+            for (dst, src) in cfg.phi_moves(m, s, last) {
                 let bound = inc.bound(src);
                 inc.set(dst, bound);
             }

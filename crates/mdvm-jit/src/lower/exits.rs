@@ -1,0 +1,272 @@
+//! Guards, snapshots and side exits.
+//!
+//! A **guard** tests what compiled code assumed (a register's type, an index in bounds, no
+//! overflow, enough fuel) and branches to a **side exit** when it does not hold. Each side exit
+//! is described by a [`Snapshot`], recorded at the guard: the bytecode index the interpreter
+//! resumes at, the phi predecessor it resumes with, the reason, the fuel to give back, and how
+//! each live register that is not in its slot is written there (the interpreter's window is
+//! the whole frame state, so a side exit never rebuilds frames). A guard inside an instruction
+//! resumes at that instruction with the state before it (the instruction runs again in the
+//! interpreter, which raises any error there); the guard on a call's result resumes after the
+//! call.
+//!
+//! Side exits are emitted after the body as cold blocks, one per distinct snapshot: guards with
+//! equal snapshots (the operands of one instruction, repeated checks at one pc) branch to the
+//! same block, and the SSA construction passes each its registers' current values.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, Block, InstBuilder, Value as ClifValue};
+use mdbc::cfg::RegSet;
+use mdvm_runtime::helpers::Helper;
+use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot, NO_PRED};
+use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET};
+
+use crate::lower::frame::{flags, slot_offset};
+use crate::lower::{At, Emitter};
+use crate::spec::plan::{Operand, Spec};
+use crate::spec::state::{Slot, State, Val};
+
+/// How a side exit writes one live register to its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum SlotWrite {
+    /// Box the unboxed int in the register's i64 variable.
+    Int,
+    /// Box the unboxed bool in the register's i64 variable.
+    Bool,
+    /// Box the unboxed float in the register's f64 variable.
+    Float,
+    /// Store `Empty` (the slot may hold a stale plain value).
+    Empty,
+    /// Write string constant `k` (a function name not yet written).
+    Const(u16),
+}
+
+/// What a side exit does: the frame state it leaves and where the interpreter resumes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Snapshot {
+    /// The bytecode index the interpreter resumes at.
+    pub pc: u32,
+    /// The phi predecessor it resumes with (a bytecode index: the last instruction before
+    /// `pc`'s block was entered), or [`NO_PRED`].
+    pub pred: u32,
+    /// Why (counted in stats; misspeculation reasons make the site generic).
+    pub reason: DeoptReason,
+    /// Instructions of fuel charged ahead for instructions from `pc` on, which the
+    /// interpreter charges again: given back before resuming (when metered).
+    pub refund: u32,
+    /// The live registers not in their slots, in register order, and how each is written.
+    pub writes: Vec<(u8, SlotWrite)>,
+}
+
+impl Snapshot {
+    /// The writes that make the window hold the live registers `live` of state `st`.
+    pub fn writes_for(st: &State, live: RegSet) -> Vec<(u8, SlotWrite)> {
+        live.iter()
+            .filter(|&r| (r as usize) < st.len())
+            .filter_map(|r| {
+                let reg = st[r as usize];
+                let w = match reg.val {
+                    Val::Int => SlotWrite::Int,
+                    Val::Bool => SlotWrite::Bool,
+                    Val::Float => SlotWrite::Float,
+                    Val::Empty if reg.slot != Slot::Empty => SlotWrite::Empty,
+                    Val::Fn(_, k) => SlotWrite::Const(k),
+                    Val::Empty | Val::Mem | Val::Array | Val::Dead => return None,
+                };
+                Some((r, w))
+            })
+            .collect()
+    }
+}
+
+/// The side exits of one function: a cold block per distinct snapshot, in creation order.
+#[derive(Default)]
+pub(crate) struct ExitTable {
+    blocks: HashMap<Snapshot, Block>,
+    order: Vec<(Snapshot, Block)>,
+}
+
+/// The reason a failed tag test of `tag` is counted under.
+fn not_a(tag: Tag) -> DeoptReason {
+    match tag {
+        Tag::Float => DeoptReason::NotFloat,
+        Tag::Bool => DeoptReason::NotBool,
+        Tag::Str => DeoptReason::NotString,
+        Tag::Array => DeoptReason::NotArray,
+        _ => DeoptReason::NotInt,
+    }
+}
+
+impl Emitter<'_, '_, '_> {
+    /// The snapshot of a side exit to `pc` (entered from `pred`) for `reason`, with the live
+    /// registers `live` of state `st`.
+    pub fn snapshot(&self, pc: u32, pred: u32, reason: DeoptReason, st: &State, live: RegSet) -> Snapshot {
+        Snapshot { pc, pred, reason, refund: self.charged_ahead(pc, reason), writes: Snapshot::writes_for(st, live) }
+    }
+
+    /// The snapshot of a side exit inside the instruction `at` for `reason`: it runs again.
+    pub fn snapshot_at(&self, at: &At, reason: DeoptReason) -> Snapshot {
+        self.snapshot(at.pc, NO_PRED, reason, at.before, at.live)
+    }
+
+    /// The cold block of the side exit described by `snap` (created at its first use).
+    fn exit_block(&mut self, snap: Snapshot) -> Block {
+        if let Some(&b) = self.exits.blocks.get(&snap) {
+            return b;
+        }
+        let b = self.b.create_block();
+        self.b.set_cold_block(b);
+        self.exits.blocks.insert(snap.clone(), b);
+        self.exits.order.push((snap, b));
+        b
+    }
+
+    /// A guard: side-exits as `snap` says when `cond` is true, else continues.
+    pub fn side_exit_if(&mut self, cond: ClifValue, snap: Snapshot) {
+        let exit = self.exit_block(snap);
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, exit, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Side-exits as `snap` says, unconditionally (ends the current block).
+    pub fn side_exit(&mut self, snap: Snapshot) {
+        let exit = self.exit_block(snap);
+        self.b.ins().jump(exit, &[]);
+    }
+
+    /// In stress mode, the first execution of guard `id` ([`stress_id`]) side-exits with
+    /// `snap` (whose reason is replaced by [`DeoptReason::Stress`]).
+    pub fn stress_guard(&mut self, id: u32, snap: Snapshot) {
+        if !self.req.stress {
+            return;
+        }
+        let snap = Snapshot { reason: DeoptReason::Stress, refund: self.charged_ahead(snap.pc, DeoptReason::Stress), ..snap };
+        let flags_ptr = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STRESS_FLAGS);
+        let addr = self.b.ins().iadd_imm_s(flags_ptr, id as i64);
+        let seen = self.b.ins().uload8(types::I32, flags(), addr, 0);
+        let first = self.b.ins().icmp_imm_s(IntCC::Equal, seen, 0);
+        let mark = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(mark);
+        self.b.ins().brif(first, mark, &[], cont, &[]);
+        self.b.switch_to_block(mark);
+        self.b.seal_block(mark);
+        let one = self.b.ins().iconst(types::I8, 1);
+        self.b.ins().store(flags(), one, addr, 0);
+        self.side_exit(snap);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// The tag test of a guard on the value at `addr + off` (a frame slot or an array
+    /// element), side-exiting with `snap` (its reason set from `tag`) when it fails, then the
+    /// unboxed payload: f64 for floats, the bool byte, else the i64 word.
+    pub fn check_and_unbox_at(&mut self, addr: ClifValue, off: i32, tag: Tag, snap: Snapshot) -> ClifValue {
+        let t = self.b.ins().load(types::I64, flags(), addr, off + TAG_OFFSET);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
+        let snap = Snapshot { reason: not_a(tag), refund: self.charged_ahead(snap.pc, not_a(tag)), ..snap };
+        self.side_exit_if(bad, snap);
+        let at = off + PAYLOAD_OFFSET;
+        match tag {
+            Tag::Float => self.b.ins().load(types::F64, flags(), addr, at),
+            Tag::Bool => self.b.ins().uload8(types::I64, flags(), addr, at),
+            _ => self.b.ins().load(types::I64, flags(), addr, at),
+        }
+    }
+
+    /// [`Emitter::check_and_unbox_at`] for the slot of `r`: a guard that it holds `tag`,
+    /// resuming at `pc` from `pred` with the live registers `live` of `st` when it does not.
+    pub fn check_and_unbox(&mut self, r: u8, tag: Tag, pc: u32, pred: u32, st: &State, live: RegSet) -> ClifValue {
+        let snap = self.snapshot(pc, pred, not_a(tag), st, live);
+        let fp = self.fp();
+        self.check_and_unbox_at(fp, slot_offset(r as u32), tag, snap)
+    }
+
+    /// Guard `slot` of the instruction `at`: that the slot of `r` holds `tag` (with its stress
+    /// guard), then the payload.
+    pub fn guard_unbox(&mut self, at: &At, r: u8, tag: Tag, slot: GuardSlot) -> ClifValue {
+        let snap = self.snapshot_at(at, DeoptReason::Stress);
+        self.stress_guard(stress_id(at.pc, slot), snap);
+        self.check_and_unbox(r, tag, at.pc, NO_PRED, at.before, at.live)
+    }
+
+    /// Operand `r` of the instruction `at` as the specialised type, obtained as `o` (guarded
+    /// as guard `slot`); a guarded operand's unboxed value is defined in its variables
+    /// ([`crate::spec::transfer::refine`]).
+    pub fn get_operand(&mut self, at: &At, r: u8, spec: Spec, o: Operand, slot: GuardSlot) -> ClifValue {
+        match o {
+            Operand::Ready => match spec {
+                Spec::Float => self.b.use_var(self.fvars[r as usize]),
+                _ => self.b.use_var(self.ivars[r as usize]),
+            },
+            Operand::IntToFloat => {
+                let i = self.b.use_var(self.ivars[r as usize]);
+                self.b.ins().fcvt_from_sint(types::F64, i)
+            }
+            Operand::Guard(tag) => {
+                let v = self.guard_unbox(at, r, tag, slot);
+                match tag {
+                    Tag::Float => self.b.def_var(self.fvars[r as usize], v),
+                    _ => self.b.def_var(self.ivars[r as usize], v),
+                }
+                v
+            }
+            Operand::GuardIntToFloat => {
+                let v = self.guard_unbox(at, r, Tag::Int, slot);
+                self.b.def_var(self.ivars[r as usize], v);
+                self.b.ins().fcvt_from_sint(types::F64, v)
+            }
+        }
+    }
+
+    /// Emits every side exit recorded so far, after the body: give back fuel charged ahead,
+    /// write the snapshot's registers to their slots, and return what the interpreter returns
+    /// when it finishes the activation (`mdvm_deopt`).
+    pub fn emit_exits(&mut self) {
+        let exits = std::mem::take(&mut self.exits);
+        for (snap, block) in exits.order {
+            // Every branch to it has been emitted: sealing first lets the SSA construction
+            // read each variable from the predecessors without a block parameter when they agree.
+            self.b.seal_block(block);
+            self.b.switch_to_block(block);
+            if self.req.metered && snap.refund > 0 {
+                let fuel = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_FUEL);
+                let back = self.b.ins().iadd_imm_s(fuel, snap.refund as i64);
+                self.b.ins().store(flags(), back, self.ctx, rt::OFF_FUEL);
+            }
+            for &(r, w) in &snap.writes {
+                match w {
+                    SlotWrite::Int | SlotWrite::Bool | SlotWrite::Float => {
+                        let val = match w {
+                            SlotWrite::Int => Val::Int,
+                            SlotWrite::Bool => Val::Bool,
+                            _ => Val::Float,
+                        };
+                        let (t, p) = self.unboxed_words(r, val);
+                        let fp = self.fp();
+                        self.store_words_at(fp, slot_offset(r as u32), t, p);
+                    }
+                    SlotWrite::Empty => self.store_tag(r, Tag::Empty),
+                    SlotWrite::Const(k) => {
+                        let base = self.base;
+                        self.load_const_into(base, r as u32, k);
+                    }
+                }
+            }
+            let body = self.b.ins().iconst(types::I32, self.req.body as i64);
+            let pcv = self.b.ins().iconst(types::I32, snap.pc as i64);
+            let predv = self.b.ins().iconst(types::I32, snap.pred as i64);
+            let rv = self.b.ins().iconst(types::I32, snap.reason as i64);
+            let depth = self.depth;
+            self.store_depth(depth);
+            let (ctx, base) = (self.ctx, self.base);
+            let call = self.call_helper(Helper::Deopt, &[ctx, body, pcv, base, predv, rv]);
+            let res = self.b.inst_results(call).to_vec();
+            self.b.ins().return_(&res);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The frame: register slots in the interpreter's window, as compiled code reads and writes
+//! them.
+//!
+//! Register `rN` of the window at `base` is the [`mdvm_runtime::value::Value`] at
+//! `ctx.stack + (base + N) * VALUE_SIZE`: its tag word at `TAG_OFFSET`, its payload at
+//! `PAYLOAD_OFFSET` ([`mdvm_runtime::value`]). The stack may move at any call out of native
+//! code, so the address of `r0` is computed where it is used.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData as MemFlags, Value as ClifValue};
+use mdvm_runtime::helpers::Helper;
+use mdvm_runtime::native::{self as rt, RET_NONE};
+use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET, VALUE_SIZE};
+
+use crate::entries::Entry;
+use crate::lower::Emitter;
+use crate::spec::state::{Reg, Slot, State, Val};
+
+/// Memory flags of every access to the frame, the context and runtime objects: aligned, and
+/// never trapping (the addresses are valid by the native code contract).
+pub(crate) fn flags() -> MemFlags {
+    MemFlags::trusted()
+}
+
+/// The byte offset of register `r`'s slot from `r0`'s.
+pub(crate) fn slot_offset(r: u32) -> i32 {
+    r as i32 * VALUE_SIZE
+}
+
+impl Emitter<'_, '_, '_> {
+    /// The address of r0's slot, computed where it is used: the value stack may move at any
+    /// call out of native code, and keeping no frame pointer live across calls leaves the
+    /// registers to the values.
+    pub fn fp(&mut self) -> ClifValue {
+        let stack = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STACK);
+        let off = self.b.ins().imul_imm_s(self.base, VALUE_SIZE as i64);
+        self.b.ins().iadd(stack, off)
+    }
+
+    /// Makes `ctx.depth` say `depth` (before calling runtime code that reads it).
+    pub fn store_depth(&mut self, depth: ClifValue) {
+        self.b.ins().store(flags(), depth, self.ctx, rt::OFF_DEPTH);
+    }
+
+    pub fn load_tag(&mut self, r: u8) -> ClifValue {
+        let fp = self.fp();
+        self.b.ins().load(types::I64, flags(), fp, slot_offset(r as u32) + TAG_OFFSET)
+    }
+
+    pub fn load_payload(&mut self, r: u8) -> ClifValue {
+        let fp = self.fp();
+        self.b.ins().load(types::I64, flags(), fp, slot_offset(r as u32) + PAYLOAD_OFFSET)
+    }
+
+    pub fn store_tag(&mut self, r: u8, tag: Tag) {
+        let fp = self.fp();
+        let t = self.b.ins().iconst(types::I64, tag as i64);
+        self.b.ins().store(flags(), t, fp, slot_offset(r as u32) + TAG_OFFSET);
+    }
+
+    /// Stores the two words of a value at `addr + off`.
+    pub fn store_words_at(&mut self, addr: ClifValue, off: i32, tag: ClifValue, payload: ClifValue) {
+        self.b.ins().store(flags(), tag, addr, off + TAG_OFFSET);
+        self.b.ins().store(flags(), payload, addr, off + PAYLOAD_OFFSET);
+    }
+
+    /// The two words of an unboxed register (tag, payload), for boxing (zeros, i.e. `Empty`,
+    /// for anything not unboxed).
+    pub fn unboxed_words(&mut self, r: u8, val: Val) -> (ClifValue, ClifValue) {
+        match val {
+            Val::Int | Val::Bool => {
+                let t = self.iconst(if val == Val::Int { Tag::Int } else { Tag::Bool } as i64);
+                (t, self.b.use_var(self.ivars[r as usize]))
+            }
+            Val::Float => {
+                let t = self.iconst(Tag::Float as i64);
+                let f = self.b.use_var(self.fvars[r as usize]);
+                (t, self.b.ins().bitcast(types::I64, MemFlags::new(), f))
+            }
+            _ => {
+                let z = self.iconst(0);
+                (z, z)
+            }
+        }
+    }
+
+    /// Makes the slot of `r` (state `reg`) hold its value, for unboxed, empty and lazily
+    /// written values; a slot that holds it already is left alone. A written function name
+    /// leaves the slot owning it ([`crate::spec::transfer::materialize`]).
+    pub fn spill(&mut self, r: u8, reg: Reg) {
+        match reg.val {
+            Val::Int | Val::Bool | Val::Float => {
+                let (t, p) = self.unboxed_words(r, reg.val);
+                let fp = self.fp();
+                self.store_words_at(fp, slot_offset(r as u32), t, p);
+            }
+            Val::Empty => {
+                if reg.slot != Slot::Empty {
+                    self.store_tag(r, Tag::Empty);
+                }
+            }
+            Val::Fn(_, k) => {
+                let base = self.base;
+                self.load_const_into(base, r as u32, k);
+            }
+            Val::Mem | Val::Array | Val::Dead => {}
+        }
+    }
+
+    /// [`Emitter::spill`] of each distinct register of `regs` in state `st`, so that a helper
+    /// sees their values in slots.
+    pub fn spill_regs(&mut self, regs: &[u8], st: &State) {
+        for (i, &r) in regs.iter().enumerate() {
+            if !regs[..i].contains(&r) {
+                self.spill(r, st[r as usize]);
+            }
+        }
+    }
+
+    /// `mdvm_load_const`: constant `k` into slot `slot` of the window at `base`.
+    pub fn load_const_into(&mut self, base: ClifValue, slot: u32, k: u16) {
+        let rr = self.b.ins().iconst(types::I32, slot as i64);
+        let kk = self.b.ins().iconst(types::I32, k as i64);
+        let ctx = self.ctx;
+        self.call_helper(Helper::LoadConst, &[ctx, base, rr, kk]);
+    }
+
+    /// Releases what an owned slot holds (leaving `Empty` or a plain value).
+    pub fn release_slot(&mut self, r: u8) {
+        let tag = self.load_tag(r);
+        let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+        let rel = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(rel);
+        self.b.ins().brif(heap, rel, &[], done, &[]);
+        self.b.switch_to_block(rel);
+        self.b.seal_block(rel);
+        let rr = self.b.ins().iconst(types::I32, r as i64);
+        let (ctx, base) = (self.ctx, self.base);
+        self.call_helper(Helper::Release, &[ctx, base, rr]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+    }
+
+    /// Resets the slot of `r` to `Empty` on return.
+    fn clear_slot(&mut self, r: u8, slot: Slot) {
+        match slot {
+            Slot::Empty => {}
+            Slot::Plain => self.store_tag(r, Tag::Empty),
+            Slot::Owned => {
+                self.release_slot(r);
+                self.store_tag(r, Tag::Empty);
+            }
+        }
+    }
+
+    /// Before `r` is defined unboxed (state `st` just before the definition): an owned slot
+    /// gives up its value ([`crate::spec::transfer::define_unboxed`]).
+    pub fn release_for_def(&mut self, r: u8, st: &State) {
+        if st[r as usize].slot == Slot::Owned {
+            self.release_slot(r);
+        }
+    }
+
+    /// Defines `r` as the unboxed int or bool `v` (state `st` just before the definition).
+    pub fn def_int(&mut self, r: u8, v: ClifValue, st: &State) {
+        self.release_for_def(r, st);
+        self.b.def_var(self.ivars[r as usize], v);
+    }
+
+    /// Defines `r` as the unboxed float `v` (state `st` just before the definition).
+    pub fn def_float(&mut self, r: u8, v: ClifValue, st: &State) {
+        self.release_for_def(r, st);
+        self.b.def_var(self.fvars[r as usize], v);
+    }
+
+    /// Copies the value in slot `src` of this window to the slot `to = (window base, register
+    /// in that window, byte offset from this frame's r0)`: plain words directly, a heap value
+    /// through `mdvm_copy` (which adds its reference and releases what the target held). With
+    /// `release_first`, a plain copy first releases what the target slot owns.
+    pub fn copy_slot(&mut self, src: u8, to: (ClifValue, u32, i32), release_first: bool) {
+        let (dst_base, dst_reg, dst_off) = to;
+        let (ctx, base) = (self.ctx, self.base);
+        let tag = self.load_tag(src);
+        let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(heap, slow, &[], fast, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
+        let sr = self.b.ins().iconst(types::I32, src as i64);
+        let dr = self.b.ins().iconst(types::I32, dst_reg as i64);
+        self.call_helper(Helper::Copy, &[ctx, base, sr, dst_base, dr]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        self.b.seal_block(fast);
+        if release_first {
+            self.release_slot(dst_reg as u8);
+        }
+        let p = self.load_payload(src);
+        let fp = self.fp();
+        self.store_words_at(fp, dst_off, tag, p);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+    }
+
+    /// `dst = src` (`MOVE_R`, and the phis on an edge) in state `st`; the state after it is
+    /// [`crate::spec::transfer::copy`]'s.
+    pub fn emit_move(&mut self, dst: u8, src: u8, st: &State) {
+        if dst == src {
+            return;
+        }
+        match st[src as usize].val {
+            Val::Int | Val::Bool => {
+                let v = self.b.use_var(self.ivars[src as usize]);
+                self.def_int(dst, v, st);
+            }
+            Val::Float => {
+                let v = self.b.use_var(self.fvars[src as usize]);
+                self.def_float(dst, v, st);
+            }
+            // Nothing to compute: the state says what the register is.
+            Val::Empty | Val::Fn(..) | Val::Dead => self.release_for_def(dst, st),
+            Val::Mem | Val::Array => {
+                let owned = st[dst as usize].slot == Slot::Owned;
+                let base = self.base;
+                self.copy_slot(src, (base, dst as u32, slot_offset(dst as u32)), owned);
+            }
+        }
+    }
+
+    /// Returns from the function with the value of `src` (or none) in state `st`, clearing the
+    /// window (the native code contract, [`mdvm_runtime::native`]).
+    pub fn emit_return(&mut self, src: Option<u8>, st: &State) {
+        let (tag, payload) = match src {
+            None => (self.iconst(RET_NONE as i64), self.iconst(0)),
+            Some(r) => {
+                let reg = st[r as usize];
+                if let Val::Fn(..) = reg.val {
+                    self.spill(r, reg);
+                }
+                match reg.val {
+                    Val::Mem | Val::Array | Val::Fn(..) => {
+                        let t = self.load_tag(r);
+                        let p = self.load_payload(r);
+                        (t, p)
+                    }
+                    Val::Empty => (self.iconst(0), self.iconst(0)),
+                    v => self.unboxed_words(r, v),
+                }
+            }
+        };
+        for r in (0..st.len()).map(|r| r as u8) {
+            let reg = st[r as usize];
+            if Some(r) == src && matches!(reg.val, Val::Mem | Val::Array | Val::Fn(..)) {
+                // Its value moves out with the result.
+                self.store_tag(r, Tag::Empty);
+            } else {
+                self.clear_slot(r, reg.slot);
+            }
+        }
+        if matches!(self.req.entry, Entry::Osr { .. }) {
+            // Typed callees leave `ctx.depth` as their deepest callee wrote it; the interpreter
+            // that entered this loop counts frames there.
+            let depth = self.depth;
+            self.store_depth(depth);
+        }
+        self.b.ins().return_(&[tag, payload]);
+    }
+}

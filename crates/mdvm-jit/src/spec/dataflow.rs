@@ -1,0 +1,138 @@
+//! The forward type analysis of one body: the frame state at the head of every block reachable
+//! from the compiled entry.
+//!
+//! Each block's state is carried through its instructions by the plans and the transfer
+//! function ([`crate::spec::transfer::apply`]); along an edge the phis of the target run as
+//! copies and registers not live after them become [`Val::Dead`]; at a join the incoming
+//! states meet ([`merge`]). Head states only move up a finite lattice, so the analysis ends.
+
+use mdbc::cfg::{Cfg, RegSet};
+use mdbc::Module;
+
+use crate::analysis::ranges::{self, Facts};
+use crate::spec::plan::{Plan, Planner};
+use crate::spec::state::{merge, State, Val};
+use crate::spec::transfer;
+
+/// One body as the compiled tier sees it: its CFG and liveness, the bytecode analyses, the
+/// planner, and (after [`Speculation::analyze`]) the state at every reachable block head.
+pub(crate) struct Speculation<'a> {
+    pub m: &'a Module,
+    pub planner: Planner<'a>,
+    pub cfg: Cfg,
+    /// Registers live after each instruction of the body ([`Cfg::live_out`]).
+    pub live_out: Vec<RegSet>,
+    /// The body's register count.
+    pub nregs: usize,
+    /// State at each block head after its phis (`None`: not reached from the entry).
+    pub head: Vec<Option<State>>,
+    /// Per block, the int range facts at its start after its phis ([`ranges`]).
+    pub entry_facts: Vec<Facts>,
+    /// Per register, the one int it holds whenever it holds an int, when only one is possible
+    /// ([`crate::analysis::constants::single_ints`]).
+    pub int_consts: Vec<Option<i64>>,
+}
+
+impl<'a> Speculation<'a> {
+    /// The body `body` of the planner's program, analysed up to (not including) the type
+    /// analysis.
+    pub fn new(planner: Planner<'a>, body: u32) -> Speculation<'a> {
+        let program = planner.program;
+        let m = &program.module;
+        let bi = &program.bodies[body as usize];
+        let lb = &program.layout.bodies[body as usize];
+        let cfg = Cfg::build(m, lb);
+        let live_out = cfg.live_out(m);
+        let nregs = bi.nregs as usize;
+        let entry_facts = ranges::block_entry_facts(m, &cfg, nregs);
+        let int_consts = crate::analysis::constants::single_ints(m, lb.start, lb.end, bi.entry_live);
+        let head = vec![None; cfg.blocks.len()];
+        Speculation { m, planner, cfg, live_out, nregs, head, entry_facts, int_consts }
+    }
+
+    /// The plan for the instruction at `bc` in state `st`.
+    pub fn plan(&self, bc: u32, st: &State) -> Plan {
+        self.planner.plan(bc, st)
+    }
+
+    /// Registers live on entry to the instruction at `bc`.
+    pub fn live_in(&self, bc: u32) -> RegSet {
+        self.cfg.live_in_at(self.m, &self.live_out, bc)
+    }
+
+    /// Registers live after the instruction at `bc`.
+    pub fn live_after(&self, bc: u32) -> RegSet {
+        self.live_out[(bc - self.cfg.start) as usize]
+    }
+
+    /// True if block `blk` is reached from the compiled entry.
+    pub fn reachable(&self, blk: u32) -> bool {
+        self.head[blk as usize].is_some()
+    }
+
+    /// Registers live after the phi run at the head of `blk`.
+    pub fn live_after_phis(&self, blk: u32) -> RegSet {
+        let b = &self.cfg.blocks[blk as usize];
+        if b.phis_end < b.end {
+            self.live_in(b.phis_end)
+        } else {
+            self.live_after(b.end - 1)
+        }
+    }
+
+    /// The phi copies into `blk` from predecessor id `pred` ([`Cfg::phi_moves`]).
+    pub fn phi_moves(&self, blk: u32, pred: u32) -> Vec<(u8, u8)> {
+        self.cfg.phi_moves(self.m, blk, pred)
+    }
+
+    /// State after running block `blk`'s non-phi instructions from its head state.
+    fn transfer_block(&self, blk: u32, mut st: State) -> State {
+        let b = &self.cfg.blocks[blk as usize];
+        for bc in b.phis_end..b.end {
+            let plan = self.plan(bc, &st);
+            transfer::apply(&plan, &self.m.code[bc as usize], &mut st);
+        }
+        st
+    }
+
+    /// State along an edge into `blk` from predecessor id `pred`, after the phis. Registers not
+    /// live after the phi run are marked dead, so joins never materialize them.
+    pub fn edge_state(&self, mut st: State, blk: u32, pred: u32) -> State {
+        for (dst, src) in self.phi_moves(blk, pred) {
+            transfer::copy(&mut st, dst, src);
+        }
+        let live = self.live_after_phis(blk);
+        for (r, reg) in st.iter_mut().enumerate() {
+            if !live.contains(r as u8) {
+                reg.val = Val::Dead;
+            }
+        }
+        st
+    }
+
+    /// The forward type analysis: head states of every block reachable from `entry_blk`,
+    /// entered in `entry_state` from predecessor id `entry_pred`.
+    pub fn analyze(&mut self, entry_blk: u32, entry_state: State, entry_pred: u32) {
+        let n = self.cfg.blocks.len();
+        self.head = vec![None; n];
+        self.head[entry_blk as usize] = Some(self.edge_state(entry_state, entry_blk, entry_pred));
+        let mut work = vec![entry_blk];
+        while let Some(blk) = work.pop() {
+            let out = self.transfer_block(blk, self.head[blk as usize].clone().expect("queued blocks have a head"));
+            let last = self.cfg.blocks[blk as usize].end - 1;
+            for s in self.cfg.blocks[blk as usize].succs.clone() {
+                let incoming = self.edge_state(out.clone(), s, last);
+                let merged = match &self.head[s as usize] {
+                    None => incoming,
+                    Some(h) => h.iter().zip(incoming.iter()).map(|(a, b)| merge(*a, *b)).collect(),
+                };
+                if self.head[s as usize].as_ref() != Some(&merged) {
+                    self.head[s as usize] = Some(merged);
+                    if !work.contains(&s) {
+                        work.push(s);
+                    }
+                }
+            }
+        }
+    }
+}

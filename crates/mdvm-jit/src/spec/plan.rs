@@ -1,0 +1,389 @@
+//! Planning: the specialization of each instruction, from the frame state before it and the
+//! interpreter's feedback.
+//!
+//! An operand whose type is not known from the state is speculated to have the one type its
+//! site's feedback saw (an int when the site never ran: a wrong guess costs one side exit) and
+//! is then **guarded** ([`Operand::Guard`]). A site that misspeculated before is compiled
+//! generically (the request's `generic` set): through the runtime's `mdvm_exec`, with the
+//! interpreter's semantics.
+
+use std::collections::HashSet;
+
+use mdbc::{Constant, Instr, Module};
+use mdvm_runtime::array::KIND_VALUES;
+use mdvm_runtime::feedback::{Feedback, SiteTypes, VALUES_ARRAY};
+use mdvm_runtime::program::{Op, Program};
+use mdvm_runtime::value::Tag;
+
+use crate::analysis::ops::{binop_of, BinOp};
+use crate::spec::state::{State, Val};
+
+/// Which types an operation is specialised to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spec {
+    Int,
+    Float,
+    Bool,
+    /// Both operands strings (guarded), the operation itself through the generic path.
+    Str,
+    Generic,
+}
+
+/// How one operand is obtained in a specialised operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operand {
+    /// Already unboxed with the needed type (or, for `Spec::Str`, a known function name).
+    Ready,
+    /// In its slot: guard that its tag is this one, then unbox.
+    Guard(Tag),
+    /// Unboxed int used as a float.
+    IntToFloat,
+    /// In its slot: guard that it is an int, unbox, use as float.
+    GuardIntToFloat,
+}
+
+/// The decision for one instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Plan {
+    /// No effect (`DEFINE_R`, scopes, `BREAKPOINT`, `NOP`).
+    Nop,
+    ConstInt(u8, i64),
+    ConstFloat(u8, f64),
+    ConstBool(u8, bool),
+    ConstEmpty(u8),
+    /// A string constant that names no function (through the generic path).
+    ConstStr(u8),
+    /// A string constant naming function body `.1` (constant `.2`): known statically, written
+    /// to the slot only when something reads the slot.
+    ConstFn(u8, u32, u16),
+    /// `dst = src`.
+    Move(u8, u8),
+    /// Binary arithmetic, comparison or logic specialised to `spec`; `oa` and `ob` say how
+    /// each operand is obtained.
+    Binary { spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
+    /// `NEG_R` or `NOT_R` specialised to `spec`.
+    Unary { spec: Spec, dst: u8, src: u8, o: Operand },
+    /// Executed by `mdvm_exec` (operands written to their slots first; `dst` ends in its slot).
+    Generic { dst: Option<u8>, uses: Vec<u8> },
+    /// `ARRAY_GET_R` read in machine code through the array's view ([`Val::Array`]; the slot of
+    /// `arr` guarded to hold an array when it is not known to), the index an int (operand
+    /// `oi`), bounds checked (out of range side-exits so the interpreter raises the error),
+    /// the element guarded to have tag `elem` (int, float or bool) and unboxed into `dst`.
+    /// `packed`: the array is expected packed ([`mdvm_runtime::array`]) with `elem` elements.
+    ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag, packed: bool },
+    /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
+    ArrayLen { dst: u8, arr: u8 },
+    /// `ARRAY_SET_R` of an unboxed empty, bool, int or float `val` at an int index (operand
+    /// `oi`), through `mdvm_array_set_plain` (no spills, no instruction decoding).
+    ArraySet { arr: u8, idx: u8, oi: Operand, val: u8 },
+    /// `CALL_R`: `callee` when known statically (else the runtime performs the whole call);
+    /// `expect` the result type the call is compiled for (guarded after the call).
+    Call { callee: Option<u32>, func: u8, dst: u8, args: Vec<u8>, expect: Option<Tag> },
+    Jump,
+    /// A conditional jump, taken when `truthy(cond) == when`.
+    Branch { cond: u8, when: bool },
+    Return(Option<u8>),
+    Halt,
+    /// Phis are resolved on the edges into their block.
+    Phi,
+}
+
+/// The tag feedback says an operand has, if it names exactly one (or nothing was seen: then
+/// `Int` is assumed, and a wrong guess costs one side exit).
+pub(crate) fn expected(mask: u16) -> Option<Tag> {
+    if mask == 0 {
+        return Some(Tag::Int);
+    }
+    if mask.count_ones() == 1 {
+        Tag::from_u8(mask.trailing_zeros() as u8)
+    } else {
+        None
+    }
+}
+
+/// How to get an operand in state `val` as type `want` given the tag feedback expects
+/// (`exp`); `None` if it cannot be done without the generic path.
+fn operand(val: Val, want: Spec, exp: Option<Tag>) -> Option<Operand> {
+    match (want, val) {
+        (Spec::Int, Val::Int) | (Spec::Float, Val::Float) | (Spec::Bool, Val::Bool) => Some(Operand::Ready),
+        (Spec::Float, Val::Int) => Some(Operand::IntToFloat),
+        (Spec::Int, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::Guard(Tag::Int)),
+        (Spec::Float, Val::Mem) if exp == Some(Tag::Float) => Some(Operand::Guard(Tag::Float)),
+        (Spec::Float, Val::Mem) if exp == Some(Tag::Int) => Some(Operand::GuardIntToFloat),
+        (Spec::Bool, Val::Mem) if exp == Some(Tag::Bool) => Some(Operand::Guard(Tag::Bool)),
+        (Spec::Str, Val::Fn(..)) => Some(Operand::Ready),
+        (Spec::Str, Val::Mem) if exp == Some(Tag::Str) => Some(Operand::Guard(Tag::Str)),
+        _ => None,
+    }
+}
+
+/// The type a register would have after its guard, for choosing a specialisation: its known
+/// type, or (in its slot) the one feedback expects. A dead register is never read (liveness);
+/// it would read as empty.
+fn likely(val: Val, exp: Option<Tag>) -> Option<Tag> {
+    match val {
+        Val::Mem => exp,
+        Val::Dead => Some(Tag::Empty),
+        v => v.known_tag(),
+    }
+}
+
+/// What planning one body needs: the program, its feedback, the sites to compile
+/// generically, and per register the array form its element reads agree on.
+pub(crate) struct Planner<'a> {
+    pub program: &'a Program,
+    pub feedback: &'a Feedback,
+    pub m: &'a Module,
+    /// The body's first internal code index and first bytecode index.
+    code_start: u32,
+    bc_start: u32,
+    /// Bytecode indices to compile without speculation.
+    pub generic: &'a HashSet<u32>,
+    /// See [`Planner::view_forms`].
+    pub view_forms: Vec<Option<u8>>,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for `body` of `program`, with the bytecode indices in `generic` compiled
+    /// without speculation.
+    pub fn new(program: &'a Program, feedback: &'a Feedback, body: u32, generic: &'a HashSet<u32>) -> Planner<'a> {
+        let bi = &program.bodies[body as usize];
+        let lb = &program.layout.bodies[body as usize];
+        let mut p = Planner {
+            program,
+            feedback,
+            m: &program.module,
+            code_start: bi.code_start,
+            bc_start: bi.bc_start,
+            generic,
+            view_forms: Vec::new(),
+        };
+        p.view_forms = p.view_forms(lb.start, lb.end, bi.nregs as usize);
+        p
+    }
+
+    /// The internal code index of bytecode index `bc` of the body (where its feedback is).
+    pub fn ipc(&self, bc: u32) -> usize {
+        (self.code_start + (bc - self.bc_start)) as usize
+    }
+
+    /// The feedback of the site at bytecode index `bc`.
+    pub fn site(&self, bc: u32) -> SiteTypes {
+        self.feedback.site_types[self.ipc(bc)]
+    }
+
+    /// For the `ARRAY_GET_R` at `bc`, the element type to read in machine code (int, float or
+    /// bool, from its feedback) and whether to read it packed: ints and floats are, unless
+    /// the site saw an array of values ([`VALUES_ARRAY`]). `None`: read generically.
+    fn array_get_elem(&self, bc: u32) -> Option<(Tag, bool)> {
+        let out = self.site(bc).out;
+        let elem = expected(out & !VALUES_ARRAY).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))?;
+        Some((elem, matches!(elem, Tag::Int | Tag::Float) && out & VALUES_ARRAY == 0))
+    }
+
+    /// Per register, the array kind ([`mdvm_runtime::array::Array::kind`]) every element
+    /// read of it in `start..end` is compiled for, when they all agree: its view then guards
+    /// that kind once, where it is read, instead of at every element read.
+    fn view_forms(&self, start: u32, end: u32, nregs: usize) -> Vec<Option<u8>> {
+        // None: no read yet; Some(Some(k)): all reads want k; Some(None): they differ.
+        let mut forms: Vec<Option<Option<u8>>> = vec![None; nregs];
+        for bc in start..end {
+            let Instr::ArrayGetR { arr, .. } = &self.m.code[bc as usize] else { continue };
+            let Some((elem, packed)) = self.array_get_elem(bc) else { continue };
+            let k = if packed { elem as u8 } else { KIND_VALUES };
+            let f = &mut forms[arr.0 as usize];
+            *f = match *f {
+                None => Some(Some(k)),
+                Some(Some(j)) if j == k => Some(Some(k)),
+                _ => Some(None),
+            };
+        }
+        forms.into_iter().map(Option::flatten).collect()
+    }
+
+    /// Whether an array operation on register `arr` (its feedback mask `seen`) is done in
+    /// machine code: the register is known to hold an array, or it is in its slot and
+    /// feedback saw only arrays there (or nothing yet: then an array is assumed and a wrong
+    /// guess costs one side exit); the site is not generic, and this build's array layout is
+    /// known.
+    fn native_array(&self, generic_site: bool, arr: u8, seen: u16, st: &State) -> bool {
+        let val = st[arr as usize].val;
+        !generic_site
+            && (val == Val::Array || (val == Val::Mem && (seen == 0 || seen == 1 << Tag::Array as u16)))
+            && mdvm_runtime::value::array_layout().is_some()
+    }
+
+    /// The callee of the `CALL_R` at `bc` when it is known statically: the call site's own
+    /// load-time resolution, or a function name the state knows `func` to hold.
+    fn callee(&self, bc: u32, func: u8, st: &State) -> Option<u32> {
+        let resolved = match self.program.code[self.ipc(bc)] {
+            Op::CallR { args: s, .. } | Op::LoadCall { site: s } => self.program.call_sites[s as usize].target,
+            _ => None,
+        };
+        resolved.or(match st[func as usize].val {
+            Val::Fn(b, _) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// The plan for the instruction at bytecode index `bc` in state `st`.
+    pub fn plan(&self, bc: u32, st: &State) -> Plan {
+        let ins = &self.m.code[bc as usize];
+        let generic_site = self.generic.contains(&bc);
+        let generic = |ins: &Instr| {
+            let mut uses = Vec::new();
+            ins.for_each_use(|r| uses.push(r));
+            Plan::Generic { dst: ins.def(), uses }
+        };
+        match ins {
+            Instr::DefineR { .. }
+            | Instr::ScopeEnterR { .. }
+            | Instr::ScopeExitR { .. }
+            | Instr::Breakpoint {}
+            | Instr::Nop {} => Plan::Nop,
+            Instr::LoadConstR { dst, k } => match &self.m.constants[k.0 as usize] {
+                Constant::Int(i) => Plan::ConstInt(dst.0, *i),
+                Constant::Float(f) => Plan::ConstFloat(dst.0, *f),
+                Constant::Bool(b) => Plan::ConstBool(dst.0, *b),
+                Constant::Empty => Plan::ConstEmpty(dst.0),
+                Constant::Str(s) => match self.program.by_name.get(s.as_str()) {
+                    Some(&f) => Plan::ConstFn(dst.0, f, k.0),
+                    None => Plan::ConstStr(dst.0),
+                },
+            },
+            Instr::MoveR { dst, src } => Plan::Move(dst.0, src.0),
+            Instr::JumpR { .. } => Plan::Jump,
+            Instr::JumpIfR { cond, .. } => Plan::Branch { cond: cond.0, when: true },
+            Instr::JumpIfNotR { cond, .. } => Plan::Branch { cond: cond.0, when: false },
+            Instr::ReturnR { value } => Plan::Return(value.0),
+            Instr::Halt {} => Plan::Halt,
+            Instr::PhiR { .. } => Plan::Phi,
+            Instr::ArrayGetR { dst, arr, idx } => {
+                let site = self.site(bc);
+                let oi = operand(st[idx.0 as usize].val, Spec::Int, expected(site.b));
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr.0 != idx.0, oi, self.array_get_elem(bc)) {
+                    (true, Some(oi), Some((elem, packed))) => {
+                        Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem, packed }
+                    }
+                    _ => generic(ins),
+                }
+            }
+            Instr::ArrayLenR { dst, arr } if self.native_array(generic_site, arr.0, 0, st) => {
+                Plan::ArrayLen { dst: dst.0, arr: arr.0 }
+            }
+            Instr::ArraySetR { arr, idx, val } => {
+                let site = self.site(bc);
+                let oi = operand(st[idx.0 as usize].val, Spec::Int, expected(site.b));
+                let plain = matches!(st[val.0 as usize].val, Val::Empty | Val::Bool | Val::Int | Val::Float);
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr.0 != idx.0 && plain, oi) {
+                    (true, Some(oi)) => Plan::ArraySet { arr: arr.0, idx: idx.0, oi, val: val.0 },
+                    _ => generic(ins),
+                }
+            }
+            Instr::CallR { func, dst, args } => {
+                let callee = self.callee(bc, func.0, st);
+                // The result type feedback saw (an int when the call never ran yet; a wrong
+                // guess costs one side exit after the call and makes the site generic).
+                let expect = if generic_site || callee.is_none() {
+                    None
+                } else {
+                    expected(self.site(bc).out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))
+                };
+                Plan::Call { callee, func: func.0, dst: dst.0, args: args.0.clone(), expect }
+            }
+            Instr::NegR { dst, src } | Instr::NotR { dst, src } => self.plan_unary(bc, ins, dst.0, src.0, generic_site, st),
+            _ => match binop_of(ins) {
+                Some((op, dst, a, b)) => self.plan_binary(bc, op, dst, a, b, generic_site, st),
+                None => generic(ins),
+            },
+        }
+    }
+
+    fn plan_unary(&self, bc: u32, ins: &Instr, dst: u8, src: u8, generic_site: bool, st: &State) -> Plan {
+        let generic = Plan::Unary { spec: Spec::Generic, dst, src, o: Operand::Ready };
+        if generic_site {
+            return generic;
+        }
+        let val = st[src as usize].val;
+        let seen = self.site(bc).a;
+        let is_not = matches!(ins, Instr::NotR { .. });
+        // `NOT_R` speculates only on what feedback saw (no int guess).
+        let exp = if is_not && seen == 0 { None } else { expected(seen) };
+        let spec = match likely(val, exp) {
+            Some(Tag::Int) => Spec::Int,
+            Some(Tag::Float) => Spec::Float,
+            Some(Tag::Bool) if is_not => Spec::Bool,
+            _ => return generic,
+        };
+        match operand(val, spec, exp) {
+            Some(o) => Plan::Unary { spec, dst, src, o },
+            None => generic,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_binary(&self, bc: u32, op: BinOp, dst: u8, a: u8, b: u8, generic_site: bool, st: &State) -> Plan {
+        let generic = Plan::Binary { spec: Spec::Generic, dst, a, b, oa: Operand::Ready, ob: Operand::Ready };
+        if generic_site {
+            return generic;
+        }
+        let site = self.site(bc);
+        let (va, vb) = (st[a as usize].val, st[b as usize].val);
+        let (ea, eb) = (expected(site.a), expected(site.b));
+        // And/Or speculate only on what feedback saw (no int guess).
+        let (ea, eb) = match matches!(op, BinOp::And | BinOp::Or) {
+            true => (ea.filter(|_| site.a != 0), eb.filter(|_| site.b != 0)),
+            false => (ea, eb),
+        };
+        let spec = match (op, likely(va, ea), likely(vb, eb)) {
+            (BinOp::And | BinOp::Or, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
+            (BinOp::And | BinOp::Or, _, _) => Spec::Generic,
+            (BinOp::Eq | BinOp::Ne, Some(Tag::Bool), Some(Tag::Bool)) => Spec::Bool,
+            (_, Some(Tag::Int), Some(Tag::Int)) => Spec::Int,
+            (_, Some(Tag::Int | Tag::Float), Some(Tag::Int | Tag::Float)) => Spec::Float,
+            (o, Some(Tag::Str), Some(Tag::Str)) if o == BinOp::Add || o.is_compare() => Spec::Str,
+            _ => Spec::Generic,
+        };
+        // Float remainder has no native instruction.
+        if spec == Spec::Generic || (spec == Spec::Float && op == BinOp::Mod) {
+            return generic;
+        }
+        match (operand(va, spec, ea), operand(vb, spec, eb)) {
+            (Some(oa), Some(ob)) => Plan::Binary { spec, dst, a, b, oa, ob },
+            _ => generic,
+        }
+    }
+}
+
+/// The parameters a body's typed entry takes unboxed, as (register, type): every register live
+/// at the body's start that some call may pass and whose callers (argument feedback) always
+/// passed one type among empty, bool, int and float. A register no caller ever passed is
+/// `Empty`, once some call has recorded argument types; with none recorded (a body compiled
+/// before its first interpreted call, as `--tier jit` does) every candidate is guessed int,
+/// like operands without feedback, and a wrong guess is a misspeculation of the entry guard.
+/// None after an entry guard misspeculated (the start is then in `generic`).
+pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, generic: &HashSet<u32>) -> Vec<(u8, Tag)> {
+    let bi = &program.bodies[body as usize];
+    let start = program.layout.bodies[body as usize].start;
+    if generic.contains(&start) {
+        return Vec::new();
+    }
+    let types = &feedback.entry_types[body as usize];
+    let max_argc = program.max_argc[body as usize] as usize;
+    let recorded = types.iter().any(|&m| m != 0);
+    (0..(bi.nregs as usize).min(max_argc))
+        .filter(|&r| bi.entry_live.contains(r as u8))
+        .filter_map(|r| {
+            let mask = types.get(r).copied().unwrap_or(0);
+            let tag = match (mask, recorded) {
+                (0, true) => Some(Tag::Empty),
+                (0, false) => Some(Tag::Int),
+                _ => expected(mask),
+            };
+            match tag {
+                Some(t @ (Tag::Empty | Tag::Int | Tag::Float | Tag::Bool)) => Some((r as u8, t)),
+                _ => None,
+            }
+        })
+        .collect()
+}

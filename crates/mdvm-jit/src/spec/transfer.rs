@@ -1,0 +1,182 @@
+//! The transfer function: the effect of one planned instruction on the frame state.
+//!
+//! It is the only place the state changes. The type analysis ([`crate::spec::dataflow`])
+//! applies it to find the state at every block head, and the code generator applies the same
+//! two phases around the code it emits for each instruction:
+//!
+//! 1. [`operands`]: the state once the instruction's operands are obtained: a guarded operand
+//!    is now unboxed (its slot still holds the plain value), an operand a helper reads from its
+//!    slot has been written there, an array operand's view is read;
+//! 2. [`define`]: the state once its result is written.
+//!
+//! The generator decides how to write the result (whether the destination's slot must be
+//! released first) from the state after phase 1, and every side exit inside an instruction
+//! resumes with the state before it (its snapshot, [`crate::lower::exits`]).
+
+use mdbc::Instr;
+use mdvm_runtime::value::Tag;
+
+use crate::analysis::ops::binop_of;
+use crate::spec::plan::{Operand, Plan, Spec};
+use crate::spec::state::{Reg, Slot, State, Val};
+
+/// Register `r` now holds an unboxed value (or a known empty or function name) `val`: an
+/// owned slot was released first and holds nothing owned any more.
+pub(crate) fn define_unboxed(st: &mut State, r: u8, val: Val) {
+    let reg = &mut st[r as usize];
+    reg.slot = reg.slot.min(Slot::Plain);
+    reg.val = val;
+}
+
+/// Register `r` now holds a value in its slot, which owns it.
+pub(crate) fn define_in_slot(st: &mut State, r: u8) {
+    st[r as usize] = Reg::MEM;
+}
+
+/// `dst = src`: a copy of an unboxed value is unboxed; a copy of a slot is in the destination's
+/// slot (an array's view stays with `src`).
+pub(crate) fn copy(st: &mut State, dst: u8, src: u8) {
+    if dst == src {
+        return;
+    }
+    let s = st[src as usize];
+    if s.val.in_slot() {
+        st[dst as usize] = Reg { val: s.val.copied(), slot: Slot::Owned };
+    } else {
+        define_unboxed(st, dst, s.val);
+    }
+}
+
+/// Operand `r` obtained as `o`: a guarded operand is unboxed with its guard's type, its slot
+/// holding that plain value.
+pub(crate) fn refine(st: &mut State, r: u8, o: Operand) {
+    let val = match o {
+        Operand::Guard(Tag::Int) | Operand::GuardIntToFloat => Val::Int,
+        Operand::Guard(Tag::Float) => Val::Float,
+        Operand::Guard(Tag::Bool) => Val::Bool,
+        _ => return,
+    };
+    st[r as usize] = Reg { val, slot: Slot::Plain };
+}
+
+/// The registers `regs` written to their slots for a helper that reads slots: a function name
+/// now lives in its slot (owned), an unboxed value's slot holds a plain copy, and an array's
+/// view is dropped (the helper may write the array in place).
+pub(crate) fn materialize(st: &mut State, regs: &[u8]) {
+    for &r in regs {
+        let reg = &mut st[r as usize];
+        match reg.val {
+            Val::Fn(..) => *reg = Reg::MEM,
+            Val::Int | Val::Float | Val::Bool => reg.slot = reg.slot.max(Slot::Plain),
+            Val::Array => reg.val = Val::Mem,
+            _ => {}
+        }
+    }
+}
+
+/// The registers a dynamic call writes to slots before the runtime performs it: its
+/// arguments, its callee and its destination (kept when the callee returns no value).
+pub(crate) fn dynamic_call_regs(func: u8, dst: u8, args: &[u8]) -> Vec<u8> {
+    let mut regs = args.to_vec();
+    regs.push(func);
+    regs.push(dst);
+    regs
+}
+
+/// Phase 1: the state once `plan`'s operands are obtained.
+pub(crate) fn operands(plan: &Plan, st: &mut State) {
+    match plan {
+        Plan::Binary { spec, a, b, oa, ob, .. } => {
+            refine(st, *a, *oa);
+            refine(st, *b, *ob);
+            if matches!(spec, Spec::Generic | Spec::Str) {
+                materialize(st, &[*a, *b]);
+            }
+        }
+        Plan::Unary { spec, src, o, .. } => {
+            refine(st, *src, *o);
+            if *spec == Spec::Generic {
+                materialize(st, &[*src]);
+            }
+        }
+        Plan::Generic { uses, .. } => materialize(st, uses),
+        Plan::ArrayGet { arr, idx, oi, .. } => {
+            st[*arr as usize].val = Val::Array;
+            refine(st, *idx, *oi);
+        }
+        Plan::ArrayLen { arr, .. } => st[*arr as usize].val = Val::Array,
+        Plan::ArraySet { idx, oi, .. } => refine(st, *idx, *oi),
+        Plan::Call { callee: None, func, dst, args, .. } => materialize(st, &dynamic_call_regs(*func, *dst, args)),
+        Plan::Nop
+        | Plan::ConstInt(..)
+        | Plan::ConstFloat(..)
+        | Plan::ConstBool(..)
+        | Plan::ConstEmpty(_)
+        | Plan::ConstStr(_)
+        | Plan::ConstFn(..)
+        | Plan::Move(..)
+        | Plan::Call { .. }
+        | Plan::Jump
+        | Plan::Branch { .. }
+        | Plan::Return(_)
+        | Plan::Halt
+        | Plan::Phi => {}
+    }
+}
+
+/// Phase 2: the state once the result of `plan` (for instruction `ins`) is written, from the
+/// state after [`operands`].
+pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
+    match plan {
+        Plan::ConstInt(d, _) => define_unboxed(st, *d, Val::Int),
+        Plan::ConstFloat(d, _) => define_unboxed(st, *d, Val::Float),
+        Plan::ConstBool(d, _) => define_unboxed(st, *d, Val::Bool),
+        Plan::ConstEmpty(d) => define_unboxed(st, *d, Val::Empty),
+        Plan::ConstStr(d) => define_in_slot(st, *d),
+        Plan::ConstFn(d, f, k) => define_unboxed(st, *d, Val::Fn(*f, *k)),
+        Plan::Move(d, s) => copy(st, *d, *s),
+        Plan::Binary { spec: Spec::Generic | Spec::Str, dst, .. } | Plan::Unary { spec: Spec::Generic | Spec::Str, dst, .. } => {
+            define_in_slot(st, *dst)
+        }
+        Plan::Binary { spec, dst, .. } => {
+            let gives_bool = binop_of(ins).is_some_and(|(op, ..)| op.gives_bool());
+            let val = match spec {
+                _ if gives_bool => Val::Bool,
+                Spec::Float => Val::Float,
+                Spec::Bool => Val::Bool,
+                _ => Val::Int,
+            };
+            define_unboxed(st, *dst, val);
+        }
+        Plan::Unary { spec, dst, .. } => {
+            let val = match spec {
+                _ if matches!(ins, Instr::NotR { .. }) => Val::Bool,
+                Spec::Float => Val::Float,
+                Spec::Bool => Val::Bool,
+                _ => Val::Int,
+            };
+            define_unboxed(st, *dst, val);
+        }
+        Plan::Generic { dst, .. } => {
+            if let Some(d) = dst {
+                define_in_slot(st, *d);
+            }
+        }
+        Plan::ArrayGet { dst, elem, .. } => define_unboxed(st, *dst, Val::unboxed(*elem)),
+        Plan::ArrayLen { dst, .. } => define_unboxed(st, *dst, Val::Int),
+        // The array may have moved or changed form: its view is read again when next used.
+        Plan::ArraySet { arr, .. } => st[*arr as usize].val = Val::Mem,
+        Plan::Call { callee: Some(_), dst, expect: Some(t @ (Tag::Int | Tag::Float | Tag::Bool)), .. } => {
+            define_unboxed(st, *dst, Val::unboxed(*t))
+        }
+        Plan::Call { dst, .. } => define_in_slot(st, *dst),
+        // A slot-held condition is tested by a helper; nothing is learnt.
+        Plan::Nop | Plan::Jump | Plan::Branch { .. } | Plan::Return(_) | Plan::Halt | Plan::Phi => {}
+    }
+}
+
+/// The state after `plan` for instruction `ins`: [`operands`] then [`define`].
+pub(crate) fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
+    operands(plan, st);
+    define(plan, ins, st);
+}
