@@ -195,6 +195,9 @@ pub struct Run {
     pub load_error: bool,
     /// `vm.instruction_count()` after the run (0 when loading failed).
     pub instructions: u64,
+    /// Bodies the compiled tier failed to compile, and the last failure (a compiler error or
+    /// panic, such as a failed debug assertion of the code generator).
+    pub compile_failures: (u64, Option<String>),
 }
 
 /// How a program is run: the tier, and for the compiled tier its threshold and stress mode.
@@ -309,6 +312,7 @@ pub fn run_bytes_mode(bytes: &[u8], mode: Mode, fuel: Option<u64>, max_depth: Op
                 error_kind: None,
                 load_error: true,
                 instructions: 0,
+                compile_failures: (0, None),
             }
         }
     };
@@ -323,7 +327,8 @@ pub fn run_bytes_mode(bytes: &[u8], mode: Mode, fuel: Option<u64>, max_depth: Op
             (1, Some(e.to_string()), kind)
         }
     };
-    Run { stdout: outcome.output, status, error, error_kind, load_error: false, instructions: vm.instruction_count() }
+    let compile_failures = vm.stats().jit.map_or((0, None), |j| (j.compiled.compile_failures, j.compiled.last_failure));
+    Run { stdout: outcome.output, status, error, error_kind, load_error: false, instructions: vm.instruction_count(), compile_failures }
 }
 
 /// Runs a corpus case through the library with `tier` and the case's fuel ([`Case::fuel`]).

@@ -64,11 +64,18 @@ pub struct Run {
     pub instructions: u64,
     /// The error message, if any (reported, not compared).
     pub message: Option<String>,
+    /// Bodies the compiled tier failed to compile (a compiler error or panic, such as a
+    /// failed debug assertion that the code generator's frame state agrees with the type
+    /// analysis): always 0 for a correct tier, so any is a disagreement.
+    pub compile_failures: u64,
 }
 
 impl Run {
     fn same_as(&self, other: &Run) -> bool {
-        self.output == other.output && self.result == other.result && self.instructions == other.instructions
+        self.output == other.output
+            && self.result == other.result
+            && self.instructions == other.instructions
+            && self.compile_failures == other.compile_failures
     }
 }
 
@@ -93,6 +100,7 @@ pub fn run_config(bytes: &[u8], cfg: &Config) -> Run {
                 result: Err(("load".into(), e.to_string(), 0, 0)),
                 instructions: 0,
                 message: Some(e.to_string()),
+                compile_failures: 0,
             }
         }
     };
@@ -102,7 +110,9 @@ pub fn run_config(bytes: &[u8], cfg: &Config) -> Run {
         Err(Error::Runtime(e)) => (Err((e.kind.name().to_string(), e.function.clone(), e.index, e.offset)), Some(e.message)),
         Err(e) => (Err(("other".into(), e.to_string(), 0, 0)), Some(e.to_string())),
     };
-    Run { output: outcome.output, result, instructions: vm.instruction_count(), message }
+    let (compile_failures, last_failure) = vm.stats().jit.map_or((0, None), |j| (j.compiled.compile_failures, j.compiled.last_failure));
+    let message = message.or(last_failure.map(|why| format!("compile failure: {why}")));
+    Run { output: outcome.output, result, instructions: vm.instruction_count(), message, compile_failures }
 }
 
 /// A disagreement between the interpreter and one configuration.
@@ -120,7 +130,11 @@ impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "tier configuration `{}` disagrees with the interpreter", self.config.name)?;
         for (what, r) in [("interp", &self.expected), (self.config.name, &self.actual)] {
-            writeln!(f, "  {what}: result {:?}, {} instructions, message {:?}", r.result, r.instructions, r.message)?;
+            writeln!(
+                f,
+                "  {what}: result {:?}, {} instructions, message {:?}, {} compile failures",
+                r.result, r.instructions, r.message, r.compile_failures
+            )?;
             writeln!(f, "  {what} stdout: {:?}", String::from_utf8_lossy(&r.output))?;
         }
         Ok(())

@@ -2,41 +2,45 @@
 //!
 //! Compiles a body of a verified program (or an OSR entry into one of its loops) to native
 //! code for the host (x86-64, aarch64, through `cranelift-native`), specialised to the value
-//! types the interpreter's feedback saw:
+//! types the interpreter's feedback saw; a failed guard side-exits to the interpreter at the
+//! same instruction with the same frame.
 //!
-//! * bytecode -> basic blocks and liveness ([`mdbc::cfg`]) -> a forward type analysis
-//!   ([`compile`]) -> CLIF, one `cranelift_frontend::Variable` per VM register and type;
-//! * ints, floats and bools stay unboxed in machine registers; checked int arithmetic uses the
-//!   overflow-reporting instructions, except where an int range analysis of the whole body
-//!   ([`ranges`]: bounds from constants, arithmetic, array lengths and the branches on int
-//!   comparisons, widened at loop headers) rules overflow out, or reduces the check to one
-//!   comparison of an operand against a limit. In a **counted loop** ([`counted`]: a counter
-//!   stepped by at least 1 toward a limit the loop does not write) the accumulators' overflow
-//!   checks move to one trip-count bound check on the edges into the header (and at an OSR
-//!   entry there), which side-exits to the interpreter when the bound does not fit
-//!   (`DeoptReason::LoopBound`; the header is then recompiled without the plan). Operands whose
-//!   type is not proven are checked by a
-//!   **guard** (a tag test) whose **side exit** writes the live registers back to the frame and
-//!   resumes the interpreter at the same instruction (`mdvm_deopt`);
-//! * array reads and lengths are machine code (through the array layout the runtime
-//!   measures, `mdvm_runtime::value::array_layout`): the array register's type is guarded once
-//!   and its **view** (length, form, element address and count) stays in registers until the
-//!   register is written or the array is (so a loop over an array checks its type once,
-//!   before the loop). Ints and floats filled in order are packed 8-byte words
-//!   (`mdvm_runtime::array`); the form the reads of a register are compiled for (packed ints,
-//!   packed floats or 16-byte values, from feedback) is guarded with the view when all reads
-//!   of the register agree, else at each read. The index is bounds-checked and a value's tag
-//!   guarded; an element write of an unboxed value calls one small helper
-//!   (`mdvm_array_set_plain`, copy-on-write), after which the view is read again;
-//! * everything else (strings, dicts, printing, generic arithmetic, arrays of other element
-//!   types) calls runtime helpers that execute the instruction with the interpreter's own
-//!   semantics;
-//! * calls to compiled callees go through the per-body entry table (patched when a callee is
-//!   compiled), others into the interpreter; every call counts toward the depth limit, and when
+//! **Where each concern lives.** `analysis/` holds the bytecode analyses, which depend on
+//! `mdbc` alone: operator classification (`ops`), single-constant registers (`constants`), int
+//! ranges (`ranges`), counted loops (`counted`) and fuel segments (`fuel`); natural loops are
+//! in `mdbc::cfg`. `spec/` is speculation: the frame state lattice (`state`), the plan for
+//! each instruction from state and feedback (`plan`), the one transfer function that both the
+//! type analysis and the code generator move their state through (`transfer`), and the
+//! forward analysis of block head states (`dataflow`). `lower/` emits CLIF by instruction
+//! group: arithmetic (`arith`), arrays (`arrays`), calls and the native stack (`calls`), the
+//! generic path through the interpreter's semantics (`generic`), frame slots and returns
+//! (`frame`), guards, snapshots and side exits (`exits`: every exit is a cold block after the
+//! body, shared by guards with equal snapshots), fuel and counted-loop checks (`loops`), and
+//! the block walk with edges and phis (`lower/mod.rs`). `entries.rs` builds the typed, generic
+//! and OSR entries with their shared prologue. `helpers.rs` imports the runtime's helpers by
+//! name from the one list the runtime keeps (`mdvm_runtime::helpers::Helper`). `lib.rs` is
+//! the tier itself: the JIT module, compile requests, the code cache, deopt counting and
+//! recompilation, and `MDVM_JIT_DUMP`.
+//!
+//! The code itself:
+//!
+//! * ints, floats and bools stay unboxed in CLIF variables; checked int arithmetic uses the
+//!   overflow-reporting instructions, except where the int range analysis rules overflow out
+//!   or reduces the check to one comparison, and inside counted loops, whose accumulators'
+//!   checks move to one trip-count bound check at the loop's entry
+//!   (`DeoptReason::LoopBound` when it fails; the header is then recompiled without the plan);
+//! * array reads and lengths are machine code through the array's view (length, form,
+//!   element address and count), guarded once per view; element writes of unboxed values go
+//!   through one small helper;
+//! * everything else (strings, dicts, printing, generic arithmetic) calls runtime helpers that
+//!   execute the instruction with the interpreter's own semantics;
+//! * calls to compiled callees go to their typed entry directly or through the per-body entry
+//!   table, others into the interpreter; every call counts toward the depth limit, and when
 //!   metered every block charges its instruction count to the fuel budget.
 //!
 //! [`CraneliftTier`] implements the runtime's [`CompiledTier`] interface; the runtime decides
-//! when to compile (see `TierPolicy`).
+//! when to compile (see `TierPolicy`). Setting `MDVM_JIT_DUMP` prints the CLIF and machine code
+//! of everything compiled, with the JIT module's functions and the helpers named.
 
 mod analysis;
 mod entries;
@@ -312,6 +316,7 @@ impl CompiledTier for CraneliftTier {
             }
             Err(e) => {
                 self.stats.compile_failures += 1;
+                self.stats.last_failure = Some(e.0.clone());
                 self.last_error = Some(e.0);
                 None
             }
@@ -344,6 +349,7 @@ impl CompiledTier for CraneliftTier {
             }
             Err(e) => {
                 self.stats.compile_failures += 1;
+                self.stats.last_failure = Some(e.0.clone());
                 self.last_error = Some(e.0);
                 None
             }

@@ -294,6 +294,8 @@ pub struct TierStats {
     pub recompilations: u64,
     /// Bodies the tier declined or failed to compile.
     pub compile_failures: u64,
+    /// Why the most recent failure happened (the tier's message), if any failed.
+    pub last_failure: Option<String>,
 }
 
 /// The compiled tier's counters together with the machine's: what `--stats` reports.

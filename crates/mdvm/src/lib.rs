@@ -246,6 +246,9 @@ impl fmt::Display for Stats {
             writeln!(f, "compile time: {:.3} ms", c.compile_nanos as f64 / 1e6)?;
             writeln!(f, "recompilations: {}", c.recompilations)?;
             writeln!(f, "compile failures: {}", c.compile_failures)?;
+            if let Some(why) = &c.last_failure {
+                writeln!(f, "last compile failure: {why}")?;
+            }
             writeln!(f, "native entries: {}", j.native_entries)?;
             writeln!(f, "OSR entries: {}", j.osr_entries)?;
             writeln!(f, "deopts: {}", j.deopts.iter().map(|(_, n)| n).sum::<u64>())?;

@@ -333,6 +333,62 @@ mod tests {
         assert!(!cannot_overflow(BinOp::Sub, (i64::MIN, 0), (1, 1)));
     }
 
+    /// The facts at each block start of the main program of `src`.
+    fn facts_of(src: &str) -> (Cfg, Vec<Facts>) {
+        let m = mdbc::assemble(src).unwrap_or_else(|e| panic!("{e}"));
+        let layout = mdbc::verify(&m).unwrap();
+        let cfg = Cfg::build(&m, &layout.bodies[0]);
+        let facts = block_entry_facts(&m, &cfg, layout.bodies[0].nregs as usize);
+        (cfg, facts)
+    }
+
+    #[test]
+    fn a_counting_loop_bounds_its_counter_by_the_test() {
+        // i = 0; while i < n (n = 1000) { i = i + 1 }
+        let (cfg, facts) = facts_of(
+            ".module t
+                LOAD_CONST_R r0, int 0
+                LOAD_CONST_R r1, int 1000
+                LOAD_CONST_R r2, int 1
+        head:   LT_R r3, r0, r1
+                JUMP_IF_NOT_R r3, done
+                ADD_R r0, r0, r2
+                JUMP_R head
+        done:   DEBUG_PRINT r0
+                RETURN_R",
+        );
+        let at = |pc: u32| &facts[cfg.block_at(pc) as usize];
+        // The header: i >= 0, widened up to the threshold at the limit (1000 + 1).
+        let h = at(3).bound(0);
+        assert_eq!((h.lo, h.int), (0, true));
+        assert!(h.hi >= 1000 && h.hi < i64::MAX, "widened to a threshold, not to MAX: {h:?}");
+        // The body: 0 <= i <= 999 (the taken side of `i < 1000`), so `i + 1` cannot overflow.
+        assert_eq!(at(5).bound(0), Bound { lo: 0, hi: 999, int: true });
+        // After the loop i is 1000, which the facts hold (not exactly: while the header's
+        // bound was still growing, the exit edge could not run and was joined in unnarrowed).
+        let exit = at(7).bound(0);
+        assert!(exit.int && exit.lo <= 1000 && 1000 <= exit.hi, "{exit:?}");
+        // The limit stays exact everywhere.
+        assert_eq!(at(5).bound(1), Bound::exact(1000));
+    }
+
+    #[test]
+    fn modulo_by_a_positive_bound_is_below_it_and_unknown_values_bound_nothing() {
+        let (cfg, facts) = facts_of(
+            ".module t
+                LOAD_CONST_R r1, int 7
+                MOD_R r2, r0, r1
+                MUL_R r3, r2, r2
+                JUMP_R next
+        next:   DEBUG_PRINT r3
+                RETURN_R",
+        );
+        let f = &facts[cfg.block_at(4) as usize];
+        assert_eq!(f.bound(2), Bound { lo: 0, hi: 6, int: false }, "r0 may not be an int: the result is bounded if it is");
+        assert_eq!((f.bound(3).lo, f.bound(3).hi), (0, 36));
+        assert_eq!(f.bound(0), Bound::TOP, "a parameter is anything");
+    }
+
     #[test]
     fn comparison_with_a_non_int_bounds_nothing() {
         let mut f = Facts::top(3);

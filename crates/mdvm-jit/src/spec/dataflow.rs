@@ -136,3 +136,124 @@ impl<'a> Speculation<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use mdvm_runtime::feedback::Feedback;
+    use mdvm_runtime::program::Program;
+    use mdvm_runtime::value::Tag;
+
+    use super::*;
+    use crate::spec::state::{Reg, Slot};
+
+    fn program(src: &str) -> Program {
+        Program::new(mdbc::assemble(src).unwrap_or_else(|e| panic!("{e}"))).unwrap()
+    }
+
+    /// The head states of the main program's blocks, entered at its start with every
+    /// register empty, under `feedback`.
+    fn heads(p: &Program, feedback: &Feedback) -> Vec<Option<State>> {
+        let generic = HashSet::new();
+        let mut s = Speculation::new(Planner::new(p, feedback, 0, &generic), 0);
+        let st = vec![Reg { val: Val::Empty, slot: Slot::Empty }; s.nregs];
+        s.analyze(0, st, mdvm_runtime::native::NO_PRED);
+        s.head
+    }
+
+    const LOOP: &str = ".module t
+            LOAD_CONST_R r0, int 0
+            LOAD_CONST_R r1, int 10
+            LOAD_CONST_R r2, float 0.5
+    head:   LT_R r3, r0, r1
+            JUMP_IF_NOT_R r3, done
+            ADD_R r2, r2, r0
+            LOAD_CONST_R r4, int 1
+            ADD_R r0, r0, r4
+            JUMP_R head
+    done:   DEBUG_PRINT r2
+            RETURN_R";
+
+    #[test]
+    fn a_loop_keeps_its_ints_and_floats_unboxed_at_the_header() {
+        let p = program(LOOP);
+        let heads = heads(&p, &Feedback::new(&p));
+        let head = heads[1].as_ref().expect("the loop header is reached");
+        assert_eq!(head[0].val, Val::Int);
+        assert_eq!(head[1].val, Val::Int);
+        // Float plus int is a float: the accumulator stays unboxed around the loop.
+        assert_eq!(head[2].val, Val::Float);
+        // r3 and r4 are not live at the header.
+        assert_eq!((head[3].val, head[4].val), (Val::Dead, Val::Dead));
+        let exit = heads[3].as_ref().expect("the exit is reached");
+        assert_eq!(exit[2].val, Val::Float);
+        assert_eq!(exit[0].val, Val::Dead);
+    }
+
+    #[test]
+    fn a_register_of_different_types_on_two_paths_meets_in_its_slot() {
+        let p = program(
+            ".module t
+                LOAD_CONST_R r0, bool true
+                JUMP_IF_R r0, other
+                LOAD_CONST_R r1, int 1
+                JUMP_R join
+        other:  LOAD_CONST_R r1, float 1.5
+        join:   DEBUG_PRINT r1
+                RETURN_R",
+        );
+        let heads = heads(&p, &Feedback::new(&p));
+        let join = p.layout.bodies[0].start + 5;
+        let cfg = mdbc::cfg::Cfg::build(&p.module, &p.layout.bodies[0]);
+        let st = heads[cfg.block_at(join) as usize].as_ref().unwrap();
+        assert_eq!(st[1], Reg::MEM);
+    }
+
+    #[test]
+    fn feedback_decides_what_a_slot_held_operand_is_guarded_as() {
+        // r0 is a parameter-like register read before written: in its slot.
+        let src = ".module t
+                ADD_R r1, r0, r0
+                DEBUG_PRINT r1
+                RETURN_R";
+        let p = program(src);
+        let generic = HashSet::new();
+        let mut fb = Feedback::new(&p);
+        let planner = Planner::new(&p, &fb, 0, &generic);
+        let mem = vec![Reg::MEM; 2];
+        // No feedback: guessed int.
+        assert!(matches!(planner.plan(0, &mem), Plan::Binary { spec: crate::spec::plan::Spec::Int, .. }));
+        fb.site_types[p.bodies[0].code_start as usize].a = 1 << Tag::Float as u16;
+        fb.site_types[p.bodies[0].code_start as usize].b = 1 << Tag::Float as u16;
+        let planner = Planner::new(&p, &fb, 0, &generic);
+        assert!(matches!(planner.plan(0, &mem), Plan::Binary { spec: crate::spec::plan::Spec::Float, .. }));
+        // A site that misspeculated is generic.
+        let generic: HashSet<u32> = [0].into_iter().collect();
+        let planner = Planner::new(&p, &fb, 0, &generic);
+        assert!(matches!(planner.plan(0, &mem), Plan::Binary { spec: crate::spec::plan::Spec::Generic, .. }));
+    }
+
+    #[test]
+    fn phis_copy_on_the_edge_and_dead_registers_are_marked() {
+        let p = program(
+            ".module t
+                LOAD_CONST_R r0, int 1
+                LOAD_CONST_R r1, float 2.0
+                JUMP_R join
+        join:   PHI_R r2, r1@2
+                DEBUG_PRINT r2
+                RETURN_R",
+        );
+        let generic = HashSet::new();
+        let fb = Feedback::new(&p);
+        let s = Speculation::new(Planner::new(&p, &fb, 0, &generic), 0);
+        let st = vec![Reg { val: Val::Int, slot: Slot::Empty }, Reg { val: Val::Float, slot: Slot::Empty }, Reg::MEM];
+        let edge = s.edge_state(st.clone(), 1, 2);
+        assert_eq!(edge[2].val, Val::Float, "the phi copied r1 into r2");
+        assert_eq!((edge[0].val, edge[1].val), (Val::Dead, Val::Dead), "neither is read after the phi");
+        // From a predecessor the phi has no source for, r2 keeps its value.
+        let edge = s.edge_state(st, 1, 7);
+        assert_eq!(edge[2], Reg::MEM);
+    }
+}

@@ -180,3 +180,101 @@ pub(crate) fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
     operands(plan, st);
     define(plan, ins, st);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mdbc::operand::{Dst, Src};
+
+    const INT_PLAIN: Reg = Reg { val: Val::Int, slot: Slot::Plain };
+
+    fn state(regs: &[Reg]) -> State {
+        regs.to_vec()
+    }
+
+    #[test]
+    fn an_unboxed_definition_gives_up_the_slot_it_owned() {
+        let mut st = state(&[Reg::MEM, Reg { val: Val::Empty, slot: Slot::Empty }]);
+        define_unboxed(&mut st, 0, Val::Int);
+        define_unboxed(&mut st, 1, Val::Float);
+        // r0's slot was released (it may hold a stale plain value); r1's stays empty.
+        assert_eq!(st, state(&[INT_PLAIN, Reg { val: Val::Float, slot: Slot::Empty }]));
+        define_in_slot(&mut st, 1);
+        assert_eq!(st[1], Reg::MEM);
+    }
+
+    #[test]
+    fn a_copy_of_a_slot_owns_its_copy_and_leaves_the_view_behind() {
+        let arr = Reg { val: Val::Array, slot: Slot::Owned };
+        let mut st = state(&[arr, INT_PLAIN, Reg::MEM]);
+        copy(&mut st, 2, 0);
+        assert_eq!(st[2], Reg::MEM, "the view stays with r0's variables");
+        assert_eq!(st[0], arr);
+        copy(&mut st, 0, 1);
+        assert_eq!(st[0], INT_PLAIN, "an unboxed copy releases what r0's slot owned");
+        let before = st.clone();
+        copy(&mut st, 1, 1);
+        assert_eq!(st, before, "a copy onto itself does nothing");
+    }
+
+    #[test]
+    fn guarded_operands_are_unboxed_and_generic_operands_are_written_to_slots() {
+        let ins = Instr::AddR { dst: Dst(2), a: Src(0), b: Src(1) };
+        let mut st = state(&[Reg::MEM, INT_PLAIN, Reg::MEM]);
+        let plan = Plan::Binary { spec: Spec::Int, dst: 2, a: 0, b: 1, oa: Operand::Guard(Tag::Int), ob: Operand::Ready };
+        operands(&plan, &mut st);
+        assert_eq!(st[0], INT_PLAIN, "after its guard r0 is an unboxed int, its slot the plain copy");
+        define(&plan, &ins, &mut st);
+        assert_eq!(st[2], INT_PLAIN);
+
+        let mut st = state(&[Reg { val: Val::Fn(1, 3), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, Reg::MEM]);
+        let plan = Plan::Binary { spec: Spec::Generic, dst: 2, a: 0, b: 1, oa: Operand::Ready, ob: Operand::Ready };
+        apply(&plan, &ins, &mut st);
+        assert_eq!(st[0], Reg::MEM, "the function name now lives in its slot");
+        assert_eq!(st[1], Reg { val: Val::Int, slot: Slot::Plain }, "the slot holds a plain copy");
+        assert_eq!(st[2], Reg::MEM);
+    }
+
+    #[test]
+    fn comparisons_define_bools_whatever_they_compare() {
+        let ins = Instr::LtR { dst: Dst(2), a: Src(0), b: Src(1) };
+        let float = Reg { val: Val::Float, slot: Slot::Plain };
+        let mut st = state(&[float, float, Reg::MEM]);
+        let plan = Plan::Binary { spec: Spec::Float, dst: 2, a: 0, b: 1, oa: Operand::Ready, ob: Operand::Ready };
+        apply(&plan, &ins, &mut st);
+        assert_eq!(st[2].val, Val::Bool);
+        let not = Instr::NotR { dst: Dst(1), src: Src(0) };
+        let mut st = state(&[float, Reg::MEM]);
+        apply(&Plan::Unary { spec: Spec::Float, dst: 1, src: 0, o: Operand::Ready }, &not, &mut st);
+        assert_eq!(st[1].val, Val::Bool);
+    }
+
+    #[test]
+    fn array_reads_keep_the_view_and_writes_drop_it() {
+        let mut st = state(&[Reg::MEM, Reg::MEM, Reg::MEM]);
+        let read = Plan::ArrayGet { dst: 2, arr: 0, idx: 1, oi: Operand::Guard(Tag::Int), elem: Tag::Float, packed: true };
+        apply(&read, &Instr::Nop {}, &mut st);
+        assert_eq!(st[0].val, Val::Array);
+        assert_eq!(st[1], INT_PLAIN);
+        assert_eq!(st[2], Reg { val: Val::Float, slot: Slot::Plain });
+        apply(&Plan::ArraySet { arr: 0, idx: 1, oi: Operand::Ready, val: 2 }, &Instr::Nop {}, &mut st);
+        assert_eq!(st[0], Reg::MEM, "the elements may have moved: the view is read again");
+        let mut st = state(&[Reg { val: Val::Array, slot: Slot::Owned }, Reg::MEM]);
+        apply(&Plan::Generic { dst: Some(1), uses: vec![0] }, &Instr::Nop {}, &mut st);
+        assert_eq!(st[0], Reg::MEM, "a helper may write the array in place");
+    }
+
+    #[test]
+    fn calls_define_their_result_as_compiled_for() {
+        let mut st = state(&[Reg::MEM, INT_PLAIN, Reg::MEM]);
+        let known = Plan::Call { callee: Some(1), func: 0, dst: 2, args: vec![1], expect: Some(Tag::Int) };
+        apply(&known, &Instr::Nop {}, &mut st);
+        assert_eq!(st, state(&[Reg::MEM, INT_PLAIN, INT_PLAIN]), "arguments are copied, not written to their slots");
+        let mut st = state(&[Reg { val: Val::Fn(1, 0), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, INT_PLAIN]);
+        let dynamic = Plan::Call { callee: None, func: 0, dst: 2, args: vec![1], expect: None };
+        apply(&dynamic, &Instr::Nop {}, &mut st);
+        assert_eq!(st[0], Reg::MEM);
+        assert_eq!(st[1], INT_PLAIN, "the runtime reads the argument from its slot");
+        assert_eq!(st[2], Reg::MEM);
+    }
+}
