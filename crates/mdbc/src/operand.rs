@@ -106,11 +106,21 @@ impl Jump {
 }
 
 /// The instruction index a jump at index `at` with offset `off` (in instructions, relative to
-/// the next instruction) goes to. The one definition of jump arithmetic: the verifier, the
-/// disassembler, the CFG, the interpreter's layout and the compiled tier all use it.
+/// the next instruction) goes to. With [`jump_offset`], the one definition of jump arithmetic:
+/// the verifier, the disassembler, the assembler, the CFG, the interpreter's layout, the
+/// compiled tier and the program generator all use them.
 pub fn jump_target(at: u32, off: i32) -> i64 {
     at as i64 + 1 + off as i64
 }
+
+/// The offset a jump at index `at` encodes to go to instruction `target` (the inverse of
+/// [`jump_target`]); it may not fit an `i32` (the caller checks).
+pub fn jump_offset(at: u64, target: u64) -> i64 {
+    target as i64 - (at as i64 + 1)
+}
+
+/// Registers a window can name: `r0..r255` (a register operand is a `u8`).
+pub const REGISTERS: usize = 256;
 
 /// Call arguments: `u8 argc`, then `argc` registers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -1107,8 +1107,8 @@ impl<'a, 'b> BodyGen<'a, 'b> {
         // Labels still unbound (none by construction) would point at the body's end.
         let end = self.here();
         for (at, l) in std::mem::take(&mut self.fixups) {
-            let target = self.labels[l].unwrap_or(end) as i64;
-            let off = Jump((target - (at as i64 + 1)) as i32);
+            let target = self.labels[l].unwrap_or(end);
+            let off = Jump(mdbc::operand::jump_offset(at as u64, target as u64) as i32);
             if let Item::I(i) = &mut self.code[at] {
                 match i {
                     Instr::JumpR { target: o } | Instr::JumpIfR { target: o, .. } | Instr::JumpIfNotR { target: o, .. } => *o = off,

@@ -66,6 +66,8 @@ pub(crate) struct TypedEntry {
 
 /// What to compile.
 pub(crate) struct Request<'a> {
+    /// The function being built: its id in the JIT module (which names it).
+    pub func: u32,
     pub program: &'a Program,
     pub feedback: &'a Feedback,
     pub body: u32,
@@ -204,7 +206,7 @@ pub(crate) fn build_function(
         Entry::Typed { .. } => typed_signature(call_conv, &params),
         _ => entry_signature(call_conv),
     };
-    func.name = UserFuncName::user(0, req.body);
+    func.name = UserFuncName::user(0, req.func);
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);

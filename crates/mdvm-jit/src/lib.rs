@@ -202,6 +202,7 @@ impl CraneliftTier {
         let pointer_type = self.module.isa().pointer_type();
         entries::build_function(
             &entries::Request {
+                func: id.as_u32(),
                 program,
                 feedback,
                 body,

@@ -123,7 +123,7 @@ pub const CALL_COUNT_STRIDE: i32 = std::mem::size_of::<u64>() as i32;
 /// Slots of value stack that exist past every window's base: a whole `u8` register window,
 /// so no register index leaves the stack. Before a call from a window of `n` registers, the
 /// stack must hold `base + n + WINDOW_SLOTS` slots (the callee's window).
-pub const WINDOW_SLOTS: usize = 256;
+pub const WINDOW_SLOTS: usize = mdbc::operand::REGISTERS;
 
 /// "No predecessor": the phi predecessor of a side exit that does not resume at the start of
 /// a block entered along an edge (DESIGN.md section 5: no phi source matches it).

@@ -3,13 +3,13 @@
 use mdbc::cfg::RegSet;
 use mdbc::{Constant, Instr, Module};
 
-/// For each register (256) of the body `start..end`: the constant it always holds once
+/// For each register ([`mdbc::operand::REGISTERS`]) of the body `start..end`: the constant it always holds once
 /// defined, when every instruction that writes it loads the same int, float (not NaN) or bool
 /// constant, and it is not live at the body's start (`entry_live`), so no parameter or earlier
 /// value reaches a read. `DEFINE_R` writes nothing. A register written only by such loads is
 /// that constant wherever it is live: compiled code uses the value, not the load.
 pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<Constant>> {
-    let mut out: Vec<Option<Option<Constant>>> = vec![None; 256];
+    let mut out: Vec<Option<Option<Constant>>> = vec![None; mdbc::operand::REGISTERS];
     for ins in &m.code[start as usize..end as usize] {
         if matches!(ins, Instr::DefineR { .. }) {
             continue;

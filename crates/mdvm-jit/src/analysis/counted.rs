@@ -220,7 +220,7 @@ fn plan(
     inclusive: bool,
 ) -> Option<CountedLoop> {
     // Every write in the loop, by register: (block, index).
-    let mut writes: Vec<Vec<(usize, u32)>> = vec![Vec::new(); 256];
+    let mut writes: Vec<Vec<(usize, u32)>> = vec![Vec::new(); mdbc::operand::REGISTERS];
     for blk in (0..cfg.blocks.len()).filter(|&b| inside[b]) {
         let b = &cfg.blocks[blk];
         for pc in b.start..b.end {
