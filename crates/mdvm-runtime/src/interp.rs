@@ -105,8 +105,9 @@ pub struct Machine {
     stack: Vec<Value>,
     frames: Vec<Frame>,
     globals: Vec<Value>,
-    /// Per call site: (address of the callee name string last seen, body it resolved to).
-    call_cache: Vec<(usize, u32)>,
+    /// Per call site whose callee is known only at run time: the callee name string last seen
+    /// and the body it resolved to.
+    call_cache: Vec<CallCache>,
     feedback: Feedback,
     limits: Limits,
     executed: u64,
@@ -150,13 +151,35 @@ fn fault(program: &Program, body: u32, pc: u32, e: OpError) -> RuntimeError {
     }
 }
 
+/// A call site's cache of its last callee name (see `Machine::call_cache`). The hit test
+/// compares addresses; the cache holds a reference to the string, so while it is cached no
+/// other string can take its address.
+#[derive(Clone, Debug, Default)]
+struct CallCache {
+    /// The name last resolved (kept alive).
+    name: Option<Rc<crate::value::Str>>,
+    /// The body it resolved to.
+    body: u32,
+}
+
+impl CallCache {
+    /// The cached body, if `s` is the cached string.
+    #[inline(always)]
+    fn hit(&self, s: &Rc<crate::value::Str>) -> Option<u32> {
+        match &self.name {
+            Some(n) if Rc::ptr_eq(n, s) => Some(self.body),
+            _ => None,
+        }
+    }
+}
+
 #[cold]
 #[inline(never)]
-fn resolve_slow(program: &Program, callee: &Value, cache: &mut (usize, u32)) -> Result<u32, OpError> {
+fn resolve_slow(program: &Program, callee: &Value, cache: &mut CallCache) -> Result<u32, OpError> {
     match callee {
         Value::Str(s) => match program.by_name.get(s.as_str()) {
             Some(&b) => {
-                *cache = (Rc::as_ptr(s) as usize, b);
+                *cache = CallCache { name: Some(s.clone()), body: b };
                 Ok(b)
             }
             None => Err(OpError::new(ErrorKind::UndefinedFunction, format!("undefined function `{}`", s.as_str()))),
@@ -173,7 +196,7 @@ fn resolve_slow(program: &Program, callee: &Value, cache: &mut (usize, u32)) -> 
 /// `CAST_R`, including casts to `function`, which need the function table.
 fn cast(program: &Program, v: &Value, ty: u16) -> Result<Value, OpError> {
     if ty == 5 && !matches!(v, Value::Function(_)) {
-        let mut scratch = (0, 0);
+        let mut scratch = CallCache::default();
         let body = resolve_slow(program, v, &mut scratch)?;
         return Ok(Value::Function(program.function_values[body as usize].clone().expect("function body")));
     }
@@ -197,7 +220,7 @@ impl Machine {
             stack: Vec::new(),
             frames: Vec::new(),
             globals: vec![Value::Empty; program.global_names.len()],
-            call_cache: vec![(0, 0); program.call_sites.len()],
+            call_cache: vec![CallCache::default(); program.call_sites.len()],
             feedback,
             limits,
             executed: 0,
@@ -302,7 +325,7 @@ impl Machine {
         self.stack.clear();
         self.frames.clear();
         self.globals.iter_mut().for_each(|g| *g = Value::Empty);
-        self.call_cache.iter_mut().for_each(|c| *c = (0, 0));
+        self.call_cache.iter_mut().for_each(|c| *c = CallCache::default());
         let profiling = self.feedback.profiling;
         self.feedback = Feedback::new(&self.program);
         self.feedback.profiling = profiling;
@@ -542,9 +565,7 @@ impl Machine {
             None => {
                 let v = self.stack[base + cs.func as usize].clone();
                 match &v {
-                    Value::Str(s) if Rc::as_ptr(s) as usize == self.call_cache[site as usize].0 => {
-                        Ok(self.call_cache[site as usize].1)
-                    }
+                    Value::Str(s) if self.call_cache[site as usize].hit(s).is_some() => Ok(self.call_cache[site as usize].body),
                     v => resolve_slow(&program, v, &mut self.call_cache[site as usize]),
                 }
             }
@@ -793,7 +814,7 @@ impl Machine {
                     None => {
                         let cache = &mut call_cache[site as usize];
                         match &r!(cs.func) {
-                            Value::Str(s) if Rc::as_ptr(s) as usize == cache.0 => cache.1,
+                            Value::Str(s) if cache.hit(s).is_some() => cache.body,
                             v => tryop!(resolve_slow(program, v, cache)),
                         }
                     }
