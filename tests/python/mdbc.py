@@ -1,11 +1,11 @@
-"""A tiny `.mdbc` writer for the API tests, written from DESIGN.md section 3 (independent of
+"""A tiny `.mdbc` writer for the API tests, written from ARCHITECTURE.md, *The format* (independent of
 mdvm's own encoder): enough opcodes to build programs that return each kind of value."""
 
 from __future__ import annotations
 
 import struct
 
-# Opcode numbers (DESIGN.md section 3).
+# Opcode numbers (ARCHITECTURE.md, *The format*; crates/mdbc/src/isa.rs).
 LOAD_CONST_R = 0
 ADD_R, SUB_R, DIV_R = 7, 8, 10
 EQ_R = 16

@@ -1,5 +1,5 @@
 """The module's API, method by method and value type by value type, on programs built by
-`mdbc.py` (from DESIGN.md section 3) and on corpus files with their `.expected` output."""
+`mdbc.py` (from ARCHITECTURE.md, *The format*) and on corpus files with their `.expected` output."""
 
 from __future__ import annotations
 

@@ -554,7 +554,7 @@ done:   DEBUG_PRINT r0
     }
 }
 
-/// Floor division and modulo (DESIGN.md: the quotient rounds down, the remainder takes the
+/// Floor division and modulo (ARCHITECTURE.md, *Semantics*: the quotient rounds down, the remainder takes the
 /// divisor's sign) by a constant divisor, which compiled code lowers without the zero and
 /// `MIN / -1` checks and with a one-comparison sign adjustment, or none when a branch fact
 /// gives the dividend the divisor's sign: every quotient and remainder must be the semantics'
@@ -754,7 +754,7 @@ done:   DEBUG_PRINT r6
     }
 }
 
-/// Floor modulo as DESIGN.md section 4 defines it (the result takes the divisor's sign).
+/// Floor modulo as ARCHITECTURE.md, *Semantics*, defines it (the result takes the divisor's sign).
 fn floor_mod(a: i64, b: i64) -> i64 {
     ((a % b) + b) % b
 }

@@ -8,7 +8,7 @@
 //! The loader decodes the real instructions and maps each stored entry `E` back to the smallest
 //! real instruction index `k` (`0 <= k <= n`) whose serializer count equals `E`, where the
 //! serializer count of `k` is `count_instructions(code[..byte offset of k])` exactly as the
-//! frontend computes it (see `../shared/corpus/README.md`, rule 8). For a stream without such
+//! frontend computes it (see `tests/corpus/README.md`, rule 8). For a stream without such
 //! opcodes the serializer count of `k` is `k`, so the mapping is the identity.
 
 use std::collections::HashMap;

@@ -18,7 +18,7 @@
 //!   types, so the same instruction sees an int in one iteration and a float or string in the
 //!   next, and compiled code's guards fail and deoptimize.
 //!
-//! Phi block ids follow DESIGN.md section 5 exactly: the source for the path through the
+//! Phi block ids follow ARCHITECTURE.md (*Calls, frames and phis*) exactly: the source for the path through the
 //! `then` branch names that branch's final `JUMP_R`, the fall-through path names the
 //! instruction just before the join, and a loop header's sources name the instruction before
 //! the loop and the back-edge `JUMP_R`. The generator makes sure no other jump enters those

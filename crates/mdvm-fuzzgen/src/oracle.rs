@@ -1,7 +1,7 @@
 //! The oracle: one module, the interpreter against the compiled tier.
 //!
 //! [`check_module`] runs a module under every [`Config`] in [`CONFIGS`], the interpreter first
-//! (it is the specification, DESIGN.md section 4), each with the same fuel budget and depth
+//! (it is the specification, ARCHITECTURE.md, *Semantics*), each with the same fuel budget and depth
 //! limit, and compares with the interpreter's run: stdout bytes, the result value (by its
 //! exact `Debug` form, so `-0.0`, NaN and types count), the error's kind, function and
 //! bytecode position (instruction index and byte offset), and the number of instructions

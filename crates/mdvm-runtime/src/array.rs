@@ -226,7 +226,7 @@ fn measure_array_layout() -> Option<ArrayLayout> {
         values.extend((0..len as i64).map(Value::Int));
         let value = Value::Array(Rc::new(Array { words, values, len: 100 + len, kind: Tag::Int as u8 }));
         let Value::Array(rc) = &value else { return None };
-        // SAFETY: `Value` is `repr(C, u8)` with an `Rc` (one non-null pointer) as the payload
+        // SAFETY: `Value` is `repr(C, u64)` with an `Rc` (one non-null pointer) as the payload
         // of `Array` at offset 8 (the layout `value` documents); the word is initialized.
         let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
         let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;

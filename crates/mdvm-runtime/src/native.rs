@@ -126,7 +126,7 @@ pub const CALL_COUNT_STRIDE: i32 = std::mem::size_of::<u64>() as i32;
 pub const WINDOW_SLOTS: usize = mdbc::operand::REGISTERS;
 
 /// "No predecessor": the phi predecessor of a side exit that does not resume at the start of
-/// a block entered along an edge (DESIGN.md section 5: no phi source matches it).
+/// a block entered along an edge (ARCHITECTURE.md, *Calls, frames and phis*: no phi source matches it).
 pub const NO_PRED: u32 = u32::MAX;
 
 /// Which guard of an instruction a stress-mode flag belongs to ([`stress_id`]).

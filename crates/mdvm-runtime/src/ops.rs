@@ -1,4 +1,4 @@
-//! The semantics of every value operation (DESIGN.md section 4).
+//! The semantics of every value operation (ARCHITECTURE.md, *Semantics*).
 //!
 //! These functions are the one definition both tiers use: the interpreter calls them (after its
 //! inline int fast paths, which must agree with them), and the JIT's runtime helpers call them.
