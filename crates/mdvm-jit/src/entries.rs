@@ -329,17 +329,11 @@ fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<(u32, &[(u8, Tag)], &[cra
         let need = g.b.ins().iadd_imm_s(g.base, (g.s.nregs + WINDOW_SLOTS) as i64);
         let len = g.b.ins().load(types::I64, flags(), g.ctx, rt::OFF_STACK_LEN);
         let short = g.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len);
-        let grow = g.b.create_block();
-        let ready = g.b.create_block();
-        g.b.set_cold_block(grow);
-        g.b.ins().brif(short, grow, &[], ready, &[]);
-        g.b.switch_to_block(grow);
-        g.b.seal_block(grow);
+        let ready = g.cold_if(short);
         let ctx = g.ctx;
         g.call_helper(Helper::Reserve, &[ctx, need]);
         g.b.ins().jump(ready, &[]);
-        g.b.switch_to_block(ready);
-        g.b.seal_block(ready);
+        g.resume_at(ready);
     }
     let zero = g.b.ins().iconst(types::I64, 0);
     let fzero = g.b.ins().f64const(0.0);

@@ -1253,8 +1253,31 @@ fn exec_cold(
             let v = ops::dict_len(&r!(dict))?;
             r!(dst).set(v);
         }
-        // Executed by the dispatch loop (and by `exec_simple` for native code). Listed, not
-        // matched by `_`, so that a new instruction without semantics here does not compile.
+        // Every other op is listed, not matched by `_`, so that a new instruction without
+        // semantics here does not compile. Control operations reach this only through
+        // `exec_simple` (the dispatch loop executes them itself), which refuses them.
+        Op::JumpR { .. }
+        | Op::JumpIfR { .. }
+        | Op::JumpIfNotR { .. }
+        | Op::CallR { .. }
+        | Op::LoadCall { .. }
+        | Op::ReturnR { .. }
+        | Op::FallOffEnd
+        | Op::PhiR { .. }
+        | Op::Halt {}
+        | Op::BrLt { .. }
+        | Op::BrLtNot { .. }
+        | Op::BrGt { .. }
+        | Op::BrGtNot { .. }
+        | Op::BrLe { .. }
+        | Op::BrLeNot { .. }
+        | Op::BrGe { .. }
+        | Op::BrGeNot { .. }
+        | Op::BrEq { .. }
+        | Op::BrEqNot { .. }
+        | Op::BrNe { .. }
+        | Op::BrNeNot { .. } => return Err(OpError::type_error(format!("{op:?} is a control operation"))),
+        // Executed by the dispatch loop and by `exec_simple`.
         Op::LoadConstR { .. }
         | Op::MoveR { .. }
         | Op::AddR { .. }
@@ -1271,33 +1294,12 @@ fn exec_cold(
         | Op::GtR { .. }
         | Op::LteR { .. }
         | Op::GteR { .. }
-        | Op::JumpR { .. }
-        | Op::JumpIfR { .. }
-        | Op::JumpIfNotR { .. }
-        | Op::CallR { .. }
-        | Op::ReturnR { .. }
-        | Op::PhiR { .. }
         | Op::ArrayGetR { .. }
         | Op::DefineR { .. }
         | Op::ScopeEnterR { .. }
         | Op::ScopeExitR { .. }
         | Op::Breakpoint {}
-        | Op::Halt {}
-        | Op::Nop {}
-        | Op::LoadCall { .. }
-        | Op::FallOffEnd
-        | Op::BrLt { .. }
-        | Op::BrLtNot { .. }
-        | Op::BrGt { .. }
-        | Op::BrGtNot { .. }
-        | Op::BrLe { .. }
-        | Op::BrLeNot { .. }
-        | Op::BrGe { .. }
-        | Op::BrGeNot { .. }
-        | Op::BrEq { .. }
-        | Op::BrEqNot { .. }
-        | Op::BrNe { .. }
-        | Op::BrNeNot { .. } => unreachable!("exec_cold called with {op:?}"),
+        | Op::Nop {} => unreachable!("exec_cold called with {op:?}"),
     }
     Ok(())
 }
@@ -1360,29 +1362,6 @@ fn exec_simple(
             r!(dst).set(v);
         }
         Op::DefineR { .. } | Op::ScopeEnterR { .. } | Op::ScopeExitR { .. } | Op::Breakpoint {} | Op::Nop {} => {}
-        Op::JumpR { .. }
-        | Op::JumpIfR { .. }
-        | Op::JumpIfNotR { .. }
-        | Op::CallR { .. }
-        | Op::LoadCall { .. }
-        | Op::ReturnR { .. }
-        | Op::FallOffEnd
-        | Op::PhiR { .. }
-        | Op::Halt {}
-        | Op::BrLt { .. }
-        | Op::BrLtNot { .. }
-        | Op::BrGt { .. }
-        | Op::BrGtNot { .. }
-        | Op::BrLe { .. }
-        | Op::BrLeNot { .. }
-        | Op::BrGe { .. }
-        | Op::BrGeNot { .. }
-        | Op::BrEq { .. }
-        | Op::BrEqNot { .. }
-        | Op::BrNe { .. }
-        | Op::BrNeNot { .. } => {
-            return Err(OpError::type_error(format!("{op:?} is a control operation")));
-        }
         _ => exec_cold(program, op, regs, globals, out, site)?,
     }
     Ok(())

@@ -121,8 +121,7 @@ impl Emitter<'_, '_, '_> {
             let native = self.b.create_block();
             let interp = self.b.create_block();
             self.b.ins().brif(entry, native, &[], interp, &[]);
-            self.b.switch_to_block(native);
-            self.b.seal_block(native);
+            self.resume_at(native);
             let sig = match self.entry_sig {
                 Some(s) => s,
                 None => {
@@ -133,14 +132,12 @@ impl Emitter<'_, '_, '_> {
             };
             let call = self.b.ins().call_indirect(sig, entry, &[ctx, new_base]);
             self.jump_with_results(call, joined);
-            self.b.switch_to_block(interp);
-            self.b.seal_block(interp);
+            self.resume_at(interp);
             let cbody = self.b.ins().iconst(types::I32, callee as i64);
             let call = self.call_helper(Helper::CallInterp, &[ctx, cbody, new_base]);
             self.jump_with_results(call, joined);
         }
-        self.b.switch_to_block(joined);
-        self.b.seal_block(joined);
+        self.resume_at(joined);
         let tag = self.b.block_params(joined)[0];
         let payload = self.b.block_params(joined)[1];
         let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_UNWIND as i64);
@@ -150,12 +147,7 @@ impl Emitter<'_, '_, '_> {
                 // Anything else than the expected type: store it (or keep dst for no value)
                 // and let the interpreter go on after the call.
                 let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, tag, t as i64);
-                let exit = self.b.create_block();
-                let cont = self.b.create_block();
-                self.b.set_cold_block(exit);
-                self.b.ins().brif(bad, exit, &[], cont, &[]);
-                self.b.switch_to_block(exit);
-                self.b.seal_block(exit);
+                let cont = self.cold_if(bad);
                 self.store_result(dst, tag, payload, ops);
                 let mut after = ops.clone();
                 transfer::define_in_slot(&mut after, dst);
@@ -163,8 +155,7 @@ impl Emitter<'_, '_, '_> {
                 live.remove(dst);
                 let snap = self.snapshot(at.pc + 1, NO_PRED, DeoptReason::ResultType, &after, live);
                 self.side_exit(snap);
-                self.b.switch_to_block(cont);
-                self.b.seal_block(cont);
+                self.resume_at(cont);
                 match t {
                     Tag::Float => {
                         let f = self.b.ins().bitcast(types::F64, MemFlags::new(), payload);
@@ -221,12 +212,7 @@ impl Emitter<'_, '_, '_> {
         let sp = self.b.ins().get_stack_pointer(self.ptr);
         let limit = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_STACK_LIMIT);
         let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-        let switch = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(switch);
-        self.b.ins().brif(low, switch, &[], cont, &[]);
-        self.b.switch_to_block(switch);
-        self.b.seal_block(switch);
+        let cont = self.cold_if(low);
         let mut next = values.iter();
         for &(r, t) in params {
             if t == Tag::Empty {
@@ -247,8 +233,7 @@ impl Emitter<'_, '_, '_> {
         let call = self.call_helper(Helper::CallOnNewStack, &[ctx, entry, base]);
         let res = self.b.inst_results(call).to_vec();
         self.b.ins().return_(&res);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
+        self.resume_at(cont);
     }
 
     /// Jumps to `joined` passing the results of `call` (a call's (tag, payload)).
@@ -266,20 +251,17 @@ impl Emitter<'_, '_, '_> {
         let write = self.b.create_block();
         let done = self.b.create_block();
         self.b.ins().brif(none, keep, &[], write, &[]);
-        self.b.switch_to_block(keep);
-        self.b.seal_block(keep);
+        self.resume_at(keep);
         self.spill(dst, st[dst as usize]);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(write);
-        self.b.seal_block(write);
+        self.resume_at(write);
         if st[dst as usize].slot == Slot::Owned {
             self.release_slot(dst);
         }
         let fp = self.fp();
         self.store_words_at(fp, slot_offset(dst as u32), tag, payload);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        self.b.seal_block(done);
+        self.resume_at(done);
     }
 
     /// Returns `RET_UNWIND` at once when `cond` holds. `ret` is a (tag, payload) pair known
@@ -287,19 +269,13 @@ impl Emitter<'_, '_, '_> {
     /// `None` returns fresh constants. (Returning the callee's own words keeps a constant from
     /// being shared by every call site and held in a callee-saved register across calls.)
     fn unwind_if(&mut self, cond: ClifValue, ret: Option<(ClifValue, ClifValue)>) {
-        let out = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(out);
-        self.b.ins().brif(cond, out, &[], cont, &[]);
-        self.b.switch_to_block(out);
-        self.b.seal_block(out);
+        let cont = self.cold_if(cond);
         match ret {
             Some((t, z)) => {
                 self.b.ins().return_(&[t, z]);
             }
             None => self.return_unwind(),
         }
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
+        self.resume_at(cont);
     }
 }

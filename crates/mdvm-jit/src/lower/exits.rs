@@ -128,8 +128,7 @@ impl Emitter<'_, '_, '_> {
         let exit = self.exit_block(snap);
         let cont = self.b.create_block();
         self.b.ins().brif(cond, exit, &[], cont, &[]);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
+        self.resume_at(cont);
     }
 
     /// Side-exits as `snap` says, unconditionally (ends the current block).
@@ -149,17 +148,11 @@ impl Emitter<'_, '_, '_> {
         let addr = self.b.ins().iadd_imm_s(flags_ptr, id as i64);
         let seen = self.b.ins().uload8(types::I32, flags(), addr, 0);
         let first = self.b.ins().icmp_imm_s(IntCC::Equal, seen, 0);
-        let mark = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(mark);
-        self.b.ins().brif(first, mark, &[], cont, &[]);
-        self.b.switch_to_block(mark);
-        self.b.seal_block(mark);
+        let cont = self.cold_if(first);
         let one = self.b.ins().iconst(types::I8, 1);
         self.b.ins().store(flags(), one, addr, 0);
         self.side_exit(snap);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
+        self.resume_at(cont);
     }
 
     /// The tag test of a guard on the value at `addr + off` (a frame slot or an array

@@ -129,18 +129,12 @@ impl Emitter<'_, '_, '_> {
     pub fn release_slot(&mut self, r: u8) {
         let tag = self.load_tag(r);
         let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
-        let rel = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.set_cold_block(rel);
-        self.b.ins().brif(heap, rel, &[], done, &[]);
-        self.b.switch_to_block(rel);
-        self.b.seal_block(rel);
+        let done = self.cold_if(heap);
         let rr = self.b.ins().iconst(types::I32, r as i64);
         let (ctx, base) = (self.ctx, self.base);
         self.call_helper(Helper::Release, &[ctx, base, rr]);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        self.b.seal_block(done);
+        self.resume_at(done);
     }
 
     /// Resets the slot of `r` to `Empty` on return.
@@ -188,14 +182,12 @@ impl Emitter<'_, '_, '_> {
         let fast = self.b.create_block();
         let done = self.b.create_block();
         self.b.ins().brif(heap, slow, &[], fast, &[]);
-        self.b.switch_to_block(slow);
-        self.b.seal_block(slow);
+        self.resume_at(slow);
         let sr = self.b.ins().iconst(types::I32, src as i64);
         let dr = self.b.ins().iconst(types::I32, dst_reg as i64);
         self.call_helper(Helper::Copy, &[ctx, base, sr, dst_base, dr]);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(fast);
-        self.b.seal_block(fast);
+        self.resume_at(fast);
         if release_first {
             self.release_slot(dst_reg as u8);
         }
@@ -203,8 +195,7 @@ impl Emitter<'_, '_, '_> {
         let fp = self.fp();
         self.store_words_at(fp, dst_off, tag, p);
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        self.b.seal_block(done);
+        self.resume_at(done);
     }
 
     /// `dst = src` (`MOVE_R`, and the phis on an edge) in state `st`; the state after it is

@@ -108,6 +108,26 @@ impl Emitter<'_, '_, '_> {
         self.b.ins().iconst(types::I64, v)
     }
 
+    /// Branches to a new cold block when `cond` holds, and continues there; returns the block
+    /// where the hot path goes on, to switch to with [`Emitter::resume_at`] once the cold code
+    /// ends (by jumping there, returning or side-exiting).
+    pub fn cold_if(&mut self, cond: ClifValue) -> Block {
+        let cold = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(cold);
+        self.b.ins().brif(cond, cold, &[], cont, &[]);
+        self.b.switch_to_block(cold);
+        self.b.seal_block(cold);
+        cont
+    }
+
+    /// Continues emitting at `block`, all of whose predecessors are emitted (so it is sealed):
+    /// the continuation [`Emitter::cold_if`] returns, or either side of a branch.
+    pub fn resume_at(&mut self, block: Block) {
+        self.b.switch_to_block(block);
+        self.b.seal_block(block);
+    }
+
     /// Code for every block the entry reaches, then the side exits they branch to.
     pub fn emit_body(&mut self) {
         for blk in 0..self.blocks.len() as u32 {
@@ -191,11 +211,9 @@ impl Emitter<'_, '_, '_> {
                     // first after the branch, so a loop header's body (the frontend's
                     // fall-through) follows it and the loop exit is the taken jump.
                     self.b.ins().brif(c, taken, &[], fall, &[]);
-                    self.b.switch_to_block(taken);
-                    self.b.seal_block(taken);
+                    self.resume_at(taken);
                     self.emit_goto(target, bc, st.clone());
-                    self.b.switch_to_block(fall);
-                    self.b.seal_block(fall);
+                    self.resume_at(fall);
                     self.emit_goto(bc + 1, bc, st);
                     return;
                 }
