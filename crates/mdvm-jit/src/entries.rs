@@ -253,7 +253,7 @@ pub(crate) fn build_function(
         Entry::Generic { fast } => enter_generic(&mut g, fast, &params, call_conv),
         Entry::Typed { generic } => {
             g.plan_counted_loops(entry_blk);
-            prologue(&mut g, Some((generic, &params, &typed_args)));
+            prologue(&mut g, Some(TypedArrival { generic, params: &params, values: &typed_args }));
             let mut next = typed_args.iter();
             for &(r, t) in &params {
                 match t {
@@ -316,15 +316,23 @@ fn enter_generic(g: &mut Emitter<'_, '_, '_>, fast: u32, params: &[(u8, Tag)], c
 
 /// What the typed and OSR entries do first. A body with calls writes callee windows at
 /// `base + nregs`: the value stack must hold them (it only grows, so one check here covers
-/// every call of this activation), and a typed entry (`typed`: its generic entry, parameters
-/// and their values) moves to a new native stack segment when little is left of this one.
+/// every call of this activation), and a typed entry (`typed`) moves to a new native stack
+/// segment when little is left of this one.
 /// Then every variable starts defined (the analysis never reads one before a definition).
-fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<(u32, &[(u8, Tag)], &[cranelift_codegen::ir::Value])>) {
+/// What a typed entry received: its generic entry (a function id of the JIT module), its typed
+/// parameters and their values.
+struct TypedArrival<'v> {
+    generic: u32,
+    params: &'v [(u8, Tag)],
+    values: &'v [cranelift_codegen::ir::Value],
+}
+
+fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<TypedArrival<'_>>) {
     let m = g.s.m;
     let has_calls = (g.s.cfg.start..g.s.cfg.end).any(|i| matches!(m.code[i as usize], Instr::CallR { .. }));
     if has_calls {
-        if let Some((generic, params, values)) = typed {
-            g.switch_stack_if_low(generic, params, values);
+        if let Some(t) = typed {
+            g.switch_stack_if_low(t.generic, t.params, t.values);
         }
         let need = g.b.ins().iadd_imm_s(g.base, (g.s.nregs + WINDOW_SLOTS) as i64);
         let len = g.b.ins().load(types::I64, flags(), g.ctx, rt::OFF_STACK_LEN);
