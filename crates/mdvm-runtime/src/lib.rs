@@ -4,7 +4,7 @@
 //!
 //! * [`value`]: the [`Value`] type (its in-memory layout is documented for the JIT), strings,
 //!   dicts, reference counting with copy-on-write value semantics;
-//! * [`array`]: arrays, packed when they hold only ints or floats;
+//! * [`mod@array`]: arrays, packed when they hold only ints or floats;
 //! * [`ops`]: the semantics of every operation, shared by both tiers;
 //! * [`program`]: a verified module turned into the interpreter's compact form;
 //! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
