@@ -554,11 +554,11 @@ done:   DEBUG_PRINT r0
     }
 }
 
-/// Floor division and modulo (ARCHITECTURE.md, *Semantics*: the quotient rounds down, the remainder takes the
-/// divisor's sign) by a constant divisor, which compiled code lowers without the zero and
-/// `MIN / -1` checks and with a one-comparison sign adjustment, or none when a branch fact
-/// gives the dividend the divisor's sign: every quotient and remainder must be the semantics'
-/// value, in each tier, for dividends around zero and at both ends of the int range.
+/// Floor division and modulo (ARCHITECTURE.md, *Semantics*: the quotient rounds down, the remainder
+/// takes the divisor's sign) by a constant divisor, which compiled code lowers without the zero and
+/// `MIN / -1` checks and with a one-comparison sign adjustment, or none when a branch fact gives
+/// the dividend the divisor's sign: every quotient and remainder must be the semantics' value, in
+/// each tier, for dividends around zero and at both ends of the int range.
 #[test]
 fn division_by_constants_floors_in_every_tier() {
     let (max, min) = (i64::MAX, i64::MIN);

@@ -1,10 +1,10 @@
 //! Control-flow graph and register liveness of one body.
 //!
-//! Shared by the interpreter's load-time optimizations and the compiled tier. Basic blocks
-//! start at the body's first instruction, at every jump target, after every jump, return or
-//! `HALT`, and at the first phi of every run of phis (so a phi run always heads its block, and
-//! the predecessor block id of ARCHITECTURE.md, *Calls, frames and phis*, is the index of the last instruction of the
-//! predecessor block).
+//! Shared by the interpreter's load-time optimizations and the compiled tier. Basic blocks start at
+//! the body's first instruction, at every jump target, after every jump, return or `HALT`, and at
+//! the first phi of every run of phis (so a phi run always heads its block, and the predecessor
+//! block id of ARCHITECTURE.md, *Calls, frames and phis*, is the index of the last instruction of
+//! the predecessor block).
 
 use crate::isa::Instr;
 use crate::verify::Body;
@@ -218,10 +218,10 @@ impl Cfg {
 }
 
 impl Cfg {
-    /// The copies `(dst, src)`, in order, that the phis heading block `blk` make when it is
-    /// entered from the predecessor whose last instruction is `pred` (the phi's block id,
-    /// ARCHITECTURE.md, *Calls, frames and phis*): one per phi with a source for `pred`; a phi without one leaves its
-    /// destination unchanged. Phis run one at a time, so a later copy sees an earlier one.
+    /// The copies `(dst, src)`, in order, that the phis heading block `blk` make when it is entered
+    /// from the predecessor whose last instruction is `pred` (the phi's block id, ARCHITECTURE.md,
+    /// *Calls, frames and phis*): one per phi with a source for `pred`; a phi without one leaves
+    /// its destination unchanged. Phis run one at a time, so a later copy sees an earlier one.
     pub fn phi_moves(&self, m: &Module, blk: u32, pred: u32) -> Vec<(u8, u8)> {
         let b = &self.blocks[blk as usize];
         (b.start..b.phis_end)

@@ -96,17 +96,10 @@ pub struct TypeId(pub u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Jump(pub i32);
 
-impl Jump {
-    /// The instruction index a jump at index `at` with this offset goes to: `at + 1 + off`.
-    /// Not checked: the verifier rejects a target outside the jump's body, so in verified code
-    /// it lies in `body.start..=body.end` (the end returns).
-    pub fn target_from(self, at: u32) -> i64 {
-        jump_target(at, self.0)
-    }
-}
-
 /// The instruction index a jump at index `at` with offset `off` (in instructions, relative to
-/// the next instruction) goes to. With [`jump_offset`], the one definition of jump arithmetic:
+/// the next instruction) goes to; not checked (the verifier rejects a target outside the jump's
+/// body, so in verified code it lies in `body.start..=body.end`, the end returning). With
+/// [`jump_offset`], the one definition of jump arithmetic:
 /// the verifier, the disassembler, the assembler, the CFG, the interpreter's layout, the
 /// compiled tier and the program generator all use them.
 pub fn jump_target(at: u32, off: i32) -> i64 {
@@ -115,7 +108,7 @@ pub fn jump_target(at: u32, off: i32) -> i64 {
 
 /// The offset a jump at index `at` encodes to go to instruction `target` (the inverse of
 /// [`jump_target`]); it may not fit an `i32` (the caller checks).
-pub fn jump_offset(at: u64, target: u64) -> i64 {
+pub fn jump_offset(at: u32, target: u32) -> i64 {
     target as i64 - (at as i64 + 1)
 }
 

@@ -18,11 +18,11 @@
 //!   types, so the same instruction sees an int in one iteration and a float or string in the
 //!   next, and compiled code's guards fail and deoptimize.
 //!
-//! Phi block ids follow ARCHITECTURE.md (*Calls, frames and phis*) exactly: the source for the path through the
-//! `then` branch names that branch's final `JUMP_R`, the fall-through path names the
-//! instruction just before the join, and a loop header's sources name the instruction before
-//! the loop and the back-edge `JUMP_R`. The generator makes sure no other jump enters those
-//! blocks (every construct ends with an instruction of its own before a join or header).
+//! Phi block ids follow ARCHITECTURE.md (*Calls, frames and phis*) exactly: the source for the path
+//! through the `then` branch names that branch's final `JUMP_R`, the fall-through path names the
+//! instruction just before the join, and a loop header's sources name the instruction before the
+//! loop and the back-edge `JUMP_R`. The generator makes sure no other jump enters those blocks
+//! (every construct ends with an instruction of its own before a join or header).
 //!
 //! Growth is bounded: data registers are split into *leaf* registers, whose values stay small
 //! (no string concatenation or container nesting writes them), and *grown* registers, which
@@ -1108,7 +1108,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
         let end = self.here();
         for (at, l) in std::mem::take(&mut self.fixups) {
             let target = self.labels[l].unwrap_or(end);
-            let off = Jump(mdbc::operand::jump_offset(at as u64, target as u64) as i32);
+            let off = Jump(mdbc::operand::jump_offset(at as u32, target) as i32);
             if let Item::I(i) = &mut self.code[at] {
                 match i {
                     Instr::JumpR { target: o } | Instr::JumpIfR { target: o, .. } | Instr::JumpIfNotR { target: o, .. } => *o = off,

@@ -3,9 +3,10 @@
 //! The library half of the fuzzers in `fuzz/` and of the seeded checks in `cargo test`, after
 //! wasmtime's split between `crates/fuzzing` and thin `fuzz/fuzz_targets/*`:
 //!
-//! * [`gen`]: [`generate`] builds a random **valid** module from `arbitrary` bytes (ARCHITECTURE.md,
-//!   *Testing and benchmarks*): functions with parameters, bounded recursion, loops, branches, phis, every
-//!   value type, type changes at one site, overflow, division by zero, asserts;
+//! * [`gen`]: [`generate`] builds a random **valid** module from `arbitrary` bytes
+//!   (ARCHITECTURE.md, *Testing and benchmarks*): functions with parameters, bounded recursion,
+//!   loops, branches, phis, every value type, type changes at one site, overflow, division by zero,
+//!   asserts;
 //! * [`oracle`]: [`check_module`] runs a module in the interpreter and in the compiled tier
 //!   under several configurations and reports the first disagreement in stdout bytes, result,
 //!   error (kind and bytecode position) or instruction count;

@@ -1,11 +1,11 @@
 //! The oracle: one module, the interpreter against the compiled tier.
 //!
-//! [`check_module`] runs a module under every [`Config`] in [`CONFIGS`], the interpreter first
-//! (it is the specification, ARCHITECTURE.md, *Semantics*), each with the same fuel budget and depth
-//! limit, and compares with the interpreter's run: stdout bytes, the result value (by its
-//! exact `Debug` form, so `-0.0`, NaN and types count), the error's kind, function and
-//! bytecode position (instruction index and byte offset), and the number of instructions
-//! executed. Error *messages* are not compared (the position and kind say where and what).
+//! [`check_module`] runs a module under every [`Config`] in [`CONFIGS`], the interpreter first (it
+//! is the specification, ARCHITECTURE.md, *Semantics*), each with the same fuel budget and depth
+//! limit, and compares with the interpreter's run: stdout bytes, the result value (by its exact
+//! `Debug` form, so `-0.0`, NaN and types count), the error's kind, function and bytecode position
+//! (instruction index and byte offset), and the number of instructions executed. Error *messages*
+//! are not compared (the position and kind say where and what).
 
 use std::fmt;
 

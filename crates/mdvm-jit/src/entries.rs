@@ -27,7 +27,6 @@ use mdvm_runtime::native::{self as rt, GuardSlot, NO_PRED, WINDOW_SLOTS};
 use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
 
-use crate::analysis::constants::single_constants;
 use crate::analysis::ranges::Facts;
 use crate::helpers::import_function;
 use crate::lower::frame::flags;
@@ -367,11 +366,9 @@ fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: 
         st[r as usize] = Reg::MEM;
     }
     g.uncharged_exits = true;
-    let lb = &g.req.program.layout.bodies[g.req.body as usize];
-    let consts = single_constants(g.s.m, lb.start, lb.end, g.req.program.bodies[g.req.body as usize].entry_live);
     for &(r, t) in guards {
         let v = g.check_and_unbox(r, t, header, latch, &st, live);
-        let v = match (t, consts[r as usize].clone()) {
+        let v = match (t, g.s.consts[r as usize].clone()) {
             (Tag::Int, Some(Constant::Int(c))) => g.iconst(c),
             (Tag::Bool, Some(Constant::Bool(c))) => g.iconst(c as i64),
             (Tag::Float, Some(Constant::Float(c))) => g.b.ins().f64const(c),

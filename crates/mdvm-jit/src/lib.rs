@@ -113,8 +113,6 @@ pub struct CraneliftTier {
     /// The JIT module's function id of each runtime helper ([`helpers::declare_helpers`]).
     helper_ids: Vec<u32>,
     next_name: u64,
-    /// The most recent compile error (for diagnostics and tests).
-    pub last_error: Option<String>,
 }
 
 fn host_isa() -> Result<OwnedTargetIsa, String> {
@@ -149,7 +147,6 @@ impl CraneliftTier {
             osr: HashMap::new(),
             typed: HashMap::new(),
             next_name: 0,
-            last_error: None,
         })
     }
 
@@ -317,8 +314,7 @@ impl CompiledTier for CraneliftTier {
             }
             Err(e) => {
                 self.stats.compile_failures += 1;
-                self.stats.last_failure = Some(e.0.clone());
-                self.last_error = Some(e.0);
+                self.stats.last_failure = Some(e.0);
                 None
             }
         }
@@ -350,8 +346,7 @@ impl CompiledTier for CraneliftTier {
             }
             Err(e) => {
                 self.stats.compile_failures += 1;
-                self.stats.last_failure = Some(e.0.clone());
-                self.last_error = Some(e.0);
+                self.stats.last_failure = Some(e.0);
                 None
             }
         }

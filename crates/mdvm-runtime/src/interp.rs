@@ -163,13 +163,10 @@ struct CallCache {
 }
 
 impl CallCache {
-    /// The cached body, if `s` is the cached string.
+    /// True if `s` is the cached string (the same object, not just equal text).
     #[inline(always)]
-    fn hit(&self, s: &Rc<crate::value::Str>) -> Option<u32> {
-        match &self.name {
-            Some(n) if Rc::ptr_eq(n, s) => Some(self.body),
-            _ => None,
-        }
+    fn holds(&self, s: &Rc<crate::value::Str>) -> bool {
+        self.name.as_ref().is_some_and(|n| Rc::ptr_eq(n, s))
     }
 }
 
@@ -565,7 +562,7 @@ impl Machine {
             None => {
                 let v = self.stack[base + cs.func as usize].clone();
                 match &v {
-                    Value::Str(s) if self.call_cache[site as usize].hit(s).is_some() => Ok(self.call_cache[site as usize].body),
+                    Value::Str(s) if self.call_cache[site as usize].holds(s) => Ok(self.call_cache[site as usize].body),
                     v => resolve_slow(&program, v, &mut self.call_cache[site as usize]),
                 }
             }
@@ -814,7 +811,7 @@ impl Machine {
                     None => {
                         let cache = &mut call_cache[site as usize];
                         match &r!(cs.func) {
-                            Value::Str(s) if cache.hit(s).is_some() => cache.body,
+                            Value::Str(s) if cache.holds(s) => cache.body,
                             v => tryop!(resolve_slow(program, v, cache)),
                         }
                     }

@@ -16,12 +16,12 @@
 //! [`RET_UNWIND`] means the run is ending (an error was recorded, or `HALT` ran): every native
 //! frame returns `RET_UNWIND` at once, without cleaning up (the run clears the whole stack).
 //!
-//! The caller of a body counts the new frame: it checks `depth < max_depth`, increments
-//! `depth` before the call and decrements it after. Inside compiled code a tier may carry the
-//! frame count in registers instead (the Cranelift tier's typed entries do), provided
-//! `ctx.depth` holds the true count whenever runtime code runs (helpers, side exits, the
-//! interpreter) and when a [`NativeEntry`] returns to its caller. The stack may be reallocated by any call
-//! out of native code (callee or helper), so native code reloads `ctx.stack` after each one.
+//! The caller of a body counts the new frame: it checks `depth < max_depth`, increments `depth`
+//! before the call and decrements it after. Inside compiled code a tier may carry the frame count
+//! in registers instead (the Cranelift tier's typed entries do), provided `ctx.depth` holds the
+//! true count whenever runtime code runs (helpers, side exits, the interpreter) and when a
+//! [`NativeEntry`] returns to its caller. The stack may be reallocated by any call out of native
+//! code (callee or helper), so native code reloads `ctx.stack` after each one.
 //!
 //! Native code reaches the runtime through the helpers of [`crate::helpers`] (`extern "C"`,
 //! listed with their signatures in [`crate::helpers::Helper`]). When a helper reports failure,
@@ -92,7 +92,8 @@ pub struct NativeContext {
     /// The machine running native code (set for the duration of each native call).
     pub machine: *mut Machine,
     /// Lowest native stack address native code may call from: below it, a call goes through
-    /// [`crate::helpers::mdvm_call_on_new_stack`] instead (deep recursion never overflows the thread's stack).
+    /// [`crate::helpers::mdvm_call_on_new_stack`] instead (deep recursion never overflows the
+    /// thread's stack).
     pub stack_limit: u64,
 }
 
@@ -125,8 +126,9 @@ pub const CALL_COUNT_STRIDE: i32 = std::mem::size_of::<u64>() as i32;
 /// stack must hold `base + n + WINDOW_SLOTS` slots (the callee's window).
 pub const WINDOW_SLOTS: usize = mdbc::operand::REGISTERS;
 
-/// "No predecessor": the phi predecessor of a side exit that does not resume at the start of
-/// a block entered along an edge (ARCHITECTURE.md, *Calls, frames and phis*: no phi source matches it).
+/// "No predecessor": the phi predecessor of a side exit that does not resume at the start of a
+/// block entered along an edge (ARCHITECTURE.md, *Calls, frames and phis*: no phi source matches
+/// it).
 pub const NO_PRED: u32 = u32::MAX;
 
 /// Which guard of an instruction a stress-mode flag belongs to ([`stress_id`]).

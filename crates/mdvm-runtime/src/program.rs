@@ -81,7 +81,7 @@ impl Lowered for ScopeId {
 impl Lowered for Jump {
     type Form = u32;
     fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
-        cx.internal(self.target_from(cx.at) as u32)
+        cx.internal(mdbc::operand::jump_target(cx.at, self.0) as u32)
     }
 }
 

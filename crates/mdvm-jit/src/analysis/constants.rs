@@ -3,11 +3,11 @@
 use mdbc::cfg::RegSet;
 use mdbc::{Constant, Instr, Module};
 
-/// For each register ([`mdbc::operand::REGISTERS`]) of the body `start..end`: the constant it always holds once
-/// defined, when every instruction that writes it loads the same int, float (not NaN) or bool
-/// constant, and it is not live at the body's start (`entry_live`), so no parameter or earlier
-/// value reaches a read. `DEFINE_R` writes nothing. A register written only by such loads is
-/// that constant wherever it is live: compiled code uses the value, not the load.
+/// For each register ([`mdbc::operand::REGISTERS`]) of the body `start..end`: the constant it
+/// always holds once defined, when every instruction that writes it loads the same int, float (not
+/// NaN) or bool constant, and it is not live at the body's start (`entry_live`), so no parameter or
+/// earlier value reaches a read. `DEFINE_R` writes nothing. A register written only by such loads
+/// is that constant wherever it is live: compiled code uses the value, not the load.
 pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<Constant>> {
     let mut out: Vec<Option<Option<Constant>>> = vec![None; mdbc::operand::REGISTERS];
     for ins in &m.code[start as usize..end as usize] {
@@ -31,18 +31,6 @@ pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: Reg
         };
     }
     out.into_iter().enumerate().map(|(r, c)| c.flatten().filter(|_| !entry_live.contains(r as u8))).collect()
-}
-
-/// [`single_constants`] restricted to ints: per register, the one int it holds whenever it
-/// holds an int.
-pub(crate) fn single_ints(m: &Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<i64>> {
-    single_constants(m, start, end, entry_live)
-        .into_iter()
-        .map(|c| match c {
-            Some(Constant::Int(i)) => Some(i),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A constant's kind and bits, for exact comparison (floats by bit pattern, so `0.0` and

@@ -22,15 +22,14 @@
 //! ([`DeoptReason::LoopBound`](mdvm_runtime::native::DeoptReason::LoopBound)), which runs the
 //! loop with exact checks; the header is then compiled without the plan.
 //!
-//! The proof needs, and [`counted_loops`] checks on the bytecode: a loop with a single entry
-//! (its header); a header made of the comparison `j < n` or `j <= n` (either operand order,
-//! through copies made in the header) and the conditional jump that leaves the loop; `n` not
-//! written in the loop; `j` written only by `j = j + s` with `s >= 1` (always an int), on every
-//! path from the header back to it; every write of an accumulator `acc = acc + d` (or
-//! `acc - d`) with `d` of one sign and small (range analysis, [`crate::analysis::ranges`]), outside any
-//! inner loop (so at most once per iteration). The lowering applies a plan only where its
-//! registers are unboxed ints at the header, so the compiled comparison and additions are
-//! exact int operations.
+//! The proof needs, and [`counted_loops`] checks on the bytecode: a loop with a single entry (its
+//! header); a header made of the comparison `j < n` or `j <= n` (either operand order, through
+//! copies made in the header) and the conditional jump that leaves the loop; `n` not written in the
+//! loop; `j` written only by `j = j + s` with `s >= 1` (always an int), on every path from the
+//! header back to it; every write of an accumulator `acc = acc + d` (or `acc - d`) with `d` of one
+//! sign and small (range analysis, [`crate::analysis::ranges`]), outside any inner loop (so at most
+//! once per iteration). The lowering applies a plan only where its registers are unboxed ints at
+//! the header, so the compiled comparison and additions are exact int operations.
 
 use mdbc::cfg::Cfg;
 use mdbc::{Instr, Module};

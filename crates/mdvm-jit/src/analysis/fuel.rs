@@ -1,9 +1,9 @@
 //! Fuel segments: the runs of a block that compiled code charges to the fuel budget at once.
 //!
-//! Compiled code charges a basic block's instruction count when it enters the block (ARCHITECTURE.md,
-//! *The compiled tier*), so that fuel stops both tiers at the same instruction. A call inside a block
-//! ends a segment: the callee may use up fuel, so the instructions after the call are charged
-//! when control comes back to them.
+//! Compiled code charges a basic block's instruction count when it enters the block
+//! (ARCHITECTURE.md, *The compiled tier*), so that fuel stops both tiers at the same instruction. A
+//! call inside a block ends a segment: the callee may use up fuel, so the instructions after the
+//! call are charged when control comes back to them.
 
 use mdbc::{Instr, Module};
 

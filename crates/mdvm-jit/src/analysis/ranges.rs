@@ -1,14 +1,14 @@
 //! Int range analysis of one body, for the compiled tier's overflow checks.
 //!
-//! A forward dataflow analysis over the body's basic blocks ([`mdbc::cfg::Cfg`]) that learns,
-//! per register, bounds its value lies within *if it holds an int* ([`Bound`]). Facts come from
-//! int constants, from int arithmetic on bounded operands (`ADD_R`, `SUB_R`, `MUL_R`, `MOD_R`,
-//! `NEG_R`; an int result implies int operands: ARCHITECTURE.md, *Semantics*), from `ARRAY_LEN_R`, and
-//! from the branch on an int comparison that leads into a block (`i < n` on the taken side).
-//! Joins take the hull of the incoming bounds; at a loop header (a block with a back-edge
-//! into it) a bound that grows is widened to the end of the int range, so the analysis ends
-//! after a few passes. In `i = 0; while i < n { ...; i = i + 1 }` the header learns `i >= 0`
-//! and the body `0 <= i <= n - 1`.
+//! A forward dataflow analysis over the body's basic blocks ([`mdbc::cfg::Cfg`]) that learns, per
+//! register, bounds its value lies within *if it holds an int* ([`Bound`]). Facts come from int
+//! constants, from int arithmetic on bounded operands (`ADD_R`, `SUB_R`, `MUL_R`, `MOD_R`, `NEG_R`;
+//! an int result implies int operands: ARCHITECTURE.md, *Semantics*), from `ARRAY_LEN_R`, and from
+//! the branch on an int comparison that leads into a block (`i < n` on the taken side). Joins take
+//! the hull of the incoming bounds; at a loop header (a block with a back-edge into it) a bound
+//! that grows is widened to the end of the int range, so the analysis ends after a few passes. In
+//! `i = 0; while i < n { ...; i = i + 1 }` the header learns `i >= 0` and the body `0 <= i <= n -
+//! 1`.
 //!
 //! The facts are about the bytecode's semantics, not about speculated types, and cover every
 //! path from the body's start: so they hold in the interpreter's frame at an OSR entry too.

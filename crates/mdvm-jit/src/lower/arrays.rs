@@ -15,6 +15,7 @@ use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
 use mdvm_runtime::value::{Tag, VALUE_SIZE};
 
 use crate::lower::frame::flags;
+use crate::lower::exits::not_a;
 use crate::lower::{At, Emitter, View};
 use crate::spec::plan::{Plan, Spec};
 use crate::spec::state::{State, Val};
@@ -113,7 +114,7 @@ impl Emitter<'_, '_, '_> {
             let ty = if elem == Tag::Float { types::F64 } else { types::I64 };
             self.b.ins().load(ty, flags(), e, 0)
         } else {
-            let snap = self.snapshot_at(at, DeoptReason::Fault);
+            let snap = self.snapshot_at(at, not_a(elem));
             self.check_and_unbox_at(e, 0, elem, snap)
         };
         match elem {

@@ -89,7 +89,7 @@ pub(crate) struct ExitTable {
 }
 
 /// The reason a failed tag test of `tag` is counted under.
-fn not_a(tag: Tag) -> DeoptReason {
+pub(crate) fn not_a(tag: Tag) -> DeoptReason {
     match tag {
         Tag::Float => DeoptReason::NotFloat,
         Tag::Bool => DeoptReason::NotBool,
@@ -138,12 +138,12 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// In stress mode, the first execution of guard `id` ([`stress_id`]) side-exits with
-    /// `snap` (whose reason is replaced by [`DeoptReason::Stress`]).
+    /// `snap` (a snapshot for [`DeoptReason::Stress`]).
     pub fn stress_guard(&mut self, id: u32, snap: Snapshot) {
         if !self.req.stress {
             return;
         }
-        let snap = Snapshot { reason: DeoptReason::Stress, refund: self.charged_ahead(snap.pc, DeoptReason::Stress), ..snap };
+        debug_assert_eq!(snap.reason, DeoptReason::Stress);
         let flags_ptr = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STRESS_FLAGS);
         let addr = self.b.ins().iadd_imm_s(flags_ptr, id as i64);
         let seen = self.b.ins().uload8(types::I32, flags(), addr, 0);
@@ -156,12 +156,11 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// The tag test of a guard on the value at `addr + off` (a frame slot or an array
-    /// element), side-exiting with `snap` (its reason set from `tag`) when it fails, then the
-    /// unboxed payload: f64 for floats, the bool byte, else the i64 word.
+    /// element), side-exiting with `snap` (a snapshot for [`not_a`] `tag`) when it fails, then
+    /// the unboxed payload: f64 for floats, the bool byte, else the i64 word.
     pub fn check_and_unbox_at(&mut self, addr: ClifValue, off: i32, tag: Tag, snap: Snapshot) -> ClifValue {
         let t = self.b.ins().load(types::I64, flags(), addr, off + TAG_OFFSET);
         let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
-        let snap = Snapshot { reason: not_a(tag), refund: self.charged_ahead(snap.pc, not_a(tag)), ..snap };
         self.side_exit_if(bad, snap);
         let at = off + PAYLOAD_OFFSET;
         match tag {

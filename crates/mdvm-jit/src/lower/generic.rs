@@ -9,9 +9,10 @@ use mdvm_runtime::native::DeoptReason;
 use crate::lower::{At, Emitter};
 
 impl Emitter<'_, '_, '_> {
-    /// `mdvm_exec` for the instruction `at`, which reads `uses` (and writes its result to its slot):
-    /// the uses are written to their slots first. When the instruction raises an error, nothing
-    /// was written: the side exit resumes at it, and the interpreter raises the error there.
+    /// `mdvm_exec` for the instruction `at`, which reads `uses` and writes its result to its
+    /// slot; the uses are written to their slots first. When the instruction raises an error,
+    /// nothing was written: the side exit resumes at it, and the interpreter raises the error
+    /// there.
     pub fn emit_generic(&mut self, at: &At, uses: &[u8]) {
         self.spill_regs(uses, at.before);
         let body = self.b.ins().iconst(types::I32, self.req.body as i64);

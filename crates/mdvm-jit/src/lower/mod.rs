@@ -177,16 +177,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::ArrayGet { .. } => self.emit_array_get(&at, &plan, &after),
                 Plan::ArrayLen { .. } => self.emit_array_len(&at, &plan, &after),
                 Plan::ArraySet { .. } => self.emit_array_set(&at, &plan),
-                Plan::Call { .. } => {
-                    self.emit_call(&at, &plan, &after);
-                    // A new fuel segment starts after a call inside the block.
-                    if let Some(&(s, e)) = segs.iter().find(|(s, _)| *s == bc + 1) {
-                        let mut now = after.clone();
-                        transfer::define(&plan, ins, &mut now);
-                        let live = self.s.live_in(s);
-                        self.charge_fuel(e - s, s, NO_PRED, &now, live);
-                    }
-                }
+                Plan::Call { .. } => self.emit_call(&at, &plan, &after),
                 Plan::Return(src) => {
                     self.emit_return(*src, &st);
                     return;
@@ -221,6 +212,11 @@ impl Emitter<'_, '_, '_> {
             transfer::define(&plan, ins, &mut after);
             st = after;
             self.ranges.step(self.s.m, ins);
+            // A new fuel segment starts after a call inside the block.
+            if let Some(&(s, e)) = segs.iter().find(|(s, _)| *s == bc + 1) {
+                let live = self.s.live_in(s);
+                self.charge_fuel(e - s, s, NO_PRED, &st, live);
+            }
         }
         // Falling through to the next block (or off the end of the body).
         self.emit_goto(b.end, b.end - 1, st);
@@ -292,27 +288,31 @@ impl Emitter<'_, '_, '_> {
             transfer::copy(&mut st, dst, src);
         }
         let target = self.s.head[blk as usize].clone().expect("edge into a reachable block");
-        let live_after = self.s.live_after_phis(blk);
         for r in (0..st.len()).map(|r| r as u8) {
             let (have, want) = (st[r as usize], target[r as usize]);
             if want.val.in_slot() && !have.val.in_slot() {
                 self.spill(r, have);
             }
-            // The analysis joined this edge's state into the head's: it can only be more
-            // general, and the spill above makes the emitted frame match it.
-            debug_assert!(
-                !live_after.contains(r) || flows_into(have, want),
-                "body {}: edge {pred} -> {start}: r{r} is {have:?}, the head wants {want:?}",
-                self.req.body
-            );
+        }
+        // The analysis joined this edge's state into the head's: it can only be more general,
+        // and the spills above make the emitted frame match it.
+        if cfg!(debug_assertions) {
+            let live = self.s.live_after_phis(blk);
+            for (r, (&have, &want)) in st.iter().zip(&target).enumerate() {
+                assert!(
+                    !live.contains(r as u8) || flows_into(have, want),
+                    "body {}: edge {pred} -> {start}: r{r} is {have:?}, the head wants {want:?}",
+                    self.req.body
+                );
+            }
         }
         self.b.ins().jump(self.blocks[blk as usize], &[]);
     }
 
     /// The one int register `r` can hold here, when it is a known constant of unboxed int
-    /// type ([`crate::analysis::constants::single_ints`]).
+    /// type ([`Speculation::int_const`]).
     pub fn const_int_operand(&self, r: u8, st: &State) -> Option<i64> {
-        match (self.s.int_consts[r as usize], st[r as usize].val) {
+        match (self.s.int_const(r), st[r as usize].val) {
             (Some(c), Val::Int) => Some(c),
             _ => None,
         }
@@ -322,7 +322,7 @@ impl Emitter<'_, '_, '_> {
     /// one int constant: that constant), from the range analysis
     /// ([`crate::analysis::ranges`]).
     pub fn int_range(&self, r: u8) -> (i64, i64) {
-        match self.s.int_consts[r as usize] {
+        match self.s.int_const(r) {
             Some(c) => (c, c),
             None => {
                 let b = self.ranges.bound(r);

@@ -28,9 +28,9 @@ pub(crate) struct Speculation<'a> {
     pub head: Vec<Option<State>>,
     /// Per block, the int range facts at its start after its phis ([`ranges`]).
     pub entry_facts: Vec<Facts>,
-    /// Per register, the one int it holds whenever it holds an int, when only one is possible
-    /// ([`crate::analysis::constants::single_ints`]).
-    pub int_consts: Vec<Option<i64>>,
+    /// Per register, the one constant it holds once defined, when only one is possible
+    /// ([`crate::analysis::constants::single_constants`]).
+    pub consts: Vec<Option<mdbc::Constant>>,
 }
 
 impl<'a> Speculation<'a> {
@@ -45,9 +45,17 @@ impl<'a> Speculation<'a> {
         let live_out = cfg.live_out(m);
         let nregs = bi.nregs as usize;
         let entry_facts = ranges::block_entry_facts(m, &cfg, nregs);
-        let int_consts = crate::analysis::constants::single_ints(m, lb.start, lb.end, bi.entry_live);
+        let consts = crate::analysis::constants::single_constants(m, lb.start, lb.end, bi.entry_live);
         let head = vec![None; cfg.blocks.len()];
-        Speculation { m, planner, cfg, live_out, nregs, head, entry_facts, int_consts }
+        Speculation { m, planner, cfg, live_out, nregs, head, entry_facts, consts }
+    }
+
+    /// The one int register `r` holds whenever it holds an int, if only one is possible.
+    pub fn int_const(&self, r: u8) -> Option<i64> {
+        match self.consts[r as usize] {
+            Some(mdbc::Constant::Int(i)) => Some(i),
+            _ => None,
+        }
     }
 
     /// The plan for the instruction at `bc` in state `st`.
