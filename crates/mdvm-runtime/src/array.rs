@@ -140,6 +140,48 @@ impl Array {
         true
     }
 
+    /// Packed ints (`NEW_ARRAY_R`-style packed form with every element written).
+    pub fn from_ints(ints: Vec<i64>) -> Array {
+        let len = ints.len();
+        let words = ints.into_iter().map(|i| i as u64).collect();
+        Array { words, values: Vec::new(), len, kind: if len == 0 { Tag::Empty as u8 } else { Tag::Int as u8 } }
+    }
+
+    /// Appends `v` (amortized O(1)), keeping the packed form when `v` extends the packed prefix
+    /// (or is an empty after it).
+    pub fn push(&mut self, v: Value) {
+        self.len += 1;
+        let i = self.len - 1;
+        if self.kind != KIND_VALUES {
+            let kept = match v {
+                Value::Int(x) => self.set_packed(i, Tag::Int, x as u64),
+                Value::Float(f) => self.set_packed(i, Tag::Float, f.to_bits()),
+                Value::Empty => true,
+                _ => false,
+            };
+            if kept {
+                return;
+            }
+            self.len -= 1;
+            self.convert_to_values();
+            self.len += 1;
+        }
+        self.values.push(v);
+    }
+
+    /// Removes the last element, if any.
+    pub fn pop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.len -= 1;
+        if self.kind == KIND_VALUES {
+            self.values.pop();
+        } else {
+            self.words.truncate(self.len);
+        }
+    }
+
     /// The elements in order.
     pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
         (0..self.len).map(|i| self.get(i).expect("index below len"))

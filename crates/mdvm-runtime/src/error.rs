@@ -25,8 +25,10 @@ pub enum ErrorKind {
     CallDepth,
     /// The fuel budget (instructions) ran out.
     FuelExhausted,
-    /// Writing the program's output failed.
+    /// Writing the program's output (or reading its input) failed.
     Output,
+    /// A host function (a native the embedder registered) reported an error.
+    Host,
 }
 
 impl ErrorKind {
@@ -43,6 +45,7 @@ impl ErrorKind {
             ErrorKind::CallDepth => "call depth exceeded",
             ErrorKind::FuelExhausted => "fuel exhausted",
             ErrorKind::Output => "output error",
+            ErrorKind::Host => "host error",
         }
     }
 }

@@ -9,7 +9,8 @@
 //! window is already fresh; a returning function resets its own window to `Empty`. The stack
 //! always has at least 256 slots past the current base, so a `u8` register index never leaves it.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::time::Instant;
 use std::rc::Rc;
 
 use crate::error::{ErrorKind, OpError, RuntimeError};
@@ -19,7 +20,8 @@ use crate::native::{
     RET_UNWIND,
 };
 use crate::ops::{self, Cmp};
-use crate::program::{Op, Program};
+use crate::natives::NativeCall;
+use crate::program::{CallSite, Callee, Op, Program};
 use crate::value::Value;
 
 /// Default maximum number of live frames (main's included).
@@ -131,6 +133,11 @@ pub struct Machine {
     halted: bool,
     /// The output of the run in progress (null outside `run`).
     out: Option<OutPtr>,
+    /// The program's standard input (`read_line`): the process's stdin unless the embedder
+    /// set another reader; opened at first use.
+    input: Option<Box<dyn BufRead>>,
+    /// When the machine was made (`clock`).
+    started: Instant,
 }
 #[inline(always)]
 fn window(stack: &mut [Value], base: usize) -> &mut [Value; WINDOW] {
@@ -154,12 +161,18 @@ fn fault(program: &Program, body: u32, pc: u32, e: OpError) -> RuntimeError {
 /// A call site's cache of its last callee name (see `Machine::call_cache`). The hit test
 /// compares addresses; the cache holds a reference to the string, so while it is cached no
 /// other string can take its address.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct CallCache {
     /// The name last resolved (kept alive).
     name: Option<Rc<crate::value::Str>>,
-    /// The body it resolved to.
-    body: u32,
+    /// What it resolved to.
+    callee: Callee,
+}
+
+impl Default for CallCache {
+    fn default() -> CallCache {
+        CallCache { name: None, callee: Callee::Body(0) }
+    }
 }
 
 impl CallCache {
@@ -172,20 +185,21 @@ impl CallCache {
 
 #[cold]
 #[inline(never)]
-fn resolve_slow(program: &Program, callee: &Value, cache: &mut CallCache) -> Result<u32, OpError> {
+fn resolve_slow(program: &Program, callee: &Value, cache: &mut CallCache) -> Result<Callee, OpError> {
     match callee {
-        Value::Str(s) => match program.by_name.get(s.as_str()) {
-            Some(&b) => {
-                *cache = CallCache { name: Some(s.clone()), body: b };
-                Ok(b)
+        Value::Str(s) => match program.resolve_name(s.as_str()) {
+            Some(c) => {
+                *cache = CallCache { name: Some(s.clone()), callee: c };
+                Ok(c)
             }
             None => Err(OpError::new(ErrorKind::UndefinedFunction, format!("undefined function `{}`", s.as_str()))),
         },
         Value::Int(e) => u32::try_from(*e)
             .ok()
             .and_then(|e| program.by_entry.get(&e).copied())
+            .map(Callee::Body)
             .ok_or_else(|| OpError::new(ErrorKind::UndefinedFunction, format!("no function starts at instruction {e}"))),
-        Value::Function(f) => Ok(f.index),
+        Value::Function(f) => Ok(Callee::Body(f.index)),
         v => Err(OpError::type_error(format!("cannot call a value of type {}", v.type_name()))),
     }
 }
@@ -194,7 +208,13 @@ fn resolve_slow(program: &Program, callee: &Value, cache: &mut CallCache) -> Res
 fn cast(program: &Program, v: &Value, ty: u16) -> Result<Value, OpError> {
     if ty == 5 && !matches!(v, Value::Function(_)) {
         let mut scratch = CallCache::default();
-        let body = resolve_slow(program, v, &mut scratch)?;
+        let body = match resolve_slow(program, v, &mut scratch)? {
+            Callee::Body(b) => b,
+            Callee::Native(n) => {
+                let name = &program.natives.get(n).name;
+                return Err(OpError::type_error(format!("`{name}` is a native, not a function of the module")));
+            }
+        };
         return Ok(Value::Function(program.function_values[body as usize].clone().expect("function body")));
     }
     ops::cast(v, ty)
@@ -245,11 +265,19 @@ impl Machine {
             pending: None,
             halted: false,
             out: None,
+            input: None,
+            started: Instant::now(),
             program,
         };
         m.native.entries = m.entries.as_ptr();
         m.native.call_counts = m.feedback.call_counts.as_mut_ptr();
         m
+    }
+
+    /// Sets the program's standard input, what `read_line` reads (default: the process's
+    /// stdin, opened at the first `read_line`).
+    pub fn set_input(&mut self, input: Box<dyn BufRead>) {
+        self.input = Some(input);
     }
 
     /// Attaches a compiled tier, used as `policy` says. Turns profiling on.
@@ -549,7 +577,7 @@ impl Machine {
         let b = &self.program.bodies[body as usize];
         let ipc = b.code_start + (pc - b.bc_start);
         let caller_nregs = b.nregs as usize;
-        let Op::CallR { args: site, .. } = self.program.plain_code[ipc as usize] else {
+        let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.program.plain_code[ipc as usize] else {
             self.pending.get_or_insert_with(|| {
                 fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
             });
@@ -557,18 +585,32 @@ impl Machine {
         };
         let program = self.program.clone();
         let cs = &program.call_sites[site as usize];
-        let callee = match cs.target {
-            Some(t) => Ok(t),
-            None => {
+        let callee = match (cs.target, cs.native) {
+            (Some(t), _) => Ok(Callee::Body(t)),
+            (_, Some(n)) => Ok(Callee::Native(n)),
+            _ => {
                 let v = self.stack[base + cs.func as usize].clone();
                 match &v {
-                    Value::Str(s) if self.call_cache[site as usize].holds(s) => Ok(self.call_cache[site as usize].body),
+                    Value::Str(s) if self.call_cache[site as usize].holds(s) => Ok(self.call_cache[site as usize].callee),
                     v => resolve_slow(&program, v, &mut self.call_cache[site as usize]),
                 }
             }
         };
         let callee = match callee {
-            Ok(c) => c,
+            Ok(Callee::Body(c)) => c,
+            Ok(Callee::Native(n)) => {
+                let out = self.out.expect("call_dynamic runs inside Machine::run");
+                let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
+                let input = &mut self.input;
+                let r = call_native(&program, n, cs, window(&mut self.stack, base), out, input, self.started, site_types);
+                return match r {
+                    Ok(()) => true,
+                    Err(e) => {
+                        self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
+                        false
+                    }
+                };
+            }
             Err(e) => {
                 self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
                 return false;
@@ -649,6 +691,8 @@ impl Machine {
             out,
             native_entries,
             osr_entries,
+            input,
+            started,
             ..
         } = self;
         let program: &Program = program;
@@ -810,9 +854,18 @@ impl Machine {
                     Some(t) => t,
                     None => {
                         let cache = &mut call_cache[site as usize];
-                        match &r!(cs.func) {
-                            Value::Str(s) if cache.holds(s) => cache.body,
+                        let c = match &r!(cs.func) {
+                            Value::Str(s) if cache.holds(s) => cache.callee,
                             v => tryop!(resolve_slow(program, v, cache)),
+                        };
+                        match c {
+                            Callee::Body(b) => b,
+                            Callee::Native(n) => {
+                                let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
+                                tryop!(call_native(program, n, cs, regs, out, input, *started, site_types));
+                                pc += 1;
+                                continue;
+                            }
                         }
                     }
                 };
@@ -1018,6 +1071,12 @@ impl Machine {
                     }
                     do_call!(site)
                 }
+                Op::CallNative { site } => {
+                    let cs = &program.call_sites[site as usize];
+                    let n = cs.native.expect("CallNative sites name a native");
+                    let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
+                    tryop!(call_native(program, n, cs, regs, out, input, *started, site_types));
+                }
                 Op::ReturnR { value: Some(src) } => {
                     let v = std::mem::take(&mut r!(src));
                     ret!(Some(v))
@@ -1129,6 +1188,62 @@ fn branch_compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
     }
 }
 
+/// Calls native `native` for call site `cs` on the window `regs` (the protocol in
+/// [`crate::natives`]): arguments are the argument registers' values (reference-count bumps);
+/// when the destination is also an argument it gives up its reference first, so the native
+/// may change that argument in place; the result goes to the destination. Records the
+/// arguments' tags (first two) and the result's in `site`.
+///
+/// Errors: the native's, its message prefixed with the native's name.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn call_native(
+    program: &Program,
+    native: u32,
+    cs: &CallSite,
+    regs: &mut [Value; WINDOW],
+    out: OutPtr,
+    input: &mut Option<Box<dyn BufRead>>,
+    started: Instant,
+    mut site: Option<&mut crate::feedback::SiteTypes>,
+) -> Result<(), OpError> {
+    const INLINE_ARGS: usize = 4;
+    let n = cs.args.len();
+    let mut small: [Value; INLINE_ARGS] = Default::default();
+    let mut spill: Vec<Value>;
+    let args: &mut [Value] = if n <= INLINE_ARGS {
+        &mut small[..n]
+    } else {
+        spill = vec![Value::Empty; n];
+        &mut spill
+    };
+    for (a, &r) in args.iter_mut().zip(cs.args.iter()) {
+        *a = regs[r as usize].clone();
+    }
+    if let Some(s) = site.as_deref_mut() {
+        if let Some(a) = args.first() {
+            s.a |= 1 << (a.tag() as u16);
+        }
+        if let Some(b) = args.get(1) {
+            s.b |= 1 << (b.tag() as u16);
+        }
+    }
+    if cs.args.contains(&cs.dst) {
+        regs[cs.dst as usize].set(Value::Empty);
+    }
+    let input: &mut dyn BufRead = input.get_or_insert_with(|| Box::new(std::io::BufReader::new(std::io::stdin())));
+    // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and nothing
+    // else is writing to it during this call.
+    let out = unsafe { &mut *out };
+    let mut call = NativeCall { args, out, input, started };
+    let v = program.natives.call(native, &mut call)?;
+    if let Some(s) = site {
+        s.out |= 1 << (v.tag() as u16);
+    }
+    regs[cs.dst as usize].set(v);
+    Ok(())
+}
+
 /// Executes the operations that are not on the interpreter's hot path (strings, arrays, dicts,
 /// globals, casts, assertions, printing). Never called with control-flow ops.
 #[inline(never)]
@@ -1204,17 +1319,10 @@ fn exec_cold(
             r!(dst).set(v);
         }
         Op::DebugPrint { src } => {
-            let v = &r!(src);
-            if !matches!(v, Value::Empty) {
-                // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
-                // nothing else is writing to it during this call.
-                let out = unsafe { &mut *out };
-                let res = match v {
-                    Value::Str(s) => out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n")),
-                    v => writeln!(out, "{v}"),
-                };
-                res.map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))?;
-            }
+            // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
+            // nothing else is writing to it during this call.
+            let out = unsafe { &mut *out };
+            crate::natives::print_value(out, &r!(src))?;
         }
         Op::DictNewR { dst } => r!(dst).set(ops::dict_new()),
         Op::DictGetR { dst, dict, key } => {
@@ -1258,6 +1366,7 @@ fn exec_cold(
         | Op::JumpIfNotR { .. }
         | Op::CallR { .. }
         | Op::LoadCall { .. }
+        | Op::CallNative { .. }
         | Op::ReturnR { .. }
         | Op::FallOffEnd
         | Op::PhiR { .. }

@@ -11,6 +11,8 @@
 //!   budgets ([`Limits`]), and [`feedback`] for the compiled tier;
 //! * [`native`]: the interface compiled code and the compiled tier plug into, and the layout
 //!   facts native code relies on;
+//! * [`natives`]: functions programs call by name that the runtime or the host provides:
+//!   the registry, the calling protocol and the standard library;
 //! * [`helpers`]: the runtime functions compiled code calls, and the one list of them;
 //! * [`error`]: runtime errors with function and bytecode position.
 
@@ -20,6 +22,7 @@ pub mod feedback;
 pub mod helpers;
 pub mod interp;
 pub mod native;
+pub mod natives;
 pub mod ops;
 pub mod program;
 pub mod value;

@@ -13,6 +13,7 @@ use mdbc::operand::{Args, AssertCheck, AssertKind, Const, Dst, Jump, Name, PhiSo
 use mdbc::{Constant, Instr, Layout, LoadError, Module};
 
 use crate::value::{FunctionRef, Str, Value};
+use crate::natives::Natives;
 
 /// The internal form of an operand kind of [`mdbc::operand`]: what an [`Op`] holds in place
 /// of the bytecode operand, and how it is made at load time ([`LowerCx`] resolves names,
@@ -91,7 +92,7 @@ impl Lowered for Jump {
 impl Lowered for Args {
     type Form = u32;
     fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
-        cx.call_sites.push(CallSite { func: 0, dst: 0, args: self.0.clone().into(), target: None });
+        cx.call_sites.push(CallSite { func: 0, dst: 0, args: self.0.clone().into(), target: None, native: None });
         cx.call_sites.len() as u32 - 1
     }
 }
@@ -174,6 +175,10 @@ macro_rules! define_op {
             /// `CALL_R` right after it (which stays in the code at the next index): one
             /// dispatch for both. `site` indexes [`Program::call_sites`].
             LoadCall { site: u32 },
+            /// A `CALL_R` whose callee name resolved at load time to a native
+            /// ([`CallSite::native`]): the native runs on the arguments, its result goes to the
+            /// destination. `site` indexes [`Program::call_sites`].
+            CallNative { site: u32 },
             /// The end of a body: return without a value.
             FallOffEnd,
             /// A comparison whose result register is tested by the next instruction (a
@@ -251,6 +256,19 @@ pub struct CallSite {
     pub args: Box<[u8]>,
     /// The callee body, when resolved at load time (name constant loaded just before).
     pub target: Option<u32>,
+    /// The callee native ([`Program::natives`] index), when the name constant loaded just
+    /// before names no function but a native (the op is then [`Op::CallNative`]).
+    pub native: Option<u32>,
+}
+
+/// What a callee name resolves to: a function of the module (body index), which wins, or a
+/// native ([`Program::natives`] index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Callee {
+    /// A body of the module.
+    Body(u32),
+    /// A native.
+    Native(u32),
 }
 
 /// A `PHI_R` (its destination is the [`Op::PhiR`]'s `dst`).
@@ -301,6 +319,9 @@ pub struct Program {
     pub asserts: Vec<AssertInfo>,
     /// Function lookup by name (body index).
     pub by_name: HashMap<Box<str>, u32>,
+    /// The natives call sites and run-time callee names resolve to when the function table
+    /// has no such name.
+    pub natives: Natives,
     /// Function lookup by entry index (body index; first in table order).
     pub by_entry: HashMap<u32, u32>,
     /// Function values, by body index (`None` for the main program).
@@ -311,6 +332,13 @@ pub struct Program {
     /// and every call site whose callee is only known at run time). Registers at or above
     /// this index are empty when the body is entered.
     pub max_argc: Vec<u32>,
+}
+
+fn resolve(by_name: &HashMap<Box<str>, u32>, natives: &Natives, name: &str) -> Option<Callee> {
+    match by_name.get(name) {
+        Some(&b) => Some(Callee::Body(b)),
+        None => natives.lookup(name).map(Callee::Native),
+    }
 }
 
 fn const_value(c: &Constant) -> Value {
@@ -335,6 +363,13 @@ impl Program {
     ///
     /// Errors: the verifier's [`LoadError::Invalid`].
     pub fn new(module: Module) -> Result<Program, LoadError> {
+        Program::with_natives(module, Natives::standard())
+    }
+
+    /// Verifies and prepares a decoded module whose calls may resolve to `natives`.
+    ///
+    /// Errors: the verifier's [`LoadError::Invalid`].
+    pub fn with_natives(module: Module, natives: Natives) -> Result<Program, LoadError> {
         let layout = mdbc::verify(&module)?;
         let constants: Vec<Value> = module.constants.iter().map(const_value).collect();
         let mut by_name = HashMap::new();
@@ -359,6 +394,7 @@ impl Program {
             phis: Vec::new(),
             asserts: Vec::new(),
             by_name,
+            natives,
             by_entry,
             function_values,
             max_nregs: 0,
@@ -428,22 +464,30 @@ impl Program {
         for idx in start..end {
             cx.at = idx;
             let ins = &self.module.code[idx as usize];
-            let op = Op::lower(ins, &mut cx);
+            let mut op = Op::lower(ins, &mut cx);
             if let Op::CallR { func, dst, args } = op {
                 // Resolve once when the callee name is a constant loaded into `func` by the
                 // instruction just before, and the call cannot be reached another way.
-                let mut target = None;
+                let mut callee = None;
                 if idx > start && !targets.contains(&idx) {
                     if let Instr::LoadConstR { dst: d, k } = &self.module.code[idx as usize - 1] {
                         if d.0 == func {
                             if let Constant::Str(name) = &self.module.constants[k.0 as usize] {
-                                target = self.by_name.get(name.as_str()).copied();
+                                callee = resolve(&self.by_name, &self.natives, name);
                             }
                         }
                     }
                 }
                 let site = &mut cx.call_sites[args as usize];
-                (site.func, site.dst, site.target) = (func, dst, target);
+                (site.func, site.dst) = (func, dst);
+                match callee {
+                    Some(Callee::Body(b)) => site.target = Some(b),
+                    Some(Callee::Native(n)) => {
+                        site.native = Some(n);
+                        op = Op::CallNative { site: args };
+                    }
+                    None => {}
+                }
             }
             self.code.push(op);
             self.plain_code.push(op);
@@ -521,6 +565,11 @@ impl Program {
             .iter()
             .position(|b| b.code_start <= pc && pc <= b.code_end)
             .unwrap_or(0) as u32
+    }
+
+    /// What callee name `name` resolves to: a function of the module, else a native.
+    pub fn resolve_name(&self, name: &str) -> Option<Callee> {
+        resolve(&self.by_name, &self.natives, name)
     }
 
     /// The function's name for body `body`.
