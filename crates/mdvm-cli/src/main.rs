@@ -80,6 +80,8 @@ enum Command {
         /// The .mdbc file.
         file: PathBuf,
     },
+    /// List the natives programs can call by name: name, arity and what each does.
+    Natives,
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -157,6 +159,17 @@ fn check(file: PathBuf) -> Result<(), String> {
     io::stdout().write_all(out.as_bytes()).map_err(|e| e.to_string())
 }
 
+fn natives() -> Result<(), String> {
+    let builder = Vm::builder();
+    let list = builder.natives();
+    let width = list.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for n in list.iter() {
+        out.push_str(&format!("{:width$}  {:>2}  {}\n", n.name, n.arity.to_string(), n.summary));
+    }
+    io::stdout().write_all(out.as_bytes()).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -182,6 +195,7 @@ fn main() -> ExitCode {
                 std::fs::write(&output, m.encode()).map_err(|e| format!("cannot write {}: {e}", output.display()))
             }),
         Command::Check { file } => check(file),
+        Command::Natives => natives(),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

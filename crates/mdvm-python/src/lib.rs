@@ -4,7 +4,8 @@
 //! drop-in for the reference VM that the Machine Dialect frontend (`machine-dialect` 0.1.0a2)
 //! imports: `RustVM()`, `load_bytecode(path)`, `execute()`, `set_debug(flag)`,
 //! `instruction_count()`, `reset()` and `__version__`, plus `load_bytes(data)`, a tier choice,
-//! fuel and depth budgets and `stats()`.
+//! fuel and depth budgets, `stats()`, and `register_function(name, callable)` for host
+//! functions programs call by name.
 //!
 //! Every mdvm error (unreadable file, malformed module, runtime fault, exhausted budget) is
 //! raised as `RuntimeError` carrying mdvm's message; bad arguments raise `ValueError` or
@@ -26,9 +27,9 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use mdvm::{Error as VmError, Tier, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// The module version: the distribution's version (`0.1.0a2+mdvm.N`).
 const VERSION: &str = "0.1.0a2+mdvm.1";
@@ -170,6 +171,56 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// Converts a Python object to a program value: `None` is empty, then `bool`, `int` (within
+/// 64 bits), `float`, `str`, `list`/`tuple` (arrays) and `dict` with `str` keys, as
+/// `execute()` converts results the other way.
+///
+/// Errors: `TypeError` for any other type or a non-string key, `ValueError` (through
+/// `OverflowError`) for an int outside 64 bits.
+fn from_py(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if v.is_none() {
+        Ok(Value::Empty)
+    } else if let Ok(b) = v.cast::<PyBool>() {
+        Ok(Value::Bool(b.is_true()))
+    } else if v.is_instance_of::<PyInt>() {
+        v.extract::<i64>()
+            .map(Value::Int)
+            .map_err(|_| PyValueError::new_err(format!("int {v} does not fit 64 bits")))
+    } else if let Ok(f) = v.cast::<PyFloat>() {
+        Ok(Value::Float(f.value()))
+    } else if let Ok(s) = v.cast::<PyString>() {
+        Ok(Value::str(s.to_str()?))
+    } else if let Ok(l) = v.cast::<PyList>() {
+        Ok(Value::array(l.iter().map(|x| from_py(&x)).collect::<PyResult<_>>()?))
+    } else if let Ok(t) = v.cast::<PyTuple>() {
+        Ok(Value::array(t.iter().map(|x| from_py(&x)).collect::<PyResult<_>>()?))
+    } else if let Ok(d) = v.cast::<PyDict>() {
+        let mut entries = Vec::with_capacity(d.len());
+        for (k, x) in d.iter() {
+            let k = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("dict keys must be str, not {}", type_name(&k))))?
+                .to_str()?
+                .to_owned();
+            entries.push((k, from_py(&x)?));
+        }
+        Ok(Value::dict(entries))
+    } else {
+        Err(PyTypeError::new_err(format!("cannot convert {} to a Machine Dialect value", type_name(v))))
+    }
+}
+
+/// The name of `v`'s type.
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_string())
+}
+
+/// `ExcType: message` for a Python exception (the error text of a failed host function).
+fn describe(py: Python<'_>, e: &PyErr) -> String {
+    let ty = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".to_string());
+    format!("{ty}: {}", e.value(py))
+}
+
 /// A Python `RuntimeError` carrying mdvm's message.
 fn vm_error(e: &VmError) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
@@ -194,6 +245,8 @@ pub struct RustVM {
     debug: bool,
     /// Instructions executed by programs loaded before the current one (since `reset()`).
     earlier_instructions: u64,
+    /// The loaded program's bytes, to load it again when a function is registered after it.
+    bytes: Option<Vec<u8>>,
 }
 
 impl RustVM {
@@ -203,6 +256,7 @@ impl RustVM {
             self.earlier_instructions += old.instruction_count();
         }
         self.vm = Some(self.builder.clone().load_bytes(bytes).map_err(|e| vm_error(&e))?);
+        self.bytes = Some(bytes.to_vec());
         Ok(())
     }
 }
@@ -246,7 +300,7 @@ impl RustVM {
             }
             builder = builder.osr_threshold(n);
         }
-        Ok(RustVM { builder, tier, fuel, max_depth, vm: None, debug: false, earlier_instructions: 0 })
+        Ok(RustVM { builder, tier, fuel, max_depth, vm: None, debug: false, earlier_instructions: 0, bytes: None })
     }
 
     /// Loads a `.mdbc` file, replacing any program loaded before.
@@ -313,6 +367,45 @@ impl RustVM {
                 Err(PyRuntimeError::new_err(format!("internal error in mdvm: {what}")))
             }
         }
+    }
+
+    /// Registers `callable` as a function programs call by `name` (``Set `x` using `name`
+    /// with ...``), replacing a standard-library native of that name; a function of the
+    /// module with that name still wins. `arity`, if given, is the exact argument count (a
+    /// call with another count is a runtime error); otherwise any count is passed on.
+    ///
+    /// Arguments convert as `execute()`'s result does; the return value converts back: `None`
+    /// is empty, then `bool`, `int` (64 bits), `float`, `str`, `list`/`tuple` and `dict` with
+    /// `str` keys. An exception raised by `callable`, or a result of another type, ends the
+    /// program with a `RuntimeError` naming the exception's type and message, the function and
+    /// the bytecode position. The GIL is held only while `callable` runs.
+    ///
+    /// A program already loaded is loaded again (its globals and profile start afresh).
+    ///
+    /// Raises `TypeError` if `callable` is not callable, `ValueError` for an empty name.
+    #[pyo3(signature = (name, callable, arity = None))]
+    fn register_function(&mut self, name: &str, callable: Bound<'_, PyAny>, arity: Option<u8>) -> PyResult<()> {
+        if !callable.is_callable() {
+            return Err(PyTypeError::new_err(format!("{} object is not callable", type_name(&callable))));
+        }
+        if name.is_empty() {
+            return Err(PyValueError::new_err("the function name must not be empty"));
+        }
+        let f: Py<PyAny> = callable.unbind();
+        let arity = arity.map_or(mdvm::Arity::AtLeast(0), mdvm::Arity::Exact);
+        let native = mdvm::Native::host(name, arity, "Python function", move |args: &[Value]| {
+            Python::attach(|py| -> Result<Value, String> {
+                let py_args = args.iter().map(|a| to_py(py, a)).collect::<PyResult<Vec<_>>>().map_err(|e| describe(py, &e))?;
+                let tuple = PyTuple::new(py, py_args).map_err(|e| describe(py, &e))?;
+                let r = f.bind(py).call1(tuple).map_err(|e| describe(py, &e))?;
+                from_py(&r).map_err(|e| format!("bad return value: {}", describe(py, &e)))
+            })
+        });
+        self.builder = std::mem::take(&mut self.builder).register_native(native);
+        if let Some(bytes) = self.bytes.take() {
+            self.load(&bytes)?;
+        }
+        Ok(())
     }
 
     /// Debug mode: after each `execute()`, mdvm's counters (the `mdvm run --stats` report) are

@@ -228,6 +228,21 @@ impl Value {
         Value::Str(Rc::new(Str::new(s)))
     }
 
+    /// An array value of `elems` (packed when they allow it).
+    pub fn array(elems: Vec<Value>) -> Value {
+        Value::Array(Rc::new(Array::from_values(elems)))
+    }
+
+    /// A dict value of `entries` in order (a repeated key keeps its first place and its last
+    /// value, as `DICT_SET_R` does).
+    pub fn dict(entries: impl IntoIterator<Item = (String, Value)>) -> Value {
+        let mut d = Dict::default();
+        for (k, v) in entries {
+            d.insert(Rc::new(Str::new(k)), v);
+        }
+        Value::Dict(Rc::new(d))
+    }
+
     /// The type name (`int`, `string`, ...) for error messages.
     pub fn type_name(&self) -> &'static str {
         self.tag().name()

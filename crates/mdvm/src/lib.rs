@@ -24,6 +24,7 @@ use std::rc::Rc;
 
 pub use mdbc::LoadError;
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
+pub use mdvm_runtime::natives::{Arity, Builtin, Native, Natives};
 pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};
@@ -85,6 +86,8 @@ pub struct VmBuilder {
     /// `jit_threshold`.
     osr_threshold: Option<u32>,
     stress_deopt: bool,
+    /// The natives calls resolve to: the standard library and the host's functions.
+    natives: Natives,
 }
 
 impl Default for VmBuilder {
@@ -95,6 +98,7 @@ impl Default for VmBuilder {
             jit_threshold: DEFAULT_JIT_THRESHOLD,
             osr_threshold: None,
             stress_deopt: false,
+            natives: Natives::standard(),
         }
     }
 }
@@ -159,11 +163,49 @@ impl VmBuilder {
         self
     }
 
+    /// Registers a host function programs can call by `name` with `CALL_R`, replacing a
+    /// standard-library native of that name (a function of the module with that name still
+    /// wins). `arity` is a count (`2`) or an [`Arity`]; a call with another count is a type
+    /// error. `f` receives the arguments (the callers' values; a string or array is shared,
+    /// not copied) and returns the result, or an error whose message becomes a runtime
+    /// error of kind [`ErrorKind::Host`] naming the native, the function and the bytecode
+    /// position. A call counts as one instruction and takes no frame.
+    ///
+    /// ```
+    /// use mdvm::{Value, Vm};
+    /// let vm = Vm::builder().native("twice", 1, |args: &[Value]| match &args[0] {
+    ///     Value::Int(i) => i.checked_mul(2).map(Value::Int).ok_or("overflow"),
+    ///     _ => Err("twice takes an int"),
+    /// });
+    /// # let _ = vm;
+    /// ```
+    pub fn native<F, E>(mut self, name: &str, arity: impl Into<Arity>, f: F) -> Self
+    where
+        F: Fn(&[Value]) -> Result<Value, E> + 'static,
+        E: fmt::Display,
+    {
+        self.natives.register(Native::host(name, arity, "host function", f));
+        self
+    }
+
+    /// Registers a [`Native`] as built (name, arity, summary and function), replacing one of
+    /// the same name.
+    pub fn register_native(mut self, native: Native) -> Self {
+        self.natives.register(native);
+        self
+    }
+
+    /// The natives calls will resolve to (the standard library and what was registered), for
+    /// listing them (`mdvm natives`).
+    pub fn natives(&self) -> &Natives {
+        &self.natives
+    }
+
     /// Loads a module from `.mdbc` bytes.
     ///
     /// Errors: [`Error::Load`] for a malformed or invalid module.
     pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
-        let program = Rc::new(Program::load(bytes)?);
+        let program = Rc::new(Program::with_natives(mdbc::Module::decode(bytes)?, self.natives.clone())?);
         let mut machine = Machine::new(program, self.limits);
         let mut jit_target = None;
         if self.tier != Tier::Interp {
@@ -340,6 +382,11 @@ impl Vm {
     /// Clears globals, feedback and counters.
     pub fn reset(&mut self) {
         self.machine.reset();
+    }
+
+    /// Sets what `read_line` reads (default: the process's standard input).
+    pub fn set_input(&mut self, input: impl io::BufRead + 'static) {
+        self.machine.set_input(Box::new(input));
     }
 
     /// The loaded module.
