@@ -173,6 +173,18 @@ pub unsafe extern "C" fn mdvm_call_dynamic(ctx: *mut NativeContext, body: u32, p
     (!m.call_dynamic(body, pc, base as usize)) as u32
 }
 
+/// Runs native `native` ([`crate::Program::natives`] index), the callee of the `CALL_R` at
+/// bytecode index `pc` of `body`, on the window at `base`, its arguments in their slots;
+/// returns its result (owned), or `RET_UNWIND` with the error recorded.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_call_native(ctx: *mut NativeContext, body: u32, pc: u32, base: u64, native: u32) -> NativeRet {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.native_call_at(body, pc, base as usize, native)
+}
+
 /// Calls native `entry` for the window at `base` on a fresh native stack segment (native code
 /// calls this instead of the callee when its stack pointer is below `ctx.stack_limit`).
 ///
@@ -332,6 +344,8 @@ helper_table! {
     Reserve => mdvm_reserve(*mut NativeContext, u64) -> ();
     /// [`mdvm_call_dynamic`]: a whole `CALL_R` whose callee is known only at run time.
     CallDynamic => mdvm_call_dynamic(*mut NativeContext, u32, u32, u64) -> u32;
+    /// [`mdvm_call_native`]: a native (runtime or host function) known statically.
+    CallNative => mdvm_call_native(*mut NativeContext, u32, u32, u64, u32) -> NativeRet;
     /// [`mdvm_load_const`]: a constant into a slot.
     LoadConst => mdvm_load_const(*mut NativeContext, u64, u32, u32) -> ();
     /// [`mdvm_call_on_new_stack`]: a native entry on a fresh native stack segment.

@@ -602,9 +602,13 @@ impl Machine {
                 let out = self.out.expect("call_dynamic runs inside Machine::run");
                 let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
                 let input = &mut self.input;
-                let r = call_native(&program, n, cs, window(&mut self.stack, base), out, input, self.started, site_types);
+                let regs = window(&mut self.stack, base);
+                let r = invoke_native(&program, n, cs, regs, out, input, self.started, site_types);
                 return match r {
-                    Ok(()) => true,
+                    Ok(v) => {
+                        regs[cs.dst as usize].set(v);
+                        true
+                    }
                     Err(e) => {
                         self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
                         false
@@ -645,6 +649,33 @@ impl Machine {
                 }
                 self.stack[base + cs.dst as usize].set(v);
                 true
+            }
+        }
+    }
+
+    /// `mdvm_call_native`: runs native `native` for the `CALL_R` at bytecode index `pc` of
+    /// `body` (its callee known to be that native: resolved at load time, or a name constant
+    /// the compiled code knows the callee register holds) on the window at `base`, whose
+    /// argument registers are in their slots, and returns its result as an owned value; on an
+    /// error, records it and returns `RET_UNWIND`.
+    pub(crate) fn native_call_at(&mut self, body: u32, pc: u32, base: usize, native: u32) -> NativeRet {
+        let b = &self.program.bodies[body as usize];
+        let ipc = b.code_start + (pc - b.bc_start);
+        let program = self.program.clone();
+        let (Op::CallNative { site } | Op::CallR { args: site, .. }) = program.plain_code[ipc as usize] else {
+            self.pending.get_or_insert_with(|| fault(&program, body, ipc, OpError::type_error("call_native on a non-native call")));
+            return NativeRet { tag: RET_UNWIND, payload: 0 };
+        };
+        let cs = &program.call_sites[site as usize];
+        let n = native;
+        let out = self.out.expect("native_call_at runs inside Machine::run");
+        let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
+        let regs = window(&mut self.stack, base);
+        match invoke_native(&program, n, cs, regs, out, &mut self.input, self.started, site_types) {
+            Ok(v) => Self::to_native(Some(Some(v))),
+            Err(e) => {
+                self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
+                NativeRet { tag: RET_UNWIND, payload: 0 }
             }
         }
     }
@@ -862,7 +893,8 @@ impl Machine {
                             Callee::Body(b) => b,
                             Callee::Native(n) => {
                                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                                tryop!(call_native(program, n, cs, regs, out, input, *started, site_types));
+                                let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
+                                r!(cs.dst).set(v);
                                 pc += 1;
                                 continue;
                             }
@@ -1075,7 +1107,8 @@ impl Machine {
                     let cs = &program.call_sites[site as usize];
                     let n = cs.native.expect("CallNative sites name a native");
                     let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                    tryop!(call_native(program, n, cs, regs, out, input, *started, site_types));
+                    let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
+                    r!(cs.dst).set(v);
                 }
                 Op::ReturnR { value: Some(src) } => {
                     let v = std::mem::take(&mut r!(src));
@@ -1189,15 +1222,15 @@ fn branch_compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
 }
 
 /// Calls native `native` for call site `cs` on the window `regs` (the protocol in
-/// [`crate::natives`]): arguments are the argument registers' values (reference-count bumps);
-/// when the destination is also an argument it gives up its reference first, so the native
-/// may change that argument in place; the result goes to the destination. Records the
-/// arguments' tags (first two) and the result's in `site`.
+/// [`crate::natives`]) and returns its result, which the caller writes to the destination:
+/// arguments are the argument registers' values (reference-count bumps); when the destination
+/// is also an argument it gives up its reference first, so the native may change that
+/// argument in place. Records the arguments' tags (first two) and the result's in `site`.
 ///
 /// Errors: the native's, its message prefixed with the native's name.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn call_native(
+fn invoke_native(
     program: &Program,
     native: u32,
     cs: &CallSite,
@@ -1206,7 +1239,7 @@ fn call_native(
     input: &mut Option<Box<dyn BufRead>>,
     started: Instant,
     mut site: Option<&mut crate::feedback::SiteTypes>,
-) -> Result<(), OpError> {
+) -> Result<Value, OpError> {
     const INLINE_ARGS: usize = 4;
     let n = cs.args.len();
     let mut small: [Value; INLINE_ARGS] = Default::default();
@@ -1240,8 +1273,7 @@ fn call_native(
     if let Some(s) = site {
         s.out |= 1 << (v.tag() as u16);
     }
-    regs[cs.dst as usize].set(v);
-    Ok(())
+    Ok(v)
 }
 
 /// Executes the operations that are not on the interpreter's hot path (strings, arrays, dicts,

@@ -140,6 +140,13 @@ impl Emitter<'_, '_, '_> {
         self.resume_at(joined);
         let tag = self.b.block_params(joined)[0];
         let payload = self.b.block_params(joined)[1];
+        self.finish_call(at, dst, expect, (tag, payload), ops);
+    }
+
+    /// After a call returned (`tag`, `payload`): unwinds when the run is ending, else writes
+    /// the result to `dst`, unboxed behind a type guard when `expect` is given (another type
+    /// is stored and side-exits after the call). `ops` is the state before the result.
+    pub fn finish_call(&mut self, at: &At, dst: u8, expect: Option<Tag>, (tag, payload): (ClifValue, ClifValue), ops: &State) {
         let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_UNWIND as i64);
         self.unwind_if(unwinding, Some((tag, payload)));
         match expect {

@@ -22,6 +22,7 @@ mod calls;
 pub(crate) mod exits;
 pub(crate) mod frame;
 mod generic;
+mod natives;
 pub(crate) mod loops;
 
 use std::collections::{HashMap, HashSet};
@@ -178,6 +179,9 @@ impl Emitter<'_, '_, '_> {
                 Plan::ArrayLen { .. } => self.emit_array_len(&at, &plan, &after),
                 Plan::ArraySet { .. } => self.emit_array_set(&at, &plan),
                 Plan::Call { .. } => self.emit_call(&at, &plan, &after),
+                Plan::Native { .. } => self.emit_native(&at, &plan, &after),
+                Plan::Inline { .. } => self.emit_inline(&at, &plan, &after),
+                Plan::TypeTest { .. } => self.emit_type_test(&plan, &st, &after),
                 Plan::Return(src) => {
                     self.emit_return(*src, &st);
                     return;

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use mdbc::{Constant, Instr, Module};
 use mdvm_runtime::array::KIND_VALUES;
 use mdvm_runtime::feedback::{Feedback, SiteTypes, VALUES_ARRAY};
-use mdvm_runtime::program::{Op, Program};
+use mdvm_runtime::natives::Builtin;
+use mdvm_runtime::program::{Callee, Op, Program};
 use mdvm_runtime::value::Tag;
 
 use crate::analysis::ops::{binop_of, BinOp};
@@ -53,9 +54,9 @@ pub(crate) enum Plan {
     ConstEmpty(u8),
     /// A string constant that names no function (through the generic path).
     ConstStr(u8),
-    /// A string constant naming function body `.1` (constant `.2`): known statically, written
-    /// to the slot only when something reads the slot.
-    ConstFn(u8, u32, u16),
+    /// A string constant naming callee `.1` (constant `.2`), a function or a native: known
+    /// statically, written to the slot only when something reads the slot.
+    ConstFn(u8, Callee, u16),
     /// `dst = src`.
     Move(u8, u8),
     /// Binary arithmetic, comparison or logic specialised to `spec`; `oa` and `ob` say how
@@ -79,6 +80,16 @@ pub(crate) enum Plan {
     /// `CALL_R`: `callee` when known statically (else the runtime performs the whole call);
     /// `expect` the result type the call is compiled for (guarded after the call).
     Call { callee: Option<u32>, func: u8, dst: u8, args: Vec<u8>, expect: Option<Tag> },
+    /// `CALL_R` of native `native`, known statically, run by `mdvm_call_native` on its
+    /// arguments' slots (no frame, no depth check); `expect` as for [`Plan::Call`].
+    Native { native: u32, dst: u8, args: Vec<u8>, expect: Option<Tag> },
+    /// `CALL_R` of a pure standard-library native computed in machine code: `f` on operand
+    /// `a` (and `b` for `min`/`max`, else `b == a`) specialised to `spec` (int or float),
+    /// obtained as `oa` and `ob`. Arguments that break the speculation side-exit to the call.
+    Inline { f: Inline, spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
+    /// `CALL_R` of a type test (`is_int`, ...): true when the tag of `src` is in `mask` (a bit
+    /// per [`Tag`]), from the state or read from its slot.
+    TypeTest { dst: u8, src: u8, mask: u16 },
     Jump,
     /// A conditional jump, taken when `truthy(cond) == when`.
     Branch { cond: u8, when: bool },
@@ -86,6 +97,73 @@ pub(crate) enum Plan {
     Halt,
     /// Phis are resolved on the edges into their block.
     Phi,
+}
+
+/// A standard-library native compiled inline ([`Plan::Inline`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inline {
+    /// `abs`: int (overflow side-exits) or float.
+    Abs,
+    /// `min` of two ints or two floats.
+    Min,
+    /// `max` of two ints or two floats.
+    Max,
+    /// `sqrt`: float result (an int operand converted).
+    Sqrt,
+    /// `floor`, `ceil`, `round`, and `int` (truncation): int result; a float out of the int
+    /// range (or NaN) side-exits; an int operand is the result.
+    Floor,
+    #[allow(missing_docs)]
+    Ceil,
+    #[allow(missing_docs)]
+    Round,
+    #[allow(missing_docs)]
+    Trunc,
+    /// `float`: float result (an int converted, a float itself).
+    ToFloat,
+}
+
+impl Inline {
+    /// The inline form of builtin `b` called with `argc` arguments, if it has one.
+    fn of(b: Builtin, argc: usize) -> Option<Inline> {
+        Some(match (b, argc) {
+            (Builtin::Abs, 1) => Inline::Abs,
+            (Builtin::Min, 2) => Inline::Min,
+            (Builtin::Max, 2) => Inline::Max,
+            (Builtin::Sqrt, 1) => Inline::Sqrt,
+            (Builtin::Floor, 1) => Inline::Floor,
+            (Builtin::Ceil, 1) => Inline::Ceil,
+            (Builtin::Round, 1) => Inline::Round,
+            (Builtin::Int, 1) => Inline::Trunc,
+            (Builtin::Float, 1) => Inline::ToFloat,
+            _ => return None,
+        })
+    }
+
+    /// The type of the result when the operands are `spec`.
+    pub fn result(self, spec: Spec) -> Val {
+        match self {
+            Inline::Abs | Inline::Min | Inline::Max if spec == Spec::Float => Val::Float,
+            Inline::Sqrt | Inline::ToFloat => Val::Float,
+            _ => Val::Int,
+        }
+    }
+}
+
+/// The tags a type-test builtin is true for (a bit per [`Tag`]).
+fn type_test_mask(b: Builtin) -> Option<u16> {
+    let bit = |t: Tag| 1u16 << t as u16;
+    Some(match b {
+        Builtin::IsNumber => bit(Tag::Int) | bit(Tag::Float),
+        Builtin::IsInt => bit(Tag::Int),
+        Builtin::IsFloat => bit(Tag::Float),
+        Builtin::IsString => bit(Tag::Str),
+        Builtin::IsBool => bit(Tag::Bool),
+        Builtin::IsArray => bit(Tag::Array),
+        Builtin::IsDict => bit(Tag::Dict),
+        Builtin::IsEmpty => bit(Tag::Empty),
+        _ => return None,
+    })
 }
 
 /// The tag feedback says an operand has, if it names exactly one (or nothing was seen: then
@@ -214,16 +292,57 @@ impl<'a> Planner<'a> {
     }
 
     /// The callee of the `CALL_R` at `bc` when it is known statically: the call site's own
-    /// load-time resolution, or a function name the state knows `func` to hold.
-    fn callee(&self, bc: u32, func: u8, st: &State) -> Option<u32> {
+    /// load-time resolution, or a callee name the state knows `func` to hold.
+    fn callee(&self, bc: u32, func: u8, st: &State) -> Option<Callee> {
         let resolved = match self.program.code[self.ipc(bc)] {
-            Op::CallR { args: s, .. } | Op::LoadCall { site: s } => self.program.call_sites[s as usize].target,
+            Op::CallR { args: s, .. } | Op::LoadCall { site: s } => self.program.call_sites[s as usize].target.map(Callee::Body),
+            Op::CallNative { site: s } => self.program.call_sites[s as usize].native.map(Callee::Native),
             _ => None,
         };
         resolved.or(match st[func as usize].val {
-            Val::Fn(b, _) => Some(b),
+            Val::Fn(c, _) => Some(c),
             _ => None,
         })
+    }
+
+    /// The plan for a `CALL_R` of native `native`: inline for the pure builtins whose
+    /// arguments' types the state or feedback knows, else through `mdvm_call_native`.
+    fn plan_native(&self, bc: u32, native: u32, dst: u8, args: &[u8], generic_site: bool, st: &State) -> Plan {
+        let site = self.site(bc);
+        let expect = if generic_site {
+            None
+        } else {
+            expected(site.out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))
+        };
+        let call = Plan::Native { native, dst, args: args.to_vec(), expect };
+        let builtin = self.program.natives.get(native).builtin;
+        let (Some(b), false, Some(&a)) = (builtin, generic_site, args.first()) else { return call };
+        if args.len() == 1 {
+            if let Some(mask) = type_test_mask(b) {
+                return Plan::TypeTest { dst, src: a, mask };
+            }
+            if b == Builtin::Len && self.native_array(false, a, site.a, st) {
+                return Plan::ArrayLen { dst, arr: a };
+            }
+        }
+        let Some(f) = Inline::of(b, args.len()) else { return call };
+        let bb = args.get(1).copied().unwrap_or(a);
+        let (va, vb) = (st[a as usize].val, st[bb as usize].val);
+        let (ea, eb) = (expected(site.a), if args.len() == 2 { expected(site.b) } else { expected(site.a) });
+        let (ta, tb) = (likely(va, ea), likely(vb, eb));
+        let spec = match (f, ta, tb) {
+            (Inline::Min | Inline::Max, Some(Tag::Int), Some(Tag::Int)) => Spec::Int,
+            (Inline::Min | Inline::Max, Some(Tag::Float), Some(Tag::Float)) => Spec::Float,
+            (Inline::Min | Inline::Max, _, _) => return call,
+            (Inline::Sqrt, Some(Tag::Int | Tag::Float), _) => Spec::Float,
+            (_, Some(Tag::Int), _) => Spec::Int,
+            (_, Some(Tag::Float), _) => Spec::Float,
+            _ => return call,
+        };
+        match (operand(va, spec, ea), operand(vb, spec, eb)) {
+            (Some(oa), Some(ob)) if args.len() == 2 || oa == ob => Plan::Inline { f, spec, dst, a, b: bb, oa, ob },
+            _ => call,
+        }
     }
 
     /// The plan for the instruction at bytecode index `bc` in state `st`.
@@ -246,8 +365,8 @@ impl<'a> Planner<'a> {
                 Constant::Float(f) => Plan::ConstFloat(dst.0, *f),
                 Constant::Bool(b) => Plan::ConstBool(dst.0, *b),
                 Constant::Empty => Plan::ConstEmpty(dst.0),
-                Constant::Str(s) => match self.program.by_name.get(s.as_str()) {
-                    Some(&f) => Plan::ConstFn(dst.0, f, k.0),
+                Constant::Str(s) => match self.program.resolve_name(s.as_str()) {
+                    Some(c) => Plan::ConstFn(dst.0, c, k.0),
                     None => Plan::ConstStr(dst.0),
                 },
             },
@@ -281,7 +400,11 @@ impl<'a> Planner<'a> {
                 }
             }
             Instr::CallR { func, dst, args } => {
-                let callee = self.callee(bc, func.0, st);
+                let callee = match self.callee(bc, func.0, st) {
+                    Some(Callee::Native(n)) => return self.plan_native(bc, n, dst.0, &args.0, generic_site, st),
+                    Some(Callee::Body(b)) => Some(b),
+                    None => None,
+                };
                 // The result type feedback saw (an int when the call never ran yet; a wrong
                 // guess costs one side exit after the call and makes the site generic).
                 let expect = if generic_site || callee.is_none() {

@@ -7,6 +7,7 @@
 //! register whose value is in different places on two incoming edges is written to its slot
 //! on each (the join is [`Val::Mem`]).
 
+use mdvm_runtime::program::Callee;
 use mdvm_runtime::value::Tag;
 
 /// Where a register's value is.
@@ -14,9 +15,10 @@ use mdvm_runtime::value::Tag;
 pub(crate) enum Val {
     /// In its frame slot (any type); the slot owns it.
     Mem,
-    /// The string constant `.1` naming function body `.0` (a known callee), not yet written
-    /// to its slot (which holds no heap value); written there when something reads the slot.
-    Fn(u32, u16),
+    /// The string constant `.1` naming callee `.0` (a function of the module or a native), not
+    /// yet written to its slot (which holds no heap value); written there when something
+    /// reads the slot.
+    Fn(Callee, u16),
     /// Known empty.
     Empty,
     /// Unboxed bool (0/1 in the register's i64 variable).

@@ -107,6 +107,11 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
         Plan::ArrayLen { arr, .. } => st[*arr as usize].val = Val::Array,
         Plan::ArraySet { idx, oi, .. } => refine(st, *idx, *oi),
         Plan::Call { callee: None, func, dst, args, .. } => materialize(st, &dynamic_call_regs(*func, *dst, args)),
+        Plan::Native { args, .. } => materialize(st, args),
+        Plan::Inline { a, b, oa, ob, .. } => {
+            refine(st, *a, *oa);
+            refine(st, *b, *ob);
+        }
         Plan::Nop
         | Plan::ConstInt(..)
         | Plan::ConstFloat(..)
@@ -116,6 +121,7 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
         | Plan::ConstFn(..)
         | Plan::Move(..)
         | Plan::Call { .. }
+        | Plan::TypeTest { .. }
         | Plan::Jump
         | Plan::Branch { .. }
         | Plan::Return(_)
@@ -170,6 +176,10 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
             define_unboxed(st, *dst, Val::unboxed(*t))
         }
         Plan::Call { dst, .. } => define_in_slot(st, *dst),
+        Plan::Native { dst, expect: Some(t @ (Tag::Int | Tag::Float | Tag::Bool)), .. } => define_unboxed(st, *dst, Val::unboxed(*t)),
+        Plan::Native { dst, .. } => define_in_slot(st, *dst),
+        Plan::Inline { f, spec, dst, .. } => define_unboxed(st, *dst, f.result(*spec)),
+        Plan::TypeTest { dst, .. } => define_unboxed(st, *dst, Val::Bool),
         // A slot-held condition is tested by a helper; nothing is learnt.
         Plan::Nop | Plan::Jump | Plan::Branch { .. } | Plan::Return(_) | Plan::Halt | Plan::Phi => {}
     }
@@ -185,6 +195,7 @@ pub(crate) fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
 mod tests {
     use super::*;
     use mdbc::operand::{Dst, Src};
+    use mdvm_runtime::program::Callee;
 
     const INT_PLAIN: Reg = Reg { val: Val::Int, slot: Slot::Plain };
 
@@ -227,7 +238,7 @@ mod tests {
         define(&plan, &ins, &mut st);
         assert_eq!(st[2], INT_PLAIN);
 
-        let mut st = state(&[Reg { val: Val::Fn(1, 3), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, Reg::MEM]);
+        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 3), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, Reg::MEM]);
         let plan = Plan::Binary { spec: Spec::Generic, dst: 2, a: 0, b: 1, oa: Operand::Ready, ob: Operand::Ready };
         apply(&plan, &ins, &mut st);
         assert_eq!(st[0], Reg::MEM, "the function name now lives in its slot");
@@ -270,7 +281,7 @@ mod tests {
         let known = Plan::Call { callee: Some(1), func: 0, dst: 2, args: vec![1], expect: Some(Tag::Int) };
         apply(&known, &Instr::Nop {}, &mut st);
         assert_eq!(st, state(&[Reg::MEM, INT_PLAIN, INT_PLAIN]), "arguments are copied, not written to their slots");
-        let mut st = state(&[Reg { val: Val::Fn(1, 0), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, INT_PLAIN]);
+        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 0), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, INT_PLAIN]);
         let dynamic = Plan::Call { callee: None, func: 0, dst: 2, args: vec![1], expect: None };
         apply(&dynamic, &Instr::Nop {}, &mut st);
         assert_eq!(st[0], Reg::MEM);
