@@ -971,6 +971,16 @@ impl Machine {
                 continue;
             }};
         }
+        // Calls the native of site `$site` (resolved at load time) from the current pc.
+        macro_rules! native_call {
+            ($site:expr) => {{
+                let cs = &program.call_sites[$site as usize];
+                let n = cs.native.expect("CallNative sites name a native");
+                let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
+                let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
+                r!(cs.dst).set(v);
+            }};
+        }
         // The current frame returned `$v: Option<Value>` (its window already cleared): continue
         // the caller (the top of `frames`), or leave if the frame was the level's bottom.
         macro_rules! frame_returned {
@@ -1103,12 +1113,17 @@ impl Machine {
                     }
                     do_call!(site)
                 }
-                Op::CallNative { site } => {
-                    let cs = &program.call_sites[site as usize];
-                    let n = cs.native.expect("CallNative sites name a native");
-                    let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                    let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
-                    r!(cs.dst).set(v);
+                Op::CallNative { site } => native_call!(site),
+                Op::LoadCallNative { site } => {
+                    // The dead callee-name load (this index) and the call (the next index).
+                    pc += 1;
+                    if METERED {
+                        if fuel == 0 {
+                            continue;
+                        }
+                        fuel -= 1;
+                    }
+                    native_call!(site)
                 }
                 Op::ReturnR { value: Some(src) } => {
                     let v = std::mem::take(&mut r!(src));
@@ -1399,6 +1414,7 @@ fn exec_cold(
         | Op::CallR { .. }
         | Op::LoadCall { .. }
         | Op::CallNative { .. }
+        | Op::LoadCallNative { .. }
         | Op::ReturnR { .. }
         | Op::FallOffEnd
         | Op::PhiR { .. }

@@ -179,6 +179,9 @@ macro_rules! define_op {
             /// ([`CallSite::native`]): the native runs on the arguments, its result goes to the
             /// destination. `site` indexes [`Program::call_sites`].
             CallNative { site: u32 },
+            /// A `LOAD_CONST_R` of a native's name whose register is dead, fused with the
+            /// [`Op::CallNative`] right after it (which stays in the code at the next index).
+            LoadCallNative { site: u32 },
             /// The end of a body: return without a value.
             FallOffEnd,
             /// A comparison whose result register is tested by the next instruction (a
@@ -502,15 +505,18 @@ impl Program {
             let live_out = cfg.live_out(&self.module);
             entry_live = cfg.live_in_at(&self.module, &live_out, start);
             for i in code_start as usize..self.code.len() {
-                let Op::CallR { args: site, .. } = self.code[i] else { continue };
+                let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.code[i] else { continue };
                 let cs = &self.call_sites[site as usize];
-                if cs.target.is_none() || i == code_start as usize {
+                if (cs.target.is_none() && cs.native.is_none()) || i == code_start as usize {
                     continue;
                 }
                 let call_bc = self.bc_index[i];
                 if let Op::LoadConstR { dst, .. } = self.code[i - 1] {
                     if dst == cs.func && !live_out[(call_bc - start) as usize].contains(dst) {
-                        self.code[i - 1] = Op::LoadCall { site };
+                        self.code[i - 1] = match cs.native {
+                            Some(_) => Op::LoadCallNative { site },
+                            None => Op::LoadCall { site },
+                        };
                     }
                 }
             }
