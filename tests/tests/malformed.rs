@@ -309,17 +309,17 @@ fn table() -> Vec<Bad> {
         5,
     ));
     t.push(invalid(
-        "jump before the function start",
-        "RETURN_R\n.func f\n  NOP\n  JUMP_R -3\n",
-        "jump to instruction 0 leaves the body (instructions 1..3)",
+        "jump before the start of the stream",
+        "RETURN_R\n.func f\n  NOP\n  JUMP_R -4\n",
+        "jump to instruction -1 leaves the code (instructions 0..3)",
         "f",
         2,
         5,
     ));
     t.push(invalid(
-        "jump past the function end into the next function",
-        "RETURN_R\n.func f\n  JUMP_R +2\n  RETURN_R\n.func g\n  RETURN_R\n",
-        "jump to instruction 4 leaves the body (instructions 1..3)",
+        "jump past the end of the stream from a function",
+        "RETURN_R\n.func f\n  JUMP_R +3\n  RETURN_R\n.func g\n  RETURN_R\n",
+        "jump to instruction 5 leaves the code (instructions 0..4)",
         "f",
         1,
         5 + 2 + 2, // JUMP_R, RETURN_R, RETURN_R
@@ -327,12 +327,12 @@ fn table() -> Vec<Bad> {
     t.push(invalid(
         "conditional jump past the end of main",
         "LOAD_CONST_R r0, bool true\nJUMP_IF_R r0, +1\n",
-        "jump to instruction 3 leaves the body",
+        "jump to instruction 3 leaves the code",
         "<main>",
         1,
         6,
     ));
-    t.push(invalid("jump far before the start", "JUMP_IF_NOT_R r0, -2147483648\n", "leaves the body", "<main>", 0, 6));
+    t.push(invalid("jump far before the start", "JUMP_IF_NOT_R r0, -2147483648\n", "leaves the code", "<main>", 0, 6));
     t.push(invalid(
         "unknown type id in CAST_R",
         "LOAD_CONST_R r0, int 1\nCAST_R r1, r0, 9\n",
@@ -516,6 +516,96 @@ end_of_main:
     assert_eq!((out.code, out.stdout_text().as_str()), (Some(0), "unchanged\n"), "{}", out.describe());
     let out = run_cli(&["check", file.to_str().unwrap()]);
     assert_eq!(out.code, Some(0), "{}", out.describe());
+}
+
+/// The frontend sometimes emits a jump from one function into another function's range
+/// (ARCHITECTURE.md, *The format*): execution goes on there in the caller's frame, with that
+/// range's registers, and falling off the range's end returns without a value. Every tier runs
+/// such files alike, fuel included.
+#[test]
+fn jump_into_another_function_range_runs_in_the_same_frame() {
+    // `pick` jumps into `other`'s range, where r5 is beyond pick's own registers; falling off
+    // `other`'s range returns from pick without a value (r2 stays empty: nothing printed).
+    let forward = r#"
+        LOAD_CONST_R r0, int 5
+        LOAD_CONST_R r1, str "pick"
+        CALL_R r1, r2, r0
+        DEBUG_PRINT r2
+        LOAD_CONST_R r0, int 1
+        LOAD_CONST_R r1, str "pick"
+        CALL_R r1, r2, r0
+        DEBUG_PRINT r2
+        LOAD_CONST_R r1, str "other"
+        CALL_R r1, r2, r0
+        DEBUG_PRINT r2
+        RETURN_R
+.func pick
+        LOAD_CONST_R r1, int 3
+        GT_R r2, r0, r1
+        JUMP_IF_R r2, big
+        LOAD_CONST_R r3, str "small"
+        RETURN_R r3
+.func other
+        LOAD_CONST_R r3, str "other"
+        RETURN_R r3
+big:    LOAD_CONST_R r5, str "big"
+        DEBUG_PRINT r5
+"#;
+    // A hot caller: odd arguments jump into `tail`'s range and run a loop there (sum 1..10 =
+    // 55); even ones return themselves. Sum over 0..3000: 2,248,500 + 1,500 * 55.
+    let hot = r#"
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 3000
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, int 0
+loop:   LT_R r5, r0, r1
+        JUMP_IF_NOT_R r5, done
+        LOAD_CONST_R r6, str "pick"
+        CALL_R r6, r7, r0
+        ADD_R r4, r4, r7
+        ADD_R r0, r0, r3
+        JUMP_R loop
+done:   DEBUG_PRINT r4
+        RETURN_R
+.func pick
+        LOAD_CONST_R r1, int 2
+        MOD_R r2, r0, r1
+        JUMP_IF_R r2, odd
+        RETURN_R r0
+.func tail
+        LOAD_CONST_R r9, int 100
+        RETURN_R r9
+odd:    LOAD_CONST_R r10, int 0
+        LOAD_CONST_R r11, int 0
+        LOAD_CONST_R r12, int 10
+        LOAD_CONST_R r13, int 1
+tl:     LT_R r14, r10, r12
+        JUMP_IF_NOT_R r14, tdone
+        ADD_R r10, r10, r13
+        ADD_R r11, r11, r10
+        JUMP_R tl
+tdone:  RETURN_R r11
+"#;
+    let bytes = assemble_bytes(forward);
+    let (_, layout) = mdbc::Module::load(&bytes).expect("a jump into another function's range is valid");
+    assert_eq!(layout.bodies[1].nregs, 6, "pick's window covers r5 of the range it jumps into");
+    for mode in Mode::ALL {
+        let run = run_bytes_mode(&bytes, mode, Some(1000), None);
+        assert_eq!((run.stdout.as_slice(), run.status), (&b"big\nsmall\nother\n"[..], 0), "{mode:?}: {:?}", run.error);
+    }
+    let bytes = assemble_bytes(hot);
+    let full = run_bytes(&bytes, TIERS[0], None, None);
+    assert_eq!(full.stdout, b"2331000\n");
+    for mode in Mode::ALL {
+        let run = run_bytes_mode(&bytes, mode, None, None);
+        assert_eq!((run.stdout.as_slice(), run.status), (&b"2331000\n"[..], 0), "{mode:?}: {:?}", run.error);
+        // Fuel runs out at the same instruction, inside the other range or not.
+        for fuel in [20_000, 20_001, 50_003] {
+            let r = run_bytes_mode(&bytes, mode, Some(fuel), None);
+            let r0 = run_bytes(&bytes, TIERS[0], Some(fuel), None);
+            assert_eq!(format!("{:?}", r.error), format!("{:?}", r0.error), "{mode:?} with fuel {fuel}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 //! Control-flow graph and register liveness of one body.
 //!
+//! The graph covers the body's own range (`start..end`, [`Body`]). A jump into another
+//! function's range is no successor: its block [`Block::leaves`] the range, and every register
+//! counts as live there (the code it continues in is not analysed here).
+//!
 //! Shared by the interpreter's load-time optimizations and the compiled tier. Basic blocks start at
 //! the body's first instruction, at every jump target, after every jump, return or `HALT`, and at
 //! the first phi of every run of phis (so a phi run always heads its block, and the predecessor
@@ -17,6 +21,8 @@ pub struct RegSet(pub [u64; 4]);
 impl RegSet {
     /// The empty set.
     pub const EMPTY: RegSet = RegSet([0; 4]);
+    /// Every register.
+    pub const ALL: RegSet = RegSet([u64::MAX; 4]);
 
     /// Adds `r`.
     #[inline]
@@ -70,6 +76,10 @@ pub struct Block {
     /// True if control can leave the body from this block (return, `HALT`, falling off or
     /// jumping to the end).
     pub exits: bool,
+    /// The target of this block's jump when it is outside the body's own range (an
+    /// instruction of another range, or the end of the stream), where execution goes on in the
+    /// same frame.
+    pub leaves: Option<u32>,
 }
 
 /// The control-flow graph of one body. Block 0 is the entry block (the body is never empty
@@ -87,7 +97,7 @@ pub struct Cfg {
 }
 
 impl Cfg {
-    /// Builds the CFG of a verified body (jump targets lie in `start..=end`).
+    /// Builds the CFG of a verified body (jump targets outside `start..=end` leave the range).
     pub fn build(m: &Module, body: &Body) -> Cfg {
         let (start, end) = (body.start, body.end);
         let n = (end - start) as usize;
@@ -98,7 +108,7 @@ impl Cfg {
         for idx in start..end {
             let ins = &m.code[idx as usize];
             let rel = (idx - start) as usize;
-            if let Some(t) = ins.jump_target(idx) {
+            if let Some(t) = ins.jump_target(idx).filter(|&t| body.holds(t)) {
                 leader[(t - start) as usize] = true;
             }
             if ins.ends_block() {
@@ -132,6 +142,7 @@ impl Cfg {
                 succs: Vec::new(),
                 preds: Vec::new(),
                 exits: false,
+                leaves: None,
             });
             i = j;
         }
@@ -152,6 +163,7 @@ impl Cfg {
                 add(last + 1, &mut exits);
             }
             match ins.jump_target(last) {
+                Some(t) if t < start || t > end => cfg.blocks[b].leaves = Some(t),
                 Some(t) => add(t, &mut exits),
                 None if ins.is_terminator() => exits = true,
                 None => {}
@@ -189,7 +201,7 @@ impl Cfg {
             changed = false;
             for b in (0..self.blocks.len()).rev() {
                 let blk = &self.blocks[b];
-                let mut live = RegSet::EMPTY;
+                let mut live = if blk.leaves.is_some() { RegSet::ALL } else { RegSet::EMPTY };
                 for &s in &blk.succs {
                     live.union_with(&live_in[s as usize]);
                 }
@@ -204,7 +216,7 @@ impl Cfg {
         }
         let mut out = vec![RegSet::EMPTY; (self.end - self.start) as usize];
         for blk in &self.blocks {
-            let mut live = RegSet::EMPTY;
+            let mut live = if blk.leaves.is_some() { RegSet::ALL } else { RegSet::EMPTY };
             for &s in &blk.succs {
                 live.union_with(&live_in[s as usize]);
             }
@@ -319,6 +331,31 @@ mod tests {
         assert_eq!(cfg.loop_headers(), vec![false, true, false, false]);
         assert_eq!(cfg.natural_loop(1), Some(vec![false, true, true, false]));
         assert_eq!(cfg.natural_loop(0), None);
+    }
+
+    #[test]
+    fn a_jump_into_another_range_leaves_with_everything_live() {
+        let m = crate::assemble(
+            ".module t
+                RETURN_R
+        .func f
+                LOAD_CONST_R r0, int 1
+                JUMP_IF_R r0, there
+                RETURN_R r0
+        .func g
+                RETURN_R
+        there:  DEBUG_PRINT r7",
+        )
+        .unwrap();
+        let layout = verify(&m).unwrap();
+        let f = &layout.bodies[1];
+        assert_eq!(f.nregs, 8, "f's window covers the range it jumps into");
+        assert!(f.holds(f.end) && !f.holds(5));
+        let cfg = Cfg::build(&m, f);
+        assert_eq!(cfg.blocks[0].leaves, Some(5));
+        assert_eq!(cfg.blocks[0].succs, vec![1]);
+        let live = cfg.live_out(&m);
+        assert_eq!(live[1], RegSet::ALL, "after the jump into g's range every register may be read");
     }
 
     fn cfg_of(src: &str) -> (Module, Cfg) {

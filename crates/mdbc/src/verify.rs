@@ -10,6 +10,15 @@ use crate::LoadError;
 pub const MAIN_NAME: &str = "<main>";
 
 /// One executable body: the main program or a function.
+///
+/// The stream is laid out in **ranges**: the main program's instructions before the first
+/// function entry, and each function's from its entry to the next larger entry (or the end).
+/// A body's own range is `start..end`. Its code is every instruction reachable from `start`:
+/// a jump may land in another function's range (the frontend emits such jumps) and execution
+/// goes on there in the same frame; falling off the end of whichever range it is in, or jumping
+/// to the end of the jumping instruction's own range (or to the end of the stream), returns
+/// without a value. [`Body::holds`] tells whether a target is in the own range; `nregs` covers
+/// every range the body reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Body {
     /// The function's name, or [`MAIN_NAME`].
@@ -20,8 +29,17 @@ pub struct Body {
     pub start: u32,
     /// One past the last instruction index (falling off the end returns without a value).
     pub end: u32,
-    /// Register window size: highest register the body names, plus one.
+    /// Register window size: the highest register named in the body's own range or in any
+    /// range it reaches by jumps, plus one.
     pub nregs: u16,
+}
+
+impl Body {
+    /// True if jump target `t` stays in the body's own range (its end included: jumping there
+    /// returns); any other target is an instruction of another range, or the stream's end.
+    pub fn holds(&self, t: u32) -> bool {
+        self.start <= t && t <= self.end
+    }
 }
 
 /// The verified shape of a module.
@@ -46,8 +64,9 @@ impl Layout {
 
 /// Verifies `m`: computes each body's extent and register count and checks, per instruction:
 /// constant indices in range, string constants where a name or message is needed, valid type
-/// ids, jump targets inside the body (its end included: jumping there returns), phi shape (at
-/// least one source, distinct block ids) and range assertions with `min <= max`.
+/// ids, jump targets inside the stream (its end included: jumping there returns; see [`Body`]
+/// for targets in another function's range), phi shape (at least one source, distinct block
+/// ids) and range assertions with `min <= max`.
 ///
 /// Errors: [`LoadError::Invalid`] naming the function, the instruction index and byte offset.
 pub fn verify(m: &Module) -> Result<Layout, LoadError> {
@@ -126,10 +145,9 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
                     }
                     OperandRef::Jump(off) => {
                         let target = crate::operand::jump_target(idx, off);
-                        if target < b.start as i64 || target > b.end as i64 {
+                        if target < 0 || target > n as i64 {
                             problem = Some(format!(
-                                "jump to instruction {target} leaves the body (instructions {}..{})",
-                                b.start, b.end
+                                "jump to instruction {target} leaves the code (instructions 0..{n})"
                             ));
                         }
                     }
@@ -160,6 +178,39 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
             }
         }
         b.nregs = (max_reg + 1) as u16;
+    }
+
+    // Registers of the ranges each body reaches through jumps into other ranges.
+    let ranges: Vec<(u32, u32, u16)> = {
+        let mut seen = std::collections::BTreeMap::new();
+        for b in &bodies {
+            if b.start < b.end {
+                seen.entry(b.start).or_insert((b.end, b.nregs));
+            }
+        }
+        seen.into_iter().map(|(s, (e, r))| (s, e, r)).collect()
+    };
+    let range_of = |t: u32| ranges.iter().position(|&(s, e, _)| s <= t && t < e);
+    for b in bodies.iter_mut() {
+        let Some(own) = range_of(b.start) else { continue };
+        let mut reached = vec![own];
+        let mut i = 0;
+        while i < reached.len() {
+            let (s, e, _) = ranges[reached[i]];
+            for idx in s..e {
+                let Some(t) = m.code[idx as usize].jump_target(idx) else { continue };
+                if t == e {
+                    continue;
+                }
+                if let Some(r) = range_of(t) {
+                    if !reached.contains(&r) {
+                        reached.push(r);
+                    }
+                }
+            }
+            i += 1;
+        }
+        b.nregs = reached.iter().map(|&r| ranges[r].2).max().unwrap_or(b.nregs).max(b.nregs);
     }
 
     let entry_body = m

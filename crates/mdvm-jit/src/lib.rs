@@ -336,6 +336,11 @@ impl CompiledTier for CraneliftTier {
             return None;
         }
         let b = &program.bodies[body as usize];
+        // A loop in another function's range, run in this frame after a jump there, is left to
+        // the interpreter (the body's code is its own range).
+        if !(b.code_start..b.code_end).contains(&header) || !(b.code_start..b.code_end).contains(&latch) {
+            return None;
+        }
         let header_bc = b.bc_start + (header - b.code_start);
         let latch_bc = b.bc_start + (latch - b.code_start);
         match self.build(program, feedback, body, Some((header_bc, latch_bc, frame))) {

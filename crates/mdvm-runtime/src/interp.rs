@@ -550,12 +550,11 @@ impl Machine {
                 tier.discard(body);
             }
         }
-        let b = &self.program.bodies[body as usize];
-        let ipc = b.code_start + (pc - b.bc_start);
+        let ipc = self.program.internal_pc(body, pc);
         let (rec_from, rec_to) = if pred == NO_JUMP {
             (NO_JUMP, NO_JUMP)
         } else {
-            (b.code_start + (pred - b.bc_start), ipc)
+            (self.program.internal_pc(body, pred), ipc)
         };
         let stop = self.frames.len();
         Self::to_native(self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from, rec_to }, stop))
@@ -574,9 +573,8 @@ impl Machine {
     /// window is at `base`, with the interpreter's semantics (callee from its register,
     /// arguments and destination in their slots). Returns false when the run must unwind.
     pub(crate) fn call_dynamic(&mut self, body: u32, pc: u32, base: usize) -> bool {
-        let b = &self.program.bodies[body as usize];
-        let ipc = b.code_start + (pc - b.bc_start);
-        let caller_nregs = b.nregs as usize;
+        let ipc = self.program.internal_pc(body, pc);
+        let caller_nregs = self.program.bodies[body as usize].nregs as usize;
         let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.program.plain_code[ipc as usize] else {
             self.pending.get_or_insert_with(|| {
                 fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
@@ -659,8 +657,7 @@ impl Machine {
     /// argument registers are in their slots, and returns its result as an owned value; on an
     /// error, records it and returns `RET_UNWIND`.
     pub(crate) fn native_call_at(&mut self, body: u32, pc: u32, base: usize, native: u32) -> NativeRet {
-        let b = &self.program.bodies[body as usize];
-        let ipc = b.code_start + (pc - b.bc_start);
+        let ipc = self.program.internal_pc(body, pc);
         let program = self.program.clone();
         let (Op::CallNative { site } | Op::CallR { args: site, .. }) = program.plain_code[ipc as usize] else {
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, OpError::type_error("call_native on a non-native call")));
@@ -695,8 +692,7 @@ impl Machine {
     /// the window at `base`. Returns true if it raised an error (which is not recorded: the
     /// interpreter raises it when it executes the instruction after the side exit).
     pub(crate) fn exec_one(&mut self, body: u32, pc: u32, base: usize) -> bool {
-        let b = &self.program.bodies[body as usize];
-        let ipc = (b.code_start + (pc - b.bc_start)) as usize;
+        let ipc = self.program.internal_pc(body, pc) as usize;
         let op = self.program.plain_code[ipc];
         let out = self.out.expect("exec_one runs inside Machine::run");
         let regs = window(&mut self.stack, base);
@@ -1140,7 +1136,8 @@ impl Machine {
                     let ph = &program.phis[id as usize];
                     let pred = if cur.rec_to == ph.head {
                         program.bc_index[cur.rec_from as usize]
-                    } else if ph.head > program.bodies[cur.body as usize].code_start {
+                    } else if ph.head > 0 && !matches!(code[ph.head as usize - 1], Op::FallOffEnd) {
+                        // Not the first instruction of its range: entered by falling through.
                         program.bc_index[ph.head as usize - 1]
                     } else {
                         NO_JUMP

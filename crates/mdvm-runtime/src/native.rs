@@ -222,11 +222,14 @@ pub enum DeoptReason {
     /// At the entry of a counted loop, the trip-count bound did not rule out an overflow of an
     /// accumulator whose per-iteration check the compiled loop leaves out.
     LoopBound = 12,
+    /// A jump into another function's range ([`mdbc::Body`]): the interpreter runs the code
+    /// there, in the same frame.
+    OtherRange = 13,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 13] = [
+    pub const ALL: [DeoptReason; 14] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -240,6 +243,7 @@ impl DeoptReason {
         DeoptReason::NotArray,
         DeoptReason::ArrayKind,
         DeoptReason::LoopBound,
+        DeoptReason::OtherRange,
     ];
 
     /// The reason for code `c`, if valid.
@@ -263,6 +267,7 @@ impl DeoptReason {
             DeoptReason::NotArray => "guard: not array",
             DeoptReason::ArrayKind => "guard: array form",
             DeoptReason::LoopBound => "guard: loop trip bound",
+            DeoptReason::OtherRange => "jump into another function's range",
         }
     }
 

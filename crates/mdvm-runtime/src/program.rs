@@ -149,12 +149,45 @@ pub struct LowerCx<'p> {
     targets: &'p std::collections::HashSet<u32>,
     /// Internal index of the first phi of the current run.
     phi_head: u32,
+    /// One past the body's last bytecode index.
+    end: u32,
+    /// Where every range is laid out ([`Program::ranges`]), for jumps into other ranges.
+    ranges: &'p [CodeRange],
 }
 
 impl LowerCx<'_> {
-    /// The internal index of bytecode index `bc` of the body.
+    /// The internal index of jump target `bc` of the body: in its own range (its end is the
+    /// body's `FallOffEnd`), else in the range holding it ([`internal_in_ranges`]).
     fn internal(&self, bc: u32) -> u32 {
-        self.code_start + (bc - self.start)
+        if self.start <= bc && bc <= self.end {
+            self.code_start + (bc - self.start)
+        } else {
+            internal_in_ranges(self.ranges, bc)
+        }
+    }
+}
+
+/// Where one range of the stream ([`mdbc::Body`]) is laid out in [`Program::code`]: bytecode
+/// `start..end` at internal `code..code + (end - start)`, then its `FallOffEnd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeRange {
+    /// First bytecode index.
+    pub start: u32,
+    /// One past the last bytecode index.
+    pub end: u32,
+    /// Internal index of `start`.
+    pub code: u32,
+}
+
+/// The internal index of bytecode index `bc` in the range holding it; the end of the stream
+/// is the last range's `FallOffEnd` (jumping there returns).
+fn internal_in_ranges(ranges: &[CodeRange], bc: u32) -> u32 {
+    match ranges.iter().find(|r| r.start <= bc && bc < r.end) {
+        Some(r) => r.code + (bc - r.start),
+        None => {
+            let last = ranges.iter().max_by_key(|r| r.end).expect("a jump target lies in a non-empty stream");
+            last.code + (last.end - last.start)
+        }
     }
 }
 
@@ -331,6 +364,8 @@ pub struct Program {
     pub function_values: Vec<Option<Rc<FunctionRef>>>,
     /// Largest register window of any body.
     pub max_nregs: u32,
+    /// Every non-empty range of the stream and where it is laid out, in bytecode order.
+    pub ranges: Vec<CodeRange>,
     /// Per body: the most arguments any call can pass it (static call sites resolved to it,
     /// and every call site whose callee is only known at run time). Registers at or above
     /// this index are empty when the body is entered.
@@ -401,11 +436,29 @@ impl Program {
             by_entry,
             function_values,
             max_nregs: 0,
+            ranges: Vec::new(),
             max_argc: Vec::new(),
             module,
             layout,
         };
         let mut global_slots: HashMap<String, u32> = HashMap::new();
+        // Where each range will be laid out (as the loop below lays them out), known before
+        // lowering so that a jump into another function's range can be lowered.
+        let mut next = 0u32;
+        let mut laid: std::collections::HashSet<u32> = std::collections::HashSet::new();
+        for b in &p.layout.bodies {
+            if b.start == b.end {
+                next += 1;
+            } else if laid.insert(b.start) {
+                p.ranges.push(CodeRange { start: b.start, end: b.end, code: next });
+                next += b.end - b.start + 1;
+            }
+        }
+        p.ranges.sort_by_key(|r| r.start);
+        // Every jump target of the stream: a jump from another function's range may enter a
+        // body anywhere, so the fusions below must know it.
+        let targets: std::collections::HashSet<u32> =
+            p.module.code.iter().enumerate().filter_map(|(i, ins)| ins.jump_target(i as u32)).collect();
         // Bodies sharing a start share their code.
         let mut emitted: HashMap<u32, (u32, u32, mdbc::cfg::RegSet)> = HashMap::new();
         for bi in 0..p.layout.bodies.len() {
@@ -415,7 +468,7 @@ impl Program {
             let (code_start, code_end, entry_live) = match emitted.get(&key) {
                 Some(&se) => se,
                 None => {
-                    let se = p.emit_body(&b, &mut global_slots);
+                    let se = p.emit_body(&b, &mut global_slots, &targets);
                     emitted.insert(key, se);
                     se
                 }
@@ -428,6 +481,9 @@ impl Program {
                 nregs: b.nregs as u32,
                 entry_live,
             });
+        }
+        for r in &p.ranges {
+            debug_assert_eq!(p.bc_index[r.code as usize], r.start, "range layout computed before lowering");
         }
         let dynamic = p.call_sites.iter().filter(|c| c.target.is_none()).map(|c| c.args.len() as u32).max().unwrap_or(0);
         p.max_argc = vec![dynamic; p.bodies.len()];
@@ -445,12 +501,12 @@ impl Program {
         &mut self,
         body: &mdbc::Body,
         global_slots: &mut HashMap<String, u32>,
+        targets: &std::collections::HashSet<u32>,
     ) -> (u32, u32, mdbc::cfg::RegSet) {
         let (start, end) = (body.start, body.end);
         let code_start = self.code.len() as u32;
-        // Jump targets within the body, to know where a phi run or a call site can be entered.
-        let targets: std::collections::HashSet<u32> =
-            (start..end).filter_map(|idx| self.module.code[idx as usize].jump_target(idx)).collect();
+        // `targets`: every jump target of the stream, to know where a phi run or a call site can
+        // be entered.
         let mut cx = LowerCx {
             module: &self.module,
             global_slots,
@@ -461,8 +517,10 @@ impl Program {
             at: start,
             start,
             code_start,
-            targets: &targets,
+            targets,
             phi_head: code_start,
+            end,
+            ranges: &self.ranges,
         };
         for idx in start..end {
             cx.at = idx;
@@ -497,8 +555,9 @@ impl Program {
             self.bc_index.push(idx);
         }
         // A callee-name constant loaded only for a call resolved above is dead once the call is
-        // resolved: when nothing reads the register afterwards, the load and the call become
-        // one `LoadCall` (both still count as executed instructions).
+        // resolved: when nothing reads the register afterwards (the call's arguments included),
+        // the load and the call become one `LoadCall` or `LoadCallNative` (both still count as
+        // executed instructions).
         let mut entry_live = mdbc::cfg::RegSet::EMPTY;
         if end > start {
             let cfg = mdbc::cfg::Cfg::build(&self.module, body);
@@ -512,7 +571,10 @@ impl Program {
                 }
                 let call_bc = self.bc_index[i];
                 if let Op::LoadConstR { dst, .. } = self.code[i - 1] {
-                    if dst == cs.func && !live_out[(call_bc - start) as usize].contains(dst) {
+                    // Only when the call reads the name just as its callee: an argument in the
+                    // same register must see the name.
+                    let dead = !live_out[(call_bc - start) as usize].contains(dst) && !cs.args.contains(&dst);
+                    if dst == cs.func && dead {
                         self.code[i - 1] = match cs.native {
                             Some(_) => Op::LoadCallNative { site },
                             None => Op::LoadCall { site },
@@ -563,6 +625,19 @@ impl Program {
         self.plain_code.push(Op::FallOffEnd);
         self.bc_index.push(end);
         (code_start, code_end, entry_live)
+    }
+
+    /// The internal index at which body `body` executes bytecode index `bc`: in its own range
+    /// (its end included: the body's `FallOffEnd`), else where the range holding `bc` is laid
+    /// out (a jump into another function's range runs there in the same frame; the end of the
+    /// stream is the last range's `FallOffEnd`).
+    pub fn internal_pc(&self, body: u32, bc: u32) -> u32 {
+        let b = &self.bodies[body as usize];
+        if b.bc_start <= bc && bc - b.bc_start <= b.code_end - b.code_start {
+            b.code_start + (bc - b.bc_start)
+        } else {
+            internal_in_ranges(&self.ranges, bc)
+        }
     }
 
     /// The body whose internal code range holds internal index `pc` (for messages).

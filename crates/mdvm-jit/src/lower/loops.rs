@@ -25,7 +25,8 @@ impl Emitter<'_, '_, '_> {
     /// `reason`): none before anything is charged, for a fuel exit (it charged nothing) and
     /// for a call's result guard (it resumes after the call, in a new segment).
     pub fn charged_ahead(&self, pc: u32, reason: DeoptReason) -> u32 {
-        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || pc >= self.s.cfg.end {
+        let outside = pc < self.s.cfg.start || pc >= self.s.cfg.end;
+        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || outside {
             return 0;
         }
         let b = &self.s.cfg.blocks[self.s.cfg.block_at(pc) as usize];

@@ -33,7 +33,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use mdbc::cfg::RegSet;
 use mdbc::Constant;
 use mdvm_runtime::helpers::Helper;
-use mdvm_runtime::native::NO_PRED;
+use mdvm_runtime::native::{DeoptReason, NO_PRED};
 
 use crate::analysis::counted::CountedLoop;
 use crate::analysis::fuel::segments;
@@ -265,7 +265,12 @@ impl Emitter<'_, '_, '_> {
 
     /// Control to bytecode index `target` from the instruction `from` (its predecessor id).
     pub fn emit_goto(&mut self, target: u32, from: u32, st: State) {
-        if target >= self.s.cfg.end {
+        if target < self.s.cfg.start || target > self.s.cfg.end {
+            // Into another function's range: the interpreter goes on there in this frame, with
+            // every register written back (the code there is not analysed here).
+            let snap = self.snapshot(target, from, DeoptReason::OtherRange, &st, RegSet::ALL);
+            self.side_exit(snap);
+        } else if target >= self.s.cfg.end {
             self.emit_return(None, &st);
         } else {
             let blk = self.s.cfg.block_at(target);
