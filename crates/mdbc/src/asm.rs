@@ -561,7 +561,7 @@ impl OperandSource for Operands<'_, '_> {
             return Err(self.ctx(n, format!("expected a label or a +N/-N offset, found `{s}`")));
         }
         let &(target, _) = self.labels.get(s).ok_or_else(|| self.ctx(n, format!("undefined label `{s}`")))?;
-        let off = crate::operand::jump_offset(self.index as u32, target as u32);
+        let off = crate::operand::jump_offset(self.index, target);
         i32::try_from(off).map_err(|_| self.ctx(n, format!("jump to `{s}` is too far ({off} instructions)")))
     }
 

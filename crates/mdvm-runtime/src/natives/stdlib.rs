@@ -123,7 +123,7 @@ fn string_arg<'a>(v: &'a Value, what: &str) -> Result<&'a Rc<Str>, OpError> {
     }
 }
 
-fn array_arg<'a>(v: &'a Value) -> Result<&'a Rc<Array>, OpError> {
+fn array_arg(v: &Value) -> Result<&Rc<Array>, OpError> {
     match v {
         Value::Array(a) => Ok(a),
         v => Err(type_err("an array", v)),
