@@ -1,6 +1,6 @@
 //! The instruction set, defined once.
 //!
-//! [`for_each_instr!`] is the single table of all fifty Machine Dialect opcodes: opcode byte,
+//! [`for_each_instr!`](crate::for_each_instr) is the single table of all fifty Machine Dialect opcodes: opcode byte,
 //! variant name, mnemonic, operands (each with its operand kind, which fixes its byte layout and
 //! its role: written register, read register, constant, jump, ...) and a one-line summary of the
 //! semantics. Everything that needs to know an opcode's shape is generated from it here:

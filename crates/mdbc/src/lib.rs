@@ -10,7 +10,7 @@
 //!   ([`Module::encode`]);
 //! * [`repair`]: the compatibility step for the frontend serializer's instruction miscount;
 //! * [`verify()`]: function extents, register counts, constant kinds, jump targets, phi shape;
-//! * [`cfg`]: basic blocks, predecessors and register liveness of a body;
+//! * [`cfg`](mod@cfg): basic blocks, predecessors and register liveness of a body;
 //! * [`dis`] and [`asm`]: a disassembler and a text assembler (`.mdasm`) that round-trip.
 //!
 //! No input makes any of these panic: malformed bytes give a [`LoadError`].
