@@ -427,3 +427,31 @@ fn jit_flags_are_validated() {
     assert_exit(&stressed, 0);
     assert_eq!(stressed.stdout_text(), "1.5\n");
 }
+
+/// `mdvm natives` lists every native the README's table names, one per line with its arity
+/// and a description, and exits 0.
+#[test]
+fn natives_lists_every_native_with_its_arity() {
+    let out = run_cli(&["natives"]);
+    assert_exit(&out, 0);
+    let text = out.stdout_text();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    // Names and arities as the natives table in README.md defines them.
+    let expected: &[(&str, &str)] = &[
+        ("print", "0+"), ("len", "1"), ("str", "1"), ("int", "1"), ("float", "1"), ("abs", "1"),
+        ("min", "1+"), ("max", "1+"), ("floor", "1"), ("ceil", "1"), ("round", "1"), ("sqrt", "1"),
+        ("exp", "1"), ("ln", "1"), ("sin", "1"), ("cos", "1"), ("pow", "2"), ("upper", "1"),
+        ("lower", "1"), ("trim", "1"), ("substring", "3"), ("find", "2"), ("contains", "2"),
+        ("replace", "3"), ("split", "2"), ("join", "2"), ("push", "2"), ("pop", "1"), ("last", "1"),
+        ("slice", "3"), ("reverse", "1"), ("sort", "1"), ("index_of", "2"), ("range", "2"),
+        ("type_of", "1"), ("is_number", "1"), ("is_int", "1"), ("is_float", "1"), ("is_string", "1"),
+        ("is_bool", "1"), ("is_array", "1"), ("is_dict", "1"), ("is_empty", "1"), ("read_line", "0"),
+        ("clock", "0"),
+    ];
+    assert_eq!(rows.len(), expected.len(), "{text}");
+    for (name, arity) in expected {
+        let row = rows.iter().find(|r| r.first() == Some(name)).unwrap_or_else(|| panic!("`{name}` missing:\n{text}"));
+        assert_eq!(row.get(1), Some(arity), "arity of `{name}`");
+        assert!(row.len() > 3, "`{name}` has a description");
+    }
+}
