@@ -605,3 +605,23 @@ fn output_printed_before_a_native_error_is_kept() {
         assert!(e.message.contains("pop"), "{mode}: {e}");
     }
 }
+
+/// A host function that panics ends the run with a host error at the call, in every mode,
+/// compiled code included (the panic never unwinds through machine code), and what was printed
+/// before stays printed.
+#[test]
+fn a_panicking_host_function_is_a_host_error() {
+    let bytes = assemble_bytes(HOST_LOOP);
+    let (index, _) = call_position(HOST_LOOP, 0);
+    for mode in Mode::ALL {
+        let builder = mode.builder().native("twice", 1, |args: &[Value]| match args[0] {
+            Value::Int(2999) => panic!("host bug at 2999"),
+            _ => twice(args),
+        });
+        let out = run_with(builder, &bytes, None);
+        let e = out.result.expect_err("the panic is an error");
+        assert_eq!(e.kind, ErrorKind::Host, "{mode}: {e}");
+        assert!(e.message.contains("panicked: host bug at 2999") && e.message.contains("twice"), "{mode}: {e}");
+        assert_eq!(e.index, index, "{mode}: at the call");
+    }
+}

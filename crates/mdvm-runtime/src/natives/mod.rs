@@ -194,7 +194,8 @@ impl Natives {
     }
 
     /// Calls native `index` with `call.args`: checks the arity, runs it, and prefixes an error's
-    /// message with the native's name.
+    /// message with the native's name. A native that panics (a host function's bug) is a
+    /// `host error` too, so the panic never unwinds through compiled code.
     pub fn call(&self, index: u32, call: &mut NativeCall<'_>) -> Result<Value, OpError> {
         let n = &self.list[index as usize];
         if !n.arity.accepts(call.args.len()) {
@@ -205,7 +206,15 @@ impl Natives {
             };
             return Err(OpError::type_error(format!("`{}` takes {want}, got {}", n.name, call.args.len())));
         }
-        (n.func)(call).map_err(|e| OpError::new(e.kind, format!("`{}`: {}", n.name, e.message)))
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (n.func)(call))).unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(OpError::new(ErrorKind::Host, format!("panicked: {what}")))
+        });
+        r.map_err(|e| OpError::new(e.kind, format!("`{}`: {}", n.name, e.message)))
     }
 }
 

@@ -401,8 +401,11 @@ fn split(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     if sep.byte_len() == 0 {
         return Err(OpError::new(ErrorKind::Value, "the separator must not be empty"));
     }
-    let parts: Vec<Value> = s.as_str().split(sep.as_str()).map(Value::str).collect();
-    check_array_len(parts.len())?;
+    let mut parts = Vec::new();
+    for p in s.as_str().split(sep.as_str()) {
+        check_array_len(parts.len() + 1)?;
+        parts.push(Value::str(p));
+    }
     Ok(Value::Array(Rc::new(Array::from_values(parts))))
 }
 
