@@ -133,11 +133,20 @@ pub struct Machine {
     halted: bool,
     /// The output of the run in progress (null outside `run`).
     out: Option<OutPtr>,
+    /// What natives use of the machine: input, start time, the argument buffer.
+    natives: NativeEnv,
+}
+
+/// The machine's side of native calls.
+struct NativeEnv {
     /// The program's standard input (`read_line`): the process's stdin unless the embedder
     /// set another reader; opened at first use.
     input: Option<Box<dyn BufRead>>,
     /// When the machine was made (`clock`).
     started: Instant,
+    /// The arguments of the native call in progress (natives cannot call back into the
+    /// machine, so one buffer serves every call); empty between calls.
+    args: Vec<Value>,
 }
 #[inline(always)]
 fn window(stack: &mut [Value], base: usize) -> &mut [Value; WINDOW] {
@@ -265,8 +274,7 @@ impl Machine {
             pending: None,
             halted: false,
             out: None,
-            input: None,
-            started: Instant::now(),
+            natives: NativeEnv { input: None, started: Instant::now(), args: Vec::new() },
             program,
         };
         m.native.entries = m.entries.as_ptr();
@@ -277,7 +285,7 @@ impl Machine {
     /// Sets the program's standard input, what `read_line` reads (default: the process's
     /// stdin, opened at the first `read_line`).
     pub fn set_input(&mut self, input: Box<dyn BufRead>) {
-        self.input = Some(input);
+        self.natives.input = Some(input);
     }
 
     /// Attaches a compiled tier, used as `policy` says. Turns profiling on.
@@ -599,9 +607,8 @@ impl Machine {
             Ok(Callee::Native(n)) => {
                 let out = self.out.expect("call_dynamic runs inside Machine::run");
                 let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
-                let input = &mut self.input;
                 let regs = window(&mut self.stack, base);
-                let r = invoke_native(&program, n, cs, regs, out, input, self.started, site_types);
+                let r = invoke_native(&program, n, cs, regs, out, &mut self.natives, site_types);
                 return match r {
                     Ok(v) => {
                         regs[cs.dst as usize].set(v);
@@ -668,7 +675,7 @@ impl Machine {
         let out = self.out.expect("native_call_at runs inside Machine::run");
         let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
         let regs = window(&mut self.stack, base);
-        match invoke_native(&program, n, cs, regs, out, &mut self.input, self.started, site_types) {
+        match invoke_native(&program, n, cs, regs, out, &mut self.natives, site_types) {
             Ok(v) => Self::to_native(Some(Some(v))),
             Err(e) => {
                 self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
@@ -718,8 +725,7 @@ impl Machine {
             out,
             native_entries,
             osr_entries,
-            input,
-            started,
+            natives,
             ..
         } = self;
         let program: &Program = program;
@@ -889,7 +895,7 @@ impl Machine {
                             Callee::Body(b) => b,
                             Callee::Native(n) => {
                                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                                let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
+                                let v = tryop!(invoke_native(program, n, cs, regs, out, natives, site_types));
                                 r!(cs.dst).set(v);
                                 pc += 1;
                                 continue;
@@ -973,7 +979,7 @@ impl Machine {
                 let cs = &program.call_sites[$site as usize];
                 let n = cs.native.expect("CallNative sites name a native");
                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                let v = tryop!(invoke_native(program, n, cs, regs, out, input, *started, site_types));
+                let v = tryop!(invoke_native(program, n, cs, regs, out, natives, site_types));
                 r!(cs.dst).set(v);
             }};
         }
@@ -1248,23 +1254,11 @@ fn invoke_native(
     cs: &CallSite,
     regs: &mut [Value; WINDOW],
     out: OutPtr,
-    input: &mut Option<Box<dyn BufRead>>,
-    started: Instant,
+    env: &mut NativeEnv,
     mut site: Option<&mut crate::feedback::SiteTypes>,
 ) -> Result<Value, OpError> {
-    const INLINE_ARGS: usize = 4;
-    let n = cs.args.len();
-    let mut small: [Value; INLINE_ARGS] = Default::default();
-    let mut spill: Vec<Value>;
-    let args: &mut [Value] = if n <= INLINE_ARGS {
-        &mut small[..n]
-    } else {
-        spill = vec![Value::Empty; n];
-        &mut spill
-    };
-    for (a, &r) in args.iter_mut().zip(cs.args.iter()) {
-        *a = regs[r as usize].clone();
-    }
+    let mut args = std::mem::take(&mut env.args);
+    args.extend(cs.args.iter().map(|&r| regs[r as usize].clone()));
     if let Some(s) = site.as_deref_mut() {
         if let Some(a) = args.first() {
             s.a |= 1 << (a.tag() as u16);
@@ -1273,15 +1267,18 @@ fn invoke_native(
             s.b |= 1 << (b.tag() as u16);
         }
     }
-    if cs.args.contains(&cs.dst) {
+    if cs.args.iter().any(|&a| a == cs.dst) {
         regs[cs.dst as usize].set(Value::Empty);
     }
-    let input: &mut dyn BufRead = input.get_or_insert_with(|| Box::new(std::io::BufReader::new(std::io::stdin())));
+    let input: &mut dyn BufRead = env.input.get_or_insert_with(|| Box::new(std::io::BufReader::new(std::io::stdin())));
     // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and nothing
     // else is writing to it during this call.
     let out = unsafe { &mut *out };
-    let mut call = NativeCall { args, out, input, started };
-    let v = program.natives.call(native, &mut call)?;
+    let mut call = NativeCall { args: &mut args, out, input, started: env.started };
+    let r = program.natives.call(native, &mut call);
+    args.clear();
+    env.args = args;
+    let v = r?;
     if let Some(s) = site {
         s.out |= 1 << (v.tag() as u16);
     }

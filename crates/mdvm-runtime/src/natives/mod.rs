@@ -206,15 +206,27 @@ impl Natives {
             };
             return Err(OpError::type_error(format!("`{}` takes {want}, got {}", n.name, call.args.len())));
         }
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (n.func)(call))).unwrap_or_else(|p| {
+        let r = match n.builtin {
+            // The standard library's own code: called directly.
+            Some(b) => b.call(call),
+            None => host_call(n, call),
+        };
+        r.map_err(|e| OpError::new(e.kind, format!("`{}`: {}", n.name, e.message)))
+    }
+}
+
+/// Runs host function `n`, a panic becoming a `host error`.
+#[inline(never)]
+fn host_call(n: &Native, call: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (n.func)(call))).unwrap_or_else(|p| {
             let what = p
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             Err(OpError::new(ErrorKind::Host, format!("panicked: {what}")))
-        });
-        r.map_err(|e| OpError::new(e.kind, format!("`{}`: {}", n.name, e.message)))
+        })
     }
 }
 
