@@ -11,12 +11,15 @@
 //! * statements: constants of every type (with edge values: `i64::MAX`, `-0.0`, NaN, `""`,
 //!   non-ASCII), every arithmetic, logic, comparison, type, string, array and dict operation,
 //!   globals, prints, asserts of the three kinds, calls (sometimes of an undefined name, with
-//!   too few or too many arguments), early returns, `if`, `if`/`else` with phis at the join,
+//!   too few or too many arguments), calls of natives ([`NATIVES`]: the pure, deterministic part
+//!   of the standard library, on data registers of any type, so their type, index, value and
+//!   overflow errors happen too), early returns, `if`, `if`/`else` with phis at the join,
 //!   counted loops with header phis or in-place counters, and loops whose exit depends on data
 //!   (bounded only by the fuel budget);
 //! * deliberate type changes: branches and loop phis give one register values of different
-//!   types, so the same instruction sees an int in one iteration and a float or string in the
-//!   next, and compiled code's guards fail and deoptimize.
+//!   types, so the same instruction (an arithmetic operation, or a native call the compiled
+//!   tier may inline) sees an int in one iteration and a float or string in the next, and
+//!   compiled code's guards fail and deoptimize.
 //!
 //! Phi block ids follow ARCHITECTURE.md (*Calls, frames and phis*) exactly: the source for the path
 //! through the `then` branch names that branch's final `JUMP_R`, the fall-through path names the
@@ -28,7 +31,8 @@
 //! (no string concatenation or container nesting writes them), and *grown* registers, which
 //! take the results of `ADD_R`, `CONCAT_STR_R`, calls and container building but never feed
 //! them again, so no program doubles a string or nests an array once per iteration; memory and
-//! output stay linear in the fuel budget.
+//! output stay linear in the fuel budget. The one accumulation is `xs = push(xs, leaf)` (and
+//! `ARRAY_SET_R`) on a grown register: one element per executed call.
 //!
 //! Small inputs give small programs: statements are drawn while input bytes remain, and an
 //! exhausted input ends every body with its epilogue.
@@ -255,6 +259,19 @@ struct BodyGen<'a, 'b> {
 
 const GLOBALS: [&str; 3] = ["g", "count", "name with spaces"];
 const KEYS: [&str; 5] = ["a", "b", "key", "", "ключ"];
+
+/// The natives generated programs call: the standard library without `read_line` and `clock`
+/// (which read stdin and the time), by name; `print` is deterministic and stays in.
+pub const NATIVES: [&str; 43] = [
+    "len", "str", "int", "float", "abs", "min", "max", "floor", "ceil", "round", "sqrt", "exp", "ln", "sin", "cos",
+    "pow", "type_of", "is_number", "is_int", "is_float", "is_string", "is_bool", "is_array", "is_dict", "is_empty",
+    "upper", "lower", "trim", "substring", "find", "contains", "replace", "split", "join", "push", "pop", "last",
+    "slice", "reverse", "sort", "index_of", "range", "print",
+];
+
+/// One-argument natives the compiled tier may inline (the sites of [`BodyGen::type_flip_loop`]).
+const INLINE_NATIVES: [&str; 12] =
+    ["abs", "floor", "ceil", "round", "int", "float", "sqrt", "len", "is_int", "is_number", "type_of", "str"];
 
 impl<'a, 'b> BodyGen<'a, 'b> {
     fn new(
@@ -494,7 +511,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
 
     fn statement(&mut self) {
         let deep = self.nesting >= self.cfg.max_nesting;
-        match self.n(0, 31) {
+        match self.n(0, 33) {
             0..=15 => self.simple(),
             16 | 17 => self.print(),
             18 if !deep => self.if_then(),
@@ -507,6 +524,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             28 => self.assert(),
             29 => self.global(),
             30 if self.me.is_some() => self.early_return(),
+            32 | 33 => self.native_call(),
             _ => self.simple(),
         }
     }
@@ -536,10 +554,16 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             }
             3..=6 => {
                 // Arithmetic other than ADD: results are bounded, any destination.
-                let (a, b) = (self.src(Want::Num), self.src(Want::Num));
+                let (a, mut b) = (self.src(Want::Num), self.src(Want::Num));
                 let d = self.dst(false);
+                let which = self.n(0, 3);
+                if which >= 2 && self.chance(6) {
+                    // A zero divisor now and then (data registers rarely hold zero for long).
+                    let z = if self.n(0, 1) == 0 { Constant::Int(0) } else { Constant::Float(0.0) };
+                    b = self.ctl_const(z);
+                }
                 let (a, b, dd) = (Src(a), Src(b), Dst(d));
-                let i = match self.n(0, 3) {
+                let i = match which {
                     0 => SubR { dst: dd, a, b },
                     1 => MulR { dst: dd, a, b },
                     2 => DivR { dst: dd, a, b },
@@ -986,16 +1010,30 @@ impl<'a, 'b> BodyGen<'a, 'b> {
         let d = self.dst(true);
         let (va, vb) = if self.n(0, 1) == 0 { (v, other_src) } else { (other_src, v) };
         let (va, vb, dd) = (Src(va), Src(vb), Dst(d));
-        let which = self.n(0, 6);
-        self.emit(match which {
-            0 => Instr::SubR { dst: dd, a: va, b: vb },
-            1 => Instr::MulR { dst: dd, a: va, b: vb },
-            2 => Instr::LtR { dst: dd, a: va, b: vb },
-            3 => Instr::EqR { dst: dd, a: va, b: vb },
-            4 => Instr::DivR { dst: dd, a: va, b: vb },
-            5 => Instr::AddR { dst: dd, a: va, b: vb },
-            _ => Instr::NegR { dst: dd, src: va },
-        });
+        let which = self.n(0, 8);
+        let name_reg = if which >= 7 { self.ctl() } else { None };
+        match (which, name_reg) {
+            // A native call site: one argument (inlinable ones), or min/max of the two.
+            (7, Some(f)) => {
+                let name = INLINE_NATIVES[self.n(0, INLINE_NATIVES.len() as u32 - 1) as usize];
+                self.load(f, Constant::Str(name.to_string()));
+                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0]) });
+            }
+            (_, Some(f)) => {
+                let name = if self.n(0, 1) == 0 { "min" } else { "max" };
+                self.load(f, Constant::Str(name.to_string()));
+                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0, vb.0]) });
+            }
+            _ => self.emit(match which {
+                0 => Instr::SubR { dst: dd, a: va, b: vb },
+                1 => Instr::MulR { dst: dd, a: va, b: vb },
+                2 => Instr::LtR { dst: dd, a: va, b: vb },
+                3 => Instr::EqR { dst: dd, a: va, b: vb },
+                4 => Instr::DivR { dst: dd, a: va, b: vb },
+                5 => Instr::AddR { dst: dd, a: va, b: vb },
+                _ => Instr::NegR { dst: dd, src: va },
+            }),
+        }
         self.set_ty(d, Ty::Unknown);
         self.nested();
         self.emit(Instr::AddR { dst: Dst(i), a: Src(i), b: Src(one) });
@@ -1052,12 +1090,162 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             let a = self.leaf_src(Want::Any);
             args.push(a);
         }
+        if args.len() > 1 && self.chance(16) {
+            // The callee register is also an argument: the callee gets its own name.
+            let last = args.len() - 1;
+            args[last] = f;
+        }
         let dst = self.grown_dst();
         self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args) });
         self.emit(Instr::Nop {});
         self.bind(skip);
         self.merge(&before);
         self.set_ty(dst, Ty::Unknown);
+    }
+
+    /// A call of a native from [`NATIVES`]: arguments from data registers (preferring fitting
+    /// types, so the native usually works and sometimes fails with a type, index, value or
+    /// overflow error) and small constants; results that may be large (strings, arrays) go to
+    /// grown registers, `xs = push(xs, v)` and `xs = pop(xs)` sometimes in place. Usually the
+    /// name is loaded just before the call (resolved at load time, inlinable); sometimes it
+    /// is not (a `NOP` between, or moved from another register), and sometimes the argument
+    /// count is wrong.
+    fn native_call(&mut self) {
+        let (Some(f), Some(g)) = (self.ctl(), self.ctl()) else { return self.simple() };
+        let name = NATIVES[self.n(0, NATIVES.len() as u32 - 1) as usize];
+        // (arguments, the destination may be a leaf, the result's type)
+        let (mut args, leaf_ok, ty): (Vec<u8>, bool, Ty) = match name {
+            "abs" | "floor" | "ceil" | "round" | "sqrt" | "exp" | "ln" | "sin" | "cos" | "int" | "float" => {
+                let t = match name {
+                    "floor" | "ceil" | "round" | "int" => Ty::Int,
+                    "abs" => Ty::Unknown,
+                    _ => Ty::Float,
+                };
+                (vec![self.src(Want::Num)], true, t)
+            }
+            "min" | "max" => {
+                let n = self.n(1, 3);
+                ((0..n).map(|_| self.src(Want::Num)).collect(), true, Ty::Unknown)
+            }
+            "pow" => {
+                let base = self.src(Want::Num);
+                let exp = if self.n(0, 2) == 0 {
+                    self.src(Want::Num)
+                } else {
+                    let e = self.n(0, 5) as i64 - 1;
+                    self.ctl_const(Constant::Int(e))
+                };
+                (vec![base, exp], true, Ty::Unknown)
+            }
+            "len" => {
+                let w = [Want::Str, Want::Array, Want::Dict, Want::Any][self.n(0, 3) as usize];
+                (vec![self.src(w)], true, Ty::Int)
+            }
+            "type_of" => (vec![self.src(Want::Any)], true, Ty::Str),
+            "is_number" | "is_int" | "is_float" | "is_string" | "is_bool" | "is_array" | "is_dict" | "is_empty" => {
+                (vec![self.src(Want::Any)], true, Ty::Bool)
+            }
+            "find" | "contains" => {
+                let s = self.src(Want::Str);
+                let sub = self.key();
+                (vec![s, sub], true, if name == "find" { Ty::Int } else { Ty::Bool })
+            }
+            "index_of" => {
+                let xs = self.src(Want::Array);
+                let v = self.leaf_src(Want::Any);
+                (vec![xs, v], true, Ty::Int)
+            }
+            "str" => (vec![self.src(Want::Any)], false, Ty::Str),
+            "upper" | "lower" | "trim" => (vec![self.src(Want::Str)], false, Ty::Str),
+            "substring" => {
+                let s = self.src(Want::Str);
+                let (a, b) = (self.index(), self.index());
+                (vec![s, a, b], false, Ty::Str)
+            }
+            "replace" => {
+                // Leaves only: replacing "" inserts `to` between every character.
+                let s = self.leaf_src(Want::Str);
+                let (from, to) = (self.key(), self.key());
+                (vec![s, from, to], false, Ty::Str)
+            }
+            "split" => {
+                let s = self.src(Want::Str);
+                let sep = self.key();
+                (vec![s, sep], false, Ty::Array)
+            }
+            "join" => {
+                let xs = self.src(Want::Array);
+                let sep = self.key();
+                (vec![xs, sep], false, Ty::Str)
+            }
+            "push" => {
+                let xs = self.src(Want::Array);
+                let v = self.leaf_src(Want::Any);
+                (vec![xs, v], false, Ty::Array)
+            }
+            "pop" | "reverse" | "sort" => (vec![self.src(Want::Array)], false, Ty::Array),
+            "last" => (vec![self.src(Want::Array)], false, Ty::Unknown),
+            "slice" => {
+                let xs = self.src(Want::Array);
+                let (a, b) = (self.index(), self.index());
+                (vec![xs, a, b], false, Ty::Array)
+            }
+            "range" => {
+                // Small constant bounds (a float bound is a type error).
+                let a = self.n(0, 6) as i64 - 3;
+                let a = if self.chance(10) { Constant::Float(1.0) } else { Constant::Int(a) };
+                let a = self.ctl_const(a);
+                let b = self.n(0, 10) as i64 - 3;
+                let b = self.ctl_const(Constant::Int(b));
+                (vec![a, b], false, Ty::Array)
+            }
+            _ => {
+                // print: any number of values; returns empty.
+                let n = self.n(0, 3);
+                ((0..n).map(|_| self.src(Want::Any)).collect(), true, Ty::Empty)
+            }
+        };
+        if self.chance(12) {
+            // The wrong argument count: a type error naming the native (print takes any).
+            if args.len() > 1 && self.n(0, 1) == 0 {
+                args.pop();
+            } else {
+                let a = self.leaf_src(Want::Any);
+                args.push(a);
+            }
+        }
+        if !args.is_empty() && self.chance(16) {
+            // The callee register is also an argument: the native gets its own name (`len`
+            // of "len"), which the call's name load must still provide.
+            let k = self.n(0, args.len() as u32 - 1) as usize;
+            args[k] = f;
+        }
+        // The destination: the array itself for an in-place push or pop on a grown register.
+        let grown_array = args.first().is_some_and(|&a| self.leaf.get(a as usize) == Some(&false));
+        let in_place = matches!(name, "push" | "pop") && grown_array && self.n(0, 1) == 0;
+        let dst = if in_place {
+            args[0]
+        } else if leaf_ok {
+            self.dst(false)
+        } else {
+            self.grown_dst()
+        };
+        let callee = Constant::Str(name.to_string());
+        match self.n(0, 7) {
+            0 => {
+                // Not resolved at load time: another instruction between the load and the call.
+                self.load(f, callee);
+                self.emit(Instr::Nop {});
+            }
+            1 => {
+                // Through a move: the callee register's content is known only at run time.
+                self.load(g, callee);
+                self.emit(Instr::MoveR { dst: Dst(f), src: Src(g) });
+            }
+            _ => self.load(f, callee),
+        }
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args) });
+        self.set_ty(dst, ty);
     }
 
     /// `if cond { return x }`.

@@ -6,7 +6,7 @@
 //! * [`gen`]: [`generate`] builds a random **valid** module from `arbitrary` bytes
 //!   (ARCHITECTURE.md, *Testing and benchmarks*): functions with parameters, bounded recursion,
 //!   loops, branches, phis, every value type, type changes at one site, overflow, division by zero,
-//!   asserts;
+//!   asserts, calls of the deterministic natives ([`NATIVES`]);
 //! * [`oracle`]: [`check_module`] runs a module in the interpreter and in the compiled tier
 //!   under several configurations and reports the first disagreement in stdout bytes, result,
 //!   error (kind and bytecode position) or instruction count;
@@ -16,7 +16,7 @@
 pub mod gen;
 pub mod oracle;
 
-pub use gen::{generate, generate_with, GenConfig, GenError};
+pub use gen::{generate, generate_with, GenConfig, GenError, NATIVES};
 pub use oracle::{check_bytes, check_module, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
 
 /// The `load` property: the loader and verifier return a result for any bytes. Returns

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use arbitrary::Unstructured;
-use mdvm_fuzzgen::{check_load, check_module, check_roundtrip, generate, run_config, CONFIGS};
+use mdvm_fuzzgen::{check_load, check_module, check_roundtrip, generate, run_config, CONFIGS, NATIVES};
 
 /// xorshift64*: a fixed, dependency-free byte source.
 struct Rng(u64);
@@ -92,15 +92,17 @@ fn seeded_programs_agree_3() {
     shard(3);
 }
 
-/// The generator does its job: across a sample, programs use nearly every opcode, phis are
-/// common, programs end in every way (normally, by each common error kind, by fuel), and
-/// compiled code deoptimizes.
+/// The generator does its job: across a sample, programs use nearly every opcode and call
+/// every native of [`NATIVES`], phis are common, programs end in every way (normally, by each
+/// common error kind, by a native's error, by fuel), and compiled code deoptimizes.
 #[test]
 fn generator_covers_the_instruction_set_and_outcomes() {
     let mut opcodes = BTreeSet::new();
+    let mut natives = BTreeSet::new();
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut with_phis = 0;
     let mut with_calls = 0;
+    let mut native_errors = 0;
     let mut deopting = 0;
     let n = 300;
     for i in 0..n {
@@ -108,6 +110,14 @@ fn generator_covers_the_instruction_set_and_outcomes() {
         let m = generate(&mut Unstructured::new(&data)).expect("generates");
         for ins in &m.code {
             opcodes.insert(ins.opcode() as u8);
+        }
+        // A native's name is in the constant pool only when the program calls it.
+        for c in &m.constants {
+            if let mdbc::Constant::Str(s) = c {
+                if NATIVES.contains(&s.as_str()) {
+                    natives.insert(s.clone());
+                }
+            }
         }
         with_phis += m.code.iter().any(|i| matches!(i, mdbc::Instr::PhiR { .. })) as usize;
         with_calls += m.code.iter().any(|i| matches!(i, mdbc::Instr::CallR { .. })) as usize;
@@ -117,6 +127,8 @@ fn generator_covers_the_instruction_set_and_outcomes() {
             Err((kind, ..)) => kind.clone(),
         };
         *outcomes.entry(key).or_default() += 1;
+        // A native's errors (and arity errors) name it first, in backquotes.
+        native_errors += run.message.as_deref().is_some_and(|m| m.starts_with('`')) as usize;
         let mut vm = mdvm::Vm::builder()
             .tier(mdvm::Tier::Auto)
             .jit_threshold(1)
@@ -127,9 +139,14 @@ fn generator_covers_the_instruction_set_and_outcomes() {
         let deopts: u64 = vm.stats().jit.map(|j| j.deopts.iter().map(|(_, n)| n).sum()).unwrap_or(0);
         deopting += (deopts > 0) as usize;
     }
-    eprintln!("outcomes {outcomes:?}, phis {with_phis}, calls {with_calls}, deopting {deopting} of {n}");
+    eprintln!(
+        "outcomes {outcomes:?}, phis {with_phis}, calls {with_calls}, native errors {native_errors}, deopting {deopting} of {n}"
+    );
     let missing: Vec<u8> = (0..50u8).filter(|o| !opcodes.contains(o)).collect();
     assert!(missing.is_empty(), "opcodes never generated: {missing:?}");
+    let uncalled: Vec<&str> = NATIVES.iter().copied().filter(|name| !natives.contains(*name)).collect();
+    assert!(uncalled.is_empty(), "natives never called: {uncalled:?}");
+    assert!(native_errors > n as usize / 50, "only {native_errors} of {n} programs end with a native's error");
     assert!(with_phis > n as usize / 4, "only {with_phis} of {n} programs have phis");
     assert!(with_calls > n as usize / 4, "only {with_calls} of {n} programs call");
     assert!(deopting > n as usize / 20, "only {deopting} of {n} programs deoptimize under auto-1");
