@@ -270,11 +270,6 @@ def test_callable_may_print(tier: str, capsys: pytest.CaptureFixture[str]) -> No
     assert sorted(capsys.readouterr().out.splitlines()) == ["a", "b", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the program's output is buffered in Rust and not written to sys.stdout before a Python "
-    "host function runs, so what the function prints comes first (b, a, c)",
-)
 @pytest.mark.parametrize("tier", TIERS)
 def test_callable_output_keeps_its_place(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
     run(say_shout_say(), tier, {"shout": lambda s: print(s)})

@@ -393,7 +393,11 @@ impl RustVM {
         }
         let f: Py<PyAny> = callable.unbind();
         let arity = arity.map_or(mdvm::Arity::AtLeast(0), mdvm::Arity::Exact);
-        let native = mdvm::Native::host(name, arity, "Python function", move |args: &[Value]| {
+        let native = mdvm::Native::host_call(name, arity, "Python function", move |call: &mut mdvm::NativeCall<'_>| {
+            // What the program printed so far reaches `sys.stdout` before anything the callable
+            // prints.
+            call.out.flush().map_err(|e| e.to_string())?;
+            let args = &*call.args;
             Python::attach(|py| -> Result<Value, String> {
                 let py_args = args.iter().map(|a| to_py(py, a)).collect::<PyResult<Vec<_>>>().map_err(|e| describe(py, &e))?;
                 let tuple = PyTuple::new(py, py_args).map_err(|e| describe(py, &e))?;

@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 pub use mdbc::LoadError;
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
-pub use mdvm_runtime::natives::{Arity, Builtin, Native, Natives};
+pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
 pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};

@@ -115,14 +115,23 @@ impl Native {
         F: Fn(&[Value]) -> Result<Value, E> + 'static,
         E: fmt::Display,
     {
+        Native::host_call(name, arity, summary, move |call: &mut NativeCall<'_>| func(call.args))
+    }
+
+    /// A host function that sees the whole call ([`NativeCall`]: the arguments, which it may
+    /// take apart, the program's output, its input); an error becomes a `host error` as for
+    /// [`Native::host`].
+    pub fn host_call<F, E>(name: &str, arity: impl Into<Arity>, summary: &str, func: F) -> Native
+    where
+        F: Fn(&mut NativeCall<'_>) -> Result<Value, E> + 'static,
+        E: fmt::Display,
+    {
         Native {
             name: name.into(),
             arity: arity.into(),
             summary: summary.into(),
             builtin: None,
-            func: Rc::new(move |call: &mut NativeCall<'_>| {
-                func(call.args).map_err(|e| OpError::new(ErrorKind::Host, e.to_string()))
-            }),
+            func: Rc::new(move |call: &mut NativeCall<'_>| func(call).map_err(|e| OpError::new(ErrorKind::Host, e.to_string()))),
         }
     }
 }
