@@ -1098,3 +1098,69 @@ done:   DEBUG_PRINT r0
         assert!(err.contains("overflow"), "{src}: {err}");
     }
 }
+
+/// A callee whose guards keep failing is discarded; a caller compiled earlier that calls its
+/// typed entry directly must notice (the entry table no longer holds the entry compiled with
+/// it) and call through the table, not keep side-exiting in the stale code: a few deopts and
+/// recompilations, not one per call.
+#[test]
+fn a_discarded_callee_is_not_called_at_its_stale_typed_entry() {
+    let src = r#"
+.module storm4
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 3000
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r3, int 1500
+        LOAD_CONST_R r6, float 0.5
+        LOAD_CONST_R r7, int 2500
+warm:   LT_R r8, r0, r1
+        JUMP_IF_NOT_R r8, warm_done
+        ADD_R r0, r0, r2
+        JUMP_R warm
+warm_done:
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r5, float 0.0
+loop_d: LT_R r8, r0, r1
+        JUMP_IF_NOT_R r8, done_d
+        MOVE_R r9, r0
+        LT_R r8, r0, r3
+        JUMP_IF_R r8, d_call
+        ADD_R r9, r0, r6
+        LT_R r8, r0, r7
+        JUMP_IF_R r8, d_call
+        LOAD_CONST_R r10, str "str"
+        CALL_R r10, r9, r0
+d_call: LOAD_CONST_R r10, str "measure"
+        CALL_R r10, r11, r9
+        ADD_R r5, r5, r11
+        ADD_R r0, r0, r2
+        JUMP_R loop_d
+done_d: DEBUG_PRINT r5
+        RETURN_R
+.func measure
+        LOAD_CONST_R r1, str "is_number"
+        CALL_R r1, r2, r0
+        JUMP_IF_NOT_R r2, text
+        LOAD_CONST_R r1, str "sqrt"
+        CALL_R r1, r3, r0
+        LOAD_CONST_R r4, int 2
+        MUL_R r3, r3, r4
+        LOAD_CONST_R r1, str "floor"
+        CALL_R r1, r5, r0
+        ADD_R r3, r3, r5
+        RETURN_R r3
+text:   LOAD_CONST_R r1, str "len"
+        CALL_R r1, r3, r0
+        RETURN_R r3
+"#;
+    let bytes = assemble_bytes(src);
+    let interp = run(&bytes, Tier::Interp, 1000, false);
+    let mut vm = Vm::builder().tier(Tier::Auto).load_bytes(&bytes).unwrap();
+    let o = vm.run_captured();
+    assert_eq!(String::from_utf8(o.output).unwrap(), interp.stdout);
+    let jit = vm.stats().jit.expect("the compiled tier ran");
+    let deopts: u64 = jit.deopts.iter().map(|(_, n)| n).sum();
+    // `measure` is called 1,500 times with a string after main's loop was compiled.
+    assert!(deopts < 50, "{deopts} deopts: the stale typed entry kept being called ({jit:?})");
+    assert!(jit.compiled.recompilations <= 8, "{jit:?}");
+}

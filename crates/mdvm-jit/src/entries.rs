@@ -59,6 +59,10 @@ pub(crate) enum Entry<'a> {
 pub(crate) struct TypedEntry {
     /// The function's id in the JIT module.
     pub func: u32,
+    /// The id of the generic entry compiled with it: while the body's entry-table slot holds
+    /// this entry, the typed entry is current (a discarded body's slot is nulled, a recompiled
+    /// one's holds a new entry).
+    pub generic: u32,
     /// The parameters it takes unboxed, as (register, type), in register order.
     pub params: Vec<(u8, Tag)>,
 }

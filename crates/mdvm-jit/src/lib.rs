@@ -277,7 +277,7 @@ impl CraneliftTier {
                 let fast = self.declare("typed", body, &entries::typed_signature(call_conv, &params))?;
                 let id = self.declare("entry", body, &entry_sig)?;
                 let mut typed = self.typed.clone();
-                typed.insert(body, entries::TypedEntry { func: fast.as_u32(), params });
+                typed.insert(body, entries::TypedEntry { func: fast.as_u32(), generic: id.as_u32(), params });
                 self.define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)?;
                 self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)?;
                 (id, Some(typed))
@@ -381,8 +381,8 @@ impl CompiledTier for CraneliftTier {
 
     fn discard(&mut self, body: u32) {
         self.osr.retain(|(b, _, _), _| *b != body);
-        // Callers compiled from now on go through the entry table (code already compiled
-        // that calls the old typed entry stays correct: it is still valid code, only slower).
+        // Callers compiled from now on go through the entry table; code already compiled that
+        // calls the old typed entry checks the entry table first and goes through it too.
         self.typed.remove(&body);
     }
 

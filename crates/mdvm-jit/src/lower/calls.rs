@@ -107,17 +107,55 @@ impl Emitter<'_, '_, '_> {
         // No native stack check here: a callee with calls of its own checks at its typed
         // entry (and a generic entry only calls its typed entry), and the interpreter checks
         // for itself.
-        if let Some((fref, _, values)) = typed {
-            // The callee's typed entry, directly.
+        let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
+        let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * ENTRY_STRIDE);
+        if let Some((fref, params, values)) = typed {
+            // The callee's typed entry, directly, while it is current: the entry table still
+            // holds the generic entry compiled with it. A callee discarded since (its guards
+            // kept failing) is called through the entry table like any other, its typed
+            // arguments boxed into its window.
+            let generic = self.req.typed[&callee].generic;
+            let gref = import_function(self.b.func, generic, entry_signature(self.b.func.signature.call_conv), true);
+            let current = self.b.ins().func_addr(self.ptr, gref);
+            let same = self.b.ins().icmp(IntCC::Equal, entry, current);
+            let direct = self.b.create_block();
+            let stale = self.b.create_block();
+            self.b.ins().brif(same, direct, &[], stale, &[]);
+            self.resume_at(stale);
+            let mut next = values.iter();
+            for &(r, t) in &params {
+                if t == Tag::Empty {
+                    continue;
+                }
+                let v = *next.next().expect("typed argument");
+                let payload = if t == Tag::Float { self.b.ins().bitcast(types::I64, MemFlags::new(), v) } else { v };
+                let tag = self.iconst(t as i64);
+                let fp = self.fp();
+                self.store_words_at(fp, slot_offset(nregs + r as u32), tag, payload);
+            }
+            self.call_through_table(callee, (entry, new_base, d1), joined);
+            self.resume_at(direct);
             let mut call_args = vec![ctx, new_base, d1];
             call_args.extend(values.iter().copied());
             let call = self.b.ins().call(fref, &call_args);
             self.jump_with_results(call, joined);
         } else {
+            self.call_through_table(callee, (entry, new_base, d1), joined);
+        }
+        self.resume_at(joined);
+        let tag = self.b.block_params(joined)[0];
+        let payload = self.b.block_params(joined)[1];
+        self.finish_call(at, dst, expect, (tag, payload), ops);
+    }
+
+    /// Calls `callee` through its entry-table slot (`entry`, loaded): its generic entry when
+    /// compiled, else the interpreter; the callee's window at `new_base`, the frame count `d1`
+    /// (the callee's frame counted). Jumps to `joined` with the result.
+    fn call_through_table(&mut self, callee: u32, (entry, new_base, d1): (ClifValue, ClifValue, ClifValue), joined: Block) {
+        let ctx = self.ctx;
+        {
             // Compiled callee (its generic entry), or the interpreter.
             self.store_depth(d1);
-            let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
-            let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * ENTRY_STRIDE);
             let native = self.b.create_block();
             let interp = self.b.create_block();
             self.b.ins().brif(entry, native, &[], interp, &[]);
@@ -137,10 +175,6 @@ impl Emitter<'_, '_, '_> {
             let call = self.call_helper(Helper::CallInterp, &[ctx, cbody, new_base]);
             self.jump_with_results(call, joined);
         }
-        self.resume_at(joined);
-        let tag = self.b.block_params(joined)[0];
-        let payload = self.b.block_params(joined)[1];
-        self.finish_call(at, dst, expect, (tag, payload), ops);
     }
 
     /// After a call returned (`tag`, `payload`): unwinds when the run is ending, else writes
