@@ -53,7 +53,7 @@ use Arity::{AtLeast, Exact};
 
 builtins! {
     Print "print" AtLeast(0), print, "print each argument as DEBUG_PRINT does (empty prints nothing); returns empty";
-    Len "len" Exact(1), len, "chars of a string or url, elements of an array, entries of a dict";
+    Len "len" Exact(1), len, "chars of a string, elements of an array, entries of a dict";
     Str "str" Exact(1), str, "the display form, as CONCAT_STR_R writes it (empty is `empty`)";
     Int "int" Exact(1), int, "CAST_R to int: floats truncate, bools are 0/1, text is parsed";
     Float "float" Exact(1), float, "CAST_R to float: ints and bools convert, text is parsed";
@@ -182,7 +182,7 @@ fn print(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
 
 fn len(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     Ok(Value::Int(match &c.args[0] {
-        Value::Str(s) | Value::Url(s) => s.char_len() as i64,
+        Value::Str(s) => s.char_len() as i64,
         Value::Array(a) => a.len() as i64,
         Value::Dict(d) => d.len() as i64,
         v => return Err(type_err("a string, array or dict", v)),
@@ -613,6 +613,8 @@ mod tests {
         assert_eq!(show(call("len", vec![])), "type error: `len` takes 1 argument, got 0");
         assert_eq!(show(call("min", vec![])), "type error: `min` takes at least 1 argument, got 0");
         assert_eq!(show(call("len", vec![Value::Int(3)])), "type error: `len`: expected a string, array or dict, got int");
+        let url = Value::Url(Rc::new(Str::new("http://x")));
+        assert_eq!(show(call("len", vec![url])), "type error: `len`: expected a string, array or dict, got url");
     }
 
     #[test]
