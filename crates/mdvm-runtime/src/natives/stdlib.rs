@@ -5,6 +5,7 @@
 //! ints, and bounds `0 <= start <= end <= length` are `index out of range` errors otherwise.
 
 use std::cmp::Ordering;
+use std::io::BufRead;
 use std::rc::Rc;
 
 use super::{print_value, Arity, Native, NativeCall};
@@ -226,6 +227,34 @@ fn num_cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         _ => number_arg(a).unwrap_or(0.0).partial_cmp(&number_arg(b).unwrap_or(0.0)).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// The exact numeric order of two numbers that are not NaN: an int and a float compare by
+/// their mathematical values (not the int rounded to a float), so the order is total and
+/// transitive for `sort` even beyond 2^53.
+fn exact_cmp(a: &Value, b: &Value) -> Ordering {
+    fn int_float(i: i64, f: f64) -> Ordering {
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        if f >= TWO_63 {
+            return Ordering::Less;
+        }
+        if f < -TWO_63 {
+            return Ordering::Greater;
+        }
+        let t = f.trunc();
+        match i.cmp(&(t as i64)) {
+            Ordering::Equal if f > t => Ordering::Less,
+            Ordering::Equal if f < t => Ordering::Greater,
+            o => o,
+        }
+    }
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Value::Int(x), Value::Float(y)) => int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => int_float(*y, *x).reverse(),
+        _ => Ordering::Equal,
     }
 }
 
@@ -485,7 +514,7 @@ fn sort(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
         // NaN sorts after every other number.
         let nan = |x: &Value| matches!(x, Value::Float(f) if f.is_nan());
         v.sort_by(|a, b| match (nan(a), nan(b)) {
-            (false, false) => num_cmp(a, b),
+            (false, false) => exact_cmp(a, b),
             (x, y) => x.cmp(&y),
         });
     } else if strings {
@@ -557,22 +586,26 @@ fn is_empty(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     Ok(Value::Bool(matches!(c.args[0], Value::Empty)))
 }
 
+/// The next line of input; bytes that are not UTF-8 read as U+FFFD (as a lossy decoder reads
+/// them), so any input is a string. A line longer than the string limit is a value error.
 fn read_line(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    let mut line = String::new();
-    let n = c
-        .input
-        .read_line(&mut line)
+    let mut line = Vec::new();
+    let n = std::io::Read::take(&mut *c.input, MAX_STRING_BYTES as u64 + 1)
+        .read_until(b'\n', &mut line)
         .map_err(|e| OpError::new(ErrorKind::Output, format!("cannot read input: {e}")))?;
     if n == 0 {
         return Ok(Value::Empty);
     }
-    if line.ends_with('\n') {
+    if line.len() > MAX_STRING_BYTES {
+        return Err(too_long());
+    }
+    if line.ends_with(b"\n") {
         line.pop();
-        if line.ends_with('\r') {
+        if line.ends_with(b"\r") {
             line.pop();
         }
     }
-    Ok(Value::str(line))
+    Ok(Value::str(String::from_utf8_lossy(&line)))
 }
 
 fn clock(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
@@ -653,20 +686,24 @@ mod tests {
         assert_eq!(show(call("range", vec![Value::Int(2), Value::Int(5)])), "array:[2, 3, 4]");
         assert_eq!(call("pop", vec![arr(vec![])]).unwrap_err().kind, ErrorKind::IndexOutOfRange);
         assert_eq!(call("sort", vec![arr(vec![Value::Int(1), s("a")])]).unwrap_err().kind, ErrorKind::Type);
+        // Beyond 2^53 an int and a float compare exactly (a total order).
+        let big = 1i64 << 53;
+        let xs = arr(vec![Value::Int(big + 1), Value::Float(big as f64), Value::Int(big - 1), Value::Float(0.5), Value::Int(0)]);
+        assert_eq!(show(call("sort", vec![xs])), "array:[0, 0.5, 9007199254740991, 9007199254740992, 9007199254740993]");
     }
 
     #[test]
     fn read_line_strips_endings() {
         let n = Natives::standard();
         let i = n.lookup("read_line").unwrap();
-        let mut input: &[u8] = b"one\r\ntwo";
+        let mut input: &[u8] = b"one\r\nt\xffo\nthree";
         let mut out = Vec::new();
         let mut lines = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             let mut args = [];
             let mut c = NativeCall { args: &mut args, out: &mut out, input: &mut input, started: std::time::Instant::now() };
             lines.push(n.call(i, &mut c).unwrap().display_string());
         }
-        assert_eq!(lines, ["one", "two", "empty"]);
+        assert_eq!(lines, ["one", "t\u{fffd}o", "three", "empty"]);
     }
 }
