@@ -1,7 +1,7 @@
 """mdvm, a JIT-compiling VM for Machine Dialect™ bytecode (drop-in ``machine_dialect_vm``)."""
 
 import os
-from typing import Any, Literal, TypedDict
+from typing import Any, Callable, Literal, TypedDict
 
 __version__: str
 
@@ -65,5 +65,13 @@ class RustVM:
         """
     def reset(self) -> None:
         """Clear globals, feedback and counters; the program stays loaded."""
+    def register_function(self, name: str, callable: Callable[..., Any], arity: int | None = None) -> None:
+        """Let programs call ``callable`` by ``name`` (replacing a standard native of that name).
+
+        Arguments and the result convert as ``execute()``'s result does (``None`` is empty);
+        an exception, or a result of another type or an int outside 64 bits, ends the run with
+        a ``RuntimeError`` naming it and the call's position. ``arity`` fixes the argument
+        count. A program already loaded is loaded again. ``TypeError`` if not callable.
+        """
     def stats(self) -> Stats:
         """Counters of the loaded program."""
