@@ -227,6 +227,20 @@ pub unsafe extern "C" fn mdvm_truthy(ctx: *mut NativeContext, base: u64, reg: u3
 }
 
 
+/// The number of entries of the dict in slot `reg` of the window at `base`, or -1 when the slot
+/// holds no dict (`len` and `DICT_LEN_R` of a dict in compiled code).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_dict_len(ctx: *mut NativeContext, base: u64, reg: u32) -> i64 {
+    // SAFETY: helper contract.
+    let slot = unsafe { &*(*ctx).stack.add(base as usize + reg as usize) };
+    match slot {
+        Value::Dict(d) => d.len() as i64,
+        _ => -1,
+    }
+}
+
 /// How native code passes one parameter or result of a helper (in the host's C calling
 /// convention).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +284,9 @@ impl AbiReturn for () {
 }
 impl AbiReturn for u32 {
     const WORDS: &'static [Word] = &[Word::I32];
+}
+impl AbiReturn for i64 {
+    const WORDS: &'static [Word] = &[Word::I64];
 }
 /// `(tag, payload)` in two integer registers.
 impl AbiReturn for NativeRet {
@@ -346,6 +363,8 @@ helper_table! {
     CallDynamic => mdvm_call_dynamic(*mut NativeContext, u32, u32, u64) -> u32;
     /// [`mdvm_call_native`]: a native (runtime or host function) known statically.
     CallNative => mdvm_call_native(*mut NativeContext, u32, u32, u64, u32) -> NativeRet;
+    /// [`mdvm_dict_len`]: the entries of a dict in a slot.
+    DictLen => mdvm_dict_len(*mut NativeContext, u64, u32) -> i64;
     /// [`mdvm_load_const`]: a constant into a slot.
     LoadConst => mdvm_load_const(*mut NativeContext, u64, u32, u32) -> ();
     /// [`mdvm_call_on_new_stack`]: a native entry on a fresh native stack segment.

@@ -1339,6 +1339,9 @@ fn exec_cold(
             r!(dst).set(v);
         }
         Op::StrLenR { dst, s: src } => {
+            if let Some(s) = site {
+                s.a |= 1 << (r!(src).tag() as u16);
+            }
             let v = ops::str_len(&r!(src))?;
             r!(dst).set(v);
         }
@@ -1396,6 +1399,9 @@ fn exec_cold(
         }
         Op::DictClearR { dict } => ops::dict_clear(&mut r!(dict))?,
         Op::DictLenR { dst, dict } => {
+            if let Some(s) = site {
+                s.a |= 1 << (r!(dict).tag() as u16);
+            }
             let v = ops::dict_len(&r!(dict))?;
             r!(dst).set(v);
         }

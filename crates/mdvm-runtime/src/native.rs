@@ -225,11 +225,13 @@ pub enum DeoptReason {
     /// A jump into another function's range ([`mdbc::Body`]): the interpreter runs the code
     /// there, in the same frame.
     OtherRange = 13,
+    /// A register did not hold the dict a guard expected.
+    NotDict = 14,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 14] = [
+    pub const ALL: [DeoptReason; 15] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -244,6 +246,7 @@ impl DeoptReason {
         DeoptReason::ArrayKind,
         DeoptReason::LoopBound,
         DeoptReason::OtherRange,
+        DeoptReason::NotDict,
     ];
 
     /// The reason for code `c`, if valid.
@@ -268,6 +271,7 @@ impl DeoptReason {
             DeoptReason::ArrayKind => "guard: array form",
             DeoptReason::LoopBound => "guard: loop trip bound",
             DeoptReason::OtherRange => "jump into another function's range",
+            DeoptReason::NotDict => "guard: not dict",
         }
     }
 
@@ -281,6 +285,7 @@ impl DeoptReason {
                 | DeoptReason::NotBool
                 | DeoptReason::NotString
                 | DeoptReason::NotArray
+                | DeoptReason::NotDict
                 | DeoptReason::ArrayKind
                 | DeoptReason::ResultType
                 | DeoptReason::LoopBound

@@ -90,7 +90,9 @@ impl Tag {
 }
 
 /// An immutable string with its length in characters (Unicode scalar values) cached.
+/// `repr(C)`, so that compiled code can read the count ([`str_layout`]).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Str {
     text: Box<str>,
     chars: usize,
@@ -147,6 +149,38 @@ pub struct FunctionRef {
     pub index: u32,
     /// The function's name.
     pub name: Box<str>,
+}
+
+/// Where compiled code finds a string's character count: the byte offset from the payload
+/// word of a [`Value::Str`] (the address of its `Rc` allocation) to [`Str::char_len`]'s `usize`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrLayout {
+    /// Offset of the character count.
+    pub chars: i32,
+}
+
+/// The [`StrLayout`] of this build, measured once on live strings (the field order of `Rc`'s
+/// allocation is unspecified); `None` when inconclusive, and compiled code then leaves string
+/// lengths to the runtime.
+pub fn str_layout() -> Option<StrLayout> {
+    static LAYOUT: std::sync::OnceLock<Option<StrLayout>> = std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(|| {
+        let mut found = None;
+        for text in ["ab", "héllo wörld"] {
+            let value = Value::str(text);
+            let Value::Str(rc) = &value else { return None };
+            // SAFETY: `Value` is `repr(C, u64)`; a `Str` value's payload at offset 8 is its `Rc`,
+            // one initialized non-null pointer word (the layout this module documents).
+            let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
+            let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
+            let layout = StrLayout { chars: (at + std::mem::offset_of!(Str, chars)) as i32 };
+            if found.is_some_and(|f| f != layout) {
+                return None;
+            }
+            found = Some(layout);
+        }
+        found
+    })
 }
 
 /// A Machine Dialect value. See the module documentation for the layout.

@@ -182,6 +182,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::Native { .. } => self.emit_native(&at, &plan, &after),
                 Plan::Inline { .. } => self.emit_inline(&at, &plan, &after),
                 Plan::TypeTest { .. } => self.emit_type_test(&plan, &st, &after),
+                Plan::Len { .. } => self.emit_len(&at, &plan, &after),
                 Plan::Return(src) => {
                     self.emit_return(*src, &st);
                     return;

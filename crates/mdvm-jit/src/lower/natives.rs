@@ -10,7 +10,9 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
 use mdvm_runtime::helpers::Helper;
-use mdvm_runtime::native::{DeoptReason, GuardSlot};
+use cranelift_codegen::ir::MemFlagsData as MemFlags;
+use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
+use mdvm_runtime::value::{str_layout, Tag};
 
 use crate::lower::{At, Emitter};
 use crate::spec::plan::{Inline, Plan, Spec};
@@ -51,9 +53,33 @@ impl Emitter<'_, '_, '_> {
                 self.b.ins().uextend(types::I64, c)
             }
             val => {
-                let tag = val.known_tag().unwrap_or(mdvm_runtime::value::Tag::Empty);
+                let tag = val.known_tag().unwrap_or(Tag::Empty);
                 self.iconst((mask >> tag as u16 & 1) as i64)
             }
+        };
+        self.def_int(dst, v, ops);
+    }
+
+    /// A length planned [`Plan::Len`]: the tag of the slot guarded, then a string's character
+    /// count read from the string, or a dict's entries from `mdvm_dict_len`.
+    pub fn emit_len(&mut self, at: &At, plan: &Plan, ops: &State) {
+        let Plan::Len { dst, src, tag } = *plan else { unreachable!("a length plan") };
+        let snap = self.snapshot_at(at, DeoptReason::Stress);
+        self.stress_guard(stress_id(at.pc, GuardSlot::First), snap);
+        let t = self.load_tag(src);
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, tag as i64);
+        let reason = if tag == Tag::Str { DeoptReason::NotString } else { DeoptReason::NotDict };
+        let snap = self.snapshot_at(at, reason);
+        self.side_exit_if(bad, snap);
+        let v = if tag == Tag::Str {
+            let layout = str_layout().expect("planned only with a known string layout");
+            let payload = self.load_payload(src);
+            self.b.ins().load(types::I64, MemFlags::trusted(), payload, layout.chars)
+        } else {
+            let (ctx, base) = (self.ctx, self.base);
+            let r = self.b.ins().iconst(types::I32, src as i64);
+            let call = self.call_helper(Helper::DictLen, &[ctx, base, r]);
+            self.b.inst_results(call)[0]
         };
         self.def_int(dst, v, ops);
     }

@@ -87,6 +87,10 @@ pub(crate) enum Plan {
     /// `a` (and `b` for `min`/`max`, else `b == a`) specialised to `spec` (int or float),
     /// obtained as `oa` and `ob`. Arguments that break the speculation side-exit to the call.
     Inline { f: Inline, spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
+    /// The length of a string (characters, read from the string in machine code) or a dict
+    /// (entries, `mdvm_dict_len`) in the slot of `src`, whose tag is guarded to be `tag`:
+    /// `STR_LEN_R`, `DICT_LEN_R` and the native `len`.
+    Len { dst: u8, src: u8, tag: Tag },
     /// `CALL_R` of a type test (`is_int`, ...): true when the tag of `src` is in `mask` (a bit
     /// per [`Tag`]), from the state or read from its slot.
     TypeTest { dst: u8, src: u8, mask: u16 },
@@ -305,6 +309,24 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// [`Plan::Len`] of register `src` (in its slot) when feedback (`seen`) saw only strings or
+    /// only dicts there, or nothing yet and `natural` names the type the instruction is for.
+    fn plan_len(&self, dst: u8, src: u8, seen: u16, natural: Option<Tag>, st: &State) -> Option<Plan> {
+        if st[src as usize].val != Val::Mem {
+            return None;
+        }
+        let tag = match seen {
+            0 => natural?,
+            m if m == 1 << Tag::Str as u16 => Tag::Str,
+            m if m == 1 << Tag::Dict as u16 => Tag::Dict,
+            _ => return None,
+        };
+        if tag == Tag::Str && mdvm_runtime::value::str_layout().is_none() {
+            return None;
+        }
+        Some(Plan::Len { dst, src, tag })
+    }
+
     /// The plan for a `CALL_R` of native `native`: inline for the pure builtins whose
     /// arguments' types the state or feedback knows, else through `mdvm_call_native`.
     fn plan_native(&self, bc: u32, native: u32, dst: u8, args: &[u8], generic_site: bool, st: &State) -> Plan {
@@ -321,8 +343,13 @@ impl<'a> Planner<'a> {
             if let Some(mask) = type_test_mask(b) {
                 return Plan::TypeTest { dst, src: a, mask };
             }
-            if b == Builtin::Len && self.native_array(false, a, site.a, st) {
-                return Plan::ArrayLen { dst, arr: a };
+            if b == Builtin::Len {
+                if self.native_array(false, a, site.a, st) {
+                    return Plan::ArrayLen { dst, arr: a };
+                }
+                if let Some(p) = self.plan_len(dst, a, site.a, None, st) {
+                    return p;
+                }
             }
         }
         let Some(f) = Inline::of(b, args.len()) else { return call };
@@ -389,6 +416,12 @@ impl<'a> Planner<'a> {
             }
             Instr::ArrayLenR { dst, arr } if self.native_array(generic_site, arr.0, 0, st) => {
                 Plan::ArrayLen { dst: dst.0, arr: arr.0 }
+            }
+            Instr::StrLenR { dst, s } if !generic_site => {
+                self.plan_len(dst.0, s.0, self.site(bc).a, Some(Tag::Str), st).unwrap_or_else(|| generic(ins))
+            }
+            Instr::DictLenR { dst, dict } if !generic_site => {
+                self.plan_len(dst.0, dict.0, self.site(bc).a, Some(Tag::Dict), st).unwrap_or_else(|| generic(ins))
             }
             Instr::ArraySetR { arr, idx, val } => {
                 let site = self.site(bc);

@@ -122,6 +122,7 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
         | Plan::Move(..)
         | Plan::Call { .. }
         | Plan::TypeTest { .. }
+        | Plan::Len { .. }
         | Plan::Jump
         | Plan::Branch { .. }
         | Plan::Return(_)
@@ -180,6 +181,7 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::Native { dst, .. } => define_in_slot(st, *dst),
         Plan::Inline { f, spec, dst, .. } => define_unboxed(st, *dst, f.result(*spec)),
         Plan::TypeTest { dst, .. } => define_unboxed(st, *dst, Val::Bool),
+        Plan::Len { dst, .. } => define_unboxed(st, *dst, Val::Int),
         // A slot-held condition is tested by a helper; nothing is learnt.
         Plan::Nop | Plan::Jump | Plan::Branch { .. } | Plan::Return(_) | Plan::Halt | Plan::Phi => {}
     }
