@@ -973,6 +973,19 @@ impl Machine {
                 continue;
             }};
         }
+        // After the dead callee-name load of a fused pair (this index), moves to its call (the
+        // next index), charging its fuel.
+        macro_rules! to_fused_call {
+            () => {
+                pc += 1;
+                if METERED {
+                    if fuel == 0 {
+                        continue;
+                    }
+                    fuel -= 1;
+                }
+            };
+        }
         // Calls the native of site `$site` (resolved at load time) from the current pc.
         macro_rules! native_call {
             ($site:expr) => {{
@@ -1105,26 +1118,12 @@ impl Machine {
                 }
                 Op::CallR { args: site, .. } => do_call!(site),
                 Op::LoadCall { site } => {
-                    // The dead callee-name load (this index) and the call (the next index).
-                    pc += 1;
-                    if METERED {
-                        if fuel == 0 {
-                            continue;
-                        }
-                        fuel -= 1;
-                    }
+                    to_fused_call!();
                     do_call!(site)
                 }
                 Op::CallNative { site } => native_call!(site),
                 Op::LoadCallNative { site } => {
-                    // The dead callee-name load (this index) and the call (the next index).
-                    pc += 1;
-                    if METERED {
-                        if fuel == 0 {
-                            continue;
-                        }
-                        fuel -= 1;
-                    }
+                    to_fused_call!();
                     native_call!(site)
                 }
                 Op::ReturnR { value: Some(src) } => {

@@ -66,7 +66,7 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// An overflow guard: side-exits to the instruction `at` when `cond` holds.
-    fn overflow_exit_if(&mut self, at: &At, cond: ClifValue) {
+    pub fn overflow_exit_if(&mut self, at: &At, cond: ClifValue) {
         let snap = self.snapshot_at(at, DeoptReason::Overflow);
         self.side_exit_if(cond, snap);
     }

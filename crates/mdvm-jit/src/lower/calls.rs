@@ -122,17 +122,7 @@ impl Emitter<'_, '_, '_> {
             let stale = self.b.create_block();
             self.b.ins().brif(same, direct, &[], stale, &[]);
             self.resume_at(stale);
-            let mut next = values.iter();
-            for &(r, t) in &params {
-                if t == Tag::Empty {
-                    continue;
-                }
-                let v = *next.next().expect("typed argument");
-                let payload = if t == Tag::Float { self.b.ins().bitcast(types::I64, MemFlags::new(), v) } else { v };
-                let tag = self.iconst(t as i64);
-                let fp = self.fp();
-                self.store_words_at(fp, slot_offset(nregs + r as u32), tag, payload);
-            }
+            self.box_typed_params(nregs, &params, &values);
             self.call_through_table(callee, (entry, new_base, d1), joined);
             self.resume_at(direct);
             let mut call_args = vec![ctx, new_base, d1];
@@ -254,17 +244,7 @@ impl Emitter<'_, '_, '_> {
         let limit = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_STACK_LIMIT);
         let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
         let cont = self.cold_if(low);
-        let mut next = values.iter();
-        for &(r, t) in params {
-            if t == Tag::Empty {
-                continue;
-            }
-            let v = *next.next().expect("typed argument");
-            let payload = if t == Tag::Float { self.b.ins().bitcast(types::I64, MemFlags::new(), v) } else { v };
-            let tag = self.iconst(t as i64);
-            let fp = self.fp();
-            self.store_words_at(fp, slot_offset(r as u32), tag, payload);
-        }
+        self.box_typed_params(0, params, values);
         let depth = self.depth;
         self.store_depth(depth);
         let sig = entry_signature(self.b.func.signature.call_conv);
@@ -275,6 +255,23 @@ impl Emitter<'_, '_, '_> {
         let res = self.b.inst_results(call).to_vec();
         self.b.ins().return_(&res);
         self.resume_at(cont);
+    }
+
+    /// Writes typed parameters `params` (as a typed entry takes them: `values`, one per
+    /// parameter that is not `Empty`) boxed into the slots of the window `window` slots above
+    /// this one's (0: this window).
+    fn box_typed_params(&mut self, window: u32, params: &[(u8, Tag)], values: &[ClifValue]) {
+        let mut next = values.iter();
+        for &(r, t) in params {
+            if t == Tag::Empty {
+                continue;
+            }
+            let v = *next.next().expect("typed argument");
+            let payload = if t == Tag::Float { self.b.ins().bitcast(types::I64, MemFlags::new(), v) } else { v };
+            let tag = self.iconst(t as i64);
+            let fp = self.fp();
+            self.store_words_at(fp, slot_offset(window + r as u32), tag, payload);
+        }
     }
 
     /// Jumps to `joined` passing the results of `call` (a call's (tag, payload)).

@@ -91,8 +91,7 @@ impl Emitter<'_, '_, '_> {
         match (f, spec) {
             (Inline::Abs, Spec::Int) => {
                 let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                let snap = self.snapshot_at(at, DeoptReason::Overflow);
-                self.side_exit_if(min, snap);
+                self.overflow_exit_if(at, min);
                 let v = self.b.ins().iabs(x);
                 self.def_int(dst, v, ops);
             }
@@ -164,8 +163,7 @@ impl Emitter<'_, '_, '_> {
         let lt = self.b.ins().fcmp(FloatCC::LessThan, r, hi);
         let ok = self.b.ins().band(ge, lt);
         let bad = self.b.ins().icmp_imm_s(IntCC::Equal, ok, 0);
-        let snap = self.snapshot_at(at, DeoptReason::Overflow);
-        self.side_exit_if(bad, snap);
+        self.overflow_exit_if(at, bad);
         self.b.ins().fcvt_to_sint(types::I64, r)
     }
 }
