@@ -190,7 +190,11 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
         }
         seen.into_iter().map(|(s, (e, r))| (s, e, r)).collect()
     };
-    let range_of = |t: u32| ranges.iter().position(|&(s, e, _)| s <= t && t < e);
+    // Ranges are sorted by start and do not overlap.
+    let range_of = |t: u32| {
+        let i = ranges.partition_point(|&(s, _, _)| s <= t).checked_sub(1)?;
+        (t < ranges[i].1).then_some(i)
+    };
     for b in bodies.iter_mut() {
         let Some(own) = range_of(b.start) else { continue };
         let mut reached = vec![own];
@@ -199,7 +203,7 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
             let (s, e, _) = ranges[reached[i]];
             for idx in s..e {
                 let Some(t) = m.code[idx as usize].jump_target(idx) else { continue };
-                if t == e {
+                if s <= t && t <= e {
                     continue;
                 }
                 if let Some(r) = range_of(t) {

@@ -605,20 +605,9 @@ impl Machine {
         let callee = match callee {
             Ok(Callee::Body(c)) => c,
             Ok(Callee::Native(n)) => {
-                let out = self.out.expect("call_dynamic runs inside Machine::run");
-                let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
-                let regs = window(&mut self.stack, base);
-                let r = invoke_native(&program, n, cs, regs, out, &mut self.natives, site_types);
-                return match r {
-                    Ok(v) => {
-                        regs[cs.dst as usize].set(v);
-                        true
-                    }
-                    Err(e) => {
-                        self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
-                        false
-                    }
-                };
+                let Some(v) = self.run_native(&program, (body, ipc), cs, n, base) else { return false };
+                self.stack[base + cs.dst as usize].set(v);
+                return true;
             }
             Err(e) => {
                 self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
@@ -670,16 +659,21 @@ impl Machine {
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, OpError::type_error("call_native on a non-native call")));
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         };
-        let cs = &program.call_sites[site as usize];
-        let n = native;
-        let out = self.out.expect("native_call_at runs inside Machine::run");
+        let v = self.run_native(&program, (body, ipc), &program.call_sites[site as usize], native, base);
+        Self::to_native(v.map(Some))
+    }
+
+    /// Runs native `n` for call site `cs`, at internal index `ipc` of `body`, on the window at
+    /// `base` (for native code); an error is recorded and gives `None` (the run unwinds).
+    fn run_native(&mut self, program: &Program, (body, ipc): (u32, u32), cs: &CallSite, n: u32, base: usize) -> Option<Value> {
+        let out = self.out.expect("natives run inside Machine::run");
         let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
         let regs = window(&mut self.stack, base);
-        match invoke_native(&program, n, cs, regs, out, &mut self.natives, site_types) {
-            Ok(v) => Self::to_native(Some(Some(v))),
+        match invoke_native(program, n, cs, regs, out, &mut self.natives, site_types) {
+            Ok(v) => Some(v),
             Err(e) => {
-                self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
-                NativeRet { tag: RET_UNWIND, payload: 0 }
+                self.pending.get_or_insert_with(|| fault(program, body, ipc, e));
+                None
             }
         }
     }
@@ -894,9 +888,7 @@ impl Machine {
                         match c {
                             Callee::Body(b) => b,
                             Callee::Native(n) => {
-                                let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                                let v = tryop!(invoke_native(program, n, cs, regs, out, natives, site_types));
-                                r!(cs.dst).set(v);
+                                native_call!(cs, n);
                                 pc += 1;
                                 continue;
                             }
@@ -986,14 +978,20 @@ impl Machine {
                 }
             };
         }
-        // Calls the native of site `$site` (resolved at load time) from the current pc.
+        // Calls native `$n` for call site `$cs` from the current pc.
         macro_rules! native_call {
+            ($cs:expr, $n:expr) => {{
+                let cs: &CallSite = $cs;
+                let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
+                let v = tryop!(invoke_native(program, $n, cs, regs, out, natives, site_types));
+                r!(cs.dst).set(v);
+            }};
+        }
+        // The native of a site resolved at load time ([`Op::CallNative`]).
+        macro_rules! site_native {
             ($site:expr) => {{
                 let cs = &program.call_sites[$site as usize];
-                let n = cs.native.expect("CallNative sites name a native");
-                let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                let v = tryop!(invoke_native(program, n, cs, regs, out, natives, site_types));
-                r!(cs.dst).set(v);
+                native_call!(cs, cs.native.expect("CallNative sites name a native"))
             }};
         }
         // The current frame returned `$v: Option<Value>` (its window already cleared): continue
@@ -1121,10 +1119,10 @@ impl Machine {
                     to_fused_call!();
                     do_call!(site)
                 }
-                Op::CallNative { site } => native_call!(site),
+                Op::CallNative { site } => site_native!(site),
                 Op::LoadCallNative { site } => {
                     to_fused_call!();
-                    native_call!(site)
+                    site_native!(site)
                 }
                 Op::ReturnR { value: Some(src) } => {
                     let v = std::mem::take(&mut r!(src));
@@ -1139,14 +1137,7 @@ impl Machine {
                 }
                 Op::PhiR { dst, sources: id } => {
                     let ph = &program.phis[id as usize];
-                    let pred = if cur.rec_to == ph.head {
-                        program.bc_index[cur.rec_from as usize]
-                    } else if ph.head > 0 && !matches!(code[ph.head as usize - 1], Op::FallOffEnd) {
-                        // Not the first instruction of its range: entered by falling through.
-                        program.bc_index[ph.head as usize - 1]
-                    } else {
-                        NO_JUMP
-                    };
+                    let pred = if cur.rec_to == ph.head { program.bc_index[cur.rec_from as usize] } else { ph.fall_pred };
                     if let Some(&(src, _)) = ph.sources.iter().find(|s| s.1 as u32 == pred) {
                         let v = r!(src).clone();
                         r!(dst).set(v);
@@ -1246,7 +1237,6 @@ fn branch_compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
 ///
 /// Errors: the native's, its message prefixed with the native's name.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn invoke_native(
     program: &Program,
     native: u32,

@@ -114,9 +114,13 @@ impl Lowered for PhiSources {
             && matches!(cx.module.code[at as usize - 1], Instr::PhiR { .. })
             && !cx.targets.contains(&at);
         if !prev_is_phi {
-            cx.phi_head = cx.internal(at);
+            // Falling through into the run: from the instruction before it, unless the run
+            // starts its range (entered only by a jump, or at the body's start).
+            let fall_pred = if at > cx.start { at - 1 } else { crate::native::NO_PRED };
+            cx.phi_head = (cx.internal(at), fall_pred);
         }
-        cx.phis.push(PhiInfo { sources: self.0.clone().into(), head: cx.phi_head });
+        let (head, fall_pred) = cx.phi_head;
+        cx.phis.push(PhiInfo { sources: self.0.clone().into(), head, fall_pred });
         cx.phis.len() as u32 - 1
     }
 }
@@ -147,8 +151,9 @@ pub struct LowerCx<'p> {
     code_start: u32,
     /// Jump targets within the body (a phi there heads a new run).
     targets: &'p std::collections::HashSet<u32>,
-    /// Internal index of the first phi of the current run.
-    phi_head: u32,
+    /// The current phi run: its head's internal index and fall-through predecessor
+    /// ([`PhiInfo`]).
+    phi_head: (u32, u32),
     /// One past the body's last bytecode index.
     end: u32,
     /// Where every range is laid out ([`Program::ranges`]), for jumps into other ranges.
@@ -182,10 +187,12 @@ pub struct CodeRange {
 /// The internal index of bytecode index `bc` in the range holding it; the end of the stream
 /// is the last range's `FallOffEnd` (jumping there returns).
 fn internal_in_ranges(ranges: &[CodeRange], bc: u32) -> u32 {
-    match ranges.iter().find(|r| r.start <= bc && bc < r.end) {
+    // `ranges` is sorted by start and the ranges do not overlap.
+    let i = ranges.partition_point(|r| r.start <= bc);
+    match i.checked_sub(1).map(|i| &ranges[i]).filter(|r| bc < r.end) {
         Some(r) => r.code + (bc - r.start),
         None => {
-            let last = ranges.iter().max_by_key(|r| r.end).expect("a jump target lies in a non-empty stream");
+            let last = ranges.last().expect("a jump target lies in a non-empty stream");
             last.code + (last.end - last.start)
         }
     }
@@ -314,6 +321,9 @@ pub struct PhiInfo {
     pub sources: Box<[(u8, u16)]>,
     /// Internal index of the first phi of the run this phi belongs to (the block head).
     pub head: u32,
+    /// The predecessor when the run is entered by falling through: the bytecode index of the
+    /// instruction before the head, or `NO_PRED` when the head starts its range.
+    pub fall_pred: u32,
 }
 
 /// An `ASSERT_R`.
@@ -518,7 +528,7 @@ impl Program {
             start,
             code_start,
             targets,
-            phi_head: code_start,
+            phi_head: (code_start, crate::native::NO_PRED),
             end,
             ranges: &self.ranges,
         };

@@ -154,22 +154,6 @@ impl Inline {
     }
 }
 
-/// The tags a type-test builtin is true for (a bit per [`Tag`]).
-fn type_test_mask(b: Builtin) -> Option<u16> {
-    let bit = |t: Tag| 1u16 << t as u16;
-    Some(match b {
-        Builtin::IsNumber => bit(Tag::Int) | bit(Tag::Float),
-        Builtin::IsInt => bit(Tag::Int),
-        Builtin::IsFloat => bit(Tag::Float),
-        Builtin::IsString => bit(Tag::Str),
-        Builtin::IsBool => bit(Tag::Bool),
-        Builtin::IsArray => bit(Tag::Array),
-        Builtin::IsDict => bit(Tag::Dict),
-        Builtin::IsEmpty => bit(Tag::Empty),
-        _ => return None,
-    })
-}
-
 /// The tag feedback says an operand has, if it names exactly one (or nothing was seen: then
 /// `Int` is assumed, and a wrong guess costs one side exit).
 pub(crate) fn expected(mask: u16) -> Option<Tag> {
@@ -340,7 +324,7 @@ impl<'a> Planner<'a> {
         let builtin = self.program.natives.get(native).builtin;
         let (Some(b), false, Some(&a)) = (builtin, generic_site, args.first()) else { return call };
         if args.len() == 1 {
-            if let Some(mask) = type_test_mask(b) {
+            if let Some(mask) = b.type_mask() {
                 return Plan::TypeTest { dst, src: a, mask };
             }
             if b == Builtin::Len {

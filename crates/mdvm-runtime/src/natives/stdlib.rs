@@ -12,7 +12,7 @@ use super::{print_value, Arity, Native, NativeCall};
 use crate::array::Array;
 use crate::error::{ErrorKind, OpError};
 use crate::ops::{self, MAX_ARRAY_LEN, MAX_STRING_BYTES};
-use crate::value::{Str, Value};
+use crate::value::{Str, Tag, Value};
 
 macro_rules! builtins {
     ($( $variant:ident $name:literal $arity:expr, $f:ident, $summary:literal; )*) => {
@@ -101,6 +101,23 @@ builtins! {
 }
 
 impl Builtin {
+    /// For the type tests (`is_int`, ...), the tags they are true for, a bit per [`Tag`]
+    /// (`1 << tag`); `None` for other builtins. The one definition both tiers use.
+    pub fn type_mask(self) -> Option<u16> {
+        let bit = |t: Tag| 1u16 << t as u16;
+        Some(match self {
+            Builtin::IsNumber => bit(Tag::Int) | bit(Tag::Float),
+            Builtin::IsInt => bit(Tag::Int),
+            Builtin::IsFloat => bit(Tag::Float),
+            Builtin::IsString => bit(Tag::Str),
+            Builtin::IsBool => bit(Tag::Bool),
+            Builtin::IsArray => bit(Tag::Array),
+            Builtin::IsDict => bit(Tag::Dict),
+            Builtin::IsEmpty => bit(Tag::Empty),
+            _ => return None,
+        })
+    }
+
     /// The registry entry.
     pub fn native(self) -> Native {
         Native {
@@ -554,36 +571,42 @@ fn type_of(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     Ok(Value::str(c.args[0].type_name()))
 }
 
+/// A type test: whether the argument's tag is in the builtin's [`Builtin::type_mask`].
+fn type_test(c: &NativeCall<'_>, b: Builtin) -> Result<Value, OpError> {
+    let mask = b.type_mask().expect("a type test");
+    Ok(Value::Bool(mask >> c.args[0].tag() as u16 & 1 != 0))
+}
+
 fn is_number(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Int(_) | Value::Float(_))))
+    type_test(c, Builtin::IsNumber)
 }
 
 fn is_int(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Int(_))))
+    type_test(c, Builtin::IsInt)
 }
 
 fn is_float(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Float(_))))
+    type_test(c, Builtin::IsFloat)
 }
 
 fn is_string(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Str(_))))
+    type_test(c, Builtin::IsString)
 }
 
 fn is_bool(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Bool(_))))
+    type_test(c, Builtin::IsBool)
 }
 
 fn is_array(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Array(_))))
+    type_test(c, Builtin::IsArray)
 }
 
 fn is_dict(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Dict(_))))
+    type_test(c, Builtin::IsDict)
 }
 
 fn is_empty(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
-    Ok(Value::Bool(matches!(c.args[0], Value::Empty)))
+    type_test(c, Builtin::IsEmpty)
 }
 
 /// The next line of input; bytes that are not UTF-8 read as U+FFFD (as a lossy decoder reads
