@@ -1256,7 +1256,7 @@ fn invoke_native(
             s.b |= 1 << (b.tag() as u16);
         }
     }
-    if cs.args.iter().any(|&a| a == cs.dst) {
+    if cs.args.contains(&cs.dst) {
         regs[cs.dst as usize].set(Value::Empty);
     }
     let input: &mut dyn BufRead = env.input.get_or_insert_with(|| Box::new(std::io::BufReader::new(std::io::stdin())));
