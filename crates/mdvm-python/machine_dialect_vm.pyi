@@ -21,6 +21,7 @@ class Stats(TypedDict):
     tier: Tier
     fuel: int | None
     max_depth: int
+    timeout: float | None
     loaded: bool
     instructions: int
     calls: dict[str, int]
@@ -30,7 +31,8 @@ class RustVM:
     """The mdvm virtual machine, with the reference VM's interface.
 
     Unset arguments come from the environment (``MDVM_TIER``, ``MDVM_FUEL``,
-    ``MDVM_MAX_DEPTH``) or the defaults: tier ``"auto"``, no fuel limit, 10,000 frames.
+    ``MDVM_MAX_DEPTH``, ``MDVM_TIMEOUT``) or the defaults: tier ``"auto"``, no fuel limit,
+    10,000 frames, no time limit (``timeout``, in seconds, per ``execute()``).
     Every mdvm error is raised as ``RuntimeError``; bad arguments as ``ValueError``.
     ``jit_threshold`` is the call count at which ``"auto"`` compiles a function,
     ``osr_threshold`` the back-edge count at which a loop is entered by on-stack replacement
@@ -45,9 +47,12 @@ class RustVM:
         max_depth: int | None = None,
         jit_threshold: int | None = None,
         osr_threshold: int | None = None,
+        timeout: float | None = None,
     ) -> None: ...
     @property
     def tier(self) -> Tier: ...
+    @property
+    def timeout(self) -> float | None: ...
     @property
     def debug(self) -> bool: ...
     def set_debug(self, enabled: bool) -> None:
@@ -61,7 +66,10 @@ class RustVM:
     def execute(self) -> None | bool | int | float | str | list[Any] | dict[str, Any]:
         """Run the loaded program from its start; ``Say`` output goes to ``sys.stdout``.
 
-        The GIL is released while the program runs. Returns the program's result.
+        The GIL is released while the program runs; its output reaches ``sys.stdout`` as it
+        goes (at least every 50 ms). Returns the program's result. Ctrl-C stops the program
+        within about 50 ms and raises ``KeyboardInterrupt``; a passed ``timeout`` raises
+        ``RuntimeError``. The VM may be used from any thread, one call at a time.
         """
     def reset(self) -> None:
         """Clear globals, feedback and counters; the program stays loaded."""

@@ -500,19 +500,133 @@ def test_gil_released_during_execute() -> None:
     assert len(inside) >= 5, (end - start, len(inside))
 
 
-def test_vm_is_bound_to_its_thread() -> None:
-    vm = RustVM()
+def test_vm_works_from_another_thread() -> None:
+    # Created on this thread, used on another, then here again: one call at a time works.
+    vm = RustVM("jit")
     vm.load_bytes(returning(1))
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            vm.execute()
-        except BaseException as e:  # PyO3 refuses with a panic exception, not a crash
-            errors.append(e)
-
-    t = threading.Thread(target=other)
+    results: list[object] = []
+    t = threading.Thread(target=lambda: results.append(vm.execute()))
     t.start()
     t.join()
-    assert len(errors) == 1
+    assert results == [1]
     assert vm.execute() == 1
+    # Created on another thread, used and dropped here.
+    made: list[RustVM] = []
+    t = threading.Thread(target=lambda: made.append(RustVM("jit")))
+    t.start()
+    t.join()
+    made[0].load_bytes(returning(2))
+    assert made[0].execute() == 2
+    del made[0]
+
+
+def test_a_second_thread_during_execute_gets_runtime_error() -> None:
+    vm = RustVM("interp", timeout=1)
+    vm.load_bytes(printing_then_looping())
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def run() -> None:
+        started.set()
+        try:
+            vm.execute()
+        except BaseException as e:  # noqa: BLE001 - the test inspects what was raised
+            errors.append(e)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        t = threading.Thread(target=run)
+        t.start()
+        started.wait()
+        time.sleep(0.2)
+        # The other thread holds the VM inside execute(): a second use is refused cleanly.
+        with pytest.raises(RuntimeError, match="(?i)borrow"):
+            vm.execute()
+        with pytest.raises(RuntimeError, match="(?i)borrow"):
+            vm.instruction_count()
+        t.join()
+    # The running call ended with its time limit, as a RuntimeError.
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError), errors
+    assert "time limit of 1 s" in str(errors[0])
+
+
+def printing_then_looping() -> bytes:
+    """Prints "before", then loops forever."""
+    a = Asm()
+    a.load(0, "before")
+    a.say(0)
+    a.jump(-1)
+    return a.bytes()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_timeout_stops_a_runaway_program_and_keeps_its_output(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
+    vm = RustVM(tier, timeout=0.2)
+    assert vm.timeout == 0.2
+    vm.load_bytes(printing_then_looping())
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"interrupted: the time limit of 0\.2 s was reached"):
+        vm.execute()
+    assert time.perf_counter() - t0 < 30
+    assert capsys.readouterr().out == "before\n"
+    with pytest.raises(ValueError):
+        RustVM(timeout=0)
+    with pytest.raises(ValueError):
+        RustVM(timeout=float("nan"))
+
+
+def test_mdvm_timeout_applies_to_a_bare_rustvm(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MDVM_TIMEOUT", "0.1")
+    vm = RustVM()
+    assert vm.timeout == 0.1
+    vm.load_bytes(printing_then_looping())
+    with pytest.raises(RuntimeError, match="time limit"):
+        vm.execute()
+    assert capsys.readouterr().out == "before\n"
+    monkeypatch.setenv("MDVM_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="MDVM_TIMEOUT"):
+        RustVM()
+
+
+CTRL_C_CHILD = """
+import sys
+from machine_dialect_vm import RustVM
+from mdbc import Asm
+a = Asm()
+a.load(0, "before")
+a.say(0)
+a.jump(-1)
+vm = RustVM(sys.argv[1], timeout=60)
+vm.load_bytes(a.bytes())
+try:
+    vm.execute()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_ctrl_c_during_execute_raises_keyboard_interrupt_after_the_output(tier: str, tmp_path: object) -> None:
+    import os
+    import signal
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD, tier],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=here,
+        env={**os.environ, "PYTHONPATH": here},
+    )
+    assert child.stdout is not None
+    # The line printed before the loop reaches sys.stdout while execute() still runs.
+    first = child.stdout.readline()
+    assert first == b"before\n", (first, child.stderr.read() if child.stderr else b"")
+    sent = time.perf_counter()
+    child.send_signal(signal.SIGINT)
+    rest, err = child.communicate(timeout=60)
+    elapsed = time.perf_counter() - sent
+    assert rest == b"KeyboardInterrupt\n", err
+    assert child.returncode == 3, err
+    assert elapsed < 30, elapsed

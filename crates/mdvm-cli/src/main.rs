@@ -1,11 +1,20 @@
 //! `mdvm`: run, disassemble, assemble and check Machine Dialect bytecode.
 //!
 //! Exit status: 0 on success, 1 when loading or running the program fails (the error goes to
-//! stderr; what the program printed stays printed), 2 on bad usage.
+//! stderr; what the program printed stays printed), 2 on bad usage, and 128 + the signal's
+//! number when SIGINT, SIGTERM or SIGHUP stopped a run (130, 143, 129).
+//!
+//! **Signals.** During `run`, the first SIGINT, SIGTERM or SIGHUP interrupts the program at its
+//! next safepoint (a loop back-edge or a call, in either tier): the run ends with an
+//! `interrupted` error, what the program printed is flushed, and the exit status says which
+//! signal it was. If the run has not ended 2 seconds later (a native blocked on input, say),
+//! or at a second signal, the output printed so far is flushed and the process exits at once.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -61,6 +70,10 @@ enum Command {
         /// Make every guard of compiled code side-exit the first time it runs (testing).
         #[arg(long)]
         stress_deopt: bool,
+        /// Stop with an error when the run has taken this many seconds (wall clock; a
+        /// fraction such as 0.5 is allowed).
+        #[arg(long, value_parser = parse_seconds)]
+        timeout: Option<Duration>,
     },
     /// Disassemble a program to .mdasm text on stdout.
     Dis {
@@ -84,6 +97,15 @@ enum Command {
     Natives,
 }
 
+/// A `--timeout` value: positive seconds, fractions allowed.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    if !(v > 0.0) || !v.is_finite() {
+        return Err(format!("the timeout must be a positive number of seconds, not {s:?}"));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{s:?}: {e}"))
+}
+
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
@@ -96,10 +118,147 @@ struct RunOptions {
     jit_threshold: u64,
     osr_threshold: Option<u32>,
     stress_deopt: bool,
+    timeout: Option<Duration>,
 }
 
-fn run(file: PathBuf, o: RunOptions) -> Result<(), String> {
-    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt } = o;
+/// Why `main` exits other than with 0: a message for stderr and the exit status.
+struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, status: 1 }
+    }
+}
+
+/// The program's output: stdout behind a buffer (by lines on a terminal, 64 KiB otherwise),
+/// shared with the signal thread so that it can flush what was printed before the process
+/// exits.
+#[derive(Clone)]
+struct SharedOut(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl SharedOut {
+    fn stdout() -> SharedOut {
+        let stdout = io::stdout();
+        let w: Box<dyn Write + Send> = if stdout.is_terminal() {
+            Box::new(io::LineWriter::new(stdout))
+        } else {
+            Box::new(io::BufWriter::with_capacity(1 << 16, stdout))
+        };
+        SharedOut(Arc::new(Mutex::new(w)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
+        // A panic while writing leaves the buffer usable: keep going.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.lock().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.lock().write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+/// Stops runs on SIGINT, SIGTERM and SIGHUP (see the crate documentation).
+#[cfg(unix)]
+mod signals {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::iterator::{Handle, Signals};
+
+    use super::SharedOut;
+
+    /// How long an interrupted run may take to end before the process exits anyway.
+    const GRACE: Duration = Duration::from_secs(2);
+
+    /// Signal handling for one run; dropping it restores the default handling.
+    pub struct Guard {
+        handle: Handle,
+        received: Arc<AtomicI32>,
+        finished: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Guard {
+        /// The first signal received, if any.
+        pub fn received(&self) -> Option<i32> {
+            match self.received.load(Ordering::SeqCst) {
+                0 => None,
+                s => Some(s),
+            }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.finished.store(true, Ordering::SeqCst);
+            self.handle.close();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Installs the handlers: the first signal interrupts the VM through `stop`; a second one,
+    /// or the end of the grace period, flushes `out` and exits with 128 + the signal.
+    pub fn install(stop: mdvm::InterruptHandle, out: SharedOut) -> Option<Guard> {
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).ok()?;
+        let handle = signals.handle();
+        let received = Arc::new(AtomicI32::new(0));
+        let finished = Arc::new(AtomicBool::new(false));
+        let (r, f) = (received.clone(), finished.clone());
+        let thread = std::thread::Builder::new()
+            .name("mdvm-signals".to_string())
+            .spawn(move || {
+                // The run normally ends within milliseconds of the first signal and closes the
+                // handle, which ends this loop. Otherwise a second signal, or the end of the
+                // grace period, ends the process.
+                for sig in signals.forever() {
+                    if r.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        stop.interrupt();
+                        let (f, out) = (f.clone(), out.clone());
+                        let _ = std::thread::Builder::new().name("mdvm-grace".to_string()).spawn(move || {
+                            std::thread::sleep(GRACE);
+                            if !f.load(Ordering::SeqCst) {
+                                exit_now(out, sig);
+                            }
+                        });
+                    } else if !f.load(Ordering::SeqCst) {
+                        exit_now(out.clone(), sig);
+                    }
+                }
+            })
+            .ok()?;
+        Some(Guard { handle, received, finished, thread: Some(thread) })
+    }
+
+    /// Flushes what the program printed and exits with 128 + `sig`.
+    fn exit_now(mut out: SharedOut, sig: i32) -> ! {
+        let _ = std::io::Write::flush(&mut out);
+        eprintln!("mdvm: stopped by signal {sig}");
+        std::process::exit(128 + sig);
+    }
+}
+
+/// The exit status for a run stopped by signal `sig`.
+fn signal_status(sig: i32) -> u8 {
+    (128 + sig).clamp(0, 255) as u8
+}
+
+fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
+    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout } = o;
     let tier = match tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
@@ -116,19 +275,30 @@ fn run(file: PathBuf, o: RunOptions) -> Result<(), String> {
         .count_instructions(stats)
         .jit_threshold(jit_threshold)
         .stress_deopt(stress_deopt)
+        .timeout(timeout)
         .load_file(&file).map_err(|e| e.to_string())?;
-    let stdout = io::stdout();
-    let result = if stdout.is_terminal() {
-        let mut out = io::LineWriter::new(stdout.lock());
-        vm.run(&mut out)
-    } else {
-        let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        vm.run(&mut out)
-    };
+    let mut out = SharedOut::stdout();
+    #[cfg(unix)]
+    let guard = signals::install(vm.interrupt_handle(), out.clone());
+    // `Vm::run` flushes the output before it returns, whatever ended the run.
+    let result = vm.run(&mut out);
+    #[cfg(unix)]
+    let signal = guard.and_then(|g| g.received());
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
     if stats {
         eprint!("{}", vm.stats());
     }
-    result.map(|_| ()).map_err(|e| e.to_string())
+    match (result, signal) {
+        (Ok(_), _) => Ok(()),
+        (Err(e), Some(sig)) if is_interrupt(&e) => Err(Failure { message: e.to_string(), status: signal_status(sig) }),
+        (Err(e), _) => Err(Failure::from(e.to_string())),
+    }
+}
+
+/// True for the error an interrupt ends a run with.
+fn is_interrupt(e: &mdvm::Error) -> bool {
+    matches!(e, mdvm::Error::Runtime(r) if r.kind == mdvm::ErrorKind::Interrupted)
 }
 
 fn check(file: PathBuf) -> Result<(), String> {
@@ -179,29 +349,31 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.command {
-        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, osr_threshold, always_osr, stress_deopt } => {
+        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, osr_threshold, always_osr, stress_deopt, timeout } => {
             let osr_threshold = if always_osr { Some(1) } else { osr_threshold };
-            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt })
+            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout })
         }
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;
             io::stdout().write_all(mdbc::disassemble(&m).as_bytes()).map_err(|e| e.to_string())
-        }),
+        })
+        .map_err(Failure::from),
         Command::Asm { input, output } => std::fs::read_to_string(&input)
             .map_err(|e| format!("cannot read {}: {e}", input.display()))
             .and_then(|src| {
                 let m = mdbc::assemble(&src).map_err(|e| format!("{}: {e}", input.display()))?;
                 mdbc::verify(&m).map_err(|e| e.to_string())?;
                 std::fs::write(&output, m.encode()).map_err(|e| format!("cannot write {}: {e}", output.display()))
-            }),
-        Command::Check { file } => check(file),
-        Command::Natives => natives(),
+            })
+            .map_err(Failure::from),
+        Command::Check { file } => check(file).map_err(Failure::from),
+        Command::Natives => natives().map_err(Failure::from),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mdvm: {e}");
-            ExitCode::from(1)
+        Err(f) => {
+            eprintln!("mdvm: {}", f.message);
+            ExitCode::from(f.status)
         }
     }
 }

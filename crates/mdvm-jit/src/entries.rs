@@ -87,6 +87,8 @@ pub(crate) struct Request<'a> {
     pub stress: bool,
     /// Charge fuel (the run counts instructions).
     pub metered: bool,
+    /// The interrupt word's address ([`crate::JitOptions::interrupt_flag`]; 0: no safepoints).
+    pub interrupt_flag: usize,
     /// The JIT module's function id of each runtime helper, indexed by
     /// [`mdvm_runtime::helpers::Helper`].
     pub helper_ids: &'a [u32],
@@ -265,6 +267,9 @@ pub(crate) fn build_function(
                     _ => g.b.def_var(g.ivars[r as usize], *next.next().expect("typed argument")),
                 }
             }
+            // A function entry is a safepoint (recursion without loops stays interruptible).
+            let start = g.s.cfg.start;
+            g.safepoint(start);
             // Charges the first segment (no phi of the entry block can match: the entry has
             // no predecessor).
             g.emit_edge(entry_state, entry_blk, entry_pred);

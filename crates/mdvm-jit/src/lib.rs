@@ -71,11 +71,16 @@ pub struct JitOptions {
     /// Misspeculation side exits of one body after which its code is discarded and the body
     /// recompiled with the failing sites generic.
     pub deopt_limit: u32,
+    /// The address of the machine's interrupt word
+    /// ([`mdvm_runtime::InterruptHandle::flag_address`]), which compiled code tests at every
+    /// loop back-edge and function entry; 0 for code without safepoints (it then cannot be
+    /// interrupted). It must stay valid as long as the tier's code runs.
+    pub interrupt_flag: usize,
 }
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4 }
+        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4, interrupt_flag: 0 }
     }
 }
 
@@ -92,7 +97,8 @@ pub struct CompileError(pub String);
 /// Set the environment variable `MDVM_JIT_DUMP` to print the CLIF and machine code of every
 /// compiled function to stderr.
 pub struct CraneliftTier {
-    module: JITModule,
+    /// Taken only by `Drop`, which frees the code.
+    module: std::mem::ManuallyDrop<JITModule>,
     ctx: Context,
     fctx: FunctionBuilderContext,
     options: JitOptions,
@@ -136,7 +142,7 @@ impl CraneliftTier {
         Ok(CraneliftTier {
             helper_ids,
             ctx: module.make_context(),
-            module,
+            module: std::mem::ManuallyDrop::new(module),
             fctx: FunctionBuilderContext::new(),
             options,
             stats: TierStats::default(),
@@ -209,6 +215,7 @@ impl CraneliftTier {
                 unbounded_loops,
                 stress: self.options.stress_deopt,
                 metered: self.options.metered,
+                interrupt_flag: self.options.interrupt_flag,
                 helper_ids: &self.helper_ids,
             },
             &mut self.ctx.func,
@@ -299,6 +306,20 @@ impl CraneliftTier {
 /// The bytecode indices of the (body, index) sites in `sites` that belong to `body`.
 fn sites_in(sites: &HashSet<(u32, u32)>, body: u32) -> HashSet<u32> {
     sites.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect()
+}
+
+impl Drop for CraneliftTier {
+    /// Frees the compiled code, so that a process creating many VMs does not grow.
+    fn drop(&mut self) {
+        // SAFETY: the module is taken once, here, and not used again. Its code is freed: no
+        // code of it runs now or later, because the tier's owner (the machine) calls native
+        // entries only through itself, and drops the tier only when it is dropped, after
+        // every run has returned; the entry pointers it keeps are never called after that.
+        unsafe {
+            let module = std::mem::ManuallyDrop::take(&mut self.module);
+            module.free_memory();
+        }
+    }
 }
 
 impl CompiledTier for CraneliftTier {

@@ -18,12 +18,24 @@
 //! `capsys` and notebooks see the output, in order with what Python printed before and after,
 //! and a long-running program's output still appears as it goes.
 //!
+//! **Ctrl-C and time limits.** While `execute()` runs, mdvm asks Python about every 50 ms
+//! whether a signal arrived (`PyErr_CheckSignals`, on the thread that called `execute()`): a
+//! Ctrl-C then stops the program at its next safepoint and `execute()` raises
+//! `KeyboardInterrupt`, with everything the program printed delivered first. `timeout`
+//! (seconds) stops a run that takes longer with a `RuntimeError` (`interrupted: the time limit
+//! of ... s was reached`).
+//!
+//! **Threads.** A `RustVM` may be used from any thread, one call at a time: a call while
+//! another thread is inside `execute()` on the same VM raises `RuntimeError` (already
+//! borrowed). The program runs on the calling thread.
+//!
 //! **Defaults from the environment.** Arguments not given to `RustVM(...)` come from
-//! `MDVM_TIER` (`auto`, `interp`, `jit`), `MDVM_FUEL` (instructions) and `MDVM_MAX_DEPTH`
-//! (frames), so that the frontend's `python -m machine_dialect run`, which calls `RustVM()`
-//! with no arguments, can be given a budget.
+//! `MDVM_TIER` (`auto`, `interp`, `jit`), `MDVM_FUEL` (instructions), `MDVM_MAX_DEPTH`
+//! (frames) and `MDVM_TIMEOUT` (seconds), so that the frontend's `python -m machine_dialect
+//! run` and `agent`, which call `RustVM()` with no arguments, can be given budgets.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mdvm::{Error as VmError, Tier, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
@@ -43,6 +55,8 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// whole lines, re-acquiring the GIL for each write (see the module documentation).
 struct PyStdout {
     buf: Vec<u8>,
+    /// Text was written to `sys.stdout` since its last `flush()`.
+    unflushed: bool,
     last_write: Instant,
     /// The Python exception a write to `sys.stdout` raised, kept to chain to the error.
     failure: Option<PyErr>,
@@ -50,7 +64,7 @@ struct PyStdout {
 
 impl PyStdout {
     fn new() -> PyStdout {
-        PyStdout { buf: Vec::with_capacity(FLUSH_BYTES), last_write: Instant::now(), failure: None }
+        PyStdout { buf: Vec::with_capacity(FLUSH_BYTES), unflushed: false, last_write: Instant::now(), failure: None }
     }
 
     /// Writes `self.buf[..n]` to `sys.stdout` and removes it from the buffer; with `flush`,
@@ -59,6 +73,7 @@ impl PyStdout {
         let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
         self.buf.drain(..n);
         self.last_write = Instant::now();
+        self.unflushed = !flush;
         let r = Python::attach(|py| -> PyResult<()> {
             let stdout = py.import("sys")?.getattr("stdout")?;
             // Like print(): no stdout (pythonw, a closed console) discards the output.
@@ -96,6 +111,10 @@ impl Write for PyStdout {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        // Polls flush every 50 ms: take the GIL only when there is something to deliver.
+        if self.buf.is_empty() && !self.unflushed {
+            return Ok(());
+        }
         self.emit(self.buf.len(), true)
     }
 }
@@ -111,10 +130,9 @@ impl<T> AssertSend<T> {
 
 // SAFETY: `Python::detach` runs its closure synchronously on the calling thread, so the wrapped
 // `&mut Vm` (not `Send`: it holds `Rc`s) and the result `Value` it returns never leave the
-// thread that owns them. No other thread
-// can reach the same `Vm` meanwhile: `RustVM` is `unsendable` (PyO3 refuses access from any
-// thread but its creator's) and the `&mut` comes from an exclusive `PyRefMut` borrow held for
-// the whole call. The output writer re-acquires the GIL itself before touching Python.
+// thread that runs the call. No other thread can reach the same `Vm` meanwhile: the `&mut`
+// comes from an exclusive `PyRefMut` borrow held for the whole call (see `RustVM`'s `Send`).
+// The output writer and the poll hook re-acquire the GIL themselves before touching Python.
 unsafe impl<T> Send for AssertSend<T> {}
 
 /// The tier named by `s`.
@@ -130,6 +148,14 @@ fn parse_tier(s: &str) -> PyResult<Tier> {
 /// An environment variable's value, if it is set and not empty.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A number of seconds given as `timeout` or `MDVM_TIMEOUT`: positive and finite.
+fn seconds(what: &str, v: f64) -> PyResult<Duration> {
+    if !(v > 0.0) || !v.is_finite() {
+        return Err(PyValueError::new_err(format!("{what} must be a positive number of seconds, not {v}")));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
 }
 
 /// An environment variable holding a non-negative integer.
@@ -233,11 +259,16 @@ fn vm_error(e: &VmError) -> PyErr {
 /// everything first); `fuel` limits the instructions one `execute()` may run; `max_depth`
 /// limits live frames (default 10,000, main's included); `jit_threshold` is the call count at
 /// which `"auto"` compiles a function, `osr_threshold` the back-edge count at which a loop is
-/// entered by OSR (1: every loop at its first back-edge; both must be at least 1). Unset arguments come from `MDVM_TIER`, `MDVM_FUEL`,
-/// `MDVM_MAX_DEPTH`, or the defaults.
-#[pyclass(unsendable, module = "machine_dialect_vm")]
+/// entered by OSR (1: every loop at its first back-edge; both must be at least 1); `timeout`
+/// limits the seconds one `execute()` may take. Unset arguments come from `MDVM_TIER`,
+/// `MDVM_FUEL`, `MDVM_MAX_DEPTH`, `MDVM_TIMEOUT`, or the defaults.
+#[pyclass(module = "machine_dialect_vm")]
 pub struct RustVM {
     builder: VmBuilder,
+    timeout: Option<Duration>,
+    /// The exception (KeyboardInterrupt, ...) a signal handler raised during `execute()`, set by
+    /// the poll hook, raised by `execute()` once the run has stopped.
+    signal_error: Arc<Mutex<Option<PyErr>>>,
     tier: Tier,
     fuel: Option<u64>,
     max_depth: usize,
@@ -249,13 +280,39 @@ pub struct RustVM {
     bytes: Option<Vec<u8>>,
 }
 
+// SAFETY: a `RustVM` may move to, and be used from, another thread (Python threads share
+// objects). What is not `Send` in it, the `Rc`s inside `Vm` and `VmBuilder` (values, the
+// program, natives), forms graphs owned entirely by this object: no `Rc` is shared with
+// anything outside it (values cross to Python only as converted copies, host callables are
+// `Py` handles, which are `Send`), so moving the whole object moves every reference to them.
+// Two threads never use it at once: `&mut self` methods hold PyO3's exclusive borrow (a second
+// thread gets a `RuntimeError`, "already borrowed"), and `&self` methods run holding the GIL
+// (the module is built for the GIL-enabled ABI, abi3), which `execute()`, the only method that
+// releases it, cannot hold at the same time because it holds the exclusive borrow.
+unsafe impl Send for RustVM {}
+// SAFETY: as for `Send` above: shared access happens only under the GIL, one thread at a time.
+unsafe impl Sync for RustVM {}
+
 impl RustVM {
     /// Replaces the loaded program by the one in `bytes`.
     fn load(&mut self, bytes: &[u8]) -> PyResult<()> {
         if let Some(old) = self.vm.take() {
             self.earlier_instructions += old.instruction_count();
         }
-        self.vm = Some(self.builder.clone().load_bytes(bytes).map_err(|e| vm_error(&e))?);
+        let mut vm = self.builder.clone().load_bytes(bytes).map_err(|e| vm_error(&e))?;
+        // Every 50 ms of a run: deliver the output (the machine flushes it first) and let Python
+        // run its signal handlers; an exception from one (KeyboardInterrupt) stops the run.
+        let slot = self.signal_error.clone();
+        vm.set_poll(FLUSH_INTERVAL, move || {
+            Python::attach(|py| {
+                py.check_signals().map_err(|e| {
+                    let msg = describe(py, &e);
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    msg
+                })
+            })
+        });
+        self.vm = Some(vm);
         self.bytes = Some(bytes.to_vec());
         Ok(())
     }
@@ -264,13 +321,14 @@ impl RustVM {
 #[pymethods]
 impl RustVM {
     #[new]
-    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None))]
+    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None, timeout = None))]
     fn new(
         tier: Option<&str>,
         fuel: Option<u64>,
         max_depth: Option<usize>,
         jit_threshold: Option<u64>,
         osr_threshold: Option<u32>,
+        timeout: Option<f64>,
     ) -> PyResult<Self> {
         let tier = match tier.map(str::to_owned).or_else(|| env("MDVM_TIER")) {
             Some(t) => parse_tier(t.trim())?,
@@ -287,7 +345,19 @@ impl RustVM {
         if max_depth == 0 {
             return Err(PyValueError::new_err("max_depth must be at least 1 (the main program's frame)"));
         }
-        let mut builder = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth);
+        let timeout = match timeout {
+            Some(t) => Some(seconds("timeout", t)?),
+            None => match env("MDVM_TIMEOUT") {
+                Some(v) => {
+                    let t: f64 = v.trim().parse().map_err(|_| {
+                        PyValueError::new_err(format!("MDVM_TIMEOUT must be a number of seconds, not {v:?}"))
+                    })?;
+                    Some(seconds("MDVM_TIMEOUT", t)?)
+                }
+                None => None,
+            },
+        };
+        let mut builder = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth).timeout(timeout);
         if let Some(n) = jit_threshold {
             if n == 0 {
                 return Err(PyValueError::new_err("jit_threshold must be at least 1"));
@@ -300,7 +370,18 @@ impl RustVM {
             }
             builder = builder.osr_threshold(n);
         }
-        Ok(RustVM { builder, tier, fuel, max_depth, vm: None, debug: false, earlier_instructions: 0, bytes: None })
+        Ok(RustVM {
+            builder,
+            timeout,
+            signal_error: Arc::new(Mutex::new(None)),
+            tier,
+            fuel,
+            max_depth,
+            vm: None,
+            debug: false,
+            earlier_instructions: 0,
+            bytes: None,
+        })
     }
 
     /// Loads a `.mdbc` file, replacing any program loaded before.
@@ -324,13 +405,16 @@ impl RustVM {
     /// `float`, `str`, `list` or `dict`. Its `Say` output goes to `sys.stdout`. Globals set by
     /// an earlier run stay until `reset()`.
     ///
-    /// Raises `RuntimeError` with mdvm's message on a runtime error or an exhausted budget
-    /// (output printed before the error stays printed), or if no program is loaded.
+    /// Raises `RuntimeError` with mdvm's message on a runtime error, an exhausted budget or a
+    /// passed `timeout` (output printed before the error stays printed), or if no program is
+    /// loaded; `KeyboardInterrupt` (or whatever a Python signal handler raised) when Ctrl-C
+    /// arrives while the program runs (it stops within about 50 ms, its output delivered).
     fn execute(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let Some(vm) = self.vm.as_mut() else {
             return Err(PyRuntimeError::new_err("no program loaded: call load_bytecode() or load_bytes() first"));
         };
         let mut out = PyStdout::new();
+        self.signal_error.lock().unwrap_or_else(|p| p.into_inner()).take();
         let job = AssertSend((vm, &mut out));
         let result = py
             .detach(move || {
@@ -351,6 +435,10 @@ impl RustVM {
         match result {
             Ok(Ok(v)) => Ok(to_py(py, &v)?.unbind()),
             Ok(Err(e)) => {
+                // A signal handler's exception (KeyboardInterrupt) is raised as itself.
+                if let Some(signal) = self.signal_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    return Err(signal);
+                }
                 let err = vm_error(&e);
                 if let Some(cause) = failure {
                     err.set_cause(py, Some(cause));
@@ -442,6 +530,7 @@ impl RustVM {
         d.set_item("tier", self.tier.to_string())?;
         d.set_item("fuel", self.fuel)?;
         d.set_item("max_depth", self.max_depth)?;
+        d.set_item("timeout", self.timeout.map(|t| t.as_secs_f64()))?;
         let calls = PyDict::new(py);
         let mut jit_stats = None;
         let mut instructions = 0;
@@ -487,8 +576,20 @@ impl RustVM {
         self.debug
     }
 
+    /// The time limit of one `execute()` in seconds, or `None`.
+    #[getter]
+    fn timeout(&self) -> Option<f64> {
+        self.timeout.map(|t| t.as_secs_f64())
+    }
+
     fn __repr__(&self) -> String {
-        format!("RustVM(tier={:?}, fuel={:?}, max_depth={})", self.tier.to_string(), self.fuel, self.max_depth)
+        format!(
+            "RustVM(tier={:?}, fuel={:?}, max_depth={}, timeout={:?})",
+            self.tier.to_string(),
+            self.fuel,
+            self.max_depth,
+            self.timeout.map(|t| t.as_secs_f64())
+        )
     }
 }
 

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Output,
     /// A host function (a native the embedder registered) reported an error.
     Host,
+    /// The run was stopped from outside: an [`crate::interrupt::InterruptHandle`], a passed
+    /// time limit, or the host's poll hook (Ctrl-C in Python).
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -46,6 +49,7 @@ impl ErrorKind {
             ErrorKind::FuelExhausted => "fuel exhausted",
             ErrorKind::Output => "output error",
             ErrorKind::Host => "host error",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }

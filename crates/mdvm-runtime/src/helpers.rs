@@ -185,6 +185,19 @@ pub unsafe extern "C" fn mdvm_call_native(ctx: *mut NativeContext, body: u32, pc
     m.native_call_at(body, pc, base as usize, native)
 }
 
+/// A safepoint of compiled code (a loop back-edge or a function entry) found the interrupt
+/// word nonzero ([`crate::interrupt`]): serves the requests for the instruction at bytecode
+/// index `pc` of `body`. Returns 0 to go on, or 1 when the run must stop (the error is
+/// recorded; native code then returns [`crate::native::RET_UNWIND`]).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_safepoint(ctx: *mut NativeContext, body: u32, pc: u32) -> u32 {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    (!m.safepoint_at(body, pc)) as u32
+}
+
 /// Calls native `entry` for the window at `base` on a fresh native stack segment (native code
 /// calls this instead of the callee when its stack pointer is below `ctx.stack_limit`).
 ///
@@ -371,6 +384,8 @@ helper_table! {
     CallOnNewStack => mdvm_call_on_new_stack(*mut NativeContext, *const u8, u64) -> NativeRet;
     /// [`mdvm_array_set_plain`]: `ARRAY_SET_R` of a plain value.
     ArraySetPlain => mdvm_array_set_plain(*mut NativeContext, u64, u32, i64, u64, u64) -> u32;
+    /// [`mdvm_safepoint`]: interrupt requests at a back-edge or function entry.
+    Safepoint => mdvm_safepoint(*mut NativeContext, u32, u32) -> u32;
 }
 
 #[cfg(test)]

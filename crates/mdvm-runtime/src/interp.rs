@@ -20,6 +20,7 @@ use crate::native::{
     RET_UNWIND,
 };
 use crate::ops::{self, Cmp};
+use crate::interrupt::{safepoint, InterruptHandle, PollHook, Watchdog};
 use crate::natives::NativeCall;
 use crate::program::{CallSite, Callee, Op, Program};
 use crate::value::Value;
@@ -40,6 +41,9 @@ pub struct Limits {
     /// when `fuel` is set; off, the interpreter skips the per-instruction count and
     /// `instruction_count` stays 0.
     pub metered: bool,
+    /// Wall-clock time one run may take; `None` for no limit. Passing it is an
+    /// [`ErrorKind::Interrupted`] error at the next safepoint ([`crate::interrupt`]).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Limits {
@@ -50,9 +54,9 @@ impl Limits {
 }
 
 impl Default for Limits {
-    /// Depth 10,000, no fuel limit, instructions counted.
+    /// Depth 10,000, no fuel limit, instructions counted, no time limit.
     fn default() -> Self {
-        Limits { max_depth: DEFAULT_MAX_DEPTH, fuel: None, metered: true }
+        Limits { max_depth: DEFAULT_MAX_DEPTH, fuel: None, metered: true, timeout: None }
     }
 }
 
@@ -135,6 +139,11 @@ pub struct Machine {
     out: Option<OutPtr>,
     /// What natives use of the machine: input, start time, the argument buffer.
     natives: NativeEnv,
+    /// Stop, time-limit and poll requests, tested at safepoints ([`crate::interrupt`]).
+    interrupts: InterruptHandle,
+    /// The host's poll hook and how often the watchdog asks for it ([`Machine::set_poll`]).
+    poll: Option<PollHook>,
+    poll_interval: Option<std::time::Duration>,
 }
 
 /// The machine's side of native calls.
@@ -275,6 +284,9 @@ impl Machine {
             halted: false,
             out: None,
             natives: NativeEnv { input: None, started: Instant::now(), args: Vec::new() },
+            interrupts: InterruptHandle::new(),
+            poll: None,
+            poll_interval: None,
             program,
         };
         m.native.entries = m.entries.as_ptr();
@@ -288,8 +300,23 @@ impl Machine {
         self.natives.input = Some(input);
     }
 
+    /// A handle that stops this machine's runs from any thread ([`crate::interrupt`]).
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.interrupts.clone()
+    }
+
+    /// Calls `hook` at a safepoint about every `interval` while a run is in progress, after
+    /// flushing the program's output; an `Err` from it ends the run as
+    /// [`ErrorKind::Interrupted`] with its message. Replaces an earlier hook.
+    pub fn set_poll(&mut self, interval: std::time::Duration, hook: PollHook) {
+        self.poll = Some(hook);
+        self.poll_interval = Some(interval);
+    }
+
     /// Attaches a compiled tier, used as `policy` says. Turns profiling on.
     pub fn set_tier(&mut self, tier: Box<dyn CompiledTier>, policy: TierPolicy) {
+        // Entries of a tier being replaced die with it.
+        self.entries.iter_mut().for_each(|e| *e = std::ptr::null());
         self.tier = Some(tier);
         self.policy = policy;
         self.feedback.profiling = true;
@@ -389,6 +416,7 @@ impl Machine {
         // returns, and it is used only by code running inside this call.
         let out_ptr: OutPtr = unsafe { std::mem::transmute::<*mut dyn Write, OutPtr>(out as *mut dyn Write) };
         self.out = Some(out_ptr);
+        let watchdog = Watchdog::start(&self.interrupts, self.limits.timeout, self.poll_interval);
 
         let body = self.program.entry_body;
         self.feedback.call_counts[body as usize] += 1;
@@ -411,6 +439,8 @@ impl Machine {
         if self.limits.is_metered() {
             self.executed += fuel_start - self.native.fuel;
         }
+        drop(watchdog);
+        self.interrupts.clear();
         self.out = None;
         // Drop whatever the run left in registers (on error or HALT frames are still live).
         self.stack.clear();
@@ -678,6 +708,23 @@ impl Machine {
         }
     }
 
+    /// `mdvm_safepoint`: serves the interrupt requests pending at bytecode index `pc` of
+    /// `body` (a back-edge or a function entry of compiled code). Returns false, with the error
+    /// recorded, when the run must stop.
+    pub(crate) fn safepoint_at(&mut self, body: u32, pc: u32) -> bool {
+        let out = self.out.expect("safepoints run inside Machine::run");
+        // SAFETY: `out` points to the writer `Machine::run` was given, alive for the whole run;
+        // no other reference to it is live while a helper runs.
+        match safepoint(&self.interrupts, self.limits.timeout, unsafe { &mut *out }, &mut self.poll) {
+            Ok(()) => true,
+            Err(e) => {
+                let ipc = self.program.internal_pc(body, pc);
+                self.pending.get_or_insert_with(|| fault(&self.program, body, ipc, e));
+                false
+            }
+        }
+    }
+
     /// `mdvm_load_const`.
     pub(crate) fn load_const(&mut self, slot: usize, k: usize) {
         let v = self.program.constants[k].clone();
@@ -720,6 +767,8 @@ impl Machine {
             native_entries,
             osr_entries,
             natives,
+            interrupts,
+            poll,
             ..
         } = self;
         let program: &Program = program;
@@ -728,6 +777,7 @@ impl Machine {
         let fuel_start = limits.fuel.unwrap_or(u64::MAX);
         let mut fuel = native.fuel;
         let max_depth = native.max_depth;
+        let interrupt_word = interrupts.word();
 
         // Cold frame state lives in `cur`; the loop keeps only pc, fuel and the window hot.
         let mut cur;
@@ -826,9 +876,22 @@ impl Machine {
                 r!($dst).set(Value::Bool(v));
             }};
         }
+        // A safepoint: serves interrupt requests (a backward jump, a call).
+        macro_rules! safepoint {
+            () => {
+                if interrupt_word.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+                    // SAFETY: `out` points to the writer `Machine::run` was given, alive for the
+                    // whole run, and nothing else uses it while this runs.
+                    tryop!(safepoint(interrupts, limits.timeout, unsafe { &mut *out }, poll));
+                }
+            };
+        }
         macro_rules! jump {
             ($target:expr) => {{
                 let t = $target as usize;
+                if t <= pc {
+                    safepoint!();
+                }
                 cur.rec_from = pc as u32;
                 cur.rec_to = t as u32;
                 if PROFILE && t <= pc {
@@ -895,6 +958,7 @@ impl Machine {
                         }
                     }
                 };
+                safepoint!();
                 if native.depth >= max_depth {
                     bail!(OpError::new(
                         ErrorKind::CallDepth,

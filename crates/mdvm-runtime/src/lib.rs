@@ -11,6 +11,7 @@
 //!   budgets ([`Limits`]), and [`feedback`] for the compiled tier;
 //! * [`native`]: the interface compiled code and the compiled tier plug into, and the layout
 //!   facts native code relies on;
+//! * [`interrupt`]: stopping a run from another thread, time limits and host polls;
 //! * [`natives`]: functions programs call by name that the runtime or the host provides:
 //!   the registry, the calling protocol and the standard library;
 //! * [`helpers`]: the runtime functions compiled code calls, and the one list of them;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod feedback;
 pub mod helpers;
 pub mod interp;
+pub mod interrupt;
 pub mod native;
 pub mod natives;
 pub mod ops;
@@ -30,5 +32,6 @@ pub mod value;
 pub use error::{ErrorKind, OpError, RuntimeError};
 pub use feedback::{Feedback, SiteTypes, TypeMask};
 pub use interp::{Limits, Machine, DEFAULT_MAX_DEPTH};
+pub use interrupt::{InterruptHandle, PollHook};
 pub use program::Program;
 pub use value::{Tag, Value};

@@ -25,7 +25,7 @@ use std::rc::Rc;
 pub use mdbc::LoadError;
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
-pub use mdvm_runtime::{ErrorKind, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
+pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};
 use thiserror::Error;
@@ -157,6 +157,15 @@ impl VmBuilder {
         self
     }
 
+    /// Limits the wall-clock time of each run (`None`, the default, for no limit). A run that
+    /// passes it stops at its next safepoint (a loop back-edge or a call, in either tier) with
+    /// an [`ErrorKind::Interrupted`] error; output printed before stays printed. A thread
+    /// watches the time while a run with a limit is in progress.
+    pub fn timeout(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.limits.timeout = limit;
+        self
+    }
+
     /// Sets the maximum number of live frames, main's included (default 10,000).
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.limits.max_depth = depth;
@@ -212,6 +221,8 @@ impl VmBuilder {
             let options = mdvm_jit::JitOptions {
                 metered: self.limits.is_metered(),
                 stress_deopt: self.stress_deopt,
+                // The machine keeps its handle, and so the word, as long as the tier lives.
+                interrupt_flag: machine.interrupt_handle().flag_address(),
                 ..Default::default()
             };
             match mdvm_jit::CraneliftTier::new(options) {
@@ -382,6 +393,34 @@ impl Vm {
     /// Clears globals, feedback and counters.
     pub fn reset(&mut self) {
         self.machine.reset();
+    }
+
+    /// A handle that stops this VM's runs from any thread: [`InterruptHandle::interrupt`] ends
+    /// the run in progress within a loop iteration or a call, in either tier, with an
+    /// [`ErrorKind::Interrupted`] error (output printed before stays printed). Requested while
+    /// no run is in progress, it stops the next run at its start.
+    ///
+    /// ```
+    /// # use mdvm::Vm;
+    /// # let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.mdbc")).unwrap();
+    /// let mut vm = Vm::builder().load_bytes(&bytes)?;
+    /// let stop = vm.interrupt_handle();
+    /// stop.interrupt();
+    /// let err = vm.run_captured().result.unwrap_err();
+    /// assert!(err.to_string().contains("interrupted"));
+    /// assert!(vm.run_captured().result.is_ok(), "the next run is not interrupted");
+    /// # Ok::<(), mdvm::Error>(())
+    /// ```
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.machine.interrupt_handle()
+    }
+
+    /// Calls `hook` about every `interval` while a run is in progress, at a safepoint, after
+    /// flushing the program's output to the run's writer. Returning `Err(message)` ends the run
+    /// with an [`ErrorKind::Interrupted`] error carrying `message`. The Python module uses it
+    /// to deliver output as the program runs and to notice Ctrl-C.
+    pub fn set_poll(&mut self, interval: std::time::Duration, hook: impl FnMut() -> Result<(), String> + 'static) {
+        self.machine.set_poll(interval, Box::new(hook));
     }
 
     /// Sets what `read_line` reads (default: the process's standard input).

@@ -1,5 +1,9 @@
-//! Fuel and loops: charging blocks to the fuel budget, and the trip-count check that lets a
-//! counted loop's accumulators add without a check ([`crate::analysis::counted`]).
+//! Fuel and loops: charging blocks to the fuel budget, safepoints, and the trip-count check
+//! that lets a counted loop's accumulators add without a check ([`crate::analysis::counted`]).
+//!
+//! A **safepoint** (every loop back-edge and function entry) loads the machine's interrupt word
+//! ([`mdvm_runtime::interrupt`]) and, only when it is nonzero, calls `mdvm_safepoint` out of
+//! line, which serves the request (stop, time limit, host poll) and may end the run.
 //!
 //! When the run is metered, every edge into a block charges the instruction count of the
 //! block's first segment ([`crate::analysis::fuel`]) and side-exits to the block's start when
@@ -11,6 +15,7 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder};
 use mdbc::cfg::RegSet;
+use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot};
 
 use crate::analysis::counted;
@@ -45,6 +50,30 @@ impl Emitter<'_, '_, '_> {
         self.side_exit_if(short, snap);
         let left = self.b.ins().iadd_imm_s(fuel, -(cost as i64));
         self.b.ins().store(flags(), left, self.ctx, rt::OFF_FUEL);
+    }
+
+    /// A safepoint at bytecode index `pc`: when the interrupt word is nonzero, `mdvm_safepoint`
+    /// serves the requests, and the activation unwinds if the run must stop. Nothing when the
+    /// tier was built without an interrupt word.
+    pub fn safepoint(&mut self, pc: u32) {
+        if self.req.interrupt_flag == 0 {
+            return;
+        }
+        let addr = self.b.ins().iconst(self.ptr, self.req.interrupt_flag as i64);
+        // An atomic load: another thread writes the word, and the load must not be merged
+        // with another or moved out of the loop.
+        let word = self.b.ins().atomic_load(types::I32, flags(), addr);
+        let cont = self.cold_if(word);
+        let depth = self.depth;
+        self.store_depth(depth);
+        let body = self.b.ins().iconst(types::I32, self.req.body as i64);
+        let pcv = self.b.ins().iconst(types::I32, pc as i64);
+        let ctx = self.ctx;
+        let call = self.call_helper(Helper::Safepoint, &[ctx, body, pcv]);
+        let stop = self.b.inst_results(call)[0];
+        self.unwind_if(stop, None);
+        self.b.ins().jump(cont, &[]);
+        self.resume_at(cont);
     }
 
     /// The fuel cost of the segment starting at the head of block `blk`.

@@ -284,12 +284,17 @@ impl Emitter<'_, '_, '_> {
     /// segment, the phis as copies, and the registers the target's head state has in slots
     /// written there.
     pub fn emit_edge(&mut self, mut st: State, blk: u32, pred: u32) {
+        let start = self.s.cfg.blocks[blk as usize].start;
+        // A back-edge is a safepoint (the OSR entry's edge follows the interpreter's, which
+        // was one).
+        if pred != NO_PRED && pred >= start && !self.entering_osr {
+            self.safepoint(pred);
+        }
         if let Some(i) = self.counted.iter().position(|c| c.header == blk) {
             if self.entering_osr || self.counted[i].enters_from(&self.s.cfg, pred) {
                 self.check_trip_bound(i, pred, &st);
             }
         }
-        let start = self.s.cfg.blocks[blk as usize].start;
         let live = self.s.live_in(start);
         let cost = self.head_cost(blk);
         self.charge_fuel(cost, start, pred, &st, live);

@@ -1,0 +1,275 @@
+//! Stopping runs from outside: `Vm::interrupt_handle` from another thread, `VmBuilder::timeout`,
+//! the poll hook (`Vm::set_poll`), and the CLI's `--timeout` and signal handling. Every case
+//! asserts the clean outcome: an `interrupted` error naming a position, exit status, and the
+//! output printed before it kept.
+//!
+//! The programs never end by themselves. In-process runs carry a fuel budget as a backstop, so
+//! a broken safepoint fails the test (with `fuel exhausted`) instead of hanging it; the CLI
+//! runs are unmetered (the CLI's default) and are killed after a deadline.
+
+use std::time::Duration;
+
+use mdvm::{Error, ErrorKind, RuntimeError, Vm};
+use mdvm_tests::{assemble_bytes, Mode, TempDir};
+
+/// Prints `before`, then counts forever in a loop.
+const LOOP: &str = "
+.module forever
+        LOAD_CONST_R r0, str \"before\"
+        DEBUG_PRINT r0
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 1
+loop:   ADD_R r1, r1, r2
+        JUMP_R loop
+";
+
+/// Prints `before`, then computes fib(90) by plain recursion: no loop anywhere, so only the
+/// safepoints at function entries can stop it.
+const RECURSION: &str = "
+.module recursion
+        LOAD_CONST_R r0, str \"before\"
+        DEBUG_PRINT r0
+        LOAD_CONST_R r1, str \"fib\"
+        LOAD_CONST_R r2, int 90
+        CALL_R r1, r3, r2
+        DEBUG_PRINT r3
+        RETURN_R
+
+.func fib
+        LOAD_CONST_R r1, int 2
+        LT_R r2, r0, r1
+        JUMP_IF_NOT_R r2, rec
+        RETURN_R r0
+rec:    LOAD_CONST_R r3, int 1
+        SUB_R r4, r0, r3
+        LOAD_CONST_R r5, str \"fib\"
+        CALL_R r5, r6, r4
+        SUB_R r7, r0, r1
+        CALL_R r5, r8, r7
+        ADD_R r9, r6, r8
+        RETURN_R r9
+";
+
+/// Sums 0..1000 in a loop and prints the sum (it ends).
+const FINITE: &str = "
+.module finite
+        LOAD_CONST_R r0, int 0
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 1000
+        LOAD_CONST_R r3, int 1
+loop:   LT_R r4, r1, r2
+        JUMP_IF_NOT_R r4, done
+        ADD_R r0, r0, r1
+        ADD_R r1, r1, r3
+        JUMP_R loop
+done:   DEBUG_PRINT r0
+        RETURN_R
+";
+
+/// The backstop: far more instructions than the tests let run before stopping the program.
+const BACKSTOP_FUEL: u64 = 2_000_000_000;
+
+fn runtime_error(e: Error) -> RuntimeError {
+    match e {
+        Error::Runtime(r) => r,
+        e => panic!("not a runtime error: {e}"),
+    }
+}
+
+#[test]
+fn an_interrupt_from_another_thread_stops_loops_and_recursion_in_every_mode() {
+    for (name, src) in [("loop", LOOP), ("recursion", RECURSION)] {
+        let bytes = assemble_bytes(src);
+        for mode in Mode::ALL {
+            let mut vm = mode.builder().fuel(Some(BACKSTOP_FUEL)).load_bytes(&bytes).expect("loads");
+            let stop = vm.interrupt_handle();
+            let stopper = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                stop.interrupt();
+            });
+            let o = vm.run_captured();
+            stopper.join().expect("the stopping thread");
+            assert_eq!(String::from_utf8_lossy(&o.output), "before\n", "{name} in {mode}: output kept");
+            let e = runtime_error(o.result.expect_err("the run was stopped"));
+            assert_eq!(e.kind, ErrorKind::Interrupted, "{name} in {mode}: {e}");
+            assert_eq!(e.message, "stop requested");
+            let expected_fn = if name == "loop" { "<main>" } else { "fib" };
+            assert_eq!(e.function, expected_fn, "{name} in {mode}: the error names where the run was");
+            // The stop was served: the next run is not interrupted.
+            let mut again = mode.builder().load_bytes(&assemble_bytes(FINITE)).expect("loads");
+            again.interrupt_handle().interrupt();
+            assert!(again.run_captured().result.is_err(), "an interrupt before a run stops it");
+            let o = again.run_captured();
+            assert_eq!(String::from_utf8_lossy(&o.output), "499500\n", "{mode}: the run after a stop");
+            assert!(o.result.is_ok());
+        }
+    }
+}
+
+#[test]
+fn a_time_limit_stops_the_run_with_its_value_in_the_message() {
+    let bytes = assemble_bytes(LOOP);
+    for mode in [Mode::INTERP, Mode::JIT, Mode::AUTO, Mode::ALWAYS_OSR] {
+        let mut vm = mode
+            .builder()
+            .fuel(Some(BACKSTOP_FUEL))
+            .timeout(Some(Duration::from_millis(50)))
+            .load_bytes(&bytes)
+            .expect("loads");
+        let o = vm.run_captured();
+        assert_eq!(String::from_utf8_lossy(&o.output), "before\n", "{mode}");
+        let e = runtime_error(o.result.expect_err("the time limit stops the loop"));
+        assert_eq!(e.kind, ErrorKind::Interrupted, "{mode}: {e}");
+        assert_eq!(e.message, "the time limit of 0.05 s was reached", "{mode}");
+        // A run within its limit is unaffected, and the limit applies afresh to each run.
+        let mut vm = mode.builder().timeout(Some(Duration::from_secs(600))).load_bytes(&assemble_bytes(FINITE)).expect("loads");
+        for _ in 0..2 {
+            assert_eq!(String::from_utf8_lossy(&vm.run_captured().output), "499500\n");
+        }
+    }
+}
+
+/// A writer that keeps what is written in a buffer until it is flushed: what the poll hook
+/// sees in `flushed` proves the machine flushed the output before calling it.
+struct Buffered {
+    pending: Vec<u8>,
+    flushed: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+}
+
+impl std::io::Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushed.borrow_mut().append(&mut self.pending);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_poll_hook_runs_after_a_flush_and_its_error_stops_the_run() {
+    for (name, src) in [("loop", LOOP), ("recursion", RECURSION)] {
+        for mode in [Mode::INTERP, Mode::JIT, Mode::AUTO] {
+            let mut vm = mode.builder().fuel(Some(BACKSTOP_FUEL)).load_bytes(&assemble_bytes(src)).expect("loads");
+            let flushed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let seen = flushed.clone();
+            let mut polls = 0;
+            vm.set_poll(Duration::from_millis(5), move || {
+                assert_eq!(seen.borrow().as_slice(), b"before\n", "the output was flushed before the hook");
+                polls += 1;
+                if polls == 3 {
+                    Err("KeyboardInterrupt".to_string())
+                } else {
+                    Ok(())
+                }
+            });
+            let mut out = Buffered { pending: Vec::new(), flushed: flushed.clone() };
+            let e = runtime_error(vm.run(&mut out).expect_err("the hook stops the run"));
+            assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Interrupted, "KeyboardInterrupt"), "{name} in {mode}");
+            assert_eq!(flushed.borrow().as_slice(), b"before\n");
+        }
+    }
+}
+
+#[test]
+fn a_vm_without_limits_still_answers_its_handle() {
+    // Unmetered, no fuel: the only way out is the safepoints.
+    let bytes = assemble_bytes(LOOP);
+    for tier in [mdvm::Tier::Interp, mdvm::Tier::Jit] {
+        let mut vm = Vm::builder().tier(tier).count_instructions(false).load_bytes(&bytes).expect("loads");
+        let stop = vm.interrupt_handle();
+        // A watchdog of the test's own: if the handle did not work, the process would hang.
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            stop.interrupt();
+            std::thread::sleep(Duration::from_secs(120));
+            if stop.is_interrupted() {
+                eprintln!("the interrupted run never ended");
+                std::process::abort();
+            }
+        });
+        let e = runtime_error(vm.run_captured().result.expect_err("stopped"));
+        assert_eq!(e.kind, ErrorKind::Interrupted);
+        drop(stopper); // detached: it finds the flag cleared and ends with the process
+    }
+}
+
+#[cfg(unix)]
+mod cli {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use mdvm_tests::{mdvm_bin, run_cli};
+
+    use super::*;
+
+    /// Runs `mdvm run ARGS FILE` with stdout to a file, sends `signal` once `before` is in the
+    /// file, and returns (exit code, stdout file content, stderr).
+    fn signalled(args: &[&str], file: &std::path::Path, signal: &str, dir: &TempDir) -> (Option<i32>, String, String) {
+        let out_path = dir.path().join(format!("out-{signal}.txt"));
+        let err_path = dir.path().join(format!("err-{signal}.txt"));
+        let mut child = Command::new(mdvm_bin())
+            .arg("run")
+            .args(args)
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+            .spawn()
+            .expect("start mdvm");
+        // The program prints `before` then loops: the CLI buffers 64 KiB for a file, so the
+        // file stays empty until something flushes it. Give the run time to reach its loop.
+        std::thread::sleep(Duration::from_millis(300));
+        let kill = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().expect("kill");
+        assert!(kill.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mdvm {args:?} did not end after SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        (
+            status.code(),
+            std::fs::read_to_string(&out_path).expect("stdout"),
+            std::fs::read_to_string(&err_path).expect("stderr"),
+        )
+    }
+
+    #[test]
+    fn sigint_sigterm_and_sighup_keep_the_output_and_exit_with_128_plus_the_signal() {
+        let dir = TempDir::new("signals");
+        for (name, src) in [("loop", LOOP), ("recursion", RECURSION)] {
+            let file = dir.write(&format!("{name}.mdbc"), &assemble_bytes(src));
+            for tier in ["interp", "jit", "auto"] {
+                for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+                    let (status, out, err) = signalled(&["--tier", tier], &file, signal, &dir);
+                    assert_eq!(out, "before\n", "{name} --tier {tier} SIG{signal}: the output is kept");
+                    assert_eq!(status, Some(code), "{name} --tier {tier} SIG{signal}: {err}");
+                    assert!(err.contains("interrupted: stop requested"), "{name} --tier {tier} SIG{signal}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timeout_flag_stops_the_run_and_rejects_bad_values() {
+        let dir = TempDir::new("timeout");
+        let file = dir.write("loop.mdbc", &assemble_bytes(LOOP));
+        for tier in ["interp", "jit", "auto"] {
+            let o = run_cli(&["run".as_ref(), "--tier".as_ref(), tier.as_ref(), "--timeout".as_ref(), "0.2".as_ref(), file.as_os_str()]);
+            assert_eq!(o.code, Some(1), "{}", o.describe());
+            assert_eq!(o.stdout_text(), "before\n", "{}", o.describe());
+            assert!(o.stderr_text().contains("interrupted: the time limit of 0.2 s was reached"), "{}", o.describe());
+        }
+        for bad in ["0", "-1", "soon", "inf", "NaN"] {
+            let o = run_cli(&["run".as_ref(), "--timeout".as_ref(), bad.as_ref(), file.as_os_str()]);
+            assert_eq!(o.code, Some(2), "--timeout {bad}: {}", o.describe());
+        }
+    }
+}
