@@ -187,6 +187,41 @@ impl Array {
         (0..self.len).map(|i| self.get(i).expect("index below len"))
     }
 
+    /// The elements as [`Value`]s when the array is in the values form; `None` when it is
+    /// packed (its elements are then ints, floats and empties, read with [`Array::get`]).
+    #[inline]
+    pub(crate) fn as_values(&self) -> Option<&[Value]> {
+        (self.kind == KIND_VALUES).then_some(self.values.as_slice())
+    }
+
+    /// Takes the values-form elements out, leaving an empty packed array (an array being
+    /// freed hands its elements to [`crate::value`]'s drop worklist this way). A packed array
+    /// gives nothing: its elements own nothing.
+    pub(crate) fn take_values(&mut self) -> Vec<Value> {
+        self.len = 0;
+        self.kind = Tag::Empty as u8;
+        self.words = Vec::new();
+        std::mem::take(&mut self.values)
+    }
+
+    /// Element-wise equality (as [`Value::equals`]) when both arrays are packed, without
+    /// reading them as values; `None` when either is in the values form.
+    pub(crate) fn packed_eq(&self, other: &Array) -> Option<bool> {
+        if self.kind == KIND_VALUES || other.kind == KIND_VALUES {
+            return None;
+        }
+        // Packed elements past `words` are empties: equal arrays have equal prefixes.
+        if self.len != other.len || self.words.len() != other.words.len() {
+            return Some(false);
+        }
+        let (int_a, int_b) = (self.kind == Tag::Int as u8, other.kind == Tag::Int as u8);
+        if int_a && int_b {
+            return Some(self.words == other.words);
+        }
+        let num = |int: bool, w: u64| if int { Value::Int(w as i64) } else { Value::Float(f64::from_bits(w)) };
+        Some(self.words.iter().zip(&other.words).all(|(&x, &y)| num(int_a, x).equals(&num(int_b, y))))
+    }
+
     /// Converts to the values form.
     fn convert_to_values(&mut self) {
         let mut values = Vec::with_capacity(self.len);
@@ -194,6 +229,17 @@ impl Array {
         self.values = values;
         self.words = Vec::new();
         self.kind = KIND_VALUES;
+    }
+}
+
+impl Drop for Array {
+    /// Frees the elements without recursing on the native stack, however deeply arrays and
+    /// dicts nest inside them (see [`crate::value`], *Freeing*). A packed array owns nothing
+    /// but its words.
+    fn drop(&mut self) {
+        if self.kind == KIND_VALUES && !self.values.is_empty() {
+            crate::value::drop_children(std::mem::take(&mut self.values));
+        }
     }
 }
 

@@ -6,12 +6,24 @@
 use std::rc::Rc;
 
 use crate::error::{ErrorKind, OpError};
-use crate::value::{Array, Dict, Str, Tag, Value};
+use crate::value::{Array, BoundedString, Dict, Str, Tag, Value};
 
 /// Largest array `NEW_ARRAY_R` makes (elements), so a bad size is an error, not an abort.
 pub const MAX_ARRAY_LEN: i64 = 1 << 26;
-/// Largest string (bytes) concatenation makes.
+/// Largest string (bytes) concatenation and conversion to a string make.
 pub const MAX_STRING_BYTES: usize = 1 << 30;
+
+/// The error of a string that would be longer than [`MAX_STRING_BYTES`].
+#[cold]
+pub fn string_too_long() -> OpError {
+    OpError::new(ErrorKind::Value, "string longer than 1 GiB")
+}
+
+/// The display form of `v` as a string value (`CAST_R` to string, the `str` native): a value
+/// error as soon as the text would pass [`MAX_STRING_BYTES`], before more is built.
+pub fn display_value(v: &Value) -> Result<Value, OpError> {
+    v.display_string_within(MAX_STRING_BYTES).map(Value::str).ok_or_else(string_too_long)
+}
 
 fn type_err2(op: &str, a: &Value, b: &Value) -> OpError {
     OpError::type_error(format!("cannot {op} {} and {}", a.type_name(), b.type_name()))
@@ -41,7 +53,7 @@ fn float_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
 /// Concatenates two strings, checking the size limit.
 pub fn concat_strs(a: &Str, b: &Str) -> Result<Value, OpError> {
     if a.byte_len() + b.byte_len() > MAX_STRING_BYTES {
-        return Err(OpError::new(ErrorKind::Value, "string longer than 1 GiB"));
+        return Err(string_too_long());
     }
     Ok(Value::Str(Rc::new(Str::concat(a.as_str(), a.char_len(), b.as_str(), b.char_len()))))
 }
@@ -206,17 +218,15 @@ pub fn compare(op: Cmp, a: &Value, b: &Value) -> Result<bool, OpError> {
     }
 }
 
-/// `CONCAT_STR_R`: the display forms of both operands joined (empty as `empty`).
+/// `CONCAT_STR_R`: the display forms of both operands joined (empty as `empty`); a value
+/// error as soon as the text would pass [`MAX_STRING_BYTES`], before more is built.
 pub fn concat_display(a: &Value, b: &Value) -> Result<Value, OpError> {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => concat_strs(x, y),
         _ => {
-            let mut s = a.display_string();
-            b.write_display(&mut s).map_err(|_| OpError::new(ErrorKind::Value, "display failed"))?;
-            if s.len() > MAX_STRING_BYTES {
-                return Err(OpError::new(ErrorKind::Value, "string longer than 1 GiB"));
-            }
-            Ok(Value::str(s))
+            let mut s = BoundedString::new(MAX_STRING_BYTES);
+            a.write_display(&mut s).and_then(|()| b.write_display(&mut s)).map_err(|_| string_too_long())?;
+            Ok(Value::str(s.into_string()))
         }
     }
 }
@@ -404,7 +414,7 @@ pub fn cast(v: &Value, ty: u16) -> Result<Value, OpError> {
             }),
             _ => Err(bad()),
         },
-        Some(Tag::Str) => Ok(Value::str(v.display_string())),
+        Some(Tag::Str) => display_value(v),
         Some(Tag::Url) => match v {
             Value::Str(s) => Ok(Value::Url(s.clone())),
             _ => Err(bad()),
@@ -475,6 +485,38 @@ mod tests {
         assert_eq!(concat_display(&Value::Empty, &f(1.0)).unwrap().display_string(), "empty1");
         assert!(matches!(str_len(&Value::str("héllo")), Ok(Value::Int(5))));
         assert_eq!(str_len(&i(3)).unwrap_err().kind, ErrorKind::Type);
+    }
+
+    /// Text conversions of a value nested 300,000 deep, on a thread whose 256 KiB stack a
+    /// recursive walk would overflow: the full display form, and the limit's error (with
+    /// nothing built past it) for a value whose display form is 2^60 times a 1 MiB string.
+    #[test]
+    fn text_conversions_of_deep_and_huge_values() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                const DEEP: usize = 300_000;
+                let mut deep = Value::Int(7);
+                for _ in 0..DEEP {
+                    deep = Value::array(vec![deep]);
+                }
+                let text = format!("{}7{}", "[".repeat(DEEP), "]".repeat(DEEP));
+                let joined = concat_display(&Value::str("v="), &deep).unwrap();
+                assert!(matches!(&joined, Value::Str(s) if s.as_str().strip_prefix("v=") == Some(text.as_str())));
+                assert!(matches!(cast(&deep, 4), Ok(Value::Str(s)) if s.as_str() == text));
+                assert!(matches!(concat_display(&deep, &deep), Ok(Value::Str(s)) if s.char_len() == 2 * text.len()));
+                drop(deep);
+                let mut huge = Value::str("x".repeat(1 << 20));
+                for _ in 0..60 {
+                    huge = Value::array(vec![huge.clone(), huge]);
+                }
+                for r in [concat_display(&Value::Empty, &huge), concat_display(&huge, &i(1)), cast(&huge, 4)] {
+                    assert_eq!(r.unwrap_err(), OpError::new(ErrorKind::Value, "string longer than 1 GiB"));
+                }
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
     }
 
     #[test]

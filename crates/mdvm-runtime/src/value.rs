@@ -25,17 +25,98 @@
 //! Strings, arrays and dicts have value semantics, implemented by copy-on-write: writes go
 //! through [`Rc::make_mut`], which copies only when the object is shared. Values cannot form
 //! cycles, so reference counting frees everything.
+//!
+//! # Nesting without native recursion
+//!
+//! Arrays and dicts nest to any depth (a loop doing `t = [a]; a = t` a million times) and may
+//! share structure exponentially (`a = [a, a]` sixty times holds 2^60 leaves). Nothing that
+//! walks a value recurses on the native stack:
+//!
+//! * **Freeing.** [`Array`] and [`Dict`] implement `Drop`: when the last reference to one goes
+//!   away, each element whose own freeing would go further down (an array or dict, held by no
+//!   one else, with elements of its own) is moved onto an explicit worklist instead of being
+//!   dropped in place, and the worklist is emptied the same way, one container at a time. Every
+//!   other element is dropped directly, which goes at most one level down. Plain values never
+//!   reach this code ([`Value::set`] skips their destructor), and a flat container allocates no
+//!   worklist.
+//! * **Display** ([`Value::write_display`]) and **equality** ([`Value::equals`]) keep the
+//!   containers they are inside on an explicit stack, allocated only when a container holds
+//!   another. Equality also remembers the pairs of shared containers it has found equal, so
+//!   comparing exponentially shared values takes time in proportion to their distinct parts.
+//!   (Display cannot: its output is as long as the value is wide.)
+//! * **Building text.** [`Value::display_string_within`] and [`BoundedString`] stop as soon as
+//!   the text would pass a limit, so converting a huge value to a string fails after building
+//!   at most the limit, not the whole text.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
 pub use crate::array::{array_layout, Array, ArrayLayout};
+use crate::array::KIND_VALUES;
 
 use indexmap::IndexMap;
 
-/// A dictionary: string keys in insertion order.
-pub type Dict = IndexMap<Rc<Str>, Value, rustc_hash::FxBuildHasher>;
+/// The map a [`Dict`] holds: string keys in insertion order, FxHash.
+pub type DictMap = IndexMap<Rc<Str>, Value, rustc_hash::FxBuildHasher>;
+
+/// A dictionary: string keys in insertion order. It dereferences to its [`DictMap`] for every
+/// map operation; it is a type of its own so that freeing a deeply nested dict does not recurse
+/// (see the module documentation, *Freeing*).
+#[derive(Clone, Default)]
+pub struct Dict(DictMap);
+
+impl Dict {
+    /// An empty dict.
+    pub fn new() -> Dict {
+        Dict::default()
+    }
+}
+
+impl Deref for Dict {
+    type Target = DictMap;
+    #[inline]
+    fn deref(&self) -> &DictMap {
+        &self.0
+    }
+}
+
+impl DerefMut for Dict {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut DictMap {
+        &mut self.0
+    }
+}
+
+impl From<DictMap> for Dict {
+    fn from(map: DictMap) -> Dict {
+        Dict(map)
+    }
+}
+
+impl FromIterator<(Rc<Str>, Value)> for Dict {
+    /// Entries in order; a repeated key keeps its first place and its last value.
+    fn from_iter<I: IntoIterator<Item = (Rc<Str>, Value)>>(entries: I) -> Dict {
+        Dict(entries.into_iter().collect())
+    }
+}
+
+impl fmt::Debug for Dict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Drop for Dict {
+    /// Frees the entries without recursing on the native stack (module documentation,
+    /// *Freeing*).
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            drop_children(std::mem::take(&mut self.0).into_values());
+        }
+    }
+}
 
 /// The type tag of a [`Value`] (the tag word at offset 0), equal to the bytecode's type ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -299,6 +380,9 @@ impl Value {
 
     /// Writes the display form (as `DEBUG_PRINT` writes it, without the newline); an empty
     /// value at top level writes `empty` (callers that print decide to print nothing).
+    ///
+    /// Nesting of any depth is walked with an explicit stack (module documentation). The first
+    /// error `out` returns ends the walk and is returned.
     pub fn write_display(&self, out: &mut impl fmt::Write) -> fmt::Result {
         match self {
             Value::Empty => out.write_str("empty"),
@@ -307,41 +391,33 @@ impl Value {
             Value::Float(f) => write!(out, "{f}"),
             Value::Str(s) | Value::Url(s) => out.write_str(s.as_str()),
             Value::Function(f) => out.write_str(&f.name),
-            Value::Array(a) => {
-                out.write_char('[')?;
-                for (i, v) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.write_str(", ")?;
-                    }
-                    v.write_display(out)?;
-                }
-                out.write_char(']')
-            }
-            Value::Dict(d) => {
-                out.write_char('{')?;
-                for (i, (k, v)) in d.iter().enumerate() {
-                    if i > 0 {
-                        out.write_str(", ")?;
-                    }
-                    out.write_str(k.as_str())?;
-                    out.write_str(": ")?;
-                    v.write_display(out)?;
-                }
-                out.write_char('}')
-            }
+            Value::Array(a) => write_container(Node::Array(a), out),
+            Value::Dict(d) => write_container(Node::Dict(d), out),
         }
     }
 
-    /// The display form as a `String` (empty as `empty`).
+    /// The display form as a `String` (empty as `empty`), with no size limit: a value sharing
+    /// structure exponentially has an exponentially long display form. Conversions a program
+    /// makes use [`Value::display_string_within`].
     pub fn display_string(&self) -> String {
         let mut s = String::new();
         let _ = self.write_display(&mut s);
         s
     }
 
+    /// The display form as a `String` if it is at most `max_bytes` bytes long; `None`, as
+    /// soon as the text would pass `max_bytes`, otherwise (at most `max_bytes` are built).
+    pub fn display_string_within(&self, max_bytes: usize) -> Option<String> {
+        let mut s = BoundedString::new(max_bytes);
+        self.write_display(&mut s).ok()?;
+        Some(s.into_string())
+    }
+
     /// Equality as `EQ_R` defines it: int and float compare by value (the int converted to
     /// float), NaN equals nothing, values of different types are unequal, strings, arrays and
-    /// dicts compare by contents.
+    /// dicts compare by contents (arrays element by element, dicts as sets of key-value pairs).
+    ///
+    /// Nesting of any depth is compared with an explicit stack (module documentation).
     pub fn equals(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Empty, Value::Empty) => true,
@@ -353,15 +429,289 @@ impl Value {
                 Rc::ptr_eq(a, b) || a.as_str() == b.as_str()
             }
             (Value::Function(a), Value::Function(b)) => a.index == b.index,
-            (Value::Array(a), Value::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(&y))
-            }
-            (Value::Dict(a), Value::Dict(b)) => {
-                a.len() == b.len()
-                    && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| v.equals(w)))
-            }
+            (Value::Array(a), Value::Array(b)) => match a.packed_eq(b) {
+                Some(eq) => eq,
+                None => a.len() == b.len() && equal_containers(Node::Array(a), Node::Array(b)),
+            },
+            (Value::Dict(a), Value::Dict(b)) => a.len() == b.len() && equal_containers(Node::Dict(a), Node::Dict(b)),
             _ => false,
         }
+    }
+}
+
+/// A `String` that refuses to grow past a limit: a [`fmt::Write`] target for display
+/// conversions with a size limit. A write that would make the text longer than the limit
+/// fails with [`fmt::Error`] and adds nothing, so writing stops there.
+#[derive(Clone, Debug, Default)]
+pub struct BoundedString {
+    text: String,
+    limit: usize,
+}
+
+impl BoundedString {
+    /// An empty string that may grow to `limit` bytes.
+    pub fn new(limit: usize) -> BoundedString {
+        BoundedString { text: String::new(), limit }
+    }
+
+    /// The text written so far.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text.
+    pub fn into_string(self) -> String {
+        self.text
+    }
+}
+
+impl fmt::Write for BoundedString {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // `text.len() <= limit` always holds.
+        if s.len() > self.limit - self.text.len() {
+            return Err(fmt::Error);
+        }
+        self.text.push_str(s);
+        Ok(())
+    }
+}
+
+/// An array or dict being walked, by the `Rc` that holds it (so that equality can ask whether
+/// it is shared).
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Array(&'a Rc<Array>),
+    Dict(&'a Rc<Dict>),
+}
+
+/// One element of a [`Node`]: a reference to a stored value, or an element of a packed
+/// array (an int, a float or empty, made on the fly).
+enum Elem<'a> {
+    Ref(&'a Value),
+    Plain(Value),
+}
+
+impl Elem<'_> {
+    fn value(&self) -> &Value {
+        match self {
+            Elem::Ref(v) => v,
+            Elem::Plain(v) => v,
+        }
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The node of `v` when it is an array or dict.
+    #[inline]
+    fn of(v: &'a Value) -> Option<Node<'a>> {
+        match v {
+            Value::Array(a) => Some(Node::Array(a)),
+            Value::Dict(d) => Some(Node::Dict(d)),
+            _ => None,
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Node::Array(a) => a.len(),
+            Node::Dict(d) => d.len(),
+        }
+    }
+
+    /// Element `i` of an array (`i < len`); for a dict, its key and value at position `i`.
+    #[inline]
+    fn entry(self, i: usize) -> Option<(Option<&'a Rc<Str>>, Elem<'a>)> {
+        match self {
+            Node::Array(a) => match a.as_values() {
+                Some(values) => values.get(i).map(|v| (None, Elem::Ref(v))),
+                None => a.get(i).map(|v| (None, Elem::Plain(v))),
+            },
+            Node::Dict(d) => d.get_index(i).map(|(k, v)| (Some(k), Elem::Ref(v))),
+        }
+    }
+
+    fn brackets(self) -> (char, char) {
+        match self {
+            Node::Array(_) => ('[', ']'),
+            Node::Dict(_) => ('{', '}'),
+        }
+    }
+
+    /// The address of the array or dict (an identity while it is borrowed).
+    fn addr(self) -> usize {
+        match self {
+            Node::Array(a) => Rc::as_ptr(a) as *const u8 as usize,
+            Node::Dict(d) => Rc::as_ptr(d) as *const u8 as usize,
+        }
+    }
+
+    /// True if something else also holds the array or dict (it may be met again in a walk).
+    fn shared(self) -> bool {
+        match self {
+            Node::Array(a) => Rc::strong_count(a) > 1,
+            Node::Dict(d) => Rc::strong_count(d) > 1,
+        }
+    }
+}
+
+/// Writes the display form of an array or dict, `[a, b]` / `{k: v}`, keeping the containers
+/// it is inside on an explicit stack (allocated only when one holds another).
+fn write_container(root: Node<'_>, out: &mut impl fmt::Write) -> fmt::Result {
+    // The containers being written, outermost first, each with the index of its next element;
+    // `cur` is the innermost.
+    let mut outer: Vec<(Node<'_>, usize)> = Vec::new();
+    out.write_char(root.brackets().0)?;
+    let mut cur = (root, 0usize);
+    loop {
+        let (node, i) = cur;
+        let Some((key, elem)) = node.entry(i) else {
+            out.write_char(node.brackets().1)?;
+            match outer.pop() {
+                Some(up) => cur = up,
+                None => return Ok(()),
+            }
+            continue;
+        };
+        cur.1 = i + 1;
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        if let Some(k) = key {
+            out.write_str(k.as_str())?;
+            out.write_str(": ")?;
+        }
+        match elem {
+            Elem::Ref(v) => match Node::of(v) {
+                Some(inner) => {
+                    out.write_char(inner.brackets().0)?;
+                    outer.push(std::mem::replace(&mut cur, (inner, 0)));
+                }
+                // Not a container: no further nesting.
+                None => v.write_display(out)?,
+            },
+            Elem::Plain(v) => v.write_display(out)?,
+        }
+    }
+}
+
+/// A pair of containers being compared, with the index of the next element pair and whether
+/// any element pair was itself a pair of containers.
+struct PairFrame<'a> {
+    a: Node<'a>,
+    b: Node<'a>,
+    next: usize,
+    nested: bool,
+}
+
+/// Compares two arrays (or two dicts) of the same length, keeping the pairs of containers it
+/// is inside on an explicit stack (allocated only when a container holds another).
+///
+/// A pair of containers found equal whose elements held containers, when either side is
+/// shared, is remembered by address: meeting the same pair again (exponentially shared
+/// structure meets it exponentially often) skips it. The values are borrowed for the whole
+/// comparison, so the addresses stay theirs.
+fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
+    let mut outer: Vec<PairFrame<'a>> = Vec::new();
+    let mut known_equal: Option<rustc_hash::FxHashSet<(usize, usize)>> = None;
+    let mut cur = PairFrame { a, b, next: 0, nested: false };
+    loop {
+        let i = cur.next;
+        if i >= cur.a.len() {
+            // Every element pair was equal.
+            if cur.nested && (cur.a.shared() || cur.b.shared()) {
+                known_equal.get_or_insert_with(Default::default).insert((cur.a.addr(), cur.b.addr()));
+            }
+            match outer.pop() {
+                Some(up) => cur = up,
+                None => return true,
+            }
+            continue;
+        }
+        let (x, y) = match (cur.a, cur.b) {
+            (Node::Dict(da), Node::Dict(db)) => match da.get_index(i) {
+                Some((k, v)) => match db.get(k) {
+                    Some(w) => (Elem::Ref(v), Elem::Ref(w)),
+                    None => return false,
+                },
+                None => return false,
+            },
+            (na, nb) => match (na.entry(i), nb.entry(i)) {
+                (Some((_, x)), Some((_, y))) => (x, y),
+                _ => return false,
+            },
+        };
+        cur.next = i + 1;
+        let (inner_a, inner_b) = match (x, y) {
+            (Elem::Ref(Value::Array(p)), Elem::Ref(Value::Array(q))) => {
+                cur.nested = true;
+                match p.packed_eq(q) {
+                    Some(true) => continue,
+                    Some(false) => return false,
+                    None if p.len() != q.len() => return false,
+                    None => (Node::Array(p), Node::Array(q)),
+                }
+            }
+            (Elem::Ref(Value::Dict(p)), Elem::Ref(Value::Dict(q))) => {
+                cur.nested = true;
+                if p.len() != q.len() {
+                    return false;
+                }
+                (Node::Dict(p), Node::Dict(q))
+            }
+            // Not two containers of one kind: no further nesting.
+            (x, y) => {
+                if !x.value().equals(y.value()) {
+                    return false;
+                }
+                continue;
+            }
+        };
+        if known_equal.as_ref().is_some_and(|k| k.contains(&(inner_a.addr(), inner_b.addr()))) {
+            continue;
+        }
+        outer.push(std::mem::replace(&mut cur, PairFrame { a: inner_a, b: inner_b, next: 0, nested: false }));
+    }
+}
+
+/// True if `v` is an array or dict that nothing else holds and that has elements: freeing it
+/// would free its elements in turn, so the drop worklist takes it.
+#[inline]
+fn frees_children(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.kind() == KIND_VALUES && !a.is_empty() && Rc::strong_count(a) == 1 && Rc::weak_count(a) == 0,
+        Value::Dict(d) => !d.is_empty() && Rc::strong_count(d) == 1 && Rc::weak_count(d) == 0,
+        _ => false,
+    }
+}
+
+/// Drops `children`, the elements of an array or dict whose last reference is going away,
+/// without recursing on the native stack: an element that would free elements of its own goes
+/// onto a worklist, and each container taken from it is emptied onto the worklist the same way
+/// before it is dropped. Every other element is dropped where it is, which goes at most one
+/// level down (a shared container only loses a reference; a packed array owns only words).
+pub(crate) fn drop_children(children: impl IntoIterator<Item = Value>) {
+    let mut work: Vec<Value> = Vec::new();
+    for c in children {
+        if frees_children(&c) {
+            work.push(c);
+        }
+    }
+    while let Some(mut v) = work.pop() {
+        match &mut v {
+            Value::Array(rc) => {
+                if let Some(a) = Rc::get_mut(rc) {
+                    work.extend(a.take_values().into_iter().filter(frees_children));
+                }
+            }
+            Value::Dict(rc) => {
+                if let Some(d) = Rc::get_mut(rc) {
+                    work.extend(std::mem::take(&mut d.0).into_values().filter(frees_children));
+                }
+            }
+            _ => {}
+        }
+        // `v` is now empty (or was only a reference): dropping it goes no further down.
     }
 }
 
@@ -541,5 +891,317 @@ mod tests {
         let c = Str::concat("ab", 2, "é", 1);
         assert_eq!(c.char_len(), 3);
         assert_eq!(c.as_str(), "abé");
+    }
+
+    // ---- Nesting: the walks must match the recursive definitions and never recurse. ----
+
+    /// The display form by the recursive definition (the implementation before the walk used
+    /// an explicit stack), for comparison on small values.
+    fn display_by_definition(v: &Value) -> String {
+        match v {
+            Value::Array(a) => {
+                let items: Vec<String> = a.iter().map(|x| display_by_definition(&x)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Value::Dict(d) => {
+                let items: Vec<String> = d.iter().map(|(k, x)| format!("{}: {}", k.as_str(), display_by_definition(x))).collect();
+                format!("{{{}}}", items.join(", "))
+            }
+            v => v.display_string(),
+        }
+    }
+
+    /// Equality by the recursive definition, for comparison on small values.
+    fn equals_by_definition(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| equals_by_definition(&p, &q))
+            }
+            (Value::Dict(x), Value::Dict(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equals_by_definition(v, w)))
+            }
+            (Value::Array(_) | Value::Dict(_), _) | (_, Value::Array(_) | Value::Dict(_)) => false,
+            (x, y) => x.equals(y),
+        }
+    }
+
+    /// A small deterministic generator (xorshift) of values of every type, nested a few levels,
+    /// with packed arrays, shared parts, NaN, -0.0 and ints equal to floats.
+    struct Gen(u64);
+
+    impl Gen {
+        fn n(&mut self, below: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % below
+        }
+
+        fn leaf(&mut self) -> Value {
+            match self.n(10) {
+                0 => Value::Empty,
+                1 => Value::Bool(self.n(2) == 1),
+                2 => Value::Int(self.n(3) as i64 - 1),
+                3 => Value::Float([0.0, -0.0, 1.0, f64::NAN, 2.5][self.n(5) as usize]),
+                4 => Value::str(["", "a", "héllo", "k"][self.n(4) as usize]),
+                5 => Value::Url(Rc::new(Str::new("a"))),
+                6 => Value::Function(Rc::new(FunctionRef { index: self.n(2) as u32, name: "f".into() })),
+                7 => {
+                    // A packed array: ints or floats in order, empties after.
+                    let len = self.n(4) as usize;
+                    let mut a = Array::empties(len);
+                    let float = self.n(2) == 1;
+                    for i in 0..self.n(len as u64 + 1) as usize {
+                        let x = self.n(3) as i64;
+                        a.set(i, if float { Value::Float(x as f64) } else { Value::Int(x) });
+                    }
+                    Value::Array(Rc::new(a))
+                }
+                _ => Value::Int(1),
+            }
+        }
+
+        fn value(&mut self, depth: u32, pool: &mut Vec<Value>) -> Value {
+            if depth == 0 || self.n(3) == 0 {
+                return self.leaf();
+            }
+            if !pool.is_empty() && self.n(4) == 0 {
+                let i = self.n(pool.len() as u64) as usize;
+                return pool[i].clone();
+            }
+            let len = self.n(4) as usize;
+            let v = if self.n(2) == 0 {
+                arr((0..len).map(|_| self.value(depth - 1, pool)).collect())
+            } else {
+                let mut keys: Vec<&str> = vec!["a", "b", "c"];
+                if self.n(2) == 0 {
+                    keys.reverse();
+                }
+                let entries: Vec<(String, Value)> = keys[..len.min(3)].iter().map(|k| (k.to_string(), self.value(depth - 1, pool))).collect();
+                Value::dict(entries)
+            };
+            pool.push(v.clone());
+            v
+        }
+    }
+
+    #[test]
+    fn display_and_equality_match_their_recursive_definitions() {
+        let mut g = Gen(0x9e3779b97f4a7c15);
+        let mut pool = Vec::new();
+        let vals: Vec<Value> = (0..400).map(|_| g.value(4, &mut pool)).collect();
+        let (mut equal_pairs, mut nested_equal) = (0, 0);
+        for a in &vals {
+            assert_eq!(a.display_string(), display_by_definition(a));
+            assert_eq!(a.display_string_within(usize::MAX).as_deref(), Some(display_by_definition(a).as_str()));
+            for b in &vals {
+                let want = equals_by_definition(a, b);
+                assert_eq!(a.equals(b), want, "{} == {}", a.display_string(), b.display_string());
+                equal_pairs += want as usize;
+                nested_equal += (want && a.display_string().starts_with("[[")) as usize;
+            }
+        }
+        // The sample exercises both outcomes, with nested containers among the equal pairs.
+        assert!(equal_pairs > vals.len() && nested_equal > 0, "{equal_pairs} {nested_equal}");
+    }
+
+    #[test]
+    fn nested_display_and_equality_by_example() {
+        let inner = arr(vec![Value::Int(1), Value::str("x")]);
+        let d = Value::dict([("k".to_string(), inner.clone()), ("e".to_string(), arr(vec![]))]);
+        let v = arr(vec![d.clone(), Value::Empty, arr(vec![inner.clone(), Value::dict([])]), Value::Float(-0.0)]);
+        assert_eq!(v.display_string(), "[{k: [1, x], e: []}, empty, [[1, x], {}], -0]");
+        let same = arr(vec![
+            Value::dict([("e".to_string(), arr(vec![])), ("k".to_string(), arr(vec![Value::Float(1.0), Value::str("x")]))]),
+            Value::Empty,
+            arr(vec![inner.clone(), Value::dict([])]),
+            Value::Int(0),
+        ]);
+        assert!(v.equals(&same) && same.equals(&v), "dicts as sets, 1 == 1.0, -0.0 == 0");
+        let nan = arr(vec![arr(vec![Value::Float(f64::NAN)])]);
+        assert!(!nan.equals(&nan), "NaN equals nothing, also inside one shared array");
+        assert!(!arr(vec![inner.clone()]).equals(&arr(vec![d.clone()])));
+        assert!(!arr(vec![arr(vec![Value::Int(1)])]).equals(&arr(vec![arr(vec![Value::Int(1), Value::Empty])])));
+        assert!(!Value::dict([("a".to_string(), Value::Int(1))]).equals(&Value::dict([("b".to_string(), Value::Int(1))])));
+        // Packed arrays against each other and against the values form.
+        let packed = |xs: &[Value]| {
+            let mut a = Array::empties(xs.len());
+            for (i, x) in xs.iter().enumerate() {
+                a.set(i, x.clone());
+            }
+            Value::Array(Rc::new(a))
+        };
+        let ints = packed(&[Value::Int(1), Value::Int(2), Value::Empty]);
+        let floats = packed(&[Value::Float(1.0), Value::Float(2.0), Value::Empty]);
+        let values = arr(vec![Value::Int(1), Value::str("2"), Value::Empty]);
+        assert!(ints.equals(&floats) && floats.equals(&ints));
+        assert!(!ints.equals(&values));
+        assert!(!ints.equals(&packed(&[Value::Int(1), Value::Int(2), Value::Int(3)])));
+        assert!(packed(&[Value::Empty, Value::Empty]).equals(&arr(vec![Value::Empty, Value::Empty])));
+        assert!(!packed(&[Value::Float(f64::NAN)]).equals(&packed(&[Value::Float(f64::NAN)])));
+        assert!(arr(vec![ints.clone()]).equals(&arr(vec![floats.clone()])));
+        assert_eq!(arr(vec![ints, floats, values]).display_string(), "[[1, 2, empty], [1, 2, empty], [1, 2, empty]]");
+    }
+
+    #[test]
+    fn bounded_string_stops_at_its_limit() {
+        use std::fmt::Write;
+        let mut s = BoundedString::new(5);
+        assert!(s.write_str("abc").is_ok());
+        assert!(s.write_str("def").is_err(), "6 bytes pass the limit");
+        assert_eq!(s.as_str(), "abc", "a refused write adds nothing");
+        assert!(s.write_str("de").is_ok(), "exactly the limit is allowed");
+        assert!(s.write_str("").is_ok() && s.write_char('x').is_err());
+        assert_eq!(s.into_string(), "abcde");
+        let v = arr(vec![Value::Int(12), Value::str("abc")]);
+        assert_eq!(v.display_string_within(9).as_deref(), Some("[12, abc]"));
+        assert_eq!(v.display_string_within(8), None);
+        assert_eq!(Value::Empty.display_string_within(5).as_deref(), Some("empty"));
+        assert_eq!(Value::Empty.display_string_within(4), None);
+    }
+
+    /// Runs `f` on a thread with a 256 KiB stack: a walk recursing once per level of a value
+    /// nested 300,000 deep would overflow it many times over.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().expect("no stack overflow");
+    }
+
+    const DEEP: usize = 300_000;
+
+    /// `[[...[leaf]...]]`, `depth` arrays deep.
+    fn deep_array(depth: usize, leaf: Value) -> Value {
+        let mut v = leaf;
+        for _ in 0..depth {
+            v = arr(vec![v]);
+        }
+        v
+    }
+
+    /// `{k: {k: ... leaf}}`, `depth` dicts deep.
+    fn deep_dict(depth: usize, leaf: Value) -> Value {
+        let mut v = leaf;
+        for _ in 0..depth {
+            v = Value::dict([("k".to_string(), v)]);
+        }
+        v
+    }
+
+    #[test]
+    fn deep_arrays_display_compare_and_free_without_recursion() {
+        on_small_stack(|| {
+            let a = deep_array(DEEP, Value::Int(7));
+            let want = format!("{}7{}", "[".repeat(DEEP), "]".repeat(DEEP));
+            assert_eq!(a.display_string(), want);
+            assert_eq!(format!("{a}"), want, "Display (what DEBUG_PRINT writes) walks the same way");
+            assert_eq!(a.display_string_within(want.len()).as_deref(), Some(want.as_str()));
+            assert_eq!(a.display_string_within(want.len() - 1), None);
+            assert!(a.equals(&a));
+            assert!(a.equals(&deep_array(DEEP, Value::Float(7.0))));
+            assert!(!a.equals(&deep_array(DEEP, Value::Int(8))), "differs only at the bottom");
+            assert!(!a.equals(&deep_array(DEEP - 1, Value::Int(7))));
+            assert!(!a.equals(&deep_array(DEEP, arr(vec![Value::Int(7)]))));
+            let nan = deep_array(DEEP, Value::Float(f64::NAN));
+            assert!(!nan.equals(&nan));
+            drop(nan);
+            drop(a);
+        });
+    }
+
+    #[test]
+    fn deep_dicts_and_mixed_nesting_display_compare_and_free_without_recursion() {
+        on_small_stack(|| {
+            let d = deep_dict(DEEP, Value::str("x"));
+            let want = format!("{}x{}", "{k: ".repeat(DEEP), "}".repeat(DEEP));
+            assert_eq!(d.display_string(), want);
+            assert!(d.equals(&deep_dict(DEEP, Value::str("x"))));
+            assert!(!d.equals(&deep_dict(DEEP, Value::str("y"))));
+            drop(d);
+            // Arrays and dicts alternating, each level also holding a flat part.
+            let mut m = Value::Int(0);
+            for i in 0..DEEP {
+                m = if i % 2 == 0 {
+                    arr(vec![Value::Int(i as i64), m])
+                } else {
+                    Value::dict([("n".to_string(), m), ("s".to_string(), Value::str("t"))])
+                };
+            }
+            // The expected text, outermost level first: `{n: ` ... `, s: t}` around odd levels,
+            // `[i, ` ... `]` around even ones.
+            let (mut open, mut close) = (String::new(), Vec::new());
+            for i in (0..DEEP).rev() {
+                if i % 2 == 0 {
+                    open.push_str(&format!("[{i}, "));
+                    close.push("]");
+                } else {
+                    open.push_str("{n: ");
+                    close.push(", s: t}");
+                }
+            }
+            close.reverse();
+            let want = format!("{open}0{}", close.concat());
+            assert!(want.starts_with("{n: [299998, {n: [299996, ") && want.contains("[2, {n: [0, 0], s: t}]") && want.ends_with("], s: t}"));
+            assert!(m.display_string() == want, "mixed nesting displays as by definition");
+            assert_eq!(m.display_string_within(want.len()).as_deref(), Some(want.as_str()));
+            assert!(m.equals(&m));
+            drop(m);
+        });
+    }
+
+    #[test]
+    fn freeing_deep_values_frees_every_part_and_keeps_shared_parts() {
+        on_small_stack(|| {
+            let leaf = Rc::new(Str::new("leaf"));
+            let shared = deep_array(1000, Value::Str(leaf.clone()));
+            let mut v = shared.clone();
+            for i in 0..DEEP {
+                v = if i % 3 == 0 { Value::dict([("k".to_string(), v)]) } else { arr(vec![v, Value::Str(leaf.clone())]) };
+            }
+            assert_eq!(Rc::strong_count(&leaf), 2 + 2 * DEEP / 3);
+            drop(v);
+            assert_eq!(Rc::strong_count(&leaf), 2, "every copy inside the deep value is freed");
+            assert_eq!(shared.display_string().len(), 2000 + 4, "a part shared with a value still held stays");
+            // Freeing through an overwrite, an array element write and a dict clear.
+            let mut slot = deep_array(DEEP, Value::Str(leaf.clone()));
+            slot.set(Value::Int(1));
+            assert!(matches!(slot, Value::Int(1)));
+            let mut holder = Array::from_values(vec![deep_array(DEEP, Value::Str(leaf.clone())), Value::Int(0)]);
+            assert!(holder.set(0, Value::Empty));
+            let mut d = deep_dict(DEEP, Value::Str(leaf.clone()));
+            if let Value::Dict(rc) = &mut d {
+                Rc::make_mut(rc).clear();
+            }
+            assert_eq!(d.display_string(), "{}");
+            drop(shared);
+            assert_eq!(Rc::strong_count(&leaf), 1);
+        });
+    }
+
+    /// `a = [a, a]` `n` times: 2^n leaves, n + 1 distinct parts.
+    fn doubled(n: usize, leaf: Value) -> Value {
+        let mut v = leaf;
+        for _ in 0..n {
+            v = arr(vec![v.clone(), v]);
+        }
+        v
+    }
+
+    #[test]
+    fn exponentially_shared_values_compare_by_their_distinct_parts() {
+        on_small_stack(|| {
+            let a = doubled(60, Value::str("x"));
+            assert!(a.equals(&a));
+            assert!(a.equals(&doubled(60, Value::str("x"))), "two separately built copies");
+            assert!(!a.equals(&doubled(60, Value::str("y"))));
+            let mut b = doubled(59, Value::str("x"));
+            b = arr(vec![b.clone(), arr(vec![b, Value::Empty])]);
+            assert!(!a.equals(&b), "unequal only in the last part compared");
+            let nan = doubled(60, Value::Float(f64::NAN));
+            assert!(!nan.equals(&nan));
+            // Display stops at the limit instead of building 2^60 leaves.
+            assert_eq!(a.display_string_within(1 << 20), None);
+            assert_eq!(doubled(2, Value::str("x")).display_string_within(100).as_deref(), Some("[[x, x], [x, x]]"));
+            let d = Value::dict([("a".to_string(), a.clone()), ("b".to_string(), a.clone())]);
+            assert!(d.equals(&Value::dict([("b".to_string(), a.clone()), ("a".to_string(), doubled(60, Value::str("x")))])));
+        });
     }
 }
