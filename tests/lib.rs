@@ -195,8 +195,9 @@ pub struct Run {
     pub load_error: bool,
     /// `vm.instruction_count()` after the run (0 when loading failed).
     pub instructions: u64,
-    /// Bodies the compiled tier failed to compile, and the last failure (a compiler error or
-    /// panic, such as a failed debug assertion of the code generator).
+    /// Bodies the compiled tier failed to compile or found over its compile budget, and the
+    /// last failure (a compiler error or panic, such as a failed debug assertion of the code
+    /// generator).
     pub compile_failures: (u64, Option<String>),
 }
 
@@ -327,7 +328,12 @@ pub fn run_bytes_mode(bytes: &[u8], mode: Mode, fuel: Option<u64>, max_depth: Op
             (1, Some(e.to_string()), kind)
         }
     };
-    let compile_failures = vm.stats().jit.map_or((0, None), |j| (j.compiled.compile_failures, j.compiled.last_failure));
+    // A corpus body over the compile budget would leave code the corpus means to test
+    // uncompiled: it counts as a failure here.
+    let compile_failures = vm.stats().jit.map_or((0, None), |j| {
+        let over = (j.compiled.over_budget > 0).then(|| format!("{} bodies over the compile budget", j.compiled.over_budget));
+        (j.compiled.compile_failures + j.compiled.over_budget, j.compiled.last_failure.or(over))
+    });
     Run { stdout: outcome.output, status, error, error_kind, load_error: false, instructions: vm.instruction_count(), compile_failures }
 }
 

@@ -13,6 +13,7 @@ class JitStats(TypedDict):
     compile_seconds: float
     recompilations: int
     compile_failures: int
+    over_budget: int
     native_entries: int
     osr_entries: int
     deopts: dict[str, int]

@@ -207,13 +207,24 @@ mod cli {
     /// Runs `mdvm run ARGS FILE` with stdout to a file, sends `signal` once `before` is in the
     /// file, and returns (exit code, stdout file content, stderr).
     fn signalled(args: &[&str], file: &std::path::Path, signal: &str, dir: &TempDir) -> (Option<i32>, String, String) {
+        signalled_with_stdin(args, file, signal, dir, Stdio::null())
+    }
+
+    /// As [`signalled`], with `stdin` as the program's input.
+    fn signalled_with_stdin(
+        args: &[&str],
+        file: &std::path::Path,
+        signal: &str,
+        dir: &TempDir,
+        stdin: Stdio,
+    ) -> (Option<i32>, String, String) {
         let out_path = dir.path().join(format!("out-{signal}.txt"));
         let err_path = dir.path().join(format!("err-{signal}.txt"));
         let mut child = Command::new(mdvm_bin())
             .arg("run")
             .args(args)
             .arg(file)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"))
             .spawn()
@@ -255,6 +266,37 @@ mod cli {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_signal_while_read_line_waits_exits_after_the_grace_period_with_the_prompt_kept() {
+        // read_line flushes the output before it blocks; the signal cannot stop a blocked read,
+        // so the CLI exits on its own after its grace period, the output already delivered.
+        let dir = TempDir::new("blocked");
+        let file = dir.write(
+            "ask.mdbc",
+            &assemble_bytes(
+                "
+.module ask
+        LOAD_CONST_R r0, str \"prompt\"
+        DEBUG_PRINT r0
+        LOAD_CONST_R r1, str \"read_line\"
+        CALL_R r1, r2
+        DEBUG_PRINT r2
+        RETURN_R
+",
+            ),
+        );
+        // A pipe nobody writes to: read_line waits for ever. The writing end stays open in this
+        // process (a child of `sleep` holds it) until the test ends.
+        let mut holder = Command::new("sleep").arg("120").stdout(Stdio::piped()).spawn().expect("sleep");
+        let pipe = holder.stdout.take().expect("pipe");
+        let (status, out, err) = signalled_with_stdin(&["--tier", "jit"], &file, "TERM", &dir, Stdio::from(pipe));
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert_eq!(out, "prompt\n", "{err}");
+        assert_eq!(status, Some(143), "{err}");
+        assert!(err.contains("stopped by signal 15"), "{err}");
     }
 
     #[test]

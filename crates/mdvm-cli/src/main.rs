@@ -100,7 +100,7 @@ enum Command {
 /// A `--timeout` value: positive seconds, fractions allowed.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("not a number of seconds: {s:?}"))?;
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return Err(format!("the timeout must be a positive number of seconds, not {s:?}"));
     }
     Duration::try_from_secs_f64(v).map_err(|e| format!("{s:?}: {e}"))

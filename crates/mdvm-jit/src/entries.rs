@@ -28,6 +28,7 @@ use mdvm_runtime::program::Program;
 use mdvm_runtime::value::Tag;
 
 use crate::analysis::ranges::Facts;
+use crate::CompileError;
 use crate::helpers::import_function;
 use crate::lower::frame::flags;
 use crate::lower::{exits::ExitTable, At, Emitter, View};
@@ -165,9 +166,26 @@ fn osr_state(s: &Speculation<'_>, header: u32, tags: &[Tag]) -> (State, Vec<(u8,
     (st, guards)
 }
 
+/// Bodies longer than this many bytecode instructions stay in the interpreter: compile time
+/// grows with the body (about 50 µs per guarded instruction on the 2-core machine of
+/// BENCHMARKS.md), and a body this long is generated code, not a hot loop.
+pub const MAX_BODY_INSTRUCTIONS: u32 = 10_000;
+
+/// The register writes all side exits of a body of `len` bytecode instructions may emit
+/// together: 4,096 plus 24 per instruction, at most 24,576. Each exit writes back the live
+/// registers not in their slots, so many guards across many live unboxed registers make code
+/// quadratic in the body; past this budget the body stays in the interpreter. The corpus' and
+/// benchmarks' bodies need at most 1,465 writes, 7.8 per instruction (ARCHITECTURE.md, *The
+/// compiled tier*).
+pub fn exit_write_budget(len: u32) -> usize {
+    (4_096 + 24 * len as usize).min(24_576)
+}
+
 /// Builds the CLIF function for `req` into `func`.
 ///
-/// Errors: an empty body, an OSR header that is not a block start of the body.
+/// Errors: [`CompileError::Failed`] for an empty body or an OSR header that is not a block
+/// start of the body; [`CompileError::OverBudget`] for a body over [`MAX_BODY_INSTRUCTIONS`] or
+/// whose side exits need more than [`exit_write_budget`] register writes (`fctx` is reset then).
 pub(crate) fn build_function(
     req: &Request<'_>,
     func: &mut Function,
@@ -175,11 +193,15 @@ pub(crate) fn build_function(
     call_conv: CallConv,
     ptr: Type,
     frontend: TargetFrontendConfig,
-) -> Result<(), String> {
+) -> Result<(), CompileError> {
     let program = req.program;
     let lb = &program.layout.bodies[req.body as usize];
+    let len = lb.end - lb.start;
+    if len > MAX_BODY_INSTRUCTIONS {
+        return Err(CompileError::OverBudget(format!("{len} instructions (at most {MAX_BODY_INSTRUCTIONS})")));
+    }
     if lb.start == lb.end {
-        return Err("empty body".into());
+        return Err(CompileError::Failed("empty body".into()));
     }
     let mut s = Speculation::new(Planner::new(program, req.feedback, req.body, req.generic), req.body);
     let nregs = s.nregs;
@@ -192,10 +214,10 @@ pub(crate) fn build_function(
         Entry::Typed { .. } | Entry::Generic { .. } => (0u32, start_state(program, req.body, &params), NO_PRED),
         Entry::Osr { header, latch, tags } => {
             if header < lb.start || header >= lb.end {
-                return Err("OSR header outside the body".into());
+                return Err(CompileError::Failed("OSR header outside the body".into()));
             }
             if s.cfg.blocks[s.cfg.block_at(header) as usize].start != header {
-                return Err("OSR header is not a block start".into());
+                return Err(CompileError::Failed("OSR header is not a block start".into()));
             }
             let (st, guards) = osr_state(&s, header, tags);
             osr_guards = guards;
@@ -252,7 +274,8 @@ pub(crate) fn build_function(
         counted: Vec::new(),
         unchecked_updates: HashSet::new(),
         entering_osr: false,
-        exits: ExitTable::default(),
+        exits: ExitTable::new(exit_write_budget(len)),
+        segment_memo: std::cell::Cell::new((0, 0)),
     };
     match req.entry {
         Entry::Generic { fast } => enter_generic(&mut g, fast, &params, call_conv),
@@ -284,6 +307,14 @@ pub(crate) fn build_function(
             g.entering_osr = false;
             g.emit_body();
         }
+    }
+    if let Some(writes) = g.exits.over_budget() {
+        // The builder stops part way: start the next function from a fresh context.
+        drop(g);
+        *fctx = FunctionBuilderContext::new();
+        return Err(CompileError::OverBudget(format!(
+            "side exits need more than {writes} register writes in {len} instructions"
+        )));
     }
     g.b.seal_all_blocks();
     g.b.finalize(frontend);

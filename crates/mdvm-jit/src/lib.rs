@@ -90,7 +90,23 @@ pub const MAX_RECOMPILES: u32 = 8;
 
 /// Why a body could not be compiled.
 #[derive(Debug)]
-pub struct CompileError(pub String);
+pub enum CompileError {
+    /// The compiler failed; the message says why (counted in `TierStats::compile_failures`).
+    Failed(String),
+    /// The body is over the compile budget ([`entries::MAX_BODY_INSTRUCTIONS`], or more side-exit
+    /// code than [`entries::exit_write_budget`] allows): it stays in the interpreter (counted in
+    /// `TierStats::over_budget`, and never tried again).
+    OverBudget(String),
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompileError::Failed(m) => f.write_str(m),
+            CompileError::OverBudget(m) => write!(f, "over the compile budget: {m}"),
+        }
+    }
+}
 
 /// The Cranelift tier: owns the code it compiled (freed when the tier is dropped).
 ///
@@ -112,6 +128,8 @@ pub struct CraneliftTier {
     /// Loop headers (body, index) whose trip-count guard failed ([`DeoptReason::LoopBound`]):
     /// their accumulators keep a check per iteration.
     unbounded_loops: HashSet<(u32, u32)>,
+    /// Bodies over the compile budget: they stay in the interpreter.
+    over_budget: HashSet<u32>,
     /// OSR entries by (body, header, latch) internal indices.
     osr: HashMap<(u32, u32, u32), NativeEntry>,
     /// Typed entry of each body's current code, called directly by compiled callers.
@@ -125,6 +143,8 @@ fn host_isa() -> Result<OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
     flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+    // Cranelift's IR verifier costs about a tenth of compile time: debug builds keep it.
+    flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| e.to_string())?;
     let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
     isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
 }
@@ -134,11 +154,11 @@ impl CraneliftTier {
     ///
     /// Errors: the host is not a target Cranelift supports.
     pub fn new(options: JitOptions) -> Result<CraneliftTier, CompileError> {
-        let isa = host_isa().map_err(CompileError)?;
+        let isa = host_isa().map_err(CompileError::Failed)?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         helpers::register_symbols(&mut builder);
         let mut module = JITModule::new(builder);
-        let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError)?;
+        let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError::Failed)?;
         Ok(CraneliftTier {
             helper_ids,
             ctx: module.make_context(),
@@ -150,6 +170,7 @@ impl CraneliftTier {
             recompiles: HashMap::new(),
             generic: HashSet::new(),
             unbounded_loops: HashSet::new(),
+            over_budget: HashSet::new(),
             osr: HashMap::new(),
             typed: HashMap::new(),
             next_name: 0,
@@ -181,7 +202,7 @@ impl CraneliftTier {
                 // Start the next compilation from a clean context.
                 self.ctx = self.module.make_context();
                 self.fctx = FunctionBuilderContext::new();
-                Err(CompileError(format!("compiler panicked: {what}")))
+                Err(CompileError::Failed(format!("compiler panicked: {what}")))
             }
         }
     }
@@ -223,8 +244,7 @@ impl CraneliftTier {
             call_conv,
             pointer_type,
             self.module.isa().frontend_config(),
-        )
-        .map_err(CompileError)?;
+        )?;
         let dump = std::env::var_os("MDVM_JIT_DUMP").is_some();
         let name = self.function_name(id.as_u32()).unwrap_or_default();
         let clif = if dump {
@@ -234,7 +254,7 @@ impl CraneliftTier {
         } else {
             None
         };
-        self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError(format!("{e:?}")))?;
+        self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError::Failed(format!("{e:?}")))?;
         if let Some(clif) = clif {
             eprintln!("; ---- CLIF of body {body}: {name} ----\n{clif}");
             if let Some(code) = self.ctx.compiled_code() {
@@ -255,7 +275,7 @@ impl CraneliftTier {
     fn declare(&mut self, what: &str, body: u32, sig: &cranelift_codegen::ir::Signature) -> Result<FuncId, CompileError> {
         self.next_name += 1;
         let name = format!("mdvm_body{body}_{what}{}", self.next_name);
-        self.module.declare_function(&name, Linkage::Local, sig).map_err(|e| CompileError(e.to_string()))
+        self.module.declare_function(&name, Linkage::Local, sig).map_err(|e| CompileError::Failed(e.to_string()))
     }
 
     fn build_inner(
@@ -290,7 +310,7 @@ impl CraneliftTier {
                 (id, Some(typed))
             }
         };
-        self.module.finalize_definitions().map_err(|e| CompileError(e.to_string()))?;
+        self.module.finalize_definitions().map_err(|e| CompileError::Failed(e.to_string()))?;
         if let Some(typed) = typed {
             self.typed = typed;
         }
@@ -300,6 +320,22 @@ impl CraneliftTier {
         // (tag, payload) in the host's default calling convention, which is the C ABI of
         // `NativeEntry` on the supported hosts (two integer results in two registers).
         Ok(unsafe { std::mem::transmute::<*const u8, NativeEntry>(code) })
+    }
+}
+
+impl CraneliftTier {
+    /// Counts a compile that did not produce code: a body over the budget is not tried again.
+    fn note_failure(&mut self, body: u32, e: CompileError) {
+        match e {
+            CompileError::OverBudget(_) => {
+                self.stats.over_budget += 1;
+                self.over_budget.insert(body);
+            }
+            CompileError::Failed(m) => {
+                self.stats.compile_failures += 1;
+                self.stats.last_failure = Some(m);
+            }
+        }
     }
 }
 
@@ -327,6 +363,9 @@ impl CompiledTier for CraneliftTier {
         if self.recompiles.get(&body).copied().unwrap_or(0) > MAX_RECOMPILES {
             return None;
         }
+        if self.over_budget.contains(&body) {
+            return None;
+        }
         match self.build(program, feedback, body, None) {
             Ok(e) => {
                 self.stats.functions_compiled += 1;
@@ -334,8 +373,7 @@ impl CompiledTier for CraneliftTier {
                 Some(e)
             }
             Err(e) => {
-                self.stats.compile_failures += 1;
-                self.stats.last_failure = Some(e.0);
+                self.note_failure(body, e);
                 None
             }
         }
@@ -364,6 +402,9 @@ impl CompiledTier for CraneliftTier {
         }
         let header_bc = b.bc_start + (header - b.code_start);
         let latch_bc = b.bc_start + (latch - b.code_start);
+        if self.over_budget.contains(&body) {
+            return None;
+        }
         match self.build(program, feedback, body, Some((header_bc, latch_bc, frame))) {
             Ok(e) => {
                 self.stats.osr_compiled += 1;
@@ -371,8 +412,7 @@ impl CompiledTier for CraneliftTier {
                 Some(e)
             }
             Err(e) => {
-                self.stats.compile_failures += 1;
-                self.stats.last_failure = Some(e.0);
+                self.note_failure(body, e);
                 None
             }
         }

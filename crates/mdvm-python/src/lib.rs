@@ -152,7 +152,7 @@ fn env(name: &str) -> Option<String> {
 
 /// A number of seconds given as `timeout` or `MDVM_TIMEOUT`: positive and finite.
 fn seconds(what: &str, v: f64) -> PyResult<Duration> {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return Err(PyValueError::new_err(format!("{what} must be a positive number of seconds, not {v}")));
     }
     Duration::try_from_secs_f64(v).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
@@ -524,7 +524,7 @@ impl RustVM {
     /// Counters of the loaded program: a dict with `tier`, `instructions`, `calls` (function
     /// name to call count, main as `<main>`) and `jit` (`None` for the interpreter tier, else a
     /// dict: `functions_compiled`, `osr_compiled`, `compile_seconds`, `recompilations`,
-    /// `compile_failures`, `native_entries`, `osr_entries`, `deopts` by reason).
+    /// `compile_failures`, `over_budget`, `native_entries`, `osr_entries`, `deopts` by reason).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("tier", self.tier.to_string())?;
@@ -547,6 +547,7 @@ impl RustVM {
                 jd.set_item("compile_seconds", j.compiled.compile_nanos as f64 / 1e9)?;
                 jd.set_item("recompilations", j.compiled.recompilations)?;
                 jd.set_item("compile_failures", j.compiled.compile_failures)?;
+                jd.set_item("over_budget", j.compiled.over_budget)?;
                 jd.set_item("native_entries", j.native_entries)?;
                 jd.set_item("osr_entries", j.osr_entries)?;
                 let deopts = PyDict::new(py);

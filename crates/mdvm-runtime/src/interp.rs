@@ -403,6 +403,13 @@ impl Machine {
     /// first runtime fault, with the function and bytecode position; output written before it
     /// stays written (the caller flushes `out`).
     pub fn run(&mut self, out: &mut dyn Write) -> Result<Value, RuntimeError> {
+        // A stop requested between runs ends this one before its first instruction.
+        if self.interrupts.is_interrupted() {
+            self.interrupts.clear();
+            let e = OpError::new(ErrorKind::Interrupted, "stop requested".to_string());
+            let body = self.program.entry_body;
+            return Err(fault(&self.program, body, self.program.bodies[body as usize].code_start, e));
+        }
         self.stack.clear();
         self.stack.resize(WINDOW * 4, Value::Empty);
         self.frames.clear();

@@ -17,8 +17,8 @@
 //! Compiled code reads the word at the address [`InterruptHandle::flag_address`] gives (it
 //! lives as long as the machine, which owns the compiled code), so the check costs no load of
 //! the context. `STOP` and `TIMEOUT` stay set until the run ends; a machine clears the word
-//! when a run ends, so an interrupt requested while no run is in progress stops the next one at
-//! its first safepoint.
+//! when a run ends. An interrupt requested while no run is in progress stops the next run
+//! before its first instruction.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -57,7 +57,7 @@ impl InterruptHandle {
 
     /// Asks the run in progress to stop at its next safepoint (within a loop iteration or a
     /// call in either tier), with an `interrupted` error; if no run is in progress, the next
-    /// run stops at its first safepoint.
+    /// run stops before its first instruction.
     pub fn interrupt(&self) {
         self.flags.fetch_or(STOP, Ordering::Relaxed);
     }

@@ -304,8 +304,11 @@ pub struct TierStats {
     pub compile_nanos: u64,
     /// Recompilations after repeated deopts.
     pub recompilations: u64,
-    /// Bodies the tier declined or failed to compile.
+    /// Bodies the tier failed to compile.
     pub compile_failures: u64,
+    /// Bodies over the compile budget (too large, or too much side-exit code for their size),
+    /// left to the interpreter.
+    pub over_budget: u64,
     /// Why the most recent failure happened (the tier's message), if any failed.
     pub last_failure: Option<String>,
 }

@@ -299,6 +299,9 @@ impl fmt::Display for Stats {
             writeln!(f, "compile time: {:.3} ms", c.compile_nanos as f64 / 1e6)?;
             writeln!(f, "recompilations: {}", c.recompilations)?;
             writeln!(f, "compile failures: {}", c.compile_failures)?;
+            if c.over_budget > 0 {
+                writeln!(f, "bodies over the compile budget (interpreted): {}", c.over_budget)?;
+            }
             if let Some(why) = &c.last_failure {
                 writeln!(f, "last compile failure: {why}")?;
             }

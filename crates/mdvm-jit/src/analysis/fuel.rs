@@ -24,9 +24,13 @@ pub(crate) fn segments(m: &Module, start: u32, end: u32) -> Vec<(u32, u32)> {
 }
 
 /// The end of the segment of `start..end` that holds instruction `pc` (`pc` itself when it is
-/// outside the block).
+/// outside the block): one past the first `CALL_R` at or after `pc` that is not the block's
+/// last instruction, else `end`. Scans from `pc` only.
 pub(crate) fn segment_end(m: &Module, start: u32, end: u32, pc: u32) -> u32 {
-    segments(m, start, end).into_iter().find(|(s, e)| *s <= pc && pc < *e).map_or(pc, |(_, e)| e)
+    if pc < start || pc >= end {
+        return pc;
+    }
+    (pc..end - 1).find(|&i| matches!(m.code[i as usize], Instr::CallR { .. })).map_or(end, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -81,11 +81,27 @@ impl Snapshot {
     }
 }
 
-/// The side exits of one function: a cold block per distinct snapshot, in creation order.
-#[derive(Default)]
+/// The side exits of one function: a cold block per distinct snapshot, in creation order, and
+/// the register writes they emit against the function's budget
+/// ([`crate::entries::exit_write_budget`]).
 pub(crate) struct ExitTable {
     blocks: HashMap<Snapshot, Block>,
     order: Vec<(Snapshot, Block)>,
+    writes: usize,
+    budget: usize,
+}
+
+impl ExitTable {
+    /// An empty table allowing `budget` register writes.
+    pub fn new(budget: usize) -> ExitTable {
+        ExitTable { blocks: HashMap::new(), order: Vec::new(), writes: 0, budget }
+    }
+
+    /// `Some(budget)` once the exits need more writes than the budget: lowering stops and the
+    /// body stays in the interpreter.
+    pub fn over_budget(&self) -> Option<usize> {
+        (self.writes > self.budget).then_some(self.budget)
+    }
 }
 
 /// The reason a failed tag test of `tag` is counted under.
@@ -118,6 +134,7 @@ impl Emitter<'_, '_, '_> {
         }
         let b = self.b.create_block();
         self.b.set_cold_block(b);
+        self.exits.writes += snap.writes.len();
         self.exits.blocks.insert(snap.clone(), b);
         self.exits.order.push((snap, b));
         b
@@ -219,8 +236,9 @@ impl Emitter<'_, '_, '_> {
     /// write the snapshot's registers to their slots, and return what the interpreter returns
     /// when it finishes the activation (`mdvm_deopt`).
     pub fn emit_exits(&mut self) {
-        let exits = std::mem::take(&mut self.exits);
-        for (snap, block) in exits.order {
+        let order = std::mem::take(&mut self.exits.order);
+        self.exits.blocks.clear();
+        for (snap, block) in order {
             // Every branch to it has been emitted: sealing first lets the SSA construction
             // read each variable from the predecessors without a block parameter when they agree.
             self.b.seal_block(block);

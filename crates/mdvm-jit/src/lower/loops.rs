@@ -34,8 +34,16 @@ impl Emitter<'_, '_, '_> {
         if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || outside {
             return 0;
         }
+        // Lowering asks for the pcs of a segment in order: remember the last segment found, so
+        // a long block costs linear time, not quadratic.
+        let (seg_start, seg_end) = self.segment_memo.get();
+        if seg_start <= pc && pc < seg_end {
+            return seg_end - pc;
+        }
         let b = &self.s.cfg.blocks[self.s.cfg.block_at(pc) as usize];
-        segment_end(self.s.m, b.start, b.end, pc) - pc
+        let e = segment_end(self.s.m, b.start, b.end, pc);
+        self.segment_memo.set((pc, e));
+        e - pc
     }
 
     /// Charges `cost` instructions of fuel, side-exiting to `pc` (entered from `pred`, with

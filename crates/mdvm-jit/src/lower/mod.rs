@@ -102,6 +102,8 @@ pub(crate) struct Emitter<'r, 'a, 'f> {
     pub entering_osr: bool,
     /// The side exits of this function, one per distinct snapshot ([`exits`]).
     pub exits: exits::ExitTable,
+    /// The fuel segment last found by [`Emitter::charged_ahead`], as `(a pc in it, its end)`.
+    pub segment_memo: std::cell::Cell<(u32, u32)>,
 }
 
 impl Emitter<'_, '_, '_> {
@@ -130,10 +132,14 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// Code for every block the entry reaches, then the side exits they branch to.
+    /// Stops as soon as the side exits are over their budget (the caller then gives up).
     pub fn emit_body(&mut self) {
         for blk in 0..self.blocks.len() as u32 {
             if self.s.reachable(blk) {
                 self.emit_block(blk);
+            }
+            if self.exits.over_budget().is_some() {
+                return;
             }
         }
         self.emit_exits();
@@ -149,6 +155,9 @@ impl Emitter<'_, '_, '_> {
         // The facts after the phis, which write their registers on the edge.
         self.ranges = self.s.entry_facts[blk as usize].clone();
         for bc in b.phis_end..b.end {
+            if self.exits.over_budget().is_some() {
+                return;
+            }
             let ins = &self.s.m.code[bc as usize];
             let plan = self.s.plan(bc, &st);
             let mut after = st.clone();

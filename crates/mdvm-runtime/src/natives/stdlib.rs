@@ -5,6 +5,7 @@
 //! ints, and bounds `0 <= start <= end <= length` are `index out of range` errors otherwise.
 
 use std::cmp::Ordering;
+use std::fmt::Write as _;
 use std::io::BufRead;
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ use super::{print_value, Arity, Native, NativeCall};
 use crate::array::Array;
 use crate::error::{ErrorKind, OpError};
 use crate::ops::{self, MAX_ARRAY_LEN, MAX_STRING_BYTES};
-use crate::value::{Str, Tag, Value};
+use crate::value::{BoundedString, Str, Tag, Value};
 
 macro_rules! builtins {
     ($( $variant:ident $name:literal $arity:expr, $f:ident, $summary:literal; )*) => {
@@ -96,7 +97,7 @@ builtins! {
     IsArray "is_array" Exact(1), is_array, "whether the value is an array";
     IsDict "is_dict" Exact(1), is_dict, "whether the value is a dict";
     IsEmpty "is_empty" Exact(1), is_empty, "whether the value is empty";
-    ReadLine "read_line" Exact(0), read_line, "the next line of standard input without its line ending; empty at the end";
+    ReadLine "read_line" Exact(0), read_line, "the next line of standard input without its line ending; empty at the end (flushes the output first)";
     Clock "clock" Exact(0), clock, "seconds since the program started, a float";
 }
 
@@ -173,7 +174,7 @@ fn bounds(start: &Value, end: &Value, len: usize) -> Result<(usize, usize), OpEr
 }
 
 fn too_long() -> OpError {
-    OpError::new(ErrorKind::Value, "string longer than 1 GiB")
+    ops::string_too_long()
 }
 
 fn check_array_len(n: usize) -> Result<(), OpError> {
@@ -210,13 +211,7 @@ fn len(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
 fn str(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     match &c.args[0] {
         Value::Str(s) => Ok(Value::Str(s.clone())),
-        v => {
-            let s = v.display_string();
-            if s.len() > MAX_STRING_BYTES {
-                return Err(too_long());
-            }
-            Ok(Value::str(s))
-        }
+        v => ops::display_value(v),
     }
 }
 
@@ -458,17 +453,15 @@ fn split(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
 fn join(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     let xs = array_arg(&c.args[0])?;
     let sep = string_arg(&c.args[1], "a string separator")?;
-    let mut out = String::new();
+    // Bounded while it is built: an element with a huge display form stops it at the limit.
+    let mut out = BoundedString::new(MAX_STRING_BYTES);
     for (i, v) in xs.iter().enumerate() {
         if i > 0 {
-            out.push_str(sep.as_str());
+            out.write_str(sep.as_str()).map_err(|_| too_long())?;
         }
-        let _ = v.write_display(&mut out);
-        if out.len() > MAX_STRING_BYTES {
-            return Err(too_long());
-        }
+        v.write_display(&mut out).map_err(|_| too_long())?;
     }
-    Ok(Value::str(out))
+    Ok(Value::str(out.into_string()))
 }
 
 /// The array argument `i` taken out of the arguments, unshared when the caller passed its only
@@ -612,6 +605,9 @@ fn is_empty(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
 /// The next line of input; bytes that are not UTF-8 read as U+FFFD (as a lossy decoder reads
 /// them), so any input is a string. A line longer than the string limit is a value error.
 fn read_line(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    // What the program printed (a prompt) is delivered before it waits for input, and stays
+    // delivered if the process is stopped while it waits.
+    c.out.flush().map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))?;
     let mut line = Vec::new();
     let n = std::io::Read::take(&mut *c.input, MAX_STRING_BYTES as u64 + 1)
         .read_until(b'\n', &mut line)
