@@ -24,6 +24,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mdvm::{Error, Vm};
+
+/// Every test binary counts its heap, as the `mdvm` command does, so memory limits are exact.
+#[global_allocator]
+static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
 pub use mdvm::{ErrorKind, Tier};
 
 /// The fuel budget the corpus' expected files were computed with.

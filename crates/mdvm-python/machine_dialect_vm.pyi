@@ -23,6 +23,7 @@ class Stats(TypedDict):
     fuel: int | None
     max_depth: int
     timeout: float | None
+    max_memory: int | None
     loaded: bool
     instructions: int
     calls: dict[str, int]
@@ -32,8 +33,10 @@ class RustVM:
     """The mdvm virtual machine, with the reference VM's interface.
 
     Unset arguments come from the environment (``MDVM_TIER``, ``MDVM_FUEL``,
-    ``MDVM_MAX_DEPTH``, ``MDVM_TIMEOUT``) or the defaults: tier ``"auto"``, no fuel limit,
-    10,000 frames, no time limit (``timeout``, in seconds, per ``execute()``).
+    ``MDVM_MAX_DEPTH``, ``MDVM_TIMEOUT``, ``MDVM_MAX_MEMORY``) or the defaults: tier ``"auto"``,
+    no fuel limit, 10,000 frames, no time limit (``timeout``, in seconds, per ``execute()``),
+    and a heap limit (``max_memory``, bytes) from the machine's memory, the cgroup and
+    ``ulimit -v``; reaching it raises ``RuntimeError`` (out of memory).
     Every mdvm error is raised as ``RuntimeError``; bad arguments as ``ValueError``.
     ``jit_threshold`` is the call count at which ``"auto"`` compiles a function,
     ``osr_threshold`` the back-edge count at which a loop is entered by on-stack replacement
@@ -49,7 +52,10 @@ class RustVM:
         jit_threshold: int | None = None,
         osr_threshold: int | None = None,
         timeout: float | None = None,
+        max_memory: int | None = None,
     ) -> None: ...
+    @property
+    def max_memory(self) -> int | None: ...
     @property
     def tier(self) -> Tier: ...
     @property

@@ -630,3 +630,46 @@ def test_ctrl_c_during_execute_raises_keyboard_interrupt_after_the_output(tier: 
     assert rest == b"KeyboardInterrupt\n", err
     assert child.returncode == 3, err
     assert elapsed < 30, elapsed
+
+
+def growing_dict() -> bytes:
+    """Prints "before", then adds keys "k0", "k1", ... to a dict for ever."""
+    from mdbc import DICT_NEW_R, DICT_SET_R
+
+    CONCAT_STR_R = 31
+    a = Asm()
+    a.load(0, "before")
+    a.say(0)
+    a.code.append(bytes([DICT_NEW_R, 1]))
+    a.load(2, 0)
+    a.load(4, 1)
+    a.load(6, "k")
+    a.op3(CONCAT_STR_R, 7, 6, 2)  # loop: k = "k" + i
+    a.op3(DICT_SET_R, 1, 7, 2)
+    a.op3(ADD_R, 2, 2, 4)
+    a.jump(-4)
+    return a.bytes()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_max_memory_stops_a_growing_program_cleanly(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
+    vm = RustVM(tier, max_memory=32 * 1024 * 1024)
+    assert vm.max_memory == 32 * 1024 * 1024
+    vm.load_bytes(growing_dict())
+    with pytest.raises(RuntimeError, match="out of memory: the memory limit of 32 MiB"):
+        vm.execute()
+    assert capsys.readouterr().out == "before\n"
+    # The memory is given back: the VM runs again (and stops again the same way).
+    with pytest.raises(RuntimeError, match="out of memory"):
+        vm.execute()
+
+
+def test_mdvm_max_memory_and_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MDVM_MAX_MEMORY", "48M")
+    assert RustVM().max_memory == 48 * 1024 * 1024
+    monkeypatch.setenv("MDVM_MAX_MEMORY", "lots")
+    with pytest.raises(ValueError, match="MDVM_MAX_MEMORY"):
+        RustVM()
+    monkeypatch.delenv("MDVM_MAX_MEMORY")
+    default = RustVM().max_memory
+    assert default is None or default > 0

@@ -1,5 +1,6 @@
 //! Stopping runs from outside: `Vm::interrupt_handle` from another thread, `VmBuilder::timeout`,
-//! the poll hook (`Vm::set_poll`), and the CLI's `--timeout` and signal handling. Every case
+//! the poll hook (`Vm::set_poll`), the CLI's `--timeout`, and its signal handling (the output
+//! flushed before it exits). Every case
 //! asserts the clean outcome: an `interrupted` error naming a position, exit status, and the
 //! output printed before it kept.
 //!
@@ -253,7 +254,7 @@ mod cli {
     }
 
     #[test]
-    fn sigint_sigterm_and_sighup_keep_the_output_and_exit_with_128_plus_the_signal() {
+    fn sigint_sigterm_and_sighup_flush_the_output_and_exit_with_128_plus_the_signal() {
         let dir = TempDir::new("signals");
         for (name, src) in [("loop", LOOP), ("recursion", RECURSION)] {
             let file = dir.write(&format!("{name}.mdbc"), &assemble_bytes(src));
@@ -262,16 +263,16 @@ mod cli {
                     let (status, out, err) = signalled(&["--tier", tier], &file, signal, &dir);
                     assert_eq!(out, "before\n", "{name} --tier {tier} SIG{signal}: the output is kept");
                     assert_eq!(status, Some(code), "{name} --tier {tier} SIG{signal}: {err}");
-                    assert!(err.contains("interrupted: stop requested"), "{name} --tier {tier} SIG{signal}: {err}");
+                    assert!(err.contains(&format!("mdvm: stopped by SIG{signal}")), "{name} --tier {tier} SIG{signal}: {err}");
                 }
             }
         }
     }
 
     #[test]
-    fn a_signal_while_read_line_waits_exits_after_the_grace_period_with_the_prompt_kept() {
-        // read_line flushes the output before it blocks; the signal cannot stop a blocked read,
-        // so the CLI exits on its own after its grace period, the output already delivered.
+    fn a_signal_while_read_line_waits_exits_with_the_prompt_kept() {
+        // read_line flushes the output before it blocks (a prompt shows), and the signal ends
+        // the process while it waits.
         let dir = TempDir::new("blocked");
         let file = dir.write(
             "ask.mdbc",
@@ -296,7 +297,7 @@ mod cli {
         let _ = holder.wait();
         assert_eq!(out, "prompt\n", "{err}");
         assert_eq!(status, Some(143), "{err}");
-        assert!(err.contains("stopped by signal 15"), "{err}");
+        assert!(err.contains("stopped by SIGTERM"), "{err}");
     }
 
     #[test]

@@ -4,17 +4,19 @@
 //! stderr; what the program printed stays printed), 2 on bad usage, and 128 + the signal's
 //! number when SIGINT, SIGTERM or SIGHUP stopped a run (130, 143, 129).
 //!
-//! **Signals.** During `run`, the first SIGINT, SIGTERM or SIGHUP interrupts the program at its
-//! next safepoint (a loop back-edge or a call, in either tier): the run ends with an
-//! `interrupted` error, what the program printed is flushed, and the exit status says which
-//! signal it was. If the run has not ended 2 seconds later (a native blocked on input, say),
-//! or at a second signal, the output printed so far is flushed and the process exits at once.
+//! **Signals.** During `run`, SIGINT, SIGTERM or SIGHUP ends the process at once with what the
+//! program printed flushed (the output buffer is shared with the signal thread, which waits for
+//! a write in progress), `mdvm: stopped by SIGINT` on stderr, and exit status 128 + the signal.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The heap is counted, so `--max-memory` is exact.
+#[global_allocator]
+static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -74,6 +76,11 @@ enum Command {
         /// fraction such as 0.5 is allowed).
         #[arg(long, value_parser = parse_seconds)]
         timeout: Option<Duration>,
+        /// Stop with an "out of memory" error when the program's heap would pass this many
+        /// bytes (K, M, G suffixes allowed) [default: 3/4 of the machine's or the cgroup's
+        /// memory, or half of `ulimit -v`, whichever is least].
+        #[arg(long, value_parser = mdvm::parse_bytes)]
+        max_memory: Option<usize>,
     },
     /// Disassemble a program to .mdasm text on stdout.
     Dis {
@@ -119,6 +126,7 @@ struct RunOptions {
     osr_threshold: Option<u32>,
     stress_deopt: bool,
     timeout: Option<Duration>,
+    max_memory: Option<usize>,
 }
 
 /// Why `main` exits other than with 0: a message for stderr and the exit status.
@@ -168,42 +176,23 @@ impl Write for SharedOut {
     }
 }
 
-/// Stops runs on SIGINT, SIGTERM and SIGHUP (see the crate documentation).
+/// Ends the process on SIGINT, SIGTERM and SIGHUP with the program's output flushed (see the
+/// crate documentation).
 #[cfg(unix)]
 mod signals {
-    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::iterator::{Handle, Signals};
 
     use super::SharedOut;
 
-    /// How long an interrupted run may take to end before the process exits anyway.
-    const GRACE: Duration = Duration::from_secs(2);
-
     /// Signal handling for one run; dropping it restores the default handling.
     pub struct Guard {
         handle: Handle,
-        received: Arc<AtomicI32>,
-        finished: Arc<AtomicBool>,
         thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl Guard {
-        /// The first signal received, if any.
-        pub fn received(&self) -> Option<i32> {
-            match self.received.load(Ordering::SeqCst) {
-                0 => None,
-                s => Some(s),
-            }
-        }
     }
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            self.finished.store(true, Ordering::SeqCst);
             self.handle.close();
             if let Some(t) = self.thread.take() {
                 let _ = t.join();
@@ -211,54 +200,34 @@ mod signals {
         }
     }
 
-    /// Installs the handlers: the first signal interrupts the VM through `stop`; a second one,
-    /// or the end of the grace period, flushes `out` and exits with 128 + the signal.
-    pub fn install(stop: mdvm::InterruptHandle, out: SharedOut) -> Option<Guard> {
+    /// Installs the handlers: a signal flushes `out` (waiting for a write in progress to
+    /// finish, so no line is cut) and exits with 128 + the signal. The run is not interrupted
+    /// first: compiled code then needs no safepoints, and nothing it printed is lost.
+    pub fn install(out: SharedOut) -> Option<Guard> {
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).ok()?;
         let handle = signals.handle();
-        let received = Arc::new(AtomicI32::new(0));
-        let finished = Arc::new(AtomicBool::new(false));
-        let (r, f) = (received.clone(), finished.clone());
         let thread = std::thread::Builder::new()
             .name("mdvm-signals".to_string())
             .spawn(move || {
-                // The run normally ends within milliseconds of the first signal and closes the
-                // handle, which ends this loop. Otherwise a second signal, or the end of the
-                // grace period, ends the process.
-                for sig in signals.forever() {
-                    if r.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                        stop.interrupt();
-                        let (f, out) = (f.clone(), out.clone());
-                        let _ = std::thread::Builder::new().name("mdvm-grace".to_string()).spawn(move || {
-                            std::thread::sleep(GRACE);
-                            if !f.load(Ordering::SeqCst) {
-                                exit_now(out, sig);
-                            }
-                        });
-                    } else if !f.load(Ordering::SeqCst) {
-                        exit_now(out.clone(), sig);
-                    }
+                if let Some(sig) = signals.forever().next() {
+                    let mut out = out;
+                    let _ = std::io::Write::flush(&mut out);
+                    let name = match sig {
+                        SIGINT => "SIGINT",
+                        SIGTERM => "SIGTERM",
+                        _ => "SIGHUP",
+                    };
+                    eprintln!("mdvm: stopped by {name}");
+                    std::process::exit(128 + sig);
                 }
             })
             .ok()?;
-        Some(Guard { handle, received, finished, thread: Some(thread) })
+        Some(Guard { handle, thread: Some(thread) })
     }
-
-    /// Flushes what the program printed and exits with 128 + `sig`.
-    fn exit_now(mut out: SharedOut, sig: i32) -> ! {
-        let _ = std::io::Write::flush(&mut out);
-        eprintln!("mdvm: stopped by signal {sig}");
-        std::process::exit(128 + sig);
-    }
-}
-
-/// The exit status for a run stopped by signal `sig`.
-fn signal_status(sig: i32) -> u8 {
-    (128 + sig).clamp(0, 255) as u8
 }
 
 fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
-    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout } = o;
+    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout, max_memory } = o;
     let tier = match tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
@@ -267,6 +236,9 @@ fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
     let mut builder = Vm::builder();
     if let Some(n) = osr_threshold {
         builder = builder.osr_threshold(n);
+    }
+    if let Some(m) = max_memory {
+        builder = builder.max_memory(Some(m));
     }
     let mut vm = builder
         .tier(tier)
@@ -279,26 +251,13 @@ fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
         .load_file(&file).map_err(|e| e.to_string())?;
     let mut out = SharedOut::stdout();
     #[cfg(unix)]
-    let guard = signals::install(vm.interrupt_handle(), out.clone());
+    let _signals = signals::install(out.clone());
     // `Vm::run` flushes the output before it returns, whatever ended the run.
     let result = vm.run(&mut out);
-    #[cfg(unix)]
-    let signal = guard.and_then(|g| g.received());
-    #[cfg(not(unix))]
-    let signal: Option<i32> = None;
     if stats {
         eprint!("{}", vm.stats());
     }
-    match (result, signal) {
-        (Ok(_), _) => Ok(()),
-        (Err(e), Some(sig)) if is_interrupt(&e) => Err(Failure { message: e.to_string(), status: signal_status(sig) }),
-        (Err(e), _) => Err(Failure::from(e.to_string())),
-    }
-}
-
-/// True for the error an interrupt ends a run with.
-fn is_interrupt(e: &mdvm::Error) -> bool {
-    matches!(e, mdvm::Error::Runtime(r) if r.kind == mdvm::ErrorKind::Interrupted)
+    result.map(|_| ()).map_err(|e| Failure::from(e.to_string()))
 }
 
 fn check(file: PathBuf) -> Result<(), String> {
@@ -349,9 +308,21 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.command {
-        Command::Run { file, tier, fuel, max_depth, stats, jit_threshold, osr_threshold, always_osr, stress_deopt, timeout } => {
+        Command::Run {
+            file,
+            tier,
+            fuel,
+            max_depth,
+            stats,
+            jit_threshold,
+            osr_threshold,
+            always_osr,
+            stress_deopt,
+            timeout,
+            max_memory,
+        } => {
             let osr_threshold = if always_osr { Some(1) } else { osr_threshold };
-            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout })
+            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout, max_memory })
         }
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;

@@ -290,9 +290,13 @@ pub(crate) fn build_function(
                     _ => g.b.def_var(g.ivars[r as usize], *next.next().expect("typed argument")),
                 }
             }
-            // A function entry is a safepoint (recursion without loops stays interruptible).
+            // A function entry is a safepoint (recursion without loops stays interruptible);
+            // its exit resumes at the body's start, where nothing has been charged yet.
             let start = g.s.cfg.start;
-            g.safepoint(start);
+            let live = g.s.live_in(start);
+            g.uncharged_exits = true;
+            g.safepoint(start, NO_PRED, &entry_state, live);
+            g.uncharged_exits = false;
             // Charges the first segment (no phi of the entry block can match: the entry has
             // no predecessor).
             g.emit_edge(entry_state, entry_blk, entry_pred);

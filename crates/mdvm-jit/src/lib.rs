@@ -450,4 +450,8 @@ impl CompiledTier for CraneliftTier {
     fn stats(&self) -> TierStats {
         self.stats.clone()
     }
+
+    fn enable_safepoints(&mut self, flag_address: usize) {
+        self.options.interrupt_flag = flag_address;
+    }
 }

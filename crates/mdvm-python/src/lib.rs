@@ -31,7 +31,8 @@
 //!
 //! **Defaults from the environment.** Arguments not given to `RustVM(...)` come from
 //! `MDVM_TIER` (`auto`, `interp`, `jit`), `MDVM_FUEL` (instructions), `MDVM_MAX_DEPTH`
-//! (frames) and `MDVM_TIMEOUT` (seconds), so that the frontend's `python -m machine_dialect
+//! (frames), `MDVM_TIMEOUT` (seconds) and `MDVM_MAX_MEMORY` (bytes, `K`/`M`/`G` suffixes),
+//! so that the frontend's `python -m machine_dialect
 //! run` and `agent`, which call `RustVM()` with no arguments, can be given budgets.
 
 use std::io::{self, Write};
@@ -42,6 +43,10 @@ use mdvm::{Error as VmError, Tier, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+/// mdvm's heap is counted, so `max_memory` is exact (Python's own objects are not counted).
+#[global_allocator]
+static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
 
 /// The module version: the distribution's version (`0.1.0a2+mdvm.N`).
 const VERSION: &str = "0.1.0a2+mdvm.1";
@@ -260,12 +265,15 @@ fn vm_error(e: &VmError) -> PyErr {
 /// limits live frames (default 10,000, main's included); `jit_threshold` is the call count at
 /// which `"auto"` compiles a function, `osr_threshold` the back-edge count at which a loop is
 /// entered by OSR (1: every loop at its first back-edge; both must be at least 1); `timeout`
-/// limits the seconds one `execute()` may take. Unset arguments come from `MDVM_TIER`,
-/// `MDVM_FUEL`, `MDVM_MAX_DEPTH`, `MDVM_TIMEOUT`, or the defaults.
+/// limits the seconds one `execute()` may take; `max_memory` the bytes of heap mdvm may use
+/// (the count covers every VM of the process; the default follows the machine, the cgroup and
+/// `ulimit -v`). Unset arguments come from `MDVM_TIER`, `MDVM_FUEL`, `MDVM_MAX_DEPTH`,
+/// `MDVM_TIMEOUT`, `MDVM_MAX_MEMORY`, or the defaults.
 #[pyclass(module = "machine_dialect_vm")]
 pub struct RustVM {
     builder: VmBuilder,
     timeout: Option<Duration>,
+    max_memory: Option<usize>,
     /// The exception (KeyboardInterrupt, ...) a signal handler raised during `execute()`, set by
     /// the poll hook, raised by `execute()` once the run has stopped.
     signal_error: Arc<Mutex<Option<PyErr>>>,
@@ -321,7 +329,8 @@ impl RustVM {
 #[pymethods]
 impl RustVM {
     #[new]
-    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None, timeout = None))]
+    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None, timeout = None, max_memory = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         tier: Option<&str>,
         fuel: Option<u64>,
@@ -329,6 +338,7 @@ impl RustVM {
         jit_threshold: Option<u64>,
         osr_threshold: Option<u32>,
         timeout: Option<f64>,
+        max_memory: Option<usize>,
     ) -> PyResult<Self> {
         let tier = match tier.map(str::to_owned).or_else(|| env("MDVM_TIER")) {
             Some(t) => parse_tier(t.trim())?,
@@ -357,7 +367,16 @@ impl RustVM {
                 None => None,
             },
         };
-        let mut builder = Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth).timeout(timeout);
+        let max_memory = match max_memory {
+            Some(0) => return Err(PyValueError::new_err("max_memory must be at least 1 byte")),
+            Some(m) => Some(m),
+            None => match env("MDVM_MAX_MEMORY") {
+                Some(v) => Some(mdvm::parse_bytes(&v).map_err(|e| PyValueError::new_err(format!("MDVM_MAX_MEMORY: {e}")))?),
+                None => mdvm::default_memory_limit(),
+            },
+        };
+        let mut builder =
+            Vm::builder().tier(tier).fuel(fuel).max_depth(max_depth).timeout(timeout).max_memory(max_memory);
         if let Some(n) = jit_threshold {
             if n == 0 {
                 return Err(PyValueError::new_err("jit_threshold must be at least 1"));
@@ -373,6 +392,7 @@ impl RustVM {
         Ok(RustVM {
             builder,
             timeout,
+            max_memory,
             signal_error: Arc::new(Mutex::new(None)),
             tier,
             fuel,
@@ -531,6 +551,7 @@ impl RustVM {
         d.set_item("fuel", self.fuel)?;
         d.set_item("max_depth", self.max_depth)?;
         d.set_item("timeout", self.timeout.map(|t| t.as_secs_f64()))?;
+        d.set_item("max_memory", self.max_memory)?;
         let calls = PyDict::new(py);
         let mut jit_stats = None;
         let mut instructions = 0;
@@ -575,6 +596,12 @@ impl RustVM {
     #[getter]
     fn debug(&self) -> bool {
         self.debug
+    }
+
+    /// The heap limit in bytes (`max_memory`, `MDVM_MAX_MEMORY`, or the machine's default).
+    #[getter]
+    fn max_memory(&self) -> Option<usize> {
+        self.max_memory
     }
 
     /// The time limit of one `execute()` in seconds, or `None`.

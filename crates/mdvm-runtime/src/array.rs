@@ -97,6 +97,44 @@ impl Array {
         })
     }
 
+    /// Bytes of the element buffers this array holds (what a copy-on-write copy allocates), for
+    /// the memory limit ([`crate::memory`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8 + self.values.capacity() * std::mem::size_of::<Value>()
+    }
+
+    /// At most the bytes [`Array::set`] of `v` at `i` allocates: none in the values form; for
+    /// the packed form, the packed buffer's doubling when the write extends a full buffer, or the
+    /// whole values form when the write converts the array.
+    pub fn set_bytes(&self, i: usize, v: &Value) -> usize {
+        if self.kind == KIND_VALUES {
+            return 0;
+        }
+        let tag = v.tag();
+        let kind_ok = self.kind == tag as u8 || self.kind == Tag::Empty as u8;
+        let packs = matches!(tag, Tag::Int | Tag::Float) && kind_ok && i <= self.words.len();
+        if packs || (tag == Tag::Empty && i >= self.words.len()) {
+            if i == self.words.len() && self.words.len() == self.words.capacity() {
+                return self.words.capacity().max(4) * 8;
+            }
+            return 0;
+        }
+        self.len * std::mem::size_of::<Value>()
+    }
+
+    /// At most the bytes [`Array::push`] of `v` allocates: a full buffer doubling, or the
+    /// conversion to the values form.
+    pub fn push_bytes(&self, v: &Value) -> usize {
+        if self.kind == KIND_VALUES {
+            return if self.values.len() == self.values.capacity() {
+                self.values.capacity().max(4) * std::mem::size_of::<Value>()
+            } else {
+                0
+            };
+        }
+        self.set_bytes(self.len, v)
+    }
+
     /// Sets element `i` to `v`; returns false (changing nothing) when `i >= len`. Keeps the
     /// packed form where the module documentation says so, else converts to values.
     pub fn set(&mut self, i: usize, v: Value) -> bool {

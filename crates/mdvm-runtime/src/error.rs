@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// The run was stopped from outside: an [`crate::interrupt::InterruptHandle`], a passed
     /// time limit, or the host's poll hook (Ctrl-C in Python).
     Interrupted,
+    /// The memory limit was reached ([`crate::memory`]).
+    OutOfMemory,
 }
 
 impl ErrorKind {
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Output => "output error",
             ErrorKind::Host => "host error",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::OutOfMemory => "out of memory",
         }
     }
 }

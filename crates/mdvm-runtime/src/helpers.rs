@@ -118,7 +118,8 @@ pub unsafe extern "C" fn mdvm_copy(ctx: *mut NativeContext, base: u64, src: u32,
 /// # Safety
 /// Called by native code only (see above).
 pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64, arr: u32, idx: i64, tag: u64, payload: u64) -> u32 {
-    if tag >= Tag::FIRST_HEAP as u64 {
+    // SAFETY: helper contract.
+    if tag >= Tag::FIRST_HEAP as u64 || unsafe { machine(ctx) }.over_memory_limit() {
         return 1;
     }
     // SAFETY: helper contract; the slot is in a live window.
@@ -127,9 +128,16 @@ pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64
     if idx < 0 || idx as u64 >= a.len() as u64 {
         return 1;
     }
+    let Some(plain) = Tag::from_u8(tag as u8) else { return 1 };
+    // The memory limit: the interpreter, running the write again, raises the error.
+    let copy = if std::rc::Rc::strong_count(a) > 1 { a.heap_bytes() } else { 0 };
+    // SAFETY: `tag` is a plain tag (checked above), so the words form a value owning nothing.
+    let probe = unsafe { Value::from_raw_parts(tag, payload) };
+    if crate::memory::reserve(copy + a.set_bytes(idx as usize, &probe)).is_err() {
+        return 1;
+    }
     let a = std::rc::Rc::make_mut(a);
     // An int or float that keeps the array packed is stored without making a value.
-    let Some(plain) = Tag::from_u8(tag as u8) else { return 1 };
     if a.set_packed(idx as usize, plain, payload) {
         return 0;
     }
@@ -183,19 +191,6 @@ pub unsafe extern "C" fn mdvm_call_native(ctx: *mut NativeContext, body: u32, pc
     // SAFETY: helper contract.
     let m = unsafe { machine(ctx) };
     m.native_call_at(body, pc, base as usize, native)
-}
-
-/// A safepoint of compiled code (a loop back-edge or a function entry) found the interrupt
-/// word nonzero ([`crate::interrupt`]): serves the requests for the instruction at bytecode
-/// index `pc` of `body`. Returns 0 to go on, or 1 when the run must stop (the error is
-/// recorded; native code then returns [`crate::native::RET_UNWIND`]).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_safepoint(ctx: *mut NativeContext, body: u32, pc: u32) -> u32 {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    (!m.safepoint_at(body, pc)) as u32
 }
 
 /// Calls native `entry` for the window at `base` on a fresh native stack segment (native code
@@ -384,8 +379,6 @@ helper_table! {
     CallOnNewStack => mdvm_call_on_new_stack(*mut NativeContext, *const u8, u64) -> NativeRet;
     /// [`mdvm_array_set_plain`]: `ARRAY_SET_R` of a plain value.
     ArraySetPlain => mdvm_array_set_plain(*mut NativeContext, u64, u32, i64, u64, u64) -> u32;
-    /// [`mdvm_safepoint`]: interrupt requests at a back-edge or function entry.
-    Safepoint => mdvm_safepoint(*mut NativeContext, u32, u32) -> u32;
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub struct Limits {
     /// Wall-clock time one run may take; `None` for no limit. Passing it is an
     /// [`ErrorKind::Interrupted`] error at the next safepoint ([`crate::interrupt`]).
     pub timeout: Option<std::time::Duration>,
+    /// Heap bytes a run may have in use ([`crate::memory`]); `None` for no limit. Reaching it
+    /// is an [`ErrorKind::OutOfMemory`] error.
+    pub max_memory: Option<usize>,
 }
 
 impl Limits {
@@ -54,10 +57,23 @@ impl Limits {
 }
 
 impl Default for Limits {
-    /// Depth 10,000, no fuel limit, instructions counted, no time limit.
+    /// Depth 10,000, no fuel limit, instructions counted, no time limit, the memory limit of
+    /// [`crate::memory::default_limit`].
     fn default() -> Self {
-        Limits { max_depth: DEFAULT_MAX_DEPTH, fuel: None, metered: true, timeout: None }
+        Limits {
+            max_depth: DEFAULT_MAX_DEPTH,
+            fuel: None,
+            metered: true,
+            timeout: None,
+            max_memory: default_memory_limit(),
+        }
     }
+}
+
+/// [`crate::memory::default_limit`], worked out once per process.
+fn default_memory_limit() -> Option<usize> {
+    static LIMIT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(crate::memory::default_limit)
 }
 
 /// A suspended caller.
@@ -102,6 +118,10 @@ enum Exit {
     /// current frame was not pushed: native code finishes it). Either way the native result is
     /// the result of the current frame.
     Native { entry: NativeEntry, base: u32 },
+    /// A safepoint found a request pending ([`crate::interrupt`]): serve it, then resume the
+    /// current frame (`body` at `base`, not on `frames`) at internal index `pc` with the phi
+    /// record `rec_from -> rec_to`, or end the run.
+    Safepoint { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
 }
 
 /// The state of one program run: value stack, frames, globals, feedback, budgets, and the
@@ -144,6 +164,8 @@ pub struct Machine {
     /// The host's poll hook and how often the watchdog asks for it ([`Machine::set_poll`]).
     poll: Option<PollHook>,
     poll_interval: Option<std::time::Duration>,
+    /// Compiled code tests the interrupt word ([`Machine::enable_safepoints`]).
+    safepoints: bool,
 }
 
 /// The machine's side of native calls.
@@ -287,6 +309,7 @@ impl Machine {
             interrupts: InterruptHandle::new(),
             poll: None,
             poll_interval: None,
+            safepoints: false,
             program,
         };
         m.native.entries = m.entries.as_ptr();
@@ -300,17 +323,42 @@ impl Machine {
         self.natives.input = Some(input);
     }
 
-    /// A handle that stops this machine's runs from any thread ([`crate::interrupt`]).
-    pub fn interrupt_handle(&self) -> InterruptHandle {
+    /// A handle that stops this machine's runs from any thread ([`crate::interrupt`]). The
+    /// interpreter always tests it; from the first call on, compiled code tests it too (code
+    /// compiled before is discarded, and recompiled with the tests when it is hot again).
+    pub fn interrupt_handle(&mut self) -> InterruptHandle {
+        self.enable_safepoints();
         self.interrupts.clone()
+    }
+
+    /// Makes compiled code test the interrupt word at its safepoints (see
+    /// [`Machine::interrupt_handle`]); without it, compiled loops and calls test nothing and
+    /// cost nothing, and only the interpreter's safepoints (and the helpers' memory checks)
+    /// serve requests. Done by taking a handle, a time limit or a poll hook.
+    pub fn enable_safepoints(&mut self) {
+        if self.safepoints {
+            return;
+        }
+        self.safepoints = true;
+        if let Some(tier) = self.tier.as_mut() {
+            tier.enable_safepoints(self.interrupts.flag_address());
+            for (b, e) in self.entries.iter_mut().enumerate() {
+                if !e.is_null() {
+                    *e = std::ptr::null();
+                    tier.discard(b as u32);
+                }
+            }
+        }
     }
 
     /// Calls `hook` at a safepoint about every `interval` while a run is in progress, after
     /// flushing the program's output; an `Err` from it ends the run as
-    /// [`ErrorKind::Interrupted`] with its message. Replaces an earlier hook.
+    /// [`ErrorKind::Interrupted`] with its message. Replaces an earlier hook. Enables the
+    /// safepoints of compiled code.
     pub fn set_poll(&mut self, interval: std::time::Duration, hook: PollHook) {
         self.poll = Some(hook);
         self.poll_interval = Some(interval);
+        self.enable_safepoints();
     }
 
     /// Attaches a compiled tier, used as `policy` says. Turns profiling on.
@@ -319,6 +367,12 @@ impl Machine {
         self.entries.iter_mut().for_each(|e| *e = std::ptr::null());
         self.tier = Some(tier);
         self.policy = policy;
+        if self.safepoints {
+            let addr = self.interrupts.flag_address();
+            if let Some(t) = self.tier.as_mut() {
+                t.enable_safepoints(addr);
+            }
+        }
         self.feedback.profiling = true;
         self.stress_flags = if policy.stress_deopt { vec![0; crate::native::stress_flags_len(self.program.module.code.len())] } else { Vec::new() };
         self.native.stress_flags =
@@ -424,6 +478,7 @@ impl Machine {
         let out_ptr: OutPtr = unsafe { std::mem::transmute::<*mut dyn Write, OutPtr>(out as *mut dyn Write) };
         self.out = Some(out_ptr);
         let watchdog = Watchdog::start(&self.interrupts, self.limits.timeout, self.poll_interval);
+        let memory_limit = self.limits.max_memory.map(|l| crate::memory::ActiveLimit::enter(l, self.interrupts.word()));
 
         let body = self.program.entry_body;
         self.feedback.call_counts[body as usize] += 1;
@@ -447,6 +502,11 @@ impl Machine {
             self.executed += fuel_start - self.native.fuel;
         }
         drop(watchdog);
+        drop(memory_limit);
+        // Drop whatever the run left in registers (on error or HALT frames are still live)
+        // before the limit's flag is cleared.
+        self.stack.clear();
+        self.frames.clear();
         self.interrupts.clear();
         self.out = None;
         // Drop whatever the run left in registers (on error or HALT frames are still live).
@@ -544,6 +604,16 @@ impl Machine {
                     let r = self.call_native(entry, base);
                     start = Start::FrameReturned(self.native_result(r)?);
                 }
+                Exit::Safepoint { body, base, pc, rec_from, rec_to } => {
+                    let out = self.out.expect("safepoints run inside Machine::run");
+                    // SAFETY: `out` points to the writer `Machine::run` was given, alive for
+                    // the whole run; nothing else uses it while this runs.
+                    if let Err(e) = safepoint(&self.interrupts, &self.limits, unsafe { &mut *out }, &mut self.poll) {
+                        self.pending.get_or_insert_with(|| fault(&self.program, body, pc, e));
+                        return None;
+                    }
+                    start = Start::Resume { body, base, pc, rec_from, rec_to };
+                }
             }
         }
     }
@@ -585,6 +655,10 @@ impl Machine {
     /// index `pc`.
     pub(crate) fn resume_after_deopt(&mut self, body: u32, pc: u32, base: usize, pred: u32, reason: u32) -> NativeRet {
         let reason = DeoptReason::from_u32(reason).unwrap_or(DeoptReason::Fault);
+        // A safepoint of compiled code: serve the request before the interpreter goes on.
+        if reason == DeoptReason::Interrupt && !self.safepoint_at(body, pc) {
+            return NativeRet { tag: RET_UNWIND, payload: 0 };
+        }
         self.deopts[reason as usize] += 1;
         *self.deopts_by_body.entry((body, reason)).or_insert(0) += 1;
         if let Some(tier) = self.tier.as_mut() {
@@ -692,6 +766,11 @@ impl Machine {
     pub(crate) fn native_call_at(&mut self, body: u32, pc: u32, base: usize, native: u32) -> NativeRet {
         let ipc = self.program.internal_pc(body, pc);
         let program = self.program.clone();
+        if self.over_memory_limit() {
+            let e = crate::memory::exceeded(self.limits.max_memory.unwrap_or(0));
+            self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
+            return NativeRet { tag: RET_UNWIND, payload: 0 };
+        }
         let (Op::CallNative { site } | Op::CallR { args: site, .. }) = program.plain_code[ipc as usize] else {
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, OpError::type_error("call_native on a non-native call")));
             return NativeRet { tag: RET_UNWIND, payload: 0 };
@@ -715,14 +794,14 @@ impl Machine {
         }
     }
 
-    /// `mdvm_safepoint`: serves the interrupt requests pending at bytecode index `pc` of
-    /// `body` (a back-edge or a function entry of compiled code). Returns false, with the error
-    /// recorded, when the run must stop.
-    pub(crate) fn safepoint_at(&mut self, body: u32, pc: u32) -> bool {
+    /// Serves the interrupt requests pending at bytecode index `pc` of `body` (a side exit of
+    /// compiled code at a back-edge or a function entry, [`DeoptReason::Interrupt`]). Returns
+    /// false, with the error recorded, when the run must stop.
+    fn safepoint_at(&mut self, body: u32, pc: u32) -> bool {
         let out = self.out.expect("safepoints run inside Machine::run");
         // SAFETY: `out` points to the writer `Machine::run` was given, alive for the whole run;
         // no other reference to it is live while a helper runs.
-        match safepoint(&self.interrupts, self.limits.timeout, unsafe { &mut *out }, &mut self.poll) {
+        match safepoint(&self.interrupts, &self.limits, unsafe { &mut *out }, &mut self.poll) {
             Ok(()) => true,
             Err(e) => {
                 let ipc = self.program.internal_pc(body, pc);
@@ -730,6 +809,13 @@ impl Machine {
                 false
             }
         }
+    }
+
+    /// True once the heap passed the run's memory limit ([`crate::memory`]): helpers that
+    /// compiled code calls to allocate refuse then, so that compiled loops, which test the
+    /// interrupt word only when safepoints are enabled, stop allocating.
+    pub(crate) fn over_memory_limit(&self) -> bool {
+        self.interrupts.word().load(std::sync::atomic::Ordering::Relaxed) & crate::interrupt::MEMORY != 0
     }
 
     /// `mdvm_load_const`.
@@ -747,6 +833,11 @@ impl Machine {
     /// the window at `base`. Returns true if it raised an error (which is not recorded: the
     /// interpreter raises it when it executes the instruction after the side exit).
     pub(crate) fn exec_one(&mut self, body: u32, pc: u32, base: usize) -> bool {
+        // Past the memory limit, compiled code allocates no more: it side-exits here and the
+        // interpreter's next safepoint raises the error.
+        if self.over_memory_limit() {
+            return true;
+        }
         let ipc = self.program.internal_pc(body, pc) as usize;
         let op = self.program.plain_code[ipc];
         let out = self.out.expect("exec_one runs inside Machine::run");
@@ -775,7 +866,6 @@ impl Machine {
             osr_entries,
             natives,
             interrupts,
-            poll,
             ..
         } = self;
         let program: &Program = program;
@@ -884,23 +974,25 @@ impl Machine {
             }};
         }
         // A safepoint: serves interrupt requests (a backward jump, a call).
+        // A safepoint: with a request pending, leaves the loop to serve it (`drive` resumes
+        // the current frame at `$pc` with the phi record `$from -> $to`, or ends the run), so
+        // each site costs only a load and a branch.
         macro_rules! safepoint {
-            () => {
+            ($pc:expr, $from:expr, $to:expr) => {
                 if interrupt_word.load(std::sync::atomic::Ordering::Relaxed) != 0 {
-                    // SAFETY: `out` points to the writer `Machine::run` was given, alive for the
-                    // whole run, and nothing else uses it while this runs.
-                    tryop!(safepoint(interrupts, limits.timeout, unsafe { &mut *out }, poll));
+                    leave!(Exit::Safepoint { body: cur.body, base: cur.base, pc: $pc as u32, rec_from: $from, rec_to: $to });
                 }
             };
         }
         macro_rules! jump {
             ($target:expr) => {{
                 let t = $target as usize;
-                if t <= pc {
-                    safepoint!();
-                }
                 cur.rec_from = pc as u32;
                 cur.rec_to = t as u32;
+                if t <= pc {
+                    // After the jump: resume at its target, as if it had just been taken.
+                    safepoint!(t, pc as u32, t as u32);
+                }
                 if PROFILE && t <= pc {
                     let n = feedback.backedges[t].saturating_add(1);
                     feedback.backedges[t] = n;
@@ -965,7 +1057,6 @@ impl Machine {
                         }
                     }
                 };
-                safepoint!();
                 if native.depth >= max_depth {
                     bail!(OpError::new(
                         ErrorKind::CallDepth,
@@ -1031,6 +1122,8 @@ impl Machine {
                     rec_from: NO_JUMP,
                     rec_to: NO_JUMP,
                 };
+                // At the callee's entry, its frame counted and pushed.
+                safepoint!(cb.code_start, NO_JUMP, NO_JUMP);
                 pc = cb.code_start as usize;
                 regs = window(stack, new_base);
                 continue;

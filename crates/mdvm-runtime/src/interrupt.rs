@@ -34,6 +34,8 @@ pub const STOP: u32 = 1;
 pub const TIMEOUT: u32 = 2;
 /// Flag: flush the output and call the poll hook, then go on.
 pub const POLL: u32 = 4;
+/// Flag: the heap passed the run's memory limit ([`crate::memory`]).
+pub const MEMORY: u32 = 8;
 
 /// A thread-safe handle that stops a machine's runs (`Send + Sync`, cheap to clone).
 ///
@@ -102,20 +104,25 @@ impl InterruptHandle {
 pub type PollHook = Box<dyn FnMut() -> Result<(), String>>;
 
 /// What a safepoint found: serves the requests in `flags` (see the module documentation).
-/// `timeout` is the run's time limit (for the message), `out` the program's output, `poll`
-/// the host's hook.
+/// `limits` are the run's (for the messages), `out` the program's output, `poll` the host's
+/// hook.
 ///
-/// Errors: [`ErrorKind::Interrupted`] for a stop, a passed time limit or a failed poll hook;
-/// [`ErrorKind::Output`] if flushing the output fails.
+/// Errors: [`ErrorKind::OutOfMemory`] past the memory limit; [`ErrorKind::Interrupted`] for a
+/// stop, a passed time limit or a failed poll hook; [`ErrorKind::Output`] if flushing the
+/// output fails.
 #[cold]
 #[inline(never)]
 pub(crate) fn safepoint(
     handle: &InterruptHandle,
-    timeout: Option<Duration>,
+    limits: &crate::Limits,
     out: &mut dyn Write,
     poll: &mut Option<PollHook>,
 ) -> Result<(), OpError> {
+    let timeout = limits.timeout;
     let flags = handle.word().load(Ordering::Relaxed);
+    if flags & MEMORY != 0 {
+        return Err(crate::memory::exceeded(limits.max_memory.unwrap_or(0)));
+    }
     if flags & STOP != 0 {
         return Err(OpError::new(ErrorKind::Interrupted, "stop requested".to_string()));
     }
@@ -216,17 +223,17 @@ mod tests {
             }
         }));
         h.request_poll();
-        assert!(safepoint(&h, None, &mut out, &mut hook).is_ok());
+        assert!(safepoint(&h, &crate::Limits::default(), &mut out, &mut hook).is_ok());
         assert_eq!(calls.get(), 1);
         assert_eq!(h.word().load(Ordering::Relaxed), 0, "a poll is served once");
         h.request_poll();
-        let e = safepoint(&h, None, &mut out, &mut hook).unwrap_err();
+        let e = safepoint(&h, &crate::Limits::default(), &mut out, &mut hook).unwrap_err();
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Interrupted, "KeyboardInterrupt"));
         h.time_out();
-        let e = safepoint(&h, Some(Duration::from_millis(1500)), &mut out, &mut hook).unwrap_err();
+        let e = safepoint(&h, &crate::Limits { timeout: Some(Duration::from_millis(1500)), ..Default::default() }, &mut out, &mut hook).unwrap_err();
         assert_eq!(e.message, "the time limit of 1.5 s was reached");
         h.interrupt();
-        assert_eq!(safepoint(&h, None, &mut out, &mut hook).unwrap_err().message, "stop requested");
+        assert_eq!(safepoint(&h, &crate::Limits::default(), &mut out, &mut hook).unwrap_err().message, "stop requested");
         h.clear();
         assert!(!h.is_interrupted());
     }

@@ -12,6 +12,7 @@
 //! * [`native`]: the interface compiled code and the compiled tier plug into, and the layout
 //!   facts native code relies on;
 //! * [`interrupt`]: stopping a run from another thread, time limits and host polls;
+//! * [`memory`]: the memory limit and the counting allocator;
 //! * [`natives`]: functions programs call by name that the runtime or the host provides:
 //!   the registry, the calling protocol and the standard library;
 //! * [`helpers`]: the runtime functions compiled code calls, and the one list of them;
@@ -23,6 +24,7 @@ pub mod feedback;
 pub mod helpers;
 pub mod interp;
 pub mod interrupt;
+pub mod memory;
 pub mod native;
 pub mod natives;
 pub mod ops;

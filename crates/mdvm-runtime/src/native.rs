@@ -227,11 +227,14 @@ pub enum DeoptReason {
     OtherRange = 13,
     /// A register did not hold the dict a guard expected.
     NotDict = 14,
+    /// A safepoint (a loop back-edge or a function entry) found an interrupt request
+    /// ([`crate::interrupt`]): the interpreter serves it, and goes on or ends the run.
+    Interrupt = 15,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 15] = [
+    pub const ALL: [DeoptReason; 16] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -247,6 +250,7 @@ impl DeoptReason {
         DeoptReason::LoopBound,
         DeoptReason::OtherRange,
         DeoptReason::NotDict,
+        DeoptReason::Interrupt,
     ];
 
     /// The reason for code `c`, if valid.
@@ -272,6 +276,7 @@ impl DeoptReason {
             DeoptReason::LoopBound => "guard: loop trip bound",
             DeoptReason::OtherRange => "jump into another function's range",
             DeoptReason::NotDict => "guard: not dict",
+            DeoptReason::Interrupt => "interrupt request",
         }
     }
 
@@ -352,6 +357,11 @@ pub trait CompiledTier {
 
     /// Forgets the OSR entries of `body` (its code was discarded).
     fn discard(&mut self, body: u32);
+
+    /// From now on, compiles code that tests the interrupt word at `flag_address`
+    /// ([`crate::interrupt::InterruptHandle::flag_address`]) at every loop back-edge and
+    /// function entry. Code compiled before has no such tests: the machine discards it.
+    fn enable_safepoints(&mut self, flag_address: usize);
 
     /// Counters for `--stats`.
     fn stats(&self) -> TierStats;

@@ -19,10 +19,29 @@ pub fn string_too_long() -> OpError {
     OpError::new(ErrorKind::Value, "string longer than 1 GiB")
 }
 
+/// A writer for text being built: it refuses to pass [`MAX_STRING_BYTES`] or the memory still
+/// available under the active limit ([`crate::memory::headroom`]), whichever is smaller.
+pub fn text_builder() -> BoundedString {
+    BoundedString::new(MAX_STRING_BYTES.min(crate::memory::headroom()))
+}
+
+/// The error for text that a [`text_builder`] refused: the string limit, or the memory limit
+/// when that is what ran out.
+#[cold]
+pub fn text_refused() -> OpError {
+    match crate::memory::active_limit() {
+        Some(limit) if crate::memory::headroom() < MAX_STRING_BYTES => crate::memory::exceeded(limit),
+        _ => string_too_long(),
+    }
+}
+
 /// The display form of `v` as a string value (`CAST_R` to string, the `str` native): a value
-/// error as soon as the text would pass [`MAX_STRING_BYTES`], before more is built.
+/// error as soon as the text would pass [`MAX_STRING_BYTES`] (or an out-of-memory error at the
+/// memory limit), before more is built.
 pub fn display_value(v: &Value) -> Result<Value, OpError> {
-    v.display_string_within(MAX_STRING_BYTES).map(Value::str).ok_or_else(string_too_long)
+    let mut s = text_builder();
+    v.write_display(&mut s).map_err(|_| text_refused())?;
+    Ok(Value::str(s.into_string()))
 }
 
 fn type_err2(op: &str, a: &Value, b: &Value) -> OpError {
@@ -55,6 +74,7 @@ pub fn concat_strs(a: &Str, b: &Str) -> Result<Value, OpError> {
     if a.byte_len() + b.byte_len() > MAX_STRING_BYTES {
         return Err(string_too_long());
     }
+    crate::memory::reserve(a.byte_len() + b.byte_len())?;
     Ok(Value::Str(Rc::new(Str::concat(a.as_str(), a.char_len(), b.as_str(), b.char_len()))))
 }
 
@@ -224,8 +244,8 @@ pub fn concat_display(a: &Value, b: &Value) -> Result<Value, OpError> {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => concat_strs(x, y),
         _ => {
-            let mut s = BoundedString::new(MAX_STRING_BYTES);
-            a.write_display(&mut s).and_then(|()| b.write_display(&mut s)).map_err(|_| string_too_long())?;
+            let mut s = text_builder();
+            a.write_display(&mut s).and_then(|()| b.write_display(&mut s)).map_err(|_| text_refused())?;
             Ok(Value::str(s.into_string()))
         }
     }
@@ -273,6 +293,9 @@ pub fn array_set(arr: &mut Value, idx: &Value, val: Value) -> Result<(), OpError
     match arr {
         Value::Array(a) => {
             let i = index_of(a.len(), idx)?;
+            // Copy-on-write and a conversion to the values form may allocate much at once.
+            let copy = if Rc::strong_count(a) > 1 { a.heap_bytes() } else { 0 };
+            crate::memory::reserve(copy + a.set_bytes(i, &val))?;
             Rc::make_mut(a).set(i, val);
             Ok(())
         }
@@ -297,7 +320,12 @@ fn dict_ref<'a>(d: &'a Value, op: &str) -> Result<&'a Rc<Dict>, OpError> {
 
 fn dict_mut<'a>(d: &'a mut Value, op: &str) -> Result<&'a mut Dict, OpError> {
     match d {
-        Value::Dict(d) => Ok(Rc::make_mut(d)),
+        Value::Dict(d) => {
+            if Rc::strong_count(d) > 1 {
+                crate::memory::reserve(crate::value::dict_heap_bytes(d))?;
+            }
+            Ok(Rc::make_mut(d))
+        }
         _ => Err(OpError::type_error(format!("cannot {op} {}, a dict is needed", d.type_name()))),
     }
 }

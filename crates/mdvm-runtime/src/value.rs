@@ -240,6 +240,13 @@ pub struct StrLayout {
     pub chars: i32,
 }
 
+/// About the bytes a copy of `d` allocates (its entries and index), for the memory limit
+/// ([`crate::memory`]).
+pub fn dict_heap_bytes(d: &Dict) -> usize {
+    // An entry holds the key's pointer, the value and the hash; the index a slot per entry.
+    d.capacity() * (std::mem::size_of::<Rc<Str>>() + std::mem::size_of::<Value>() + 16)
+}
+
 /// The [`StrLayout`] of this build, measured once on live strings (the field order of `Rc`'s
 /// allocation is unspecified); `None` when inconclusive, and compiled code then leaves string
 /// lengths to the runtime.

@@ -25,6 +25,7 @@ use std::rc::Rc;
 pub use mdbc::LoadError;
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
+pub use mdvm_runtime::memory::{default_limit as default_memory_limit, parse_bytes, CountingAllocator};
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};
@@ -166,6 +167,19 @@ impl VmBuilder {
         self
     }
 
+    /// Limits the heap bytes a run may have in use (`None`: no limit). The default is
+    /// [`default_memory_limit`]: what this machine, its cgroup and the address-space limit
+    /// (`ulimit -v`) leave, with room to spare. Reaching it ends the run with an
+    /// [`ErrorKind::OutOfMemory`] error naming the function and position (output printed
+    /// before stays printed) instead of an abort. The count is exact when the process's
+    /// `#[global_allocator]` is [`CountingAllocator`] (the `mdvm` command and the Python module
+    /// install it); otherwise only large allocations (copies of shared arrays and dicts,
+    /// strings being built) are checked, on their sizes.
+    pub fn max_memory(mut self, bytes: Option<usize>) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
     /// Sets the maximum number of live frames, main's included (default 10,000).
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.limits.max_depth = depth;
@@ -221,8 +235,6 @@ impl VmBuilder {
             let options = mdvm_jit::JitOptions {
                 metered: self.limits.is_metered(),
                 stress_deopt: self.stress_deopt,
-                // The machine keeps its handle, and so the word, as long as the tier lives.
-                interrupt_flag: machine.interrupt_handle().flag_address(),
                 ..Default::default()
             };
             match mdvm_jit::CraneliftTier::new(options) {
@@ -239,6 +251,10 @@ impl VmBuilder {
                 // A host Cranelift cannot target: the interpreter runs everything.
                 Err(_) => machine.set_profiling(true),
             }
+        }
+        // A time limit needs compiled loops and calls to test the interrupt word.
+        if self.limits.timeout.is_some() {
+            machine.enable_safepoints();
         }
         Ok(Vm { machine, tier: self.tier, jit_target })
     }
@@ -403,6 +419,10 @@ impl Vm {
     /// [`ErrorKind::Interrupted`] error (output printed before stays printed). Requested while
     /// no run is in progress, it stops the next run at its start.
     ///
+    /// Compiled code tests the handle only once one was taken (or a time limit or poll hook
+    /// set): each loop back-edge and function entry then costs a load and a branch, and code
+    /// compiled before is discarded. Take the handle before running.
+    ///
     /// ```
     /// # use mdvm::Vm;
     /// # let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.mdbc")).unwrap();
@@ -414,7 +434,7 @@ impl Vm {
     /// assert!(vm.run_captured().result.is_ok(), "the next run is not interrupted");
     /// # Ok::<(), mdvm::Error>(())
     /// ```
-    pub fn interrupt_handle(&self) -> InterruptHandle {
+    pub fn interrupt_handle(&mut self) -> InterruptHandle {
         self.machine.interrupt_handle()
     }
 

@@ -306,7 +306,7 @@ impl Emitter<'_, '_, '_> {
     /// to be (`RET_UNWIND`, anything) when `cond` holds (a callee's result), returned as is;
     /// `None` returns fresh constants. (Returning the callee's own words keeps a constant from
     /// being shared by every call site and held in a callee-saved register across calls.)
-    pub fn unwind_if(&mut self, cond: ClifValue, ret: Option<(ClifValue, ClifValue)>) {
+    fn unwind_if(&mut self, cond: ClifValue, ret: Option<(ClifValue, ClifValue)>) {
         let cont = self.cold_if(cond);
         match ret {
             Some((t, z)) => {

@@ -2,8 +2,9 @@
 //! that lets a counted loop's accumulators add without a check ([`crate::analysis::counted`]).
 //!
 //! A **safepoint** (every loop back-edge and function entry) loads the machine's interrupt word
-//! ([`mdvm_runtime::interrupt`]) and, only when it is nonzero, calls `mdvm_safepoint` out of
-//! line, which serves the request (stop, time limit, host poll) and may end the run.
+//! ([`mdvm_runtime::interrupt`]) and, only when it is nonzero, side-exits to the interpreter
+//! ([`DeoptReason::Interrupt`]), which serves the request (stop, time limit, memory limit, host
+//! poll) and ends the run or goes on.
 //!
 //! When the run is metered, every edge into a block charges the instruction count of the
 //! block's first segment ([`crate::analysis::fuel`]) and side-exits to the block's start when
@@ -15,7 +16,6 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder};
 use mdbc::cfg::RegSet;
-use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot};
 
 use crate::analysis::counted;
@@ -31,7 +31,7 @@ impl Emitter<'_, '_, '_> {
     /// for a call's result guard (it resumes after the call, in a new segment).
     pub fn charged_ahead(&self, pc: u32, reason: DeoptReason) -> u32 {
         let outside = pc < self.s.cfg.start || pc >= self.s.cfg.end;
-        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::ResultType) || outside {
+        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::Interrupt | DeoptReason::ResultType) || outside {
             return 0;
         }
         // Lowering asks for the pcs of a segment in order: remember the last segment found, so
@@ -60,28 +60,23 @@ impl Emitter<'_, '_, '_> {
         self.b.ins().store(flags(), left, self.ctx, rt::OFF_FUEL);
     }
 
-    /// A safepoint at bytecode index `pc`: when the interrupt word is nonzero, `mdvm_safepoint`
-    /// serves the requests, and the activation unwinds if the run must stop. Nothing when the
-    /// tier was built without an interrupt word.
-    pub fn safepoint(&mut self, pc: u32) {
+    /// A safepoint on an edge into the block starting at `pc` from `pred` (a back-edge, or the
+    /// function's entry with [`rt::NO_PRED`]), before anything of the block is charged: when
+    /// the interrupt word is nonzero, side-exits there ([`DeoptReason::Interrupt`]) with the
+    /// live registers `live` of state `st`, and the interpreter serves the request. A side
+    /// exit returns instead of calling out and coming back, so the loop's values need not
+    /// survive a call. Nothing when the tier was built without an interrupt word.
+    pub fn safepoint(&mut self, pc: u32, pred: u32, st: &State, live: RegSet) {
         if self.req.interrupt_flag == 0 {
             return;
         }
         let addr = self.b.ins().iconst(self.ptr, self.req.interrupt_flag as i64);
-        // An atomic load: another thread writes the word, and the load must not be merged
-        // with another or moved out of the loop.
-        let word = self.b.ins().atomic_load(types::I32, flags(), addr);
-        let cont = self.cold_if(word);
-        let depth = self.depth;
-        self.store_depth(depth);
-        let body = self.b.ins().iconst(types::I32, self.req.body as i64);
-        let pcv = self.b.ins().iconst(types::I32, pc as i64);
-        let ctx = self.ctx;
-        let call = self.call_helper(Helper::Safepoint, &[ctx, body, pcv]);
-        let stop = self.b.inst_results(call)[0];
-        self.unwind_if(stop, None);
-        self.b.ins().jump(cont, &[]);
-        self.resume_at(cont);
+        // Another thread writes the word. A plain load (not `readonly`) is never merged with
+        // another or moved out of the loop by Cranelift, and x86 folds it into the compare; a
+        // stale value only delays the request to the next safepoint.
+        let word = self.b.ins().load(types::I32, flags(), addr, 0);
+        let snap = self.snapshot(pc, pred, DeoptReason::Interrupt, st, live);
+        self.side_exit_if(word, snap);
     }
 
     /// The fuel cost of the segment starting at the head of block `blk`.

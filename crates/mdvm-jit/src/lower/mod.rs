@@ -297,7 +297,8 @@ impl Emitter<'_, '_, '_> {
         // A back-edge is a safepoint (the OSR entry's edge follows the interpreter's, which
         // was one).
         if pred != NO_PRED && pred >= start && !self.entering_osr {
-            self.safepoint(pred);
+            let live = self.s.live_in(start);
+            self.safepoint(start, pred, &st, live);
         }
         if let Some(i) = self.counted.iter().position(|c| c.header == blk) {
             if self.entering_osr || self.counted[i].enters_from(&self.s.cfg, pred) {

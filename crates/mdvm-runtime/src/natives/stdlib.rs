@@ -13,7 +13,7 @@ use super::{print_value, Arity, Native, NativeCall};
 use crate::array::Array;
 use crate::error::{ErrorKind, OpError};
 use crate::ops::{self, MAX_ARRAY_LEN, MAX_STRING_BYTES};
-use crate::value::{BoundedString, Str, Tag, Value};
+use crate::value::{Str, Tag, Value};
 
 macro_rules! builtins {
     ($( $variant:ident $name:literal $arity:expr, $f:ident, $summary:literal; )*) => {
@@ -433,6 +433,7 @@ fn replace(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     if size > MAX_STRING_BYTES as u128 {
         return Err(too_long());
     }
+    crate::memory::reserve(size as usize)?;
     Ok(Value::str(s.as_str().replace(from.as_str(), to.as_str())))
 }
 
@@ -454,12 +455,12 @@ fn join(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     let xs = array_arg(&c.args[0])?;
     let sep = string_arg(&c.args[1], "a string separator")?;
     // Bounded while it is built: an element with a huge display form stops it at the limit.
-    let mut out = BoundedString::new(MAX_STRING_BYTES);
+    let mut out = ops::text_builder();
     for (i, v) in xs.iter().enumerate() {
         if i > 0 {
-            out.write_str(sep.as_str()).map_err(|_| too_long())?;
+            out.write_str(sep.as_str()).map_err(|_| ops::text_refused())?;
         }
-        v.write_display(&mut out).map_err(|_| too_long())?;
+        v.write_display(&mut out).map_err(|_| ops::text_refused())?;
     }
     Ok(Value::str(out.into_string()))
 }
@@ -477,6 +478,9 @@ fn push(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     let mut xs = take_array(c, 0)?;
     check_array_len(xs.len() + 1)?;
     let v = std::mem::take(&mut c.args[1]);
+    // A shared array is copied; a full buffer doubles; a packed array may convert.
+    let copy = if Rc::strong_count(&xs) > 1 { xs.heap_bytes() } else { 0 };
+    crate::memory::reserve(copy + xs.push_bytes(&v))?;
     Rc::make_mut(&mut xs).push(v);
     Ok(Value::Array(xs))
 }
