@@ -9,7 +9,8 @@
 # machine code instructions each dumped (MDVM_JIT_DUMP; every compiled function summed).
 # Both binaries must print the same output; a difference is reported and the script fails.
 # PROGRAMS="while_sum fib_calls" limits the run to those programs (dict_workload alone takes
-# about 15 s a run).
+# about 15 s a run). NEW_ARGS="--timeout 10000" passes extra `mdvm run` flags to the new binary
+# only (for example, to measure it with the safepoints of compiled code on).
 # Build the old binary from another checkout, e.g.
 #   git worktree add /tmp/old OLD_COMMIT && cargo build --release -p mdvm-cli --manifest-path /tmp/old/Cargo.toml
 set -euo pipefail
@@ -32,7 +33,8 @@ for f in tests/corpus/bench-asm/*.mdbc; do
         continue
     fi
     for tier in "${tiers[@]}"; do
-        if ! cmp -s <("$old" run --tier "$tier" "$f" 2>&1) <("$new" run --tier "$tier" "$f" 2>&1); then
+        # shellcheck disable=SC2086 # NEW_ARGS is a list of flags
+        if ! cmp -s <("$old" run --tier "$tier" "$f" 2>&1) <("$new" run --tier "$tier" ${NEW_ARGS:-} "$f" 2>&1); then
             echo "$name $tier: the binaries print different output" >&2
             status=1
             continue
@@ -40,7 +42,8 @@ for f in tests/corpus/bench-asm/*.mdbc; do
         a=() b=()
         for _ in $(seq "$runs"); do
             a+=("$(ms "$old" run --tier "$tier" "$f")")
-            b+=("$(ms "$new" run --tier "$tier" "$f")")
+            # shellcheck disable=SC2086
+            b+=("$(ms "$new" run --tier "$tier" ${NEW_ARGS:-} "$f")")
         done
         ma=$(printf '%s\n' "${a[@]}" | median)
         mb=$(printf '%s\n' "${b[@]}" | median)
