@@ -99,8 +99,8 @@ impl InterruptHandle {
 }
 
 /// The host's poll hook: called at a safepoint after the watchdog's poll interval, with the
-/// program's output already flushed. An `Err` ends the run as [`ErrorKind::Interrupted`] with
-/// that message.
+/// program's output already flushed. An `Err` (or a panic) ends the run as
+/// [`ErrorKind::Interrupted`] with that message.
 pub type PollHook = Box<dyn FnMut() -> Result<(), String>>;
 
 /// What a safepoint found: serves the requests in `flags` (see the module documentation).
@@ -134,7 +134,17 @@ pub(crate) fn safepoint(
         handle.word().fetch_and(!POLL, Ordering::Relaxed);
         out.flush().map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))?;
         if let Some(hook) = poll.as_mut() {
-            hook().map_err(|m| OpError::new(ErrorKind::Interrupted, m))?;
+            // A panicking hook ends the run like a failing one: it never unwinds through
+            // compiled code (a side exit serves this request).
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(format!("the poll hook panicked: {what}"))
+            });
+            r.map_err(|m| OpError::new(ErrorKind::Interrupted, m))?;
         }
     }
     Ok(())

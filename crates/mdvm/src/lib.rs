@@ -25,7 +25,10 @@ use std::rc::Rc;
 pub use mdbc::LoadError;
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
-pub use mdvm_runtime::memory::{default_limit as default_memory_limit, parse_bytes, CountingAllocator};
+pub use mdvm_runtime::memory::{
+    default_limit as default_memory_limit, in_use as memory_in_use, is_counting as memory_is_counted, parse_bytes,
+    CountingAllocator,
+};
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::{Machine, Program};
