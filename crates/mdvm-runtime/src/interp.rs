@@ -509,9 +509,6 @@ impl Machine {
         self.frames.clear();
         self.interrupts.clear();
         self.out = None;
-        // Drop whatever the run left in registers (on error or HALT frames are still live).
-        self.stack.clear();
-        self.frames.clear();
         result
     }
 
@@ -605,11 +602,7 @@ impl Machine {
                     start = Start::FrameReturned(self.native_result(r)?);
                 }
                 Exit::Safepoint { body, base, pc, rec_from, rec_to } => {
-                    let out = self.out.expect("safepoints run inside Machine::run");
-                    // SAFETY: `out` points to the writer `Machine::run` was given, alive for
-                    // the whole run; nothing else uses it while this runs.
-                    if let Err(e) = safepoint(&self.interrupts, &self.limits, unsafe { &mut *out }, &mut self.poll) {
-                        self.pending.get_or_insert_with(|| fault(&self.program, body, pc, e));
+                    if !self.serve_safepoint(body, pc) {
                         return None;
                     }
                     start = Start::Resume { body, base, pc, rec_from, rec_to };
@@ -798,13 +791,19 @@ impl Machine {
     /// compiled code at a back-edge or a function entry, [`DeoptReason::Interrupt`]). Returns
     /// false, with the error recorded, when the run must stop.
     fn safepoint_at(&mut self, body: u32, pc: u32) -> bool {
+        let ipc = self.program.internal_pc(body, pc);
+        self.serve_safepoint(body, ipc)
+    }
+
+    /// Serves the interrupt requests pending at internal index `ipc` of `body` (both tiers'
+    /// safepoints come here). Returns false, with the error recorded, when the run must stop.
+    fn serve_safepoint(&mut self, body: u32, ipc: u32) -> bool {
         let out = self.out.expect("safepoints run inside Machine::run");
         // SAFETY: `out` points to the writer `Machine::run` was given, alive for the whole run;
-        // no other reference to it is live while a helper runs.
+        // no other reference to it is live here (the interpreter loop has been left).
         match safepoint(&self.interrupts, &self.limits, unsafe { &mut *out }, &mut self.poll) {
             Ok(()) => true,
             Err(e) => {
-                let ipc = self.program.internal_pc(body, pc);
                 self.pending.get_or_insert_with(|| fault(&self.program, body, ipc, e));
                 false
             }
