@@ -133,9 +133,19 @@ pub unsafe extern "C" fn mdvm_array_set_plain(ctx: *mut NativeContext, base: u64
     let copy = if std::rc::Rc::strong_count(a) > 1 { a.heap_bytes() } else { 0 };
     // SAFETY: `tag` is a plain tag (checked above), so the words form a value owning nothing.
     let probe = unsafe { Value::from_raw_parts(tag, payload) };
-    if crate::memory::reserve(copy + a.set_bytes(idx as usize, &probe)).is_err() {
+    // The copy's work is charged to the fuel ([`crate::work`]); when the context's fuel
+    // (short of the interpreter's by what was charged ahead) cannot cover it, the
+    // interpreter executes the write again with the exact fuel.
+    // SAFETY: helper contract.
+    let fuel = unsafe { (*ctx).fuel };
+    let meter = crate::work::begin(fuel);
+    let reserved = crate::memory::reserve(copy + a.set_bytes(idx as usize, &probe));
+    let units = meter.end();
+    if reserved.is_err() {
         return 1;
     }
+    // SAFETY: helper contract.
+    unsafe { (*ctx).fuel = fuel - units };
     let a = std::rc::Rc::make_mut(a);
     // An int or float that keeps the array packed is stored without making a value.
     if a.set_packed(idx as usize, plain, payload) {

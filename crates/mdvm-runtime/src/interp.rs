@@ -34,8 +34,9 @@ pub struct Limits {
     /// Maximum number of live frames, the entry frame included; one more call is a
     /// [`ErrorKind::CallDepth`] error.
     pub max_depth: usize,
-    /// Maximum number of bytecode instructions to execute; `None` for no limit. Running out is
-    /// a [`ErrorKind::FuelExhausted`] error raised at the instruction that could not run.
+    /// Maximum number of bytecode instructions to execute, work charges included
+    /// ([`crate::work`]); `None` for no limit. Running out is a [`ErrorKind::FuelExhausted`]
+    /// error raised at the instruction that could not run.
     pub fuel: Option<u64>,
     /// Count executed instructions exactly (for [`Machine::instruction_count`]). Always on
     /// when `fuel` is set; off, the interpreter skips the per-instruction count and
@@ -405,7 +406,8 @@ impl Machine {
         &self.feedback
     }
 
-    /// Bytecode instructions executed by all runs so far (counted when metered).
+    /// Fuel used by all runs so far (counted when metered): instructions executed plus work
+    /// charges ([`crate::work`]).
     pub fn instruction_count(&self) -> u64 {
         self.executed
     }
@@ -778,7 +780,11 @@ impl Machine {
         let out = self.out.expect("natives run inside Machine::run");
         let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
         let regs = window(&mut self.stack, base);
-        match invoke_native(program, n, cs, regs, out, &mut self.natives, site_types) {
+        // A call ends its fuel segment, so the context's fuel is exact here ([`crate::work`]).
+        let meter = crate::work::begin(self.native.fuel);
+        let r = invoke_native(program, n, cs, regs, out, &mut self.natives, site_types);
+        self.native.fuel -= meter.end();
+        match r {
             Ok(v) => Some(v),
             Err(e) => {
                 self.pending.get_or_insert_with(|| fault(program, body, ipc, e));
@@ -841,7 +847,16 @@ impl Machine {
         let op = self.program.plain_code[ipc];
         let out = self.out.expect("exec_one runs inside Machine::run");
         let regs = window(&mut self.stack, base);
-        exec_simple(&self.program, op, regs, &mut self.globals, out, None).is_err()
+        // The context's fuel may be short of the interpreter's by what compiled code charged
+        // ahead: work it cannot cover fails without effects, and the interpreter executes the
+        // instruction again with the exact fuel ([`crate::work`]).
+        let meter = crate::work::begin(self.native.fuel);
+        let failed = exec_simple(&self.program, op, regs, &mut self.globals, out, None).is_err();
+        let units = meter.end();
+        if !failed {
+            self.native.fuel -= units;
+        }
+        failed
     }
 
     fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, start: Start, stop: usize) -> Exit {
@@ -926,6 +941,20 @@ impl Machine {
                 }
             };
         }
+        // Runs a slow path whose work may charge fuel beyond the instruction's own unit
+        // ([`crate::work`]), and subtracts that charge.
+        macro_rules! charged {
+            ($e:expr) => {{
+                if METERED {
+                    let meter = crate::work::begin(fuel);
+                    let r = $e;
+                    fuel -= meter.end();
+                    r
+                } else {
+                    $e
+                }
+            }};
+        }
         macro_rules! r {
             ($r:expr) => {
                 regs[$r as usize]
@@ -956,7 +985,7 @@ impl Machine {
                         None => tryop!(binary_slow(code[pc], &r!($a), &r!($b))),
                     },
                     (Value::Float(x), Value::Float(y)) => Value::Float(*x $fop *y),
-                    (x, y) => tryop!(binary_slow(code[pc], x, y)),
+                    (x, y) => tryop!(charged!(binary_slow(code[pc], x, y))),
                 };
                 r!($dst).set(v);
             }};
@@ -967,7 +996,7 @@ impl Machine {
                 let v = match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => *x $op *y,
                     (Value::Float(x), Value::Float(y)) => *x $op *y,
-                    (x, y) => tryop!(compare_slow(code[pc], x, y)),
+                    (x, y) => tryop!(charged!(compare_slow(code[pc], x, y))),
                 };
                 r!($dst).set(Value::Bool(v));
             }};
@@ -1018,7 +1047,7 @@ impl Machine {
                 profile2!($a, $b);
                 let v = match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => *x $op *y,
-                    (x, y) => tryop!(branch_compare_slow(code[pc], x, y)),
+                    (x, y) => tryop!(charged!(branch_compare_slow(code[pc], x, y))),
                 };
                 r!($dst).set(Value::Bool(v));
                 pc += 1;
@@ -1146,7 +1175,7 @@ impl Machine {
             ($cs:expr, $n:expr) => {{
                 let cs: &CallSite = $cs;
                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                let v = tryop!(invoke_native(program, $n, cs, regs, out, natives, site_types));
+                let v = tryop!(charged!(invoke_native(program, $n, cs, regs, out, natives, site_types)));
                 r!(cs.dst).set(v);
             }};
         }
@@ -1214,7 +1243,7 @@ impl Machine {
                 Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *),
                 Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
                     profile2!(a, b);
-                    let v = tryop!(binary_slow(op, &r!(a), &r!(b)));
+                    let v = tryop!(charged!(binary_slow(op, &r!(a), &r!(b))));
                     r!(dst).set(v);
                 }
                 Op::NotR { dst, src } => {
@@ -1236,7 +1265,7 @@ impl Machine {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
                         (Value::Int(x), Value::Int(y)) => x == y,
-                        (x, y) => x.equals(y),
+                        (x, y) => tryop!(charged!(x.try_equals(y))),
                     };
                     r!(dst).set(Value::Bool(v));
                 }
@@ -1244,7 +1273,7 @@ impl Machine {
                     profile2!(a, b);
                     let v = match (&r!(a), &r!(b)) {
                         (Value::Int(x), Value::Int(y)) => x != y,
-                        (x, y) => !x.equals(y),
+                        (x, y) => !tryop!(charged!(x.try_equals(y))),
                     };
                     r!(dst).set(Value::Bool(v));
                 }
@@ -1330,7 +1359,7 @@ impl Machine {
                 Op::DefineR { .. } | Op::ScopeEnterR { .. } | Op::ScopeExitR { .. } | Op::Breakpoint {} | Op::Nop {} => {}
                 _ => {
                     let site = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
-                    tryop!(exec_cold(program, op, regs, globals, out, site));
+                    tryop!(charged!(exec_cold(program, op, regs, globals, out, site)));
                 }
             }
             pc += 1;
@@ -1386,8 +1415,8 @@ fn branch_compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
         Op::BrGt { .. } | Op::BrGtNot { .. } => ops::compare(Cmp::Gt, a, b),
         Op::BrLe { .. } | Op::BrLeNot { .. } => ops::compare(Cmp::Le, a, b),
         Op::BrGe { .. } | Op::BrGeNot { .. } => ops::compare(Cmp::Ge, a, b),
-        Op::BrEq { .. } | Op::BrEqNot { .. } => Ok(a.equals(b)),
-        Op::BrNe { .. } | Op::BrNeNot { .. } => Ok(!a.equals(b)),
+        Op::BrEq { .. } | Op::BrEqNot { .. } => a.try_equals(b),
+        Op::BrNe { .. } | Op::BrNeNot { .. } => a.try_equals(b).map(|e| !e),
         _ => unreachable!("branch_compare_slow called with {op:?}"),
     }
 }
@@ -1644,11 +1673,11 @@ fn exec_simple(
             r!(dst).set(Value::Bool(v));
         }
         Op::EqR { dst, a, b } => {
-            let v = r!(a).equals(&r!(b));
+            let v = r!(a).try_equals(&r!(b))?;
             r!(dst).set(Value::Bool(v));
         }
         Op::NeqR { dst, a, b } => {
-            let v = !r!(a).equals(&r!(b));
+            let v = !r!(a).try_equals(&r!(b))?;
             r!(dst).set(Value::Bool(v));
         }
         Op::NotR { dst, src } => {

@@ -13,6 +13,7 @@
 //!   facts native code relies on;
 //! * [`interrupt`]: stopping a run from another thread, time limits and host polls;
 //! * [`memory`]: the memory limit and the counting allocator;
+//! * [`work`]: fuel charged for work that grows with an instruction's operands;
 //! * [`natives`]: functions programs call by name that the runtime or the host provides:
 //!   the registry, the calling protocol and the standard library;
 //! * [`helpers`]: the runtime functions compiled code calls, and the one list of them;
@@ -30,6 +31,7 @@ pub mod natives;
 pub mod ops;
 pub mod program;
 pub mod value;
+pub mod work;
 
 pub use error::{ErrorKind, OpError, RuntimeError};
 pub use feedback::{Feedback, SiteTypes, TypeMask};

@@ -156,11 +156,14 @@ pub fn exceeded(limit: usize) -> OpError {
 }
 
 /// Checks, before allocating, that `bytes` more stay within the active limit (nothing to check
-/// outside a run, or without one).
+/// outside a run, or without one), and charges writing them to the fuel of the instruction in
+/// progress ([`crate::work`]).
 ///
-/// Errors: [`ErrorKind::OutOfMemory`] naming the limit, when they would not.
+/// Errors: [`ErrorKind::FuelExhausted`] when the fuel left cannot cover the work;
+/// [`ErrorKind::OutOfMemory`] naming the limit, when the bytes would pass it.
 #[inline]
 pub fn reserve(bytes: usize) -> Result<(), OpError> {
+    crate::work::charge(bytes)?;
     match active_limit() {
         Some(limit) if in_use().saturating_add(bytes) > limit => Err(OpError::new(
             ErrorKind::OutOfMemory,

@@ -25,10 +25,13 @@ pub fn text_builder() -> BoundedString {
     BoundedString::new(MAX_STRING_BYTES.min(crate::memory::headroom()))
 }
 
-/// The error for text that a [`text_builder`] refused: the string limit, or the memory limit
-/// when that is what ran out.
+/// The error for text that a [`text_builder`] refused: the fuel its work needs
+/// ([`crate::work`]), the string limit, or the memory limit when that is what ran out.
 #[cold]
 pub fn text_refused() -> OpError {
+    if crate::work::ran_short() {
+        return crate::work::exhausted(crate::work::left() / crate::work::BYTES_PER_FUEL);
+    }
     match crate::memory::active_limit() {
         Some(limit) if crate::memory::headroom() < MAX_STRING_BYTES => crate::memory::exceeded(limit),
         _ => string_too_long(),
@@ -225,7 +228,10 @@ impl Cmp {
 pub fn compare(op: Cmp, a: &Value, b: &Value) -> Result<bool, OpError> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(op.apply(x, y)),
-        (Value::Str(x), Value::Str(y)) => Ok(op.apply(x.as_str(), y.as_str())),
+        (Value::Str(x), Value::Str(y)) => {
+            crate::work::charge(x.byte_len().min(y.byte_len()))?;
+            Ok(op.apply(x.as_str(), y.as_str()))
+        }
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(op.apply(x, y)),
             None => Err(OpError::type_error(format!(

@@ -426,23 +426,53 @@ impl Value {
     ///
     /// Nesting of any depth is compared with an explicit stack (module documentation).
     pub fn equals(&self, other: &Value) -> bool {
-        match (self, other) {
+        self.compare_equal(other, false).unwrap_or(false)
+    }
+
+    /// [`Value::equals`] as an instruction does it, charging the comparison's work to the
+    /// fuel of the instruction in progress ([`crate::work`]): 16 bytes per element pair of
+    /// arrays and dicts, 8 per element of packed arrays, and the length of strings of equal
+    /// length.
+    ///
+    /// Errors: [`ErrorKind::FuelExhausted`](crate::ErrorKind::FuelExhausted) when the fuel
+    /// left cannot cover it.
+    pub fn try_equals(&self, other: &Value) -> Result<bool, crate::OpError> {
+        self.compare_equal(other, true)
+    }
+
+    fn compare_equal(&self, other: &Value, charged: bool) -> Result<bool, crate::OpError> {
+        let charge = |bytes: usize| if charged { crate::work::charge(bytes) } else { Ok(()) };
+        Ok(match (self, other) {
             (Value::Empty, Value::Empty) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
             (Value::Str(a), Value::Str(b)) | (Value::Url(a), Value::Url(b)) => {
-                Rc::ptr_eq(a, b) || a.as_str() == b.as_str()
+                if Rc::ptr_eq(a, b) {
+                    true
+                } else if a.byte_len() != b.byte_len() {
+                    false
+                } else {
+                    charge(a.byte_len())?;
+                    a.as_str() == b.as_str()
+                }
             }
             (Value::Function(a), Value::Function(b)) => a.index == b.index,
-            (Value::Array(a), Value::Array(b)) => match a.packed_eq(b) {
-                Some(eq) => eq,
-                None => a.len() == b.len() && equal_containers(Node::Array(a), Node::Array(b)),
-            },
-            (Value::Dict(a), Value::Dict(b)) => a.len() == b.len() && equal_containers(Node::Dict(a), Node::Dict(b)),
+            (Value::Array(a), Value::Array(b)) => {
+                if a.len() != b.len() {
+                    false
+                } else {
+                    charge(a.len().saturating_mul(8))?;
+                    match a.packed_eq(b) {
+                        Some(eq) => eq,
+                        None => equal_containers(Node::Array(a), Node::Array(b), charged)?,
+                    }
+                }
+            }
+            (Value::Dict(a), Value::Dict(b)) => a.len() == b.len() && equal_containers(Node::Dict(a), Node::Dict(b), charged)?,
             _ => false,
-        }
+        })
     }
 }
 
@@ -479,6 +509,8 @@ impl fmt::Write for BoundedString {
         if s.len() > self.limit - self.text.len() {
             return Err(fmt::Error);
         }
+        // Building text is work charged to the instruction in progress ([`crate::work`]).
+        crate::work::charge(s.len()).map_err(|_| fmt::Error)?;
         self.text.push_str(s);
         Ok(())
     }
@@ -618,11 +650,24 @@ struct PairFrame<'a> {
 /// shared, is remembered by address: meeting the same pair again (exponentially shared
 /// structure meets it exponentially often) skips it. The values are borrowed for the whole
 /// comparison, so the addresses stay theirs.
-fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
+///
+/// With `charged`, the pairs compared are charged to the instruction's fuel
+/// ([`crate::work`]), 16 bytes each, in batches, and the comparison stops with the error as
+/// soon as a batch cannot be covered.
+fn equal_containers<'a>(a: Node<'a>, b: Node<'a>, charged: bool) -> Result<bool, crate::OpError> {
+    /// Pairs compared between two charges.
+    const BATCH: usize = 1024;
     let mut outer: Vec<PairFrame<'a>> = Vec::new();
     let mut known_equal: Option<rustc_hash::FxHashSet<(usize, usize)>> = None;
     let mut cur = PairFrame { a, b, next: 0, nested: false };
-    loop {
+    // Pairs compared and not yet charged.
+    let mut pairs = 0usize;
+    let result = loop {
+        if charged && pairs == BATCH {
+            crate::work::charge(BATCH * 16)?;
+            pairs = 0;
+        }
+        pairs += 1;
         let i = cur.next;
         if i >= cur.a.len() {
             // Every element pair was equal.
@@ -631,7 +676,7 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
             }
             match outer.pop() {
                 Some(up) => cur = up,
-                None => return true,
+                None => break true,
             }
             continue;
         }
@@ -639,13 +684,13 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
             (Node::Dict(da), Node::Dict(db)) => match da.get_index(i) {
                 Some((k, v)) => match db.get(k) {
                     Some(w) => (Elem::Ref(v), Elem::Ref(w)),
-                    None => return false,
+                    None => break false,
                 },
-                None => return false,
+                None => break false,
             },
             (na, nb) => match (na.entry(i), nb.entry(i)) {
                 (Some((_, x)), Some((_, y))) => (x, y),
-                _ => return false,
+                _ => break false,
             },
         };
         cur.next = i + 1;
@@ -653,23 +698,31 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
             (Elem::Ref(Value::Array(p)), Elem::Ref(Value::Array(q))) => {
                 cur.nested = true;
                 match p.packed_eq(q) {
+                    Some(eq) if charged => {
+                        crate::work::charge(p.len().saturating_mul(8))?;
+                        if !eq {
+                            break false;
+                        }
+                        continue;
+                    }
                     Some(true) => continue,
-                    Some(false) => return false,
-                    None if p.len() != q.len() => return false,
+                    Some(false) => break false,
+                    None if p.len() != q.len() => break false,
                     None => (Node::Array(p), Node::Array(q)),
                 }
             }
             (Elem::Ref(Value::Dict(p)), Elem::Ref(Value::Dict(q))) => {
                 cur.nested = true;
                 if p.len() != q.len() {
-                    return false;
+                    break false;
                 }
                 (Node::Dict(p), Node::Dict(q))
             }
             // Not two containers of one kind: no further nesting.
             (x, y) => {
-                if !x.value().equals(y.value()) {
-                    return false;
+                let equal = if charged { x.value().try_equals(y.value())? } else { x.value().equals(y.value()) };
+                if !equal {
+                    break false;
                 }
                 continue;
             }
@@ -678,7 +731,11 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>) -> bool {
             continue;
         }
         outer.push(std::mem::replace(&mut cur, PairFrame { a: inner_a, b: inner_b, next: 0, nested: false }));
+    };
+    if charged {
+        crate::work::charge(pairs * 16)?;
     }
+    Ok(result)
 }
 
 /// True if `v` is an array or dict that nothing else holds and that has elements: freeing it

@@ -383,7 +383,9 @@ impl Vm {
         Outcome { output, result }
     }
 
-    /// Bytecode instructions executed by all runs so far.
+    /// Fuel used by all runs so far: bytecode instructions executed, plus the work charges of
+    /// instructions whose work grows with their operands (one per 64 bytes, ARCHITECTURE.md,
+    /// *Budgets*).
     pub fn instruction_count(&self) -> u64 {
         self.machine.instruction_count()
     }

@@ -241,11 +241,23 @@ fn host_call(n: &Native, call: &mut NativeCall<'_>) -> Result<Value, OpError> {
 
 /// Writes `v` as `DEBUG_PRINT` does: nothing for empty, else the display form and a newline.
 ///
-/// Errors: an `output error` when writing fails.
+/// Errors: `fuel exhausted` when the fuel left cannot cover the text ([`crate::work`]); a value
+/// error when an array's or dict's text would pass 1 GiB, or out of memory at the memory
+/// limit (nothing is written then); an `output error` when writing fails.
 pub fn print_value(out: &mut dyn Write, v: &Value) -> Result<(), OpError> {
+    // The text is charged to the fuel ([`crate::work`]) and checked against the limits before
+    // any of it is written, so a print that cannot finish writes nothing.
     let res = match v {
         Value::Empty => return Ok(()),
-        Value::Str(s) | Value::Url(s) => out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n")),
+        Value::Str(s) | Value::Url(s) => {
+            crate::work::charge(s.byte_len() + 1)?;
+            out.write_all(s.as_str().as_bytes()).and_then(|_| out.write_all(b"\n"))
+        }
+        Value::Array(_) | Value::Dict(_) => {
+            let mut text = crate::ops::text_builder();
+            v.write_display(&mut text).and_then(|()| std::fmt::Write::write_char(&mut text, '\n')).map_err(|_| crate::ops::text_refused())?;
+            out.write_all(text.as_str().as_bytes())
+        }
         v => writeln!(out, "{v}"),
     };
     res.map_err(|e| OpError::new(ErrorKind::Output, format!("cannot write output: {e}")))

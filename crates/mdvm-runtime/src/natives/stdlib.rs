@@ -549,7 +549,12 @@ fn sort(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
 fn index_of(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     let xs = array_arg(&c.args[0])?;
     let needle = &c.args[1];
-    Ok(Value::Int(xs.iter().position(|x| x.equals(needle)).map_or(-1, |i| i as i64)))
+    for (i, x) in xs.iter().enumerate() {
+        if x.try_equals(needle)? {
+            return Ok(Value::Int(i as i64));
+        }
+    }
+    Ok(Value::Int(-1))
 }
 
 fn range(c: &mut NativeCall<'_>) -> Result<Value, OpError> {

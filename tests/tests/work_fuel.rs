@@ -1,0 +1,187 @@
+//! Fuel for work: instructions whose work grows with their operands (printing, text
+//! conversion, concatenation, equality, copy-on-write copies) charge one unit of fuel per 64
+//! bytes of it beyond their own unit (ARCHITECTURE.md, *Budgets*), before the work has
+//! effects, identically in every tier and mode.
+
+use mdvm::ErrorKind;
+use mdvm_tests::{assemble_bytes, run_bytes_mode, Mode};
+
+/// Code leaving in `dst` the value `a = [a, a]` doubled `times` times around the string "x":
+/// its display form has 2^times leaves. Registers r200..=r207 are scratch.
+fn build_doubled(dst: &str, times: u32) -> String {
+    format!(
+        "
+        LOAD_CONST_R {dst}, str \"x\"
+        LOAD_CONST_R r200, int 0
+        LOAD_CONST_R r201, int {times}
+        LOAD_CONST_R r202, int 1
+        LOAD_CONST_R r203, int 0
+        LOAD_CONST_R r207, int 2
+d_loop: LT_R r204, r200, r201
+        JUMP_IF_NOT_R r204, d_done
+        NEW_ARRAY_R r205, r207
+        ARRAY_SET_R r205, r203, {dst}
+        ARRAY_SET_R r205, r202, {dst}
+        MOVE_R {dst}, r205
+        ADD_R r200, r200, r202
+        JUMP_R d_loop
+d_done: LOAD_CONST_R r205, empty
+"
+    )
+}
+
+#[test]
+fn exponential_work_under_small_fuel_ends_cleanly_with_output_kept() {
+    // One instruction over a value sharing itself 60 times: printing it or converting it to
+    // text would write about 2^60 leaves. Under fuel 1,000 each must stop with `fuel
+    // exhausted` at that instruction, having written nothing of it.
+    let work = [
+        ("DEBUG_PRINT", "DEBUG_PRINT r0"),
+        ("CONCAT_STR_R", "LOAD_CONST_R r1, str \"v=\"\n        CONCAT_STR_R r2, r1, r0"),
+        ("CAST_R", "CAST_R r2, r0, string"),
+        ("str", "LOAD_CONST_R r1, str \"str\"\n        CALL_R r1, r2, r0"),
+    ];
+    for (what, code) in work {
+        let src = format!(
+            "{}
+        LOAD_CONST_R r9, str \"before\"
+        DEBUG_PRINT r9
+        {code}
+        LOAD_CONST_R r9, str \"after\"
+        DEBUG_PRINT r9
+        RETURN_R",
+            build_doubled("r0", 60)
+        );
+        let bytes = assemble_bytes(&src);
+        for mode in Mode::ALL {
+            let r = run_bytes_mode(&bytes, mode, Some(1_000), None);
+            assert_eq!(r.stdout, b"before\n", "{what}, {mode}: {:?}", r.error);
+            assert_eq!(r.error_kind, Some(ErrorKind::FuelExhausted), "{what}, {mode}: {:?}", r.error);
+            let e = r.error.unwrap();
+            assert!(e.contains("<main>"), "{what}, {mode}: the error names the function: {e}");
+        }
+    }
+}
+
+#[test]
+fn printing_charges_one_unit_per_64_bytes_of_text() {
+    // LOAD_CONST_R, DEBUG_PRINT, RETURN_R: 3 instructions, and the print writes n + 1 bytes
+    // (the newline), charging (n + 1) / 64 more.
+    for n in [0usize, 62, 63, 64, 127, 6_399, 6_400] {
+        let src = format!(".module t\nLOAD_CONST_R r0, str \"{}\"\nDEBUG_PRINT r0\nRETURN_R", "x".repeat(n));
+        let bytes = assemble_bytes(&src);
+        let want = 3 + (n as u64 + 1) / 64;
+        for mode in Mode::ALL {
+            let r = run_bytes_mode(&bytes, mode, None, None);
+            assert_eq!(r.status, 0, "{n}, {mode}: {:?}", r.error);
+            assert_eq!(r.instructions, want, "{n} bytes, {mode}");
+            // With exactly that fuel the run ends normally; with one less the print still
+            // runs and RETURN_R has none; with two less the print is refused whole.
+            let exact = run_bytes_mode(&bytes, mode, Some(want), None);
+            assert_eq!((exact.status, exact.stdout.len()), (0, n + 1), "{n}, {mode}: {:?}", exact.error);
+            let one_less = run_bytes_mode(&bytes, mode, Some(want - 1), None);
+            assert_eq!((one_less.error_kind, one_less.stdout.len()), (Some(ErrorKind::FuelExhausted), n + 1), "{n}, {mode}");
+            let two_less = run_bytes_mode(&bytes, mode, Some(want - 2), None);
+            assert_eq!(two_less.error_kind, Some(ErrorKind::FuelExhausted), "{n}, {mode}");
+            assert_eq!(two_less.stdout.len(), 0, "{n}, {mode}: a refused print writes nothing");
+        }
+    }
+}
+
+/// Programs whose loops do work of growing size: a string grown by concatenation and
+/// printed, a shared array copied on each write, arrays compared, text converted.
+const WORK_LOOPS: &[&str] = &[
+    // s = s + "ab" ... printed every iteration.
+    ".module grow
+        LOAD_CONST_R r0, str \"\"
+        LOAD_CONST_R r1, str \"abcdefgh\"
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 60
+        LOAD_CONST_R r4, int 1
+loop:   LT_R r5, r2, r3
+        JUMP_IF_NOT_R r5, done
+        CONCAT_STR_R r0, r0, r1
+        DEBUG_PRINT r0
+        ADD_R r2, r2, r4
+        JUMP_R loop
+done:   RETURN_R r0",
+    // b = a; b[i] = i: each write copies the shared array of 200 elements.
+    ".module cow
+        LOAD_CONST_R r1, int 200
+        NEW_ARRAY_R r0, r1
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 150
+        LOAD_CONST_R r4, int 1
+loop:   LT_R r5, r2, r3
+        JUMP_IF_NOT_R r5, done
+        MOVE_R r6, r0
+        ARRAY_SET_R r6, r2, r2
+        EQ_R r7, r6, r0
+        DEBUG_PRINT r7
+        ARRAY_SET_R r0, r2, r2
+        ADD_R r2, r2, r4
+        JUMP_R loop
+done:   RETURN_R r2",
+    // a = push(a, a): an array holding its earlier selves (its text doubles each time),
+    // converted to text and compared with a copy.
+    ".module nest
+        LOAD_CONST_R r1, int 0
+        NEW_ARRAY_R r0, r1
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 14
+        LOAD_CONST_R r4, int 1
+loop:   LT_R r5, r2, r3
+        JUMP_IF_NOT_R r5, done
+        LOAD_CONST_R r8, str \"push\"
+        CALL_R r8, r0, r0, r0
+        CAST_R r9, r0, string
+        STR_LEN_R r10, r9
+        DEBUG_PRINT r10
+        MOVE_R r11, r0
+        EQ_R r7, r11, r0
+        DEBUG_PRINT r7
+        ADD_R r2, r2, r4
+        JUMP_R loop
+done:   RETURN_R r2",
+];
+
+#[test]
+fn work_charges_stop_every_mode_at_the_same_instruction() {
+    for src in WORK_LOOPS {
+        let bytes = assemble_bytes(src);
+        let full = run_bytes_mode(&bytes, Mode::INTERP, None, None);
+        assert_eq!(full.status, 0, "{src}: {:?}", full.error);
+        let total = full.instructions;
+        let mut budgets: Vec<u64> = (1..=60).map(|i| total * i / 61).collect();
+        budgets.extend(total.saturating_sub(40)..=total);
+        for fuel in budgets {
+            let interp = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
+            if fuel < total {
+                assert_eq!(interp.error_kind, Some(ErrorKind::FuelExhausted), "fuel {fuel} of {total}");
+            } else {
+                assert_eq!(interp.status, 0);
+            }
+            for mode in &Mode::ALL[1..] {
+                let r = run_bytes_mode(&bytes, *mode, Some(fuel), None);
+                assert_eq!(
+                    (&r.stdout, r.status, &r.error, r.instructions),
+                    (&interp.stdout, interp.status, &interp.error, interp.instructions),
+                    "{} under fuel {fuel} of {total}, {mode}",
+                    src.lines().next().unwrap()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn work_loops_charge_more_than_their_instructions() {
+    // The instruction count of each loop without work charges, worked out from the program:
+    // what the loops above execute, so that charging can be seen to happen.
+    for (src, instructions) in WORK_LOOPS.iter().zip([5 + 60 * 6 + 2 + 1, 5 + 150 * 9 + 2 + 1, 5 + 14 * 12 + 2 + 1]) {
+        let bytes = assemble_bytes(src);
+        let r = run_bytes_mode(&bytes, Mode::INTERP, None, None);
+        assert_eq!(r.status, 0, "{:?}", r.error);
+        assert!(r.instructions > instructions, "{}: {} charged for {instructions} instructions", src.lines().next().unwrap(), r.instructions);
+    }
+}
