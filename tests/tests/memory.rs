@@ -116,6 +116,35 @@ fn the_default_limit_follows_ulimit_v() {
     }
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn loading_stays_within_its_estimate_and_the_limit_applies_to_it() {
+    // A main of a million instructions (about 3 MiB of file): loading it must fit in the
+    // documented bound, and a limit below that refuses it before decoding, with nothing run.
+    let n = 1_000_000usize;
+    let mut src = String::from(".module wide\n        LOAD_CONST_R r0, int 7\n");
+    for i in 0..n {
+        src.push_str(if i % 2 == 0 { "        MOVE_R r1, r0\n" } else { "        ADD_R r2, r1, r0\n" });
+    }
+    src.push_str("        DEBUG_PRINT r2\n        RETURN_R\n");
+    let bytes = assemble_bytes(&src);
+    let dir = TempDir::new("memory-load");
+    let file = dir.write("wide.mdbc", &bytes);
+    let bound = (n + 3) * mdvm::LOAD_BYTES_PER_INSTRUCTION + 3 * bytes.len();
+    // The bound, plus what the process holds before loading (its file, code and tables).
+    let enough = format!("{}", bound + (24 << 20));
+    for tier in ["interp", "auto"] {
+        let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", &enough], &file);
+        assert_eq!((code, out.as_str()), (Some(0), "14\n"), "--tier {tier} within the bound: {err}");
+        let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", "48M"], &file);
+        assert_eq!((code, out.as_str()), (Some(1), ""), "--tier {tier}: {err}");
+        assert!(
+            err.contains("out of memory: the memory limit of 48 MiB would be exceeded: loading this module"),
+            "--tier {tier}: {err}"
+        );
+    }
+}
+
 #[test]
 fn the_library_limit_holds_in_every_mode() {
     let bytes = assemble_bytes(DICT);

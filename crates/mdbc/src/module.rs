@@ -247,8 +247,12 @@ impl Module {
         let mut r = Reader::new(bytes, s.instructions);
         let header_count = r.u32("instruction count")?;
         let code_start = r.pos();
-        let mut code = Vec::new();
-        let mut instr_offsets = Vec::new();
+        // Sized from the header (each instruction takes at least a byte, so a header declaring
+        // more than the bytes left is not believed): growing by doubling would hold up to
+        // twice the memory while decoding.
+        let expect = (header_count as usize).min(bytes.len() - code_start);
+        let mut code = Vec::with_capacity(expect);
+        let mut instr_offsets = Vec::with_capacity(expect + 1);
         while !r.at_end() {
             instr_offsets.push(r.pos());
             code.push(Instr::decode(&mut r)?);
@@ -284,6 +288,14 @@ impl Module {
         }
 
         Ok(Module { name, version, flags, constants, functions, code, header_count, instr_offsets })
+    }
+
+    /// The instruction count a file's header declares, read without decoding anything else
+    /// (for sizing what loading it will take before it starts); `None` when the header or the
+    /// count cannot be read. [`Module::decode`] checks the count against the stream.
+    pub fn declared_instruction_count(bytes: &[u8]) -> Option<u32> {
+        let (_, _, s) = read_header(bytes).ok()?;
+        Reader::new(bytes, s.instructions).u32("instruction count").ok()
     }
 
     /// Decodes and verifies a file: [`Module::decode`] then [`crate::verify`].

@@ -178,6 +178,43 @@ pub fn reserve(bytes: usize) -> Result<(), OpError> {
     }
 }
 
+/// Heap bytes that loading a module may take per instruction, at most: the decoded
+/// instruction and its byte offset, the interpreter's two forms of it and its bytecode index,
+/// and its feedback slots. A module of 2.5 million instructions takes 72 per instruction to
+/// decode and verify and 83 to load for a run; `tests/tests/memory.rs` checks the bound.
+pub const LOAD_BYTES_PER_INSTRUCTION: usize = 96;
+
+/// Checks, before loading a module of `file_bytes` bytes whose header declares `instructions`
+/// instructions, that what loading takes (at most [`LOAD_BYTES_PER_INSTRUCTION`] per
+/// instruction, and three times the file for its constants and names) stays within `limit`.
+///
+/// Errors: the message of the refusal, naming the limit and the estimate.
+pub fn check_load(file_bytes: usize, instructions: usize, limit: usize) -> Result<(), String> {
+    let need = instructions.saturating_mul(LOAD_BYTES_PER_INSTRUCTION).saturating_add(file_bytes.saturating_mul(3));
+    if in_use().saturating_add(need) > limit {
+        return Err(format!(
+            "the memory limit of {} would be exceeded: loading this module of {} ({} instructions) needs about {}, {} in use",
+            human(limit),
+            human(file_bytes),
+            instructions,
+            human(need),
+            human(in_use())
+        ));
+    }
+    Ok(())
+}
+
+/// Checks, after a step of loading (`what`: decoding, building the program), that the heap in
+/// use is within `limit`.
+///
+/// Errors: the message of the refusal.
+pub fn check_loaded(what: &str, limit: usize) -> Result<(), String> {
+    if in_use() > limit {
+        return Err(format!("the memory limit of {} was exceeded {what} ({} in use)", human(limit), human(in_use())));
+    }
+    Ok(())
+}
+
 /// Bytes that may still be allocated under the active limit (`usize::MAX` without one).
 pub fn headroom() -> usize {
     match active_limit() {

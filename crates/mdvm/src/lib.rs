@@ -27,7 +27,7 @@ pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
 pub use mdvm_runtime::memory::{
     default_limit as default_memory_limit, in_use as memory_in_use, is_counting as memory_is_counted, parse_bytes,
-    CountingAllocator,
+    CountingAllocator, LOAD_BYTES_PER_INSTRUCTION,
 };
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
@@ -73,6 +73,10 @@ pub enum Error {
     /// The program faulted (or ran out of a budget).
     #[error("runtime error: {0}")]
     Runtime(#[from] RuntimeError),
+    /// Loading the module would pass the memory limit ([`VmBuilder::max_memory`]): checked
+    /// before loading starts, from the module's size, and after each step of it.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
 }
 
 /// Default number of calls after which [`Tier::Auto`] compiles a function.
@@ -229,10 +233,25 @@ impl VmBuilder {
 
     /// Loads a module from `.mdbc` bytes.
     ///
-    /// Errors: [`Error::Load`] for a malformed or invalid module.
+    /// Errors: [`Error::Load`] for a malformed or invalid module; [`Error::OutOfMemory`] when
+    /// loading it would pass the memory limit (estimated from its size before decoding starts,
+    /// see [`mdvm_runtime::memory::check_load`], and checked after each step).
     pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
-        let program = Rc::new(Program::with_natives(mdbc::Module::decode(bytes)?, self.natives.clone())?);
+        let limit = self.limits.max_memory;
+        let within = |what: &str| limit.map_or(Ok(()), |l| mdvm_runtime::memory::check_loaded(what, l).map_err(Error::OutOfMemory));
+        if let Some(l) = limit {
+            let declared = mdbc::Module::declared_instruction_count(bytes).unwrap_or(0) as usize;
+            // A header declaring more instructions than the file has bytes is malformed:
+            // decoding reports it, so it is not taken at its word here.
+            let instructions = declared.min(bytes.len());
+            mdvm_runtime::memory::check_load(bytes.len(), instructions, l).map_err(Error::OutOfMemory)?;
+        }
+        let module = mdbc::Module::decode(bytes)?;
+        within("while decoding the module")?;
+        let program = Rc::new(Program::with_natives(module, self.natives.clone())?);
+        within("while preparing the program")?;
         let mut machine = Machine::new(program, self.limits);
+        within("while preparing the machine")?;
         let mut jit_target = None;
         if self.tier != Tier::Interp {
             let options = mdvm_jit::JitOptions {
