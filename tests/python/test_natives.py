@@ -289,3 +289,63 @@ def test_callable_reentering_the_vm_is_an_error_not_a_crash() -> None:
         vm.execute()
     vm.register_function("again", lambda x: x)
     assert vm.execute() == 1
+
+
+def _nested(depth: int, leaf: object) -> list:
+    """`[[...[leaf]...]]`, `depth` lists deep, built without recursion."""
+    root: list = []
+    cur = root
+    for _ in range(depth - 1):
+        inner: list = []
+        cur.append(inner)
+        cur = inner
+    cur.append(leaf)
+    return root
+
+
+def _depth_and_leaf(x: object) -> tuple[int, object]:
+    """How many lists deep `x` is along first elements, and what is at the bottom."""
+    n = 0
+    while isinstance(x, list):
+        n += 1
+        x = x[0]
+    return n, x
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_deep_values_cross_between_python_and_programs_without_recursion(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # A host function returns a value 200,000 lists deep, another receives it, and execute()
+    # returns it: each conversion walks it without recursing on the native stack.
+    deep = _nested(200_000, 7)
+    a = Asm()
+    a.load(0, "make")
+    a.call(0, 1)
+    a.load(2, "measure")
+    a.call(2, 3, 1)
+    a.say(3)
+    a.ret(1)
+    vm = RustVM(tier)
+    vm.register_function("make", lambda: deep)
+    vm.register_function("measure", lambda x: "%d %r" % _depth_and_leaf(x))
+    vm.load_bytes(a.bytes())
+    got = vm.execute()
+    assert capsys.readouterr().out == "200000 7\n"
+    assert _depth_and_leaf(got) == (200_000, 7)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_value_that_contains_itself_is_refused(tier: str) -> None:
+    loop: list = [1]
+    loop.append(loop)
+    d: dict = {"a": [2]}
+    d["a"].append(d)
+    for bad in (loop, d):
+        a = Asm()
+        a.load(0, "make")
+        a.call(0, 1)
+        a.ret(1)
+        vm = RustVM(tier)
+        vm.register_function("make", lambda: bad)
+        vm.load_bytes(a.bytes())
+        with pytest.raises(RuntimeError, match="contains itself"):
+            vm.execute()

@@ -176,39 +176,205 @@ fn env_u64(name: &str) -> PyResult<Option<u64>> {
     }
 }
 
-/// Converts a program's value to the Python object the reference VM would give.
-fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
+/// Values (elements, entries) one conversion between Python and program values may make: a
+/// value sharing parts exponentially (`a = [a, a]` sixty times) would otherwise convert for
+/// ever. Past it the conversion fails with `MemoryError`.
+const MAX_CONVERTED: usize = 1 << 27;
+
+#[cold]
+fn too_large() -> PyErr {
+    pyo3::exceptions::PyMemoryError::new_err(format!("value too large to convert: more than {MAX_CONVERTED} elements"))
+}
+
+/// A scalar program value as a Python object; `None` for an array or dict.
+fn scalar_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(Some(match v {
         Value::Empty => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
         Value::Float(f) => f.into_pyobject(py)?.into_any(),
         Value::Str(s) | Value::Url(s) => PyString::new(py, s.as_str()).into_any(),
         Value::Function(f) => PyString::new(py, &f.name).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items.iter() {
-                list.append(to_py(py, &item)?)?;
-            }
-            list.into_any()
+        Value::Array(_) | Value::Dict(_) => return Ok(None),
+    }))
+}
+
+/// Converts a program's value to the Python object the reference VM would give: empty is
+/// `None`, arrays are lists, dicts are dicts, functions their names.
+///
+/// Nesting of any depth is converted without recursion: a container's Python object is made
+/// empty, put in its parent, and filled from an explicit stack.
+///
+/// Errors: `MemoryError` past [`MAX_CONVERTED`] values.
+fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    /// A container being filled: its Python object, the program value, the next index.
+    enum Frame<'py> {
+        List(Bound<'py, PyList>, Value, usize),
+        Dict(Bound<'py, PyDict>, Value, usize),
+    }
+    let open = |v: &Value| -> Frame<'py> {
+        match v {
+            Value::Dict(_) => Frame::Dict(PyDict::new(py), v.clone(), 0),
+            _ => Frame::List(PyList::empty(py), v.clone(), 0),
         }
-        Value::Dict(d) => {
-            let dict = PyDict::new(py);
-            for (k, item) in d.iter() {
-                dict.set_item(k.as_str(), to_py(py, item)?)?;
-            }
-            dict.into_any()
+    };
+    if let Some(o) = scalar_to_py(py, v)? {
+        return Ok(o);
+    }
+    let root = open(v);
+    let result = match &root {
+        Frame::List(l, ..) => l.clone().into_any(),
+        Frame::Dict(d, ..) => d.clone().into_any(),
+    };
+    let mut stack = vec![root];
+    let mut made = 0usize;
+    while let Some(top) = stack.last_mut() {
+        // The next element of the innermost container, with its key for a dict.
+        let (key, item) = match top {
+            Frame::List(_, Value::Array(a), i) => match a.get(*i) {
+                Some(x) => {
+                    *i += 1;
+                    (None, x)
+                }
+                None => {
+                    stack.pop();
+                    continue;
+                }
+            },
+            Frame::Dict(_, Value::Dict(d), i) => match d.get_index(*i) {
+                Some((k, x)) => {
+                    *i += 1;
+                    (Some(k.clone()), x.clone())
+                }
+                None => {
+                    stack.pop();
+                    continue;
+                }
+            },
+            _ => unreachable!("frames hold the container they fill"),
+        };
+        made += 1;
+        if made > MAX_CONVERTED {
+            return Err(too_large());
         }
-    })
+        let (obj, child) = match scalar_to_py(py, &item)? {
+            Some(o) => (o, None),
+            None => {
+                let f = open(&item);
+                let o = match &f {
+                    Frame::List(l, ..) => l.clone().into_any(),
+                    Frame::Dict(d, ..) => d.clone().into_any(),
+                };
+                (o, Some(f))
+            }
+        };
+        match (stack.last().expect("a frame"), key) {
+            (Frame::List(l, ..), _) => l.append(obj)?,
+            (Frame::Dict(d, ..), Some(k)) => d.set_item(k.as_str(), obj)?,
+            (Frame::Dict(..), None) => unreachable!("dict entries have keys"),
+        }
+        if let Some(f) = child {
+            stack.push(f);
+        }
+    }
+    Ok(result)
 }
 
 /// Converts a Python object to a program value: `None` is empty, then `bool`, `int` (within
 /// 64 bits), `float`, `str`, `list`/`tuple` (arrays) and `dict` with `str` keys, as
 /// `execute()` converts results the other way.
 ///
-/// Errors: `TypeError` for any other type or a non-string key, `ValueError` (through
-/// `OverflowError`) for an int outside 64 bits.
+/// Nesting of any depth is converted without recursion (an explicit stack of the containers
+/// being converted); a container that contains itself is refused.
+///
+/// Errors: `TypeError` for any other type, a non-string key or a container that contains
+/// itself, `ValueError` (through `OverflowError`) for an int outside 64 bits, `MemoryError`
+/// past [`MAX_CONVERTED`] values.
 fn from_py(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    /// A container being converted: its items (with keys for a dict), the next one, and the
+    /// values converted so far.
+    struct Frame<'py> {
+        id: usize,
+        items: Vec<(Option<String>, Bound<'py, PyAny>)>,
+        next: usize,
+        done: Vec<(Option<String>, Value)>,
+        dict: bool,
+    }
+    fn open<'py>(v: &Bound<'py, PyAny>) -> PyResult<Option<Frame<'py>>> {
+        let id = v.as_ptr() as usize;
+        let frame = |items, dict| Some(Frame { id, items, next: 0, done: Vec::new(), dict });
+        Ok(if let Ok(l) = v.cast::<PyList>() {
+            frame(l.iter().map(|x| (None, x)).collect(), false)
+        } else if let Ok(t) = v.cast::<PyTuple>() {
+            frame(t.iter().map(|x| (None, x)).collect(), false)
+        } else if let Ok(d) = v.cast::<PyDict>() {
+            let mut items = Vec::with_capacity(d.len());
+            for (k, x) in d.iter() {
+                let k = k
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err(format!("dict keys must be str, not {}", type_name(&k))))?
+                    .to_str()?
+                    .to_owned();
+                items.push((Some(k), x));
+            }
+            frame(items, true)
+        } else {
+            None
+        })
+    }
+    fn close(f: Frame<'_>) -> Value {
+        if f.dict {
+            Value::dict(f.done.into_iter().map(|(k, v)| (k.unwrap_or_default(), v)))
+        } else {
+            Value::array(f.done.into_iter().map(|(_, v)| v).collect())
+        }
+    }
+    let Some(root) = open(v)? else { return scalar_from_py(v) };
+    // The containers on the stack, by address (a container met again among them contains
+    // itself).
+    let mut open_ids = std::collections::HashSet::from([root.id]);
+    let mut stack = vec![root];
+    let mut made = 0usize;
+    loop {
+        let top = stack.last_mut().expect("a frame");
+        if top.next == top.items.len() {
+            let f = stack.pop().expect("a frame");
+            open_ids.remove(&f.id);
+            let value = close(f);
+            match stack.last_mut() {
+                Some(parent) => {
+                    let key = parent.items[parent.next - 1].0.clone();
+                    parent.done.push((key, value));
+                    continue;
+                }
+                None => return Ok(value),
+            }
+        }
+        let (key, item) = top.items[top.next].clone();
+        top.next += 1;
+        made += 1;
+        if made > MAX_CONVERTED {
+            return Err(too_large());
+        }
+        match open(&item)? {
+            Some(f) => {
+                if !open_ids.insert(f.id) {
+                    return Err(PyTypeError::new_err(format!("cannot convert a {} that contains itself", type_name(&item))));
+                }
+                stack.push(f);
+            }
+            None => {
+                let value = scalar_from_py(&item)?;
+                stack.last_mut().expect("a frame").done.push((key, value));
+            }
+        }
+    }
+}
+
+/// A Python scalar (`None`, `bool`, `int`, `float`, `str`) as a program value.
+///
+/// Errors: `TypeError` for any other type, `ValueError` for an int outside 64 bits.
+fn scalar_from_py(v: &Bound<'_, PyAny>) -> PyResult<Value> {
     if v.is_none() {
         Ok(Value::Empty)
     } else if let Ok(b) = v.cast::<PyBool>() {
@@ -221,21 +387,6 @@ fn from_py(v: &Bound<'_, PyAny>) -> PyResult<Value> {
         Ok(Value::Float(f.value()))
     } else if let Ok(s) = v.cast::<PyString>() {
         Ok(Value::str(s.to_str()?))
-    } else if let Ok(l) = v.cast::<PyList>() {
-        Ok(Value::array(l.iter().map(|x| from_py(&x)).collect::<PyResult<_>>()?))
-    } else if let Ok(t) = v.cast::<PyTuple>() {
-        Ok(Value::array(t.iter().map(|x| from_py(&x)).collect::<PyResult<_>>()?))
-    } else if let Ok(d) = v.cast::<PyDict>() {
-        let mut entries = Vec::with_capacity(d.len());
-        for (k, x) in d.iter() {
-            let k = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("dict keys must be str, not {}", type_name(&k))))?
-                .to_str()?
-                .to_owned();
-            entries.push((k, from_py(&x)?));
-        }
-        Ok(Value::dict(entries))
     } else {
         Err(PyTypeError::new_err(format!("cannot convert {} to a Machine Dialect value", type_name(v))))
     }

@@ -272,7 +272,7 @@ pub fn str_layout() -> Option<StrLayout> {
 }
 
 /// A Machine Dialect value. See the module documentation for the layout.
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[repr(C, u64)]
 pub enum Value {
     /// Tag 0.
@@ -295,6 +295,49 @@ pub enum Value {
     /// Tag 8.
     Dict(Rc<Dict>) = 8,
 }
+
+/// `Int(3)`, `Str("a")`, ...; an array or dict as its display form, cut after
+/// [`DEBUG_TEXT_BYTES`] bytes (written without recursion, and without charging fuel).
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Empty => f.write_str("Empty"),
+            Value::Bool(b) => f.debug_tuple("Bool").field(b).finish(),
+            Value::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            Value::Float(x) => f.debug_tuple("Float").field(x).finish(),
+            Value::Str(s) => f.debug_tuple("Str").field(&s.as_str()).finish(),
+            Value::Url(s) => f.debug_tuple("Url").field(&s.as_str()).finish(),
+            Value::Function(r) => f.debug_tuple("Function").field(&r.name).finish(),
+            Value::Array(_) | Value::Dict(_) => {
+                /// Keeps the first [`DEBUG_TEXT_BYTES`] bytes written, then refuses.
+                struct Cut(String, bool);
+                impl fmt::Write for Cut {
+                    fn write_str(&mut self, s: &str) -> fmt::Result {
+                        let room = DEBUG_TEXT_BYTES - self.0.len();
+                        if s.len() <= room {
+                            self.0.push_str(s);
+                            return Ok(());
+                        }
+                        let mut end = room;
+                        while !s.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        self.0.push_str(&s[..end]);
+                        self.1 = true;
+                        Err(fmt::Error)
+                    }
+                }
+                let mut cut = Cut(String::new(), false);
+                let _ = self.write_display(&mut cut);
+                let kind = if matches!(self, Value::Array(_)) { "Array" } else { "Dict" };
+                write!(f, "{kind}({}{})", cut.0, if cut.1 { "..." } else { "" })
+            }
+        }
+    }
+}
+
+/// Bytes of an array's or dict's display form its `Debug` form shows.
+pub const DEBUG_TEXT_BYTES: usize = 256;
 
 /// Size in bytes of a [`Value`]: a register's slot in the value stack, and an element of an
 /// array held as values. Register `rN` of a window is `VALUE_SIZE * N` bytes from `r0`.
@@ -1148,6 +1191,17 @@ mod tests {
             v = Value::dict([("k".to_string(), v)]);
         }
         v
+    }
+
+    #[test]
+    fn debug_form_of_deep_values_is_cut_without_recursion() {
+        on_small_stack(|| {
+            let a = deep_array(DEEP, Value::Int(7));
+            let s = format!("{a:?}");
+            assert_eq!(s, format!("Array({}...)", "[".repeat(DEBUG_TEXT_BYTES)));
+            assert_eq!(format!("{:?}", Value::Int(3)), "Int(3)");
+            assert_eq!(format!("{:?}", arr(vec![Value::Int(1), Value::str("a")])), "Array([1, a])");
+        });
     }
 
     #[test]
