@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, Block, InstBuilder, Value as ClifValue};
+use cranelift_codegen::ir::{types, Block, InstBuilder, MemFlagsData as MemFlags, Value as ClifValue};
 use mdbc::cfg::RegSet;
 use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot, NO_PRED};
@@ -248,17 +248,31 @@ impl Emitter<'_, '_, '_> {
                 let back = self.b.ins().iadd_imm_s(fuel, snap.refund as i64);
                 self.b.ins().store(flags(), back, self.ctx, rt::OFF_FUEL);
             }
+            // The window's address and the tag words are made once per exit, not per write:
+            // an exit may write every live register, and the size of the exits is most of a
+            // large body's compile time.
+            let mut fp = None;
+            let mut tags: [Option<ClifValue>; 3] = [None; 3];
             for &(r, w) in &snap.writes {
                 match w {
                     SlotWrite::Int | SlotWrite::Bool | SlotWrite::Float => {
-                        let val = match w {
-                            SlotWrite::Int => Val::Int,
-                            SlotWrite::Bool => Val::Bool,
-                            _ => Val::Float,
+                        let (tag, i) = match w {
+                            SlotWrite::Int => (Tag::Int, 0),
+                            SlotWrite::Bool => (Tag::Bool, 1),
+                            _ => (Tag::Float, 2),
                         };
-                        let (t, p) = self.unboxed_words(r, val);
-                        let fp = self.fp();
-                        self.store_words_at(fp, slot_offset(r as u32), t, p);
+                        let t = *tags[i].get_or_insert_with(|| self.b.ins().iconst(types::I64, tag as i64));
+                        let p = if tag == Tag::Float {
+                            let f = self.b.use_var(self.fvars[r as usize]);
+                            self.b.ins().bitcast(types::I64, MemFlags::new(), f)
+                        } else {
+                            self.b.use_var(self.ivars[r as usize])
+                        };
+                        let addr = match fp {
+                            Some(a) => a,
+                            None => *fp.insert(self.fp()),
+                        };
+                        self.store_words_at(addr, slot_offset(r as u32), t, p);
                     }
                     SlotWrite::Empty => self.store_tag(r, Tag::Empty),
                     SlotWrite::Const(k) => {
