@@ -54,7 +54,7 @@ use std::time::Instant;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
-use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use mdvm_runtime::feedback::Feedback;
 use mdvm_runtime::native::{CompiledTier, DeoptReason, NativeEntry, TierStats};
@@ -139,6 +139,11 @@ pub struct CraneliftTier {
     next_name: u64,
 }
 
+/// Address space reserved for one tier's compiled code (pages are committed as code is
+/// written): the reach of a direct call on aarch64, so every call between compiled functions
+/// stays in range. A function that no longer fits is a compile failure and stays interpreted.
+pub const CODE_ARENA_BYTES: usize = 128 << 20;
+
 fn host_isa() -> Result<OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
@@ -156,6 +161,14 @@ impl CraneliftTier {
     pub fn new(options: JitOptions) -> Result<CraneliftTier, CompileError> {
         let isa = host_isa().map_err(CompileError::Failed)?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        // Compiled functions call each other directly, pc-relative (`colocated`): within
+        // +-2 GiB on x86-64 and +-128 MiB on aarch64. The system provider maps each piece of
+        // code wherever `mmap` puts it, which can be farther (under ASan a third of runs were),
+        // so all code goes to one reserved range of that size, committed as it fills.
+        let arena = ArenaMemoryProvider::new_with_size(CODE_ARENA_BYTES).map_err(|e| {
+            CompileError::Failed(format!("cannot reserve {} MiB of address space for compiled code: {e}", CODE_ARENA_BYTES >> 20))
+        })?;
+        builder.memory_provider(Box::new(arena));
         helpers::register_symbols(&mut builder);
         let mut module = JITModule::new(builder);
         let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError::Failed)?;
