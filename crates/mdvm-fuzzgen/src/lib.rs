@@ -10,14 +10,18 @@
 //! * [`oracle`]: [`check_module`] runs a module in the interpreter and in the compiled tier
 //!   under several configurations and reports the first disagreement in stdout bytes, result,
 //!   error (kind and bytecode position) or instruction count;
+//! * [`limits`]: [`check_limits`] runs a module under a small fuel budget, memory limit, time
+//!   limit or interrupt and checks that the run ends cleanly with output the limits only cut short;
 //! * [`check_load`] and [`check_roundtrip`]: the properties of the `load` and `roundtrip`
 //!   targets (no panic, and decode(encode(decode(x))) == decode(x)).
 
 pub mod gen;
+pub mod limits;
 pub mod oracle;
 
+pub use limits::{check_limits, LimitCase, LimitRun, Stop};
 pub use gen::{generate, generate_with, GenConfig, GenError, NATIVES};
-pub use oracle::{check_bytes, check_module, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
+pub use oracle::{check_bytes, check_bytes_in, check_module, compiled_config, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
 
 /// The `load` property: the loader and verifier return a result for any bytes. Returns
 /// whether the bytes loaded. (A panic is the failure; the fuzzer and the tests catch it.)

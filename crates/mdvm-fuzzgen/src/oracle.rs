@@ -146,8 +146,16 @@ impl fmt::Display for Mismatch {
 ///
 /// Errors: a [`Mismatch`] naming the configuration and both runs.
 pub fn check_bytes(bytes: &[u8]) -> Result<Run, Box<Mismatch>> {
+    check_bytes_in(bytes, &CONFIGS[1..])
+}
+
+/// Runs `bytes` in the interpreter ([`CONFIGS`]`[0]`) and under each of `configs`, and returns
+/// the interpreter's run, or the first configuration that disagrees with it.
+///
+/// Errors: a [`Mismatch`] naming the configuration and both runs.
+pub fn check_bytes_in<'a>(bytes: &[u8], configs: impl IntoIterator<Item = &'a Config>) -> Result<Run, Box<Mismatch>> {
     let expected = run_config(bytes, &CONFIGS[0]);
-    for cfg in &CONFIGS[1..] {
+    for cfg in configs {
         let actual = run_config(bytes, cfg);
         if !actual.same_as(&expected) {
             return Err(Box::new(Mismatch { config: *cfg, expected, actual }));
@@ -156,9 +164,37 @@ pub fn check_bytes(bytes: &[u8]) -> Result<Run, Box<Mismatch>> {
     Ok(expected)
 }
 
+/// The compiled configuration (one of `CONFIGS[1..]`) that `selector` picks, each for the
+/// same share of the 256 values give or take one: the `differential` fuzz target runs each
+/// input in the interpreter and in the configuration its first byte picks (see
+/// `fuzz/README.md`, *Speed*).
+pub fn compiled_config(selector: u8) -> &'static Config {
+    let compiled = &CONFIGS[1..];
+    &compiled[selector as usize % compiled.len()]
+}
+
 /// [`check_bytes`] on the encoding of `m`.
 ///
 /// Errors: a [`Mismatch`] naming the configuration and both runs.
 pub fn check_module(m: &mdbc::Module) -> Result<Run, Box<Mismatch>> {
     check_bytes(&m.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every compiled configuration is picked by 36 or 37 of the 256 selector values, the
+    /// interpreter by none.
+    #[test]
+    fn selectors_pick_each_compiled_configuration_equally() {
+        for cfg in &CONFIGS {
+            let n = (0..=255u8).filter(|&s| compiled_config(s) == cfg).count();
+            if cfg.tier == Tier::Interp {
+                assert_eq!(n, 0, "{}", cfg.name);
+            } else {
+                assert!((36..=37).contains(&n), "{} picked by {n} selectors", cfg.name);
+            }
+        }
+    }
 }
