@@ -19,34 +19,11 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 use mdvm::Vm;
-use mdvm_fuzzgen::{generate, oracle, CONFIGS};
+use mdvm_fuzzgen::{generate, oracle, seeded_input, CONFIGS};
 
 /// Counts the heap, to see whether checking programs leaves memory behind.
 #[global_allocator]
 static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
-
-/// xorshift64*, the seeded test's byte source.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// Input `i` of the seeded set (crates/mdvm-fuzzgen/tests/seeded.rs).
-fn input(i: u64) -> Vec<u8> {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ (i.wrapping_mul(0x1000_0000_01b3) + 1));
-    let len = match i % 4 {
-        0 => (r.next() % 64) as usize,
-        1 => (r.next() % 400) as usize,
-        _ => (r.next() % 1500) as usize,
-    };
-    (0..len).map(|_| r.next() as u8).collect()
-}
 
 #[derive(Default, Clone, Copy)]
 struct Phases {
@@ -81,7 +58,7 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("creates the directory");
         for i in 0..programs {
             let mut data = vec![i as u8];
-            data.extend(input(i));
+            data.extend(seeded_input(i));
             std::fs::write(dir.join(format!("{i:04}")), data).expect("writes");
         }
         return;
@@ -89,7 +66,7 @@ fn main() {
     let args: Vec<u64> = args.iter().map(|a| a.parse().expect("a count")).collect();
     let programs = args.first().copied().unwrap_or(300);
     let repeats = args.get(1).copied().unwrap_or(5);
-    let inputs: Vec<Vec<u8>> = (0..programs).map(input).collect();
+    let inputs: Vec<Vec<u8>> = (0..programs).map(seeded_input).collect();
     let mut rounds = Vec::new();
     let mut in_use = Vec::new();
     for _ in 0..repeats {
@@ -168,7 +145,7 @@ fn main() {
     // Programs not run before: a cache keyed by program, or a leak, would grow here.
     let mut kept = 0isize;
     for i in programs..2 * programs {
-        let m = generate(&mut Unstructured::new(&input(i))).expect("generates");
+        let m = generate(&mut Unstructured::new(&seeded_input(i))).expect("generates");
         let bytes = m.encode();
         let before = mdvm::memory_in_use();
         mdvm_fuzzgen::check_bytes(&bytes).expect("agree");

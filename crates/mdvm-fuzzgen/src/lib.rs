@@ -18,8 +18,10 @@
 pub mod gen;
 pub mod limits;
 pub mod oracle;
+pub mod seeded;
 
 pub use limits::{check_limits, LimitCase, LimitRun, Stop};
+pub use seeded::{seeded_input, Xorshift};
 pub use gen::{generate, generate_with, GenConfig, GenError, NATIVES};
 pub use oracle::{check_bytes, check_bytes_in, check_module, compiled_config, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
 

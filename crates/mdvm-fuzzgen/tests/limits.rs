@@ -5,23 +5,11 @@
 use std::collections::BTreeMap;
 
 use arbitrary::Unstructured;
-use mdvm_fuzzgen::{check_limits, generate, LimitCase, Stop};
+use mdvm_fuzzgen::{check_limits, generate, LimitCase, Stop, Xorshift};
 
 /// Counts the heap exactly, as the `limits` fuzz target does, so memory limits are exact.
 #[global_allocator]
 static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
-
-/// xorshift64*: a fixed, dependency-free byte source.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 const CASES: u64 = 1_000;
 
@@ -31,9 +19,9 @@ fn limited_runs_end_cleanly_and_only_cut_output_short() {
     let mut stops = [0u64; 3];
     let mut failures = Vec::new();
     for i in 0..CASES {
-        let mut r = Rng(0x5851_f42d_4c95_7f2d ^ (i.wrapping_mul(0x1000_0000_01b3) + 1));
-        let len = 5 + (r.next() % 1200) as usize;
-        let data: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+        let mut r = Xorshift(0x5851_f42d_4c95_7f2d ^ (i.wrapping_mul(0x1000_0000_01b3) + 1));
+        let len = 5 + (r.next_u64() % 1200) as usize;
+        let data: Vec<u8> = (0..len).map(|_| r.next_u64() as u8).collect();
         let mut u = Unstructured::new(&data);
         let case = LimitCase::from_unstructured(&mut u);
         stops[match case.stop {

@@ -7,34 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use arbitrary::Unstructured;
-use mdvm_fuzzgen::{check_load, check_module, check_roundtrip, generate, run_config, CONFIGS, NATIVES};
-
-/// xorshift64*: a fixed, dependency-free byte source.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// Input `i` of the seeded set: lengths from 0 to about 1,500 bytes, so small and large
-/// programs both occur.
-fn input(i: u64) -> Vec<u8> {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ (i.wrapping_mul(0x1000_0000_01b3) + 1));
-    let len = match i % 4 {
-        0 => (r.next() % 64) as usize,
-        1 => (r.next() % 400) as usize,
-        _ => (r.next() % 1500) as usize,
-    };
-    r.bytes(len)
-}
+use mdvm_fuzzgen::{check_load, check_module, check_roundtrip, generate, run_config, seeded_input, Xorshift, CONFIGS, NATIVES};
 
 /// Programs in the seeded set, split over four tests so the harness runs them in parallel.
 /// `MDVM_SEEDED_PROGRAMS=N` runs the first N instead (at least 4): `scripts/test-aarch64.sh`
@@ -58,7 +31,7 @@ fn shard(k: u64) {
     let per_shard = programs() / 4;
     let mut failures = Vec::new();
     for i in k * per_shard..(k + 1) * per_shard {
-        let data = input(i);
+        let data = seeded_input(i);
         let m = generate(&mut Unstructured::new(&data)).unwrap_or_else(|e| panic!("input {i}: {e}"));
         let bytes = m.encode();
         if let Err(e) = mdbc::Module::load(&bytes) {
@@ -106,7 +79,7 @@ fn generator_covers_the_instruction_set_and_outcomes() {
     let mut deopting = 0;
     let n = 300;
     for i in 0..n {
-        let data = input(10_000 + i);
+        let data = seeded_input(10_000 + i);
         let m = generate(&mut Unstructured::new(&data)).expect("generates");
         for ins in &m.code {
             opcodes.insert(ins.opcode() as u8);
@@ -165,7 +138,7 @@ fn small_inputs_give_small_programs() {
     let mut small = 0usize;
     let mut large = 0usize;
     for i in 0..50 {
-        let mut r = Rng(i + 7);
+        let mut r = Xorshift(i + 7);
         small += generate(&mut Unstructured::new(&r.bytes(16))).unwrap().code.len();
         large += generate(&mut Unstructured::new(&r.bytes(2000))).unwrap().code.len();
     }
@@ -177,22 +150,22 @@ fn small_inputs_give_small_programs() {
 /// ones must sometimes still load (else the check would test nothing past the header).
 #[test]
 fn random_bytes_through_the_loader_never_panic() {
-    let mut r = Rng(0x0bad_5eed_1234_5678);
-    let bases: Vec<Vec<u8>> = (0..64).map(|i| generate(&mut Unstructured::new(&input(20_000 + i))).unwrap().encode()).collect();
+    let mut r = Xorshift(0x0bad_5eed_1234_5678);
+    let bases: Vec<Vec<u8>> = (0..64).map(|i| generate(&mut Unstructured::new(&seeded_input(20_000 + i))).unwrap().encode()).collect();
     let mut loaded = 0;
     let mut panics = Vec::new();
     for i in 0..100_000u32 {
         let bytes = match i % 3 {
             0 => {
-                let n = (r.next() % 96) as usize;
+                let n = (r.next_u64() % 96) as usize;
                 r.bytes(n)
             }
             1 => {
                 let mut b = b"MDBC\x01\0\0\0\x01\0\0\0".to_vec();
-                let n = (r.next() % 96) as usize;
+                let n = (r.next_u64() % 96) as usize;
                 let tail = r.bytes(n);
                 let len = 28 + n as u64;
-                let mut offs: Vec<u64> = (0..4).map(|_| 28 + r.next() % (n as u64 + 1)).collect();
+                let mut offs: Vec<u64> = (0..4).map(|_| 28 + r.next_u64() % (n as u64 + 1)).collect();
                 offs.sort_unstable();
                 for o in offs {
                     b.extend_from_slice(&(o.min(len) as u32).to_le_bytes());
@@ -201,17 +174,17 @@ fn random_bytes_through_the_loader_never_panic() {
                 b
             }
             _ => {
-                let mut b = bases[(r.next() % bases.len() as u64) as usize].clone();
-                for _ in 0..1 + r.next() % 3 {
+                let mut b = bases[(r.next_u64() % bases.len() as u64) as usize].clone();
+                for _ in 0..1 + r.next_u64() % 3 {
                     if b.is_empty() {
                         break;
                     }
-                    let at = (r.next() % b.len() as u64) as usize;
-                    match r.next() % 4 {
-                        0 => b[at] ^= 1 << (r.next() % 8),
-                        1 => b[at] = r.next() as u8,
+                    let at = (r.next_u64() % b.len() as u64) as usize;
+                    match r.next_u64() % 4 {
+                        0 => b[at] ^= 1 << (r.next_u64() % 8),
+                        1 => b[at] = r.next_u64() as u8,
                         2 => b.truncate(at),
-                        _ => b.insert(at, r.next() as u8),
+                        _ => b.insert(at, r.next_u64() as u8),
                     }
                 }
                 b
@@ -230,7 +203,7 @@ fn random_bytes_through_the_loader_never_panic() {
 #[test]
 fn modules_round_trip() {
     for i in 0..300 {
-        let m = generate(&mut Unstructured::new(&input(30_000 + i))).unwrap();
+        let m = generate(&mut Unstructured::new(&seeded_input(30_000 + i))).unwrap();
         check_roundtrip(&m.encode()).unwrap_or_else(|e| panic!("input {i}: {e}"));
     }
     let corpus = repo().join("tests").join("corpus");
