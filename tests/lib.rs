@@ -216,27 +216,38 @@ pub struct Mode {
     pub osr_threshold: Option<u32>,
     /// `--stress-deopt`.
     pub stress: bool,
+    /// `--write-through`: every function compiled with its registers written through to their
+    /// slots (the code large bodies get).
+    pub write_through: bool,
 }
 
 impl Mode {
     /// The interpreter only.
-    pub const INTERP: Mode = Mode { tier: Tier::Interp, jit_threshold: None, osr_threshold: None, stress: false };
+    pub const INTERP: Mode = Mode { tier: Tier::Interp, jit_threshold: None, osr_threshold: None, stress: false, write_through: false };
     /// Every function compiled before its first call.
-    pub const JIT: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: false };
+    pub const JIT: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: false, write_through: false };
     /// Default thresholds.
-    pub const AUTO: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: None, stress: false };
+    pub const AUTO: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: None, stress: false, write_through: false };
     /// Tier-up (and OSR) after the first call (back-edge), so tier-up and deopt happen mid-run.
-    pub const AUTO_T1: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: false };
+    pub const AUTO_T1: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: false, write_through: false };
     /// Eager compilation, every guard side-exits once.
-    pub const JIT_STRESS: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: true };
+    pub const JIT_STRESS: Mode = Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: true, write_through: false };
     /// Tier-up after one call, every guard side-exits once.
-    pub const AUTO_T1_STRESS: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: true };
+    pub const AUTO_T1_STRESS: Mode = Mode { tier: Tier::Auto, jit_threshold: Some(1), osr_threshold: None, stress: true, write_through: false };
     /// Functions tier up at the default call count, but every loop the interpreter runs is
     /// entered by OSR at its first back-edge (`--always-osr`).
-    pub const ALWAYS_OSR: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: false };
+    pub const ALWAYS_OSR: Mode = Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: false, write_through: false };
     /// `--always-osr --stress-deopt`: every loop entered by OSR, every guard side-exits once.
     pub const ALWAYS_OSR_STRESS: Mode =
-        Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: true };
+        Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: true, write_through: false };
+    /// `--tier jit --write-through --stress-deopt`: every function written through, every
+    /// guard side-exits once.
+    pub const JIT_WRITE_THROUGH_STRESS: Mode =
+        Mode { tier: Tier::Jit, jit_threshold: None, osr_threshold: None, stress: true, write_through: true };
+    /// `--always-osr --write-through --stress-deopt`: every loop entered by OSR into
+    /// written-through code, every guard side-exits once.
+    pub const ALWAYS_OSR_WRITE_THROUGH_STRESS: Mode =
+        Mode { tier: Tier::Auto, jit_threshold: None, osr_threshold: Some(1), stress: true, write_through: true };
     /// Every mode, for conformance.
     pub const ALL: [Mode; 8] = [
         Mode::INTERP,
@@ -251,7 +262,7 @@ impl Mode {
 
     /// A builder configured for this mode.
     pub fn builder(self) -> mdvm::VmBuilder {
-        let mut b = Vm::builder().tier(self.tier).stress_deopt(self.stress);
+        let mut b = Vm::builder().tier(self.tier).stress_deopt(self.stress).write_through(self.write_through);
         if let Some(t) = self.jit_threshold {
             b = b.jit_threshold(t);
         }
@@ -279,13 +290,16 @@ impl Mode {
         if self.stress {
             v.push("--stress-deopt".into());
         }
+        if self.write_through {
+            v.push("--write-through".into());
+        }
         v
     }
 }
 
 impl From<Tier> for Mode {
     fn from(tier: Tier) -> Mode {
-        Mode { tier, jit_threshold: None, osr_threshold: None, stress: false }
+        Mode { tier, jit_threshold: None, osr_threshold: None, stress: false, write_through: false }
     }
 }
 

@@ -114,6 +114,16 @@ fn library_always_osr_stress_deopt() {
 }
 
 #[test]
+fn library_jit_write_through_stress_deopt() {
+    library_conformance(Mode::JIT_WRITE_THROUGH_STRESS);
+}
+
+#[test]
+fn library_always_osr_write_through_stress_deopt() {
+    library_conformance(Mode::ALWAYS_OSR_WRITE_THROUGH_STRESS);
+}
+
+#[test]
 fn cli_interp() {
     cli_conformance(Mode::INTERP);
 }
@@ -151,6 +161,11 @@ fn cli_always_osr() {
 #[test]
 fn cli_always_osr_stress_deopt() {
     cli_conformance(Mode::ALWAYS_OSR_STRESS);
+}
+
+#[test]
+fn cli_jit_write_through_stress_deopt() {
+    cli_conformance(Mode::JIT_WRITE_THROUGH_STRESS);
 }
 
 /// Nothing is skipped: the conformance set is the manifest minus `bench-asm/`, every manifest

@@ -39,7 +39,7 @@ const LOOP_AND_CALL_OUTPUT: &str = "8997000\n";
 #[test]
 fn compiled_tier_reports_the_host_target_and_runs_native_code() {
     let bytes = assemble_bytes(LOOP_AND_CALL);
-    for mode in [Mode::JIT, Mode::JIT_STRESS, Mode { tier: Tier::Auto, jit_threshold: Some(10), osr_threshold: None, stress: false }] {
+    for mode in [Mode::JIT, Mode::JIT_STRESS, Mode { tier: Tier::Auto, jit_threshold: Some(10), osr_threshold: None, stress: false, write_through: false }] {
         let mut vm = mode.builder().load_bytes(&bytes).unwrap();
         let outcome = vm.run_captured();
         assert!(outcome.result.is_ok(), "{mode}: {:?}", outcome.result);

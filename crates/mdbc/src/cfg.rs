@@ -53,9 +53,18 @@ impl RegSet {
         grew
     }
 
-    /// The registers in the set, ascending.
+    /// The registers in the set, ascending (a step per member, not per possible register).
     pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(move |&r| self.contains(r))
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            let mut w = word;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let bit = w.trailing_zeros();
+                    w &= w - 1;
+                    (i as u32 * 64 + bit) as u8
+                })
+            })
+        })
     }
 }
 
@@ -297,6 +306,21 @@ impl Cfg {
 mod tests {
     use super::*;
     use crate::verify;
+
+    #[test]
+    fn a_register_set_lists_its_members_in_order() {
+        let members = [0u8, 1, 63, 64, 100, 127, 128, 200, 254, 255];
+        let mut set = RegSet::EMPTY;
+        for &r in members.iter().rev() {
+            set.insert(r);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), members);
+        assert_eq!(RegSet::EMPTY.iter().count(), 0);
+        assert_eq!(RegSet::ALL.iter().collect::<Vec<_>>(), (0..=255u8).collect::<Vec<_>>());
+        for r in 0..=255u8 {
+            assert_eq!(set.contains(r), set.iter().any(|m| m == r), "r{r}");
+        }
+    }
 
     #[test]
     fn loop_blocks_and_liveness() {

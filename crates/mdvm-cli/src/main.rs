@@ -72,6 +72,10 @@ enum Command {
         /// Make every guard of compiled code side-exit the first time it runs (testing).
         #[arg(long)]
         stress_deopt: bool,
+        /// Compile every function with its registers written through to their slots, the code
+        /// large bodies get (testing).
+        #[arg(long)]
+        write_through: bool,
         /// Stop with an error when the run has taken this many seconds (wall clock; a
         /// fraction such as 0.5 is allowed).
         #[arg(long, value_parser = parse_seconds)]
@@ -125,6 +129,7 @@ struct RunOptions {
     jit_threshold: u64,
     osr_threshold: Option<u32>,
     stress_deopt: bool,
+    write_through: bool,
     timeout: Option<Duration>,
     max_memory: Option<usize>,
 }
@@ -227,7 +232,8 @@ mod signals {
 }
 
 fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
-    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout, max_memory } = o;
+    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, write_through, timeout, max_memory } =
+        o;
     let tier = match tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
@@ -247,6 +253,7 @@ fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
         .count_instructions(stats)
         .jit_threshold(jit_threshold)
         .stress_deopt(stress_deopt)
+        .write_through(write_through)
         .timeout(timeout)
         .load_file(&file).map_err(|e| e.to_string())?;
     let mut out = SharedOut::stdout();
@@ -318,11 +325,24 @@ fn main() -> ExitCode {
             osr_threshold,
             always_osr,
             stress_deopt,
+            write_through,
             timeout,
             max_memory,
         } => {
             let osr_threshold = if always_osr { Some(1) } else { osr_threshold };
-            run(file, RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, timeout, max_memory })
+            let o = RunOptions {
+                tier,
+                fuel,
+                max_depth,
+                stats,
+                jit_threshold,
+                osr_threshold,
+                stress_deopt,
+                write_through,
+                timeout,
+                max_memory,
+            };
+            run(file, o)
         }
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;

@@ -93,7 +93,11 @@ fn builder(cfg: &Config) -> mdvm::VmBuilder {
     if let Some(n) = cfg.osr_threshold {
         b = b.osr_threshold(n);
     }
-    b.tier(cfg.tier).jit_threshold(cfg.jit_threshold).stress_deopt(cfg.stress_deopt).max_depth(MAX_DEPTH)
+    b.tier(cfg.tier)
+        .jit_threshold(cfg.jit_threshold)
+        .stress_deopt(cfg.stress_deopt)
+        .write_through(cfg.write_through)
+        .max_depth(MAX_DEPTH)
 }
 
 /// A run reduced to what must agree: result debug form or (kind, function, index, offset).

@@ -31,24 +31,44 @@ pub struct Config {
     pub osr_threshold: Option<u32>,
     /// Every guard fails the first time it runs.
     pub stress_deopt: bool,
+    /// Every function compiled with its registers written through to their slots (the code
+    /// large bodies get).
+    pub write_through: bool,
 }
 
 /// The configurations [`check_module`] compares; the first is the reference.
-pub const CONFIGS: [Config; 8] = [
-    Config { name: "interp", tier: Tier::Interp, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false },
-    Config { name: "jit", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false },
-    Config { name: "auto-1", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: false },
-    Config { name: "auto-3", tier: Tier::Auto, jit_threshold: 3, osr_threshold: None, stress_deopt: false },
-    Config { name: "jit-stress-deopt", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: true },
-    Config { name: "auto-1-stress-deopt", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: true },
+pub const CONFIGS: [Config; 10] = [
+    Config { name: "interp", tier: Tier::Interp, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false, write_through: false },
+    Config { name: "jit", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: false, write_through: false },
+    Config { name: "auto-1", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: false, write_through: false },
+    Config { name: "auto-3", tier: Tier::Auto, jit_threshold: 3, osr_threshold: None, stress_deopt: false, write_through: false },
+    Config { name: "jit-stress-deopt", tier: Tier::Jit, jit_threshold: 1_000, osr_threshold: None, stress_deopt: true, write_through: false },
+    Config { name: "auto-1-stress-deopt", tier: Tier::Auto, jit_threshold: 1, osr_threshold: None, stress_deopt: true, write_through: false },
     // Functions stay interpreted (called < 1,000 times) and every loop in them is entered by OSR.
-    Config { name: "always-osr", tier: Tier::Auto, jit_threshold: 1_000, osr_threshold: Some(1), stress_deopt: false },
+    Config { name: "always-osr", tier: Tier::Auto, jit_threshold: 1_000, osr_threshold: Some(1), stress_deopt: false, write_through: false },
     Config {
         name: "always-osr-stress-deopt",
         tier: Tier::Auto,
         jit_threshold: 1_000,
         osr_threshold: Some(1),
         stress_deopt: true,
+        write_through: false,
+    },
+    Config {
+        name: "jit-write-through-stress-deopt",
+        tier: Tier::Jit,
+        jit_threshold: 1_000,
+        osr_threshold: None,
+        stress_deopt: true,
+        write_through: true,
+    },
+    Config {
+        name: "always-osr-write-through-stress-deopt",
+        tier: Tier::Auto,
+        jit_threshold: 1_000,
+        osr_threshold: Some(1),
+        stress_deopt: true,
+        write_through: true,
     },
 ];
 
@@ -89,6 +109,7 @@ pub fn run_config(bytes: &[u8], cfg: &Config) -> Run {
         .tier(cfg.tier)
         .jit_threshold(cfg.jit_threshold)
         .stress_deopt(cfg.stress_deopt)
+        .write_through(cfg.write_through)
         .fuel(Some(FUEL))
         .max_depth(MAX_DEPTH)
         .load_bytes(bytes);

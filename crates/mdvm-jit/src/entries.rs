@@ -25,12 +25,12 @@ use mdvm_runtime::feedback::Feedback;
 use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{self as rt, GuardSlot, NO_PRED, WINDOW_SLOTS};
 use mdvm_runtime::program::Program;
-use mdvm_runtime::value::Tag;
+use mdvm_runtime::value::{Tag, VALUE_SIZE};
 
 use crate::analysis::ranges::Facts;
 use crate::CompileError;
 use crate::helpers::import_function;
-use crate::lower::frame::flags;
+use crate::lower::frame::{ctx_flags, declare_alias_regions};
 use crate::lower::{exits::ExitTable, At, Emitter, View};
 use crate::spec::dataflow::Speculation;
 use crate::spec::plan::{typed_params, Planner};
@@ -86,6 +86,8 @@ pub(crate) struct Request<'a> {
     pub unbounded_loops: &'a HashSet<u32>,
     /// Every guard side-exits the first time it runs.
     pub stress: bool,
+    /// Registers written through whatever the body's size ([`crate::JitOptions::write_through`]).
+    pub write_through: bool,
     /// Charge fuel (the run counts instructions).
     pub metered: bool,
     /// The interrupt word's address ([`crate::JitOptions::interrupt_flag`]; 0: no safepoints).
@@ -181,7 +183,26 @@ pub fn exit_write_budget(len: u32) -> usize {
     (4_096 + 24 * len as usize).min(24_576)
 }
 
-/// Builds the CLIF function for `req` into `func`.
+/// The register writes past which a body of `len` bytecode instructions is compiled with its
+/// registers written through to their slots ([`Emitter::write_through`]): 1,024 plus 2 per
+/// instruction. Below it, unboxed registers live in machine registers and the side exits box
+/// them; above it, that exit code would dominate compile time (the register allocator's work
+/// grows with every value live into an exit), so each definition stores its value instead and
+/// the exits write nothing.
+pub fn write_through_threshold(len: u32) -> usize {
+    1_024 + 2 * len as usize
+}
+
+/// Why one attempt at building a function stopped.
+enum Attempt {
+    /// Its side exits need more register writes than the attempt allowed.
+    TooManyWrites(usize),
+    /// Any other failure.
+    Failed(CompileError),
+}
+
+/// Builds the CLIF function for `req` into `func`; returns whether its registers are written
+/// through ([`write_through_threshold`]).
 ///
 /// Errors: [`CompileError::Failed`] for an empty body or an OSR header that is not a block
 /// start of the body; [`CompileError::OverBudget`] for a body over [`MAX_BODY_INSTRUCTIONS`] or
@@ -193,7 +214,7 @@ pub(crate) fn build_function(
     call_conv: CallConv,
     ptr: Type,
     frontend: TargetFrontendConfig,
-) -> Result<(), CompileError> {
+) -> Result<bool, CompileError> {
     let program = req.program;
     let lb = &program.layout.bodies[req.body as usize];
     let len = lb.end - lb.start;
@@ -203,6 +224,47 @@ pub(crate) fn build_function(
     if lb.start == lb.end {
         return Err(CompileError::Failed("empty body".into()));
     }
+    // First with unboxed registers in machine registers; written through when their exits
+    // would write too many (the attempt stops as soon as they do).
+    let attempts: &[(bool, usize)] = if req.write_through {
+        &[(true, exit_write_budget(len))]
+    } else {
+        &[(false, write_through_threshold(len)), (true, exit_write_budget(len))]
+    };
+    for &(write_through, budget) in attempts {
+        match build_attempt(req, func, fctx, call_conv, ptr, frontend, write_through, budget) {
+            Ok(()) => return Ok(write_through),
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::TooManyWrites(writes)) => {
+                // The builder stopped part way: the next attempt starts from a fresh context.
+                *fctx = FunctionBuilderContext::new();
+                func.clear();
+                if write_through {
+                    return Err(CompileError::OverBudget(format!(
+                        "side exits need more than {writes} register writes in {len} instructions"
+                    )));
+                }
+            }
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// One attempt at [`build_function`]: with registers written through or not, stopping once
+/// the side exits need more than `budget` register writes.
+#[allow(clippy::too_many_arguments)]
+fn build_attempt(
+    req: &Request<'_>,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    call_conv: CallConv,
+    ptr: Type,
+    frontend: TargetFrontendConfig,
+    write_through: bool,
+    budget: usize,
+) -> Result<(), Attempt> {
+    let program = req.program;
+    let lb = &program.layout.bodies[req.body as usize];
     let mut s = Speculation::new(Planner::new(program, req.feedback, req.body, req.generic), req.body);
     let nregs = s.nregs;
     let params = match req.entry {
@@ -214,10 +276,10 @@ pub(crate) fn build_function(
         Entry::Typed { .. } | Entry::Generic { .. } => (0u32, start_state(program, req.body, &params), NO_PRED),
         Entry::Osr { header, latch, tags } => {
             if header < lb.start || header >= lb.end {
-                return Err(CompileError::Failed("OSR header outside the body".into()));
+                return Err(Attempt::Failed(CompileError::Failed("OSR header outside the body".into())));
             }
             if s.cfg.blocks[s.cfg.block_at(header) as usize].start != header {
-                return Err(CompileError::Failed("OSR header is not a block start".into()));
+                return Err(Attempt::Failed(CompileError::Failed("OSR header is not a block start".into())));
             }
             let (st, guards) = osr_state(&s, header, tags);
             osr_guards = guards;
@@ -234,6 +296,7 @@ pub(crate) fn build_function(
         _ => entry_signature(call_conv),
     };
     func.name = UserFuncName::user(0, req.func);
+    declare_alias_regions(func);
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -241,11 +304,12 @@ pub(crate) fn build_function(
     b.seal_block(entry);
     let ctx = b.block_params(entry)[0];
     let base = b.block_params(entry)[1];
+    let base_offset = b.ins().imul_imm_s(base, VALUE_SIZE as i64);
     // The frame count: an argument of the typed entry; `ctx.depth` in the others (which are
     // entered from the interpreter, or by a caller that wrote it).
     let (depth, typed_args) = match req.entry {
         Entry::Typed { .. } => (b.block_params(entry)[2], b.block_params(entry)[3..].to_vec()),
-        _ => (b.ins().load(types::I64, flags(), ctx, rt::OFF_DEPTH), Vec::new()),
+        _ => (b.ins().load(types::I64, ctx_flags(), ctx, rt::OFF_DEPTH), Vec::new()),
     };
     let ivars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::I64)).collect();
     let fvars: Vec<Variable> = (0..nregs).map(|_| b.declare_var(types::F64)).collect();
@@ -261,6 +325,7 @@ pub(crate) fn build_function(
         ptr,
         ctx,
         base,
+        base_offset,
         depth,
         ivars,
         fvars,
@@ -274,7 +339,9 @@ pub(crate) fn build_function(
         counted: Vec::new(),
         unchecked_updates: HashSet::new(),
         entering_osr: false,
-        exits: ExitTable::new(exit_write_budget(len)),
+        write_through,
+        slot_tags: vec![None; nregs],
+        exits: ExitTable::new(budget),
         segment_memo: std::cell::Cell::new((0, 0)),
     };
     match req.entry {
@@ -289,6 +356,7 @@ pub(crate) fn build_function(
                     Tag::Float => g.b.def_var(g.fvars[r as usize], *next.next().expect("typed argument")),
                     _ => g.b.def_var(g.ivars[r as usize], *next.next().expect("typed argument")),
                 }
+                g.write_through_def(r, entry_state[r as usize]);
             }
             // A function entry is a safepoint (recursion without loops stays interruptible);
             // its exit resumes at the body's start, where nothing has been charged yet.
@@ -313,12 +381,7 @@ pub(crate) fn build_function(
         }
     }
     if let Some(writes) = g.exits.over_budget() {
-        // The builder stops part way: start the next function from a fresh context.
-        drop(g);
-        *fctx = FunctionBuilderContext::new();
-        return Err(CompileError::OverBudget(format!(
-            "side exits need more than {writes} register writes in {len} instructions"
-        )));
+        return Err(Attempt::TooManyWrites(writes));
     }
     g.b.seal_all_blocks();
     g.b.finalize(frontend);
@@ -378,7 +441,7 @@ fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<TypedArrival<'_>>) {
             g.switch_stack_if_low(t.generic, t.params, t.values);
         }
         let need = g.b.ins().iadd_imm_s(g.base, (g.s.nregs + WINDOW_SLOTS) as i64);
-        let len = g.b.ins().load(types::I64, flags(), g.ctx, rt::OFF_STACK_LEN);
+        let len = g.b.ins().load(types::I64, ctx_flags(), g.ctx, rt::OFF_STACK_LEN);
         let short = g.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len);
         let ready = g.cold_if(short);
         let ctx = g.ctx;

@@ -55,7 +55,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleReloc};
 use mdvm_runtime::feedback::Feedback;
 use mdvm_runtime::native::{CompiledTier, DeoptReason, NativeEntry, TierStats};
 use mdvm_runtime::program::Program;
@@ -76,11 +76,15 @@ pub struct JitOptions {
     /// loop back-edge and function entry; 0 for code without safepoints (it then cannot be
     /// interrupted). It must stay valid as long as the tier's code runs.
     pub interrupt_flag: usize,
+    /// Compile every body with its registers written through to their slots, as bodies past
+    /// [`entries::write_through_threshold`] are (tests of that code: with
+    /// [`JitOptions::stress_deopt`] every side exit of it runs).
+    pub write_through: bool,
 }
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4, interrupt_flag: 0 }
+        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4, interrupt_flag: 0, write_through: false }
     }
 }
 
@@ -137,6 +141,8 @@ pub struct CraneliftTier {
     /// The JIT module's function id of each runtime helper ([`helpers::declare_helpers`]).
     helper_ids: Vec<u32>,
     next_name: u64,
+    /// The host ISA with the single-pass register allocator, for written-through bodies.
+    linear_isa: OwnedTargetIsa,
 }
 
 /// Address space reserved for one tier's compiled code (pages are committed as code is
@@ -144,9 +150,14 @@ pub struct CraneliftTier {
 /// stays in range. A function that no longer fits is a compile failure and stays interpreted.
 pub const CODE_ARENA_BYTES: usize = 128 << 20;
 
-fn host_isa() -> Result<OwnedTargetIsa, String> {
+/// The host's ISA. `regalloc` names Cranelift's register allocator: `backtracking` (better
+/// code) for every body, `single_pass` (linear time) for the bodies whose registers are written
+/// through ([`entries::write_through_threshold`]), whose values mostly live from a definition
+/// to its store.
+fn host_isa(regalloc: &str) -> Result<OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    flags.set("regalloc_algorithm", regalloc).map_err(|e| e.to_string())?;
     flags.set("is_pic", "false").map_err(|e| e.to_string())?;
     // Cranelift's IR verifier costs about a tenth of compile time: debug builds keep it.
     flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| e.to_string())?;
@@ -159,7 +170,8 @@ impl CraneliftTier {
     ///
     /// Errors: the host is not a target Cranelift supports.
     pub fn new(options: JitOptions) -> Result<CraneliftTier, CompileError> {
-        let isa = host_isa().map_err(CompileError::Failed)?;
+        let isa = host_isa("backtracking").map_err(CompileError::Failed)?;
+        let linear_isa = host_isa("single_pass").map_err(CompileError::Failed)?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         // Compiled functions call each other directly, pc-relative (`colocated`): within
         // +-2 GiB on x86-64 and +-128 MiB on aarch64. The system provider maps each piece of
@@ -173,6 +185,7 @@ impl CraneliftTier {
         let mut module = JITModule::new(builder);
         let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError::Failed)?;
         Ok(CraneliftTier {
+            linear_isa,
             helper_ids,
             ctx: module.make_context(),
             module: std::mem::ManuallyDrop::new(module),
@@ -237,7 +250,7 @@ impl CraneliftTier {
         self.module.clear_context(&mut self.ctx);
         let call_conv = self.module.isa().default_call_conv();
         let pointer_type = self.module.isa().pointer_type();
-        entries::build_function(
+        let write_through = entries::build_function(
             &entries::Request {
                 func: id.as_u32(),
                 program,
@@ -248,6 +261,7 @@ impl CraneliftTier {
                 generic,
                 unbounded_loops,
                 stress: self.options.stress_deopt,
+                write_through: self.options.write_through,
                 metered: self.options.metered,
                 interrupt_flag: self.options.interrupt_flag,
                 helper_ids: &self.helper_ids,
@@ -267,7 +281,12 @@ impl CraneliftTier {
         } else {
             None
         };
-        self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError::Failed(format!("{e:?}")))?;
+        if write_through {
+            self.stats.written_through += 1;
+            self.define_linear(id)?;
+        } else {
+            self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError::Failed(format!("{e:?}")))?;
+        }
         if let Some(clif) = clif {
             eprintln!("; ---- CLIF of body {body}: {name} ----\n{clif}");
             if let Some(code) = self.ctx.compiled_code() {
@@ -278,6 +297,22 @@ impl CraneliftTier {
         }
         self.module.clear_context(&mut self.ctx);
         Ok(())
+    }
+
+    /// Compiles the function in the context with the single-pass register allocator and
+    /// defines it as function `id` of the module (what `define_function` does with the
+    /// module's own ISA).
+    fn define_linear(&mut self, id: FuncId) -> Result<(), CompileError> {
+        let alignment = {
+            let mut plane = cranelift_codegen::control::ControlPlane::default();
+            let res = self.ctx.compile(&*self.linear_isa, &mut plane).map_err(|e| CompileError::Failed(format!("{:?}", e.inner)))?;
+            res.buffer.alignment as u64
+        };
+        let code = self.ctx.compiled_code().ok_or_else(|| CompileError::Failed("no compiled code".into()))?;
+        let relocs: Vec<ModuleReloc> =
+            code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &self.ctx.func, id)).collect();
+        let bytes = code.code_buffer().to_vec();
+        self.module.define_function_bytes(id, alignment, &bytes, &relocs).map_err(|e| CompileError::Failed(format!("{e:?}")))
     }
 
     /// The name of function `id` of the JIT module (a helper's, or `mdvm_bodyB_KINDn`).

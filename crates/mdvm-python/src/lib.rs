@@ -695,7 +695,7 @@ impl RustVM {
     /// Counters of the loaded program: a dict with `tier`, `instructions`, `calls` (function
     /// name to call count, main as `<main>`) and `jit` (`None` for the interpreter tier, else a
     /// dict: `functions_compiled`, `osr_compiled`, `compile_seconds`, `recompilations`,
-    /// `compile_failures`, `over_budget`, `native_entries`, `osr_entries`, `deopts` by reason).
+    /// `compile_failures`, `over_budget`, `written_through`, `native_entries`, `osr_entries`, `deopts` by reason).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("tier", self.tier.to_string())?;
@@ -720,6 +720,7 @@ impl RustVM {
                 jd.set_item("recompilations", j.compiled.recompilations)?;
                 jd.set_item("compile_failures", j.compiled.compile_failures)?;
                 jd.set_item("over_budget", j.compiled.over_budget)?;
+                jd.set_item("written_through", j.compiled.written_through)?;
                 jd.set_item("native_entries", j.native_entries)?;
                 jd.set_item("osr_entries", j.osr_entries)?;
                 let deopts = PyDict::new(py);

@@ -80,6 +80,21 @@ pub unsafe extern "C" fn mdvm_deopt(
     m.resume_after_deopt(body, pc, base as usize, pred, reason)
 }
 
+/// Side exit through a function's shared deoptimization tail: [`mdvm_deopt`] with the position
+/// and reason the exit block wrote to [`NativeContext::exit_at`] (and
+/// [`NativeContext::exit_pred`]), decoded by [`crate::native::decode_exit`]: one call sequence
+/// per function instead of one per exit.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_deopt_exit(ctx: *mut NativeContext, body: u32, base: u64) -> NativeRet {
+    // SAFETY: helper contract.
+    let (at, pred) = unsafe { ((*ctx).exit_at, (*ctx).exit_pred) };
+    let (pc, pred, reason) = crate::native::decode_exit(at, pred);
+    // SAFETY: as for `mdvm_deopt`.
+    unsafe { mdvm_deopt(ctx, body, pc, base, pred, reason) }
+}
+
 /// Releases the heap value in the slot `base + reg` (sets it to `Empty`).
 ///
 /// # Safety
@@ -365,8 +380,8 @@ helper_table! {
     Exec => mdvm_exec(*mut NativeContext, u32, u32, u64) -> u32;
     /// [`mdvm_call_interp`]: a callee run by the interpreter.
     CallInterp => mdvm_call_interp(*mut NativeContext, u32, u64) -> NativeRet;
-    /// [`mdvm_deopt`]: a side exit.
-    Deopt => mdvm_deopt(*mut NativeContext, u32, u32, u64, u32, u32) -> NativeRet;
+    /// [`mdvm_deopt_exit`]: a side exit through the shared tail.
+    DeoptExit => mdvm_deopt_exit(*mut NativeContext, u32, u64) -> NativeRet;
     /// [`mdvm_release`]: releases a slot's heap value.
     Release => mdvm_release(*mut NativeContext, u64, u32) -> ();
     /// [`mdvm_copy`]: copies a slot into another (adding a reference).
@@ -410,8 +425,8 @@ mod tests {
 
     #[test]
     fn signatures_are_the_functions_words() {
-        assert_eq!(Helper::Deopt.params(), &[Word::Ptr, Word::I32, Word::I32, Word::I64, Word::I32, Word::I32]);
-        assert_eq!(Helper::Deopt.returns(), &[Word::I64, Word::I64]);
+        assert_eq!(Helper::DeoptExit.params(), &[Word::Ptr, Word::I32, Word::I64]);
+        assert_eq!(Helper::DeoptExit.returns(), &[Word::I64, Word::I64]);
         assert_eq!(Helper::Release.returns(), &[]);
         assert_eq!(Helper::ArraySetPlain.params()[3], Word::I64);
         assert_eq!(Helper::Exec.name(), "mdvm_exec");

@@ -293,6 +293,8 @@ impl Machine {
                 stress_flags: std::ptr::null_mut(),
                 machine: std::ptr::null_mut(),
                 stack_limit: 0,
+                exit_at: 0,
+                exit_pred: 0,
             }),
             entries: vec![std::ptr::null(); n],
             compile_failed: vec![false; n],

@@ -95,6 +95,29 @@ pub struct NativeContext {
     /// [`crate::helpers::mdvm_call_on_new_stack`] instead (deep recursion never overflows the
     /// thread's stack).
     pub stack_limit: u64,
+    /// The side exit being taken, written by an exit block just before it jumps to its
+    /// function's shared deoptimization tail ([`crate::helpers::mdvm_deopt_exit`]), as
+    /// [`exit_word`] packs it: the bytecode index to resume at, the [`DeoptReason`], and
+    /// whether [`NativeContext::exit_pred`] holds a phi predecessor.
+    pub exit_at: u64,
+    /// The phi predecessor of the side exit in [`NativeContext::exit_at`], when it has one
+    /// (written only then).
+    pub exit_pred: u64,
+}
+
+/// [`NativeContext::exit_at`] for a side exit to bytecode index `pc` for `reason`: `pc` in
+/// bits 0-31, the reason's code in bits 32-39, and bit 40 set when the exit has a phi
+/// predecessor (written to [`NativeContext::exit_pred`]); most exits have none, and write one
+/// word.
+pub fn exit_word(pc: u32, reason: DeoptReason, has_pred: bool) -> u64 {
+    pc as u64 | (reason as u64) << 32 | (has_pred as u64) << 40
+}
+
+/// The side exit described by `ctx`'s [`NativeContext::exit_at`] and
+/// [`NativeContext::exit_pred`]: `(pc, pred or NO_PRED, reason code)` ([`exit_word`]).
+pub fn decode_exit(at: u64, pred: u64) -> (u32, u32, u32) {
+    let pred = if at >> 40 & 1 == 1 { pred as u32 } else { NO_PRED };
+    (at as u32, pred, (at >> 32) as u8 as u32)
 }
 
 /// Byte offset of [`NativeContext::stack`].
@@ -115,6 +138,10 @@ pub const OFF_CALL_COUNTS: i32 = 48;
 pub const OFF_STRESS_FLAGS: i32 = 56;
 /// Byte offset of [`NativeContext::stack_limit`].
 pub const OFF_STACK_LIMIT: i32 = 72;
+/// Byte offset of [`NativeContext::exit_at`].
+pub const OFF_EXIT_AT: i32 = 80;
+/// Byte offset of [`NativeContext::exit_pred`].
+pub const OFF_EXIT_PRED: i32 = 88;
 
 /// Byte distance between two entries of [`NativeContext::entries`] (one code pointer per body).
 pub const ENTRY_STRIDE: i32 = std::mem::size_of::<*const u8>() as i32;
@@ -177,6 +204,8 @@ const _: () = {
     assert!(std::mem::offset_of!(NativeContext, call_counts) == OFF_CALL_COUNTS as usize);
     assert!(std::mem::offset_of!(NativeContext, stress_flags) == OFF_STRESS_FLAGS as usize);
     assert!(std::mem::offset_of!(NativeContext, stack_limit) == OFF_STACK_LIMIT as usize);
+    assert!(std::mem::offset_of!(NativeContext, exit_at) == OFF_EXIT_AT as usize);
+    assert!(std::mem::offset_of!(NativeContext, exit_pred) == OFF_EXIT_PRED as usize);
 };
 
 /// The stack limit for native code running from here on this thread's current stack segment.
@@ -314,6 +343,9 @@ pub struct TierStats {
     /// Bodies over the compile budget (too large, or too much side-exit code for their size),
     /// left to the interpreter.
     pub over_budget: u64,
+    /// Functions compiled with their registers written through to their slots (bodies with
+    /// many registers live across many guards: linear compile time, a store per definition).
+    pub written_through: u64,
     /// Why the most recent failure happened (the tier's message), if any failed.
     pub last_failure: Option<String>,
 }
@@ -388,3 +420,23 @@ impl Default for TierPolicy {
 
 /// Output sink while a run is in progress (see `Machine::run`).
 pub(crate) type OutPtr = *mut (dyn Write + 'static);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_word_decodes_to_what_was_packed() {
+        for reason in DeoptReason::ALL {
+            for pc in [0u32, 1, 4_095, u32::MAX - 1, u32::MAX] {
+                let at = exit_word(pc, reason, false);
+                // `exit_pred` is ignored without the flag, whatever it holds.
+                assert_eq!(decode_exit(at, 77), (pc, NO_PRED, reason as u32));
+                for pred in [0u32, 12, u32::MAX - 1] {
+                    assert_eq!(decode_exit(exit_word(pc, reason, true), pred as u64), (pc, pred, reason as u32));
+                }
+            }
+            assert!((reason as u32) < 256, "a reason's code fits its 8 bits");
+        }
+    }
+}

@@ -94,6 +94,7 @@ pub struct VmBuilder {
     /// `jit_threshold`.
     osr_threshold: Option<u32>,
     stress_deopt: bool,
+    write_through: bool,
     /// The natives calls resolve to: the standard library and the host's functions.
     natives: Natives,
 }
@@ -106,6 +107,7 @@ impl Default for VmBuilder {
             jit_threshold: DEFAULT_JIT_THRESHOLD,
             osr_threshold: None,
             stress_deopt: false,
+            write_through: false,
             natives: Natives::standard(),
         }
     }
@@ -149,6 +151,15 @@ impl VmBuilder {
     /// every deoptimization path is exercised (for tests; off by default).
     pub fn stress_deopt(mut self, on: bool) -> Self {
         self.stress_deopt = on;
+        self
+    }
+
+    /// Compiles every function with its registers written through to their frame slots: the
+    /// code the compiled tier gives bodies with many registers live across many guards (whose
+    /// side exits would otherwise dominate compile time), for every body. A test mode (off by
+    /// default); with [`VmBuilder::stress_deopt`] every side exit of that code runs.
+    pub fn write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
         self
     }
 
@@ -257,6 +268,7 @@ impl VmBuilder {
             let options = mdvm_jit::JitOptions {
                 metered: self.limits.is_metered(),
                 stress_deopt: self.stress_deopt,
+                write_through: self.write_through,
                 ..Default::default()
             };
             match mdvm_jit::CraneliftTier::new(options) {
@@ -337,6 +349,9 @@ impl fmt::Display for Stats {
             writeln!(f, "compile time: {:.3} ms", c.compile_nanos as f64 / 1e6)?;
             writeln!(f, "recompilations: {}", c.recompilations)?;
             writeln!(f, "compile failures: {}", c.compile_failures)?;
+            if c.written_through > 0 {
+                writeln!(f, "functions with registers written through: {}", c.written_through)?;
+            }
             if c.over_budget > 0 {
                 writeln!(f, "bodies over the compile budget (interpreted): {}", c.over_budget)?;
             }

@@ -115,7 +115,7 @@ impl Emitter<'_, '_, '_> {
             self.b.ins().load(ty, flags(), e, 0)
         } else {
             let snap = self.snapshot_at(at, not_a(elem));
-            self.check_and_unbox_at(e, 0, elem, snap)
+            self.check_and_unbox_at(e, 0, elem, snap, flags())
         };
         match elem {
             Tag::Float => self.def_float(dst, v, ops),

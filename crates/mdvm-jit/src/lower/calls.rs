@@ -13,7 +13,7 @@ use mdvm_runtime::value::Tag;
 
 use crate::entries::{entry_signature, typed_signature};
 use crate::helpers::{helper_signature, import_function};
-use crate::lower::frame::{flags, slot_offset};
+use crate::lower::frame::{ctx_flags, flags, slot_offset};
 use crate::lower::{At, Emitter};
 use crate::spec::plan::Plan;
 use crate::spec::state::{Slot, State, Val};
@@ -31,6 +31,7 @@ impl Emitter<'_, '_, '_> {
                 f
             }
         };
+        self.forget_slot_tags();
         self.b.ins().call(fref, args)
     }
 
@@ -63,7 +64,7 @@ impl Emitter<'_, '_, '_> {
         let typed = self.typed_call(callee, args, at.before);
         // Depth limit: the interpreter raises the error at this call.
         let depth = self.depth;
-        let max = self.b.ins().load(types::I64, flags(), ctx, rt::OFF_MAX_DEPTH);
+        let max = self.b.ins().load(types::I64, ctx_flags(), ctx, rt::OFF_MAX_DEPTH);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
         let snap = self.snapshot_at(at, DeoptReason::Depth);
         self.side_exit_if(full, snap);
@@ -96,7 +97,7 @@ impl Emitter<'_, '_, '_> {
         let d1 = self.b.ins().iadd_imm_s(depth, 1);
         // Call count (for stats: counted when the run is metered).
         if self.req.metered {
-            let counts = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_CALL_COUNTS);
+            let counts = self.b.ins().load(self.ptr, ctx_flags(), ctx, rt::OFF_CALL_COUNTS);
             let c = self.b.ins().load(types::I64, flags(), counts, callee as i32 * CALL_COUNT_STRIDE);
             let c1 = self.b.ins().iadd_imm_s(c, 1);
             self.b.ins().store(flags(), c1, counts, callee as i32 * CALL_COUNT_STRIDE);
@@ -107,7 +108,7 @@ impl Emitter<'_, '_, '_> {
         // No native stack check here: a callee with calls of its own checks at its typed
         // entry (and a generic entry only calls its typed entry), and the interpreter checks
         // for itself.
-        let entries = self.b.ins().load(self.ptr, flags(), ctx, rt::OFF_ENTRIES);
+        let entries = self.b.ins().load(self.ptr, ctx_flags(), ctx, rt::OFF_ENTRIES);
         let entry = self.b.ins().load(self.ptr, flags(), entries, callee as i32 * ENTRY_STRIDE);
         if let Some((fref, params, values)) = typed {
             // The callee's typed entry, directly, while it is current: the entry table still
@@ -127,6 +128,7 @@ impl Emitter<'_, '_, '_> {
             self.resume_at(direct);
             let mut call_args = vec![ctx, new_base, d1];
             call_args.extend(values.iter().copied());
+            self.forget_slot_tags();
             let call = self.b.ins().call(fref, &call_args);
             self.jump_with_results(call, joined);
         } else {
@@ -158,6 +160,7 @@ impl Emitter<'_, '_, '_> {
                     s
                 }
             };
+            self.forget_slot_tags();
             let call = self.b.ins().call_indirect(sig, entry, &[ctx, new_base]);
             self.jump_with_results(call, joined);
             self.resume_at(interp);
@@ -241,7 +244,7 @@ impl Emitter<'_, '_, '_> {
     /// enters this typed entry again, far from the limit).
     pub fn switch_stack_if_low(&mut self, generic: u32, params: &[(u8, Tag)], values: &[ClifValue]) {
         let sp = self.b.ins().get_stack_pointer(self.ptr);
-        let limit = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_STACK_LIMIT);
+        let limit = self.b.ins().load(types::I64, ctx_flags(), self.ctx, rt::OFF_STACK_LIMIT);
         let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
         let cont = self.cold_if(low);
         self.box_typed_params(0, params, values);

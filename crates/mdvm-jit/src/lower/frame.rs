@@ -7,7 +7,7 @@
 //! code, so the address of `r0` is computed where it is used.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData as MemFlags, Value as ClifValue};
+use cranelift_codegen::ir::{types, AliasRegion, InstBuilder, MemFlagsData as MemFlags, Value as ClifValue};
 use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{self as rt, RET_NONE};
 use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET, VALUE_SIZE};
@@ -16,10 +16,40 @@ use crate::entries::Entry;
 use crate::lower::Emitter;
 use crate::spec::state::{Reg, Slot, State, Val};
 
-/// Memory flags of every access to the frame, the context and runtime objects: aligned, and
-/// never trapping (the addresses are valid by the native code contract).
+/// Memory flags of accesses to runtime objects (arrays, strings, call counts, stress flags):
+/// aligned, never trapping (the addresses are valid by the native code contract), and in no
+/// alias region, so that Cranelift treats a store there as possibly writing anything.
 pub(crate) fn flags() -> MemFlags {
     MemFlags::trusted()
+}
+
+/// The alias region of the [`rt::NativeContext`]'s fields ([`declare_alias_regions`]).
+const CTX_REGION: u32 = 0;
+/// The alias region of the value stack's slots: every register window ([`declare_alias_regions`]).
+const FRAME_REGION: u32 = 1;
+
+/// Declares the two alias regions of `func`, before any of its memory accesses: the context's
+/// fields and the value stack. They never overlap, and every access to either is tagged with
+/// its region ([`ctx_flags`], [`frame_flags`]). Cranelift's alias analysis then keeps what it
+/// loaded from one across stores to the other: the value stack's address (`ctx.stack`) is
+/// loaded once per stretch of code without calls, not once per slot access.
+pub(crate) fn declare_alias_regions(func: &mut cranelift_codegen::ir::Function) {
+    use cranelift_codegen::ir::AliasRegionData;
+    for (n, description) in [(CTX_REGION, "ctx"), (FRAME_REGION, "frame")] {
+        let r = func.dfg.alias_regions.insert(AliasRegionData { user_id: n, description: description.into() });
+        debug_assert_eq!(r, AliasRegion::from_u32(n));
+    }
+}
+
+/// Memory flags of an access to a field of the context ([`flags`], in the context's region).
+pub(crate) fn ctx_flags() -> MemFlags {
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::from_u32(CTX_REGION)))
+}
+
+/// Memory flags of an access to a register slot of the value stack ([`flags`], in the value
+/// stack's region).
+pub(crate) fn frame_flags() -> MemFlags {
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::from_u32(FRAME_REGION)))
 }
 
 /// The byte offset of register `r`'s slot from `r0`'s.
@@ -32,36 +62,37 @@ impl Emitter<'_, '_, '_> {
     /// call out of native code, and keeping no frame pointer live across calls leaves the
     /// registers to the values.
     pub fn fp(&mut self) -> ClifValue {
-        let stack = self.b.ins().load(self.ptr, flags(), self.ctx, rt::OFF_STACK);
-        let off = self.b.ins().imul_imm_s(self.base, VALUE_SIZE as i64);
-        self.b.ins().iadd(stack, off)
+        let stack = self.b.ins().load(self.ptr, ctx_flags(), self.ctx, rt::OFF_STACK);
+        self.b.ins().iadd(stack, self.base_offset)
     }
 
     /// Makes `ctx.depth` say `depth` (before calling runtime code that reads it).
     pub fn store_depth(&mut self, depth: ClifValue) {
-        self.b.ins().store(flags(), depth, self.ctx, rt::OFF_DEPTH);
+        self.b.ins().store(ctx_flags(), depth, self.ctx, rt::OFF_DEPTH);
     }
 
     pub fn load_tag(&mut self, r: u8) -> ClifValue {
         let fp = self.fp();
-        self.b.ins().load(types::I64, flags(), fp, slot_offset(r as u32) + TAG_OFFSET)
+        self.b.ins().load(types::I64, frame_flags(), fp, slot_offset(r as u32) + TAG_OFFSET)
     }
 
     pub fn load_payload(&mut self, r: u8) -> ClifValue {
         let fp = self.fp();
-        self.b.ins().load(types::I64, flags(), fp, slot_offset(r as u32) + PAYLOAD_OFFSET)
+        self.b.ins().load(types::I64, frame_flags(), fp, slot_offset(r as u32) + PAYLOAD_OFFSET)
     }
 
     pub fn store_tag(&mut self, r: u8, tag: Tag) {
+        self.forget_slot_tags();
         let fp = self.fp();
         let t = self.b.ins().iconst(types::I64, tag as i64);
-        self.b.ins().store(flags(), t, fp, slot_offset(r as u32) + TAG_OFFSET);
+        self.b.ins().store(frame_flags(), t, fp, slot_offset(r as u32) + TAG_OFFSET);
     }
 
-    /// Stores the two words of a value at `addr + off`.
+    /// Stores the two words of a value at `addr + off`, a slot of the value stack.
     pub fn store_words_at(&mut self, addr: ClifValue, off: i32, tag: ClifValue, payload: ClifValue) {
-        self.b.ins().store(flags(), tag, addr, off + TAG_OFFSET);
-        self.b.ins().store(flags(), payload, addr, off + PAYLOAD_OFFSET);
+        self.forget_slot_tags();
+        self.b.ins().store(frame_flags(), tag, addr, off + TAG_OFFSET);
+        self.b.ins().store(frame_flags(), payload, addr, off + PAYLOAD_OFFSET);
     }
 
     /// The two words of an unboxed register (tag, payload), for boxing (zeros, i.e. `Empty`,
@@ -139,6 +170,8 @@ impl Emitter<'_, '_, '_> {
 
     /// Resets the slot of `r` to `Empty` on return.
     fn clear_slot(&mut self, r: u8, slot: Slot) {
+        // Written through, a slot the state calls empty may hold a plain value.
+        let slot = if self.write_through { slot.max(Slot::Plain) } else { slot };
         match slot {
             Slot::Empty => {}
             Slot::Plain => self.store_tag(r, Tag::Empty),
@@ -154,6 +187,42 @@ impl Emitter<'_, '_, '_> {
     pub fn release_for_def(&mut self, r: u8, st: &State) {
         if st[r as usize].slot == Slot::Owned {
             self.release_slot(r);
+        }
+    }
+
+    /// With [`Emitter::write_through`], stores register `r` (state `reg`, just defined) to its
+    /// slot when it is unboxed or empty, so that side exits need not. (The state's [`Slot`]
+    /// is not updated: a slot it calls empty may hold a written-through plain value, which
+    /// only matters where the window is cleared, [`Emitter::emit_return`].)
+    pub fn write_through_def(&mut self, r: u8, reg: Reg) {
+        if !self.write_through {
+            return;
+        }
+        let tag = match reg.val {
+            Val::Int => Tag::Int,
+            Val::Bool => Tag::Bool,
+            Val::Float => Tag::Float,
+            Val::Empty => Tag::Empty,
+            _ => return,
+        };
+        let fp = self.fp();
+        let off = slot_offset(r as u32);
+        if self.slot_tags[r as usize] != Some(tag) {
+            let t = self.iconst(tag as i64);
+            self.b.ins().store(frame_flags(), t, fp, off + TAG_OFFSET);
+        }
+        if tag != Tag::Empty {
+            let (_, p) = self.unboxed_words(r, reg.val);
+            self.b.ins().store(frame_flags(), p, fp, off + PAYLOAD_OFFSET);
+        }
+        self.slot_tags[r as usize] = Some(tag);
+    }
+
+    /// Forgets what [`Emitter::slot_tags`] knows (at a block head or an edge, a call, or a
+    /// store to a slot other than a written-through definition).
+    pub fn forget_slot_tags(&mut self) {
+        if self.write_through {
+            self.slot_tags.fill(None);
         }
     }
 

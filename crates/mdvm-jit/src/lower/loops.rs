@@ -20,7 +20,7 @@ use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot};
 
 use crate::analysis::counted;
 use crate::analysis::fuel::{segment_end, segments};
-use crate::lower::frame::flags;
+use crate::lower::frame::{ctx_flags, flags};
 use crate::lower::Emitter;
 use crate::spec::state::{State, Val};
 
@@ -52,12 +52,12 @@ impl Emitter<'_, '_, '_> {
         if !self.req.metered || cost == 0 {
             return;
         }
-        let fuel = self.b.ins().load(types::I64, flags(), self.ctx, rt::OFF_FUEL);
+        let fuel = self.b.ins().load(types::I64, ctx_flags(), self.ctx, rt::OFF_FUEL);
         let short = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, fuel, cost as i64);
         let snap = self.snapshot(pc, pred, DeoptReason::Fuel, st, live);
         self.side_exit_if(short, snap);
         let left = self.b.ins().iadd_imm_s(fuel, -(cost as i64));
-        self.b.ins().store(flags(), left, self.ctx, rt::OFF_FUEL);
+        self.b.ins().store(ctx_flags(), left, self.ctx, rt::OFF_FUEL);
     }
 
     /// A safepoint on an edge into the block starting at `pc` from `pred` (a back-edge, or the
@@ -71,10 +71,10 @@ impl Emitter<'_, '_, '_> {
             return;
         }
         let addr = self.b.ins().iconst(self.ptr, self.req.interrupt_flag as i64);
-        // Another thread writes the word. A plain load (not `readonly`) is never merged with
-        // another or moved out of the loop by Cranelift, and x86 folds it into the compare; a
-        // stale value only delays the request to the next safepoint.
-        let word = self.b.ins().load(types::I32, flags(), addr, 0);
+        // Another thread writes the word. An atomic load is never merged with another load
+        // or moved out of the loop by Cranelift (its alias analysis treats it as a fence, so
+        // slots and context fields are loaded again after it); on x86-64 it is a plain `mov`.
+        let word = self.b.ins().atomic_load(types::I32, flags(), addr);
         let snap = self.snapshot(pc, pred, DeoptReason::Interrupt, st, live);
         self.side_exit_if(word, snap);
     }

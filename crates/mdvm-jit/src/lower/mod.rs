@@ -72,6 +72,9 @@ pub(crate) struct Emitter<'r, 'a, 'f> {
     pub ptr: Type,
     pub ctx: ClifValue,
     pub base: ClifValue,
+    /// `base * VALUE_SIZE`: the byte offset of r0's slot from the value stack's start,
+    /// computed once at the entry ([`Emitter::fp`]).
+    pub base_offset: ClifValue,
     /// The frame count with this activation's frame (see [`crate::entries::Entry::Typed`]:
     /// `ctx.depth` is written from it before every call into runtime code or a generic entry).
     pub depth: ClifValue,
@@ -100,6 +103,17 @@ pub(crate) struct Emitter<'r, 'a, 'f> {
     pub unchecked_updates: HashSet<u32>,
     /// Set while the OSR entry's edge into its header is emitted (it enters the loop).
     pub entering_osr: bool,
+    /// Registers are **written through**: every definition of an unboxed register also
+    /// stores it to its slot, so side exits write (almost) nothing and share one tail. Chosen
+    /// for bodies whose exits would otherwise write too many registers
+    /// ([`crate::entries::write_through_threshold`]): code and compile time stay linear in
+    /// the body, at the price of a store per definition.
+    pub write_through: bool,
+    /// With [`Emitter::write_through`]: per register, the type tag its slot is known to hold
+    /// at the current emission point (stored by an earlier definition on the same straight
+    /// path), so the next definition stores only the payload. Forgotten at every block head and
+    /// edge, every call and every other store to a slot ([`Emitter::forget_slot_tags`]).
+    pub slot_tags: Vec<Option<mdvm_runtime::value::Tag>>,
     /// The side exits of this function, one per distinct snapshot ([`exits`]).
     pub exits: exits::ExitTable,
     /// The fuel segment last found by [`Emitter::charged_ahead`], as `(a pc in it, its end)`.
@@ -149,6 +163,7 @@ impl Emitter<'_, '_, '_> {
     fn emit_block(&mut self, blk: u32) {
         let clif = self.blocks[blk as usize];
         self.b.switch_to_block(clif);
+        self.forget_slot_tags();
         let mut st = self.s.head[blk as usize].clone().expect("reachable block");
         let b = self.s.cfg.blocks[blk as usize].clone();
         let segs = segments(self.s.m, b.start, b.end);
@@ -224,6 +239,9 @@ impl Emitter<'_, '_, '_> {
                 }
             }
             transfer::define(&plan, ins, &mut after);
+            if let Some(d) = ins.def() {
+                self.write_through_def(d, after[d as usize]);
+            }
             st = after;
             self.ranges.step(self.s.m, ins);
             // A new fuel segment starts after a call inside the block.
@@ -293,6 +311,8 @@ impl Emitter<'_, '_, '_> {
     /// segment, the phis as copies, and the registers the target's head state has in slots
     /// written there.
     pub fn emit_edge(&mut self, mut st: State, blk: u32, pred: u32) {
+        // What the other side of a branch stored is not known here.
+        self.forget_slot_tags();
         let start = self.s.cfg.blocks[blk as usize].start;
         // A back-edge is a safepoint (the OSR entry's edge follows the interpreter's, which
         // was one).
@@ -311,6 +331,7 @@ impl Emitter<'_, '_, '_> {
         for (dst, src) in self.s.phi_moves(blk, pred) {
             self.emit_move(dst, src, &st);
             transfer::copy(&mut st, dst, src);
+            self.write_through_def(dst, st[dst as usize]);
         }
         let target = self.s.head[blk as usize].clone().expect("edge into a reachable block");
         for r in (0..st.len()).map(|r| r as u8) {
