@@ -24,6 +24,17 @@ loop:   ADD_R r1, r1, r2
         JUMP_R loop
 ";
 
+/// Counts forever from the start, printing nothing: no call and no store between the entry's
+/// safepoint and the loop's, so nothing may let the compiler reuse the entry's load of the
+/// interrupt word in the loop (it did: the loop never saw a stop).
+const SILENT_LOOP: &str = "
+.module silent
+        LOAD_CONST_R r1, int 0
+        LOAD_CONST_R r2, int 1
+loop:   ADD_R r1, r1, r2
+        JUMP_R loop
+";
+
 /// Prints `before`, then computes fib(90) by plain recursion: no loop anywhere, so only the
 /// safepoints at function entries can stop it.
 const RECURSION: &str = "
@@ -215,8 +226,8 @@ fn the_poll_hook_runs_after_a_flush_and_its_error_stops_the_run() {
 #[test]
 fn a_vm_without_limits_still_answers_its_handle() {
     // Unmetered, no fuel: the only way out is the safepoints.
-    let bytes = assemble_bytes(LOOP);
-    for tier in [mdvm::Tier::Interp, mdvm::Tier::Jit] {
+    for (tier, src) in [(mdvm::Tier::Interp, LOOP), (mdvm::Tier::Jit, LOOP), (mdvm::Tier::Jit, SILENT_LOOP)] {
+        let bytes = assemble_bytes(src);
         let mut vm = Vm::builder().tier(tier).count_instructions(false).load_bytes(&bytes).expect("loads");
         let stop = vm.interrupt_handle();
         // A watchdog of the test's own: if the handle did not work, the process would hang.
