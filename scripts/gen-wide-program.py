@@ -9,7 +9,7 @@ body*).
 
 `main` calls FUNCTIONS functions once each; each sets REGISTERS-1 int registers from its
 argument, then runs PAIRS `ADD_R`/`SUB_R` pairs across them (each an overflow guard with all of
-them live) and returns one. `250 250 8` gives the 1 MB program of the figures.
+them live) and returns one. `250 500 8` gives the 1 MB program of the figures.
 """
 import sys
 
