@@ -14,6 +14,7 @@ class JitStats(TypedDict):
     recompilations: int
     compile_failures: int
     over_budget: int
+    written_through: int
     native_entries: int
     osr_entries: int
     deopts: dict[str, int]

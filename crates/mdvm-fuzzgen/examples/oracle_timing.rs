@@ -90,6 +90,7 @@ fn main() {
                     .tier(cfg.tier)
                     .jit_threshold(cfg.jit_threshold)
                     .stress_deopt(cfg.stress_deopt)
+                    .write_through(cfg.write_through)
                     .fuel(Some(oracle::FUEL))
                     .max_depth(oracle::MAX_DEPTH)
                     .load_bytes(bytes)
