@@ -53,7 +53,7 @@ fn a_body_with_many_registers_live_across_many_guards_is_written_through() {
     assert_eq!(c.functions_compiled, 2, "main and `one` are compiled: {c:?}");
     assert_eq!(c.written_through, 1, "main is written through: {c:?}");
     // The same shape, small, keeps its registers in machine registers.
-    let (jit, stats) = run(&wide(8, 50), Tier::Jit);
+    let (jit, stats) = run(&wide(4, 10), Tier::Jit);
     assert_eq!(jit, "1\n");
     let c = stats.jit.expect("the compiled tier").compiled;
     assert_eq!((c.over_budget, c.written_through, c.functions_compiled), (0, 0, 2), "{c:?}");

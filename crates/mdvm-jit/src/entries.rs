@@ -184,13 +184,14 @@ pub fn exit_write_budget(len: u32) -> usize {
 }
 
 /// The register writes past which a body of `len` bytecode instructions is compiled with its
-/// registers written through to their slots ([`Emitter::write_through`]): 1,024 plus 2 per
-/// instruction. Below it, unboxed registers live in machine registers and the side exits box
+/// registers written through to their slots ([`Emitter::write_through`]): 64 plus 2 per
+/// instruction, so that the exit code of all bodies together stays linear in the program (a
+/// larger constant let thousands of small bodies each box a thousand registers). Below it, unboxed registers live in machine registers and the side exits box
 /// them; above it, that exit code would dominate compile time (the register allocator's work
 /// grows with every value live into an exit), so each definition stores its value instead and
 /// the exits write nothing.
 pub fn write_through_threshold(len: u32) -> usize {
-    1_024 + 2 * len as usize
+    64 + 2 * len as usize
 }
 
 /// Why one attempt at building a function stopped.

@@ -225,7 +225,9 @@ impl CraneliftTier {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                // Start the next compilation from a clean context.
+                // Start the next compilation from a clean context. (A panic inside
+                // `build_inner` loses the typed entries it had taken out: later callers then
+                // call through the entry table, which is correct, only slower.)
                 self.ctx = self.module.make_context();
                 self.fctx = FunctionBuilderContext::new();
                 Err(CompileError::Failed(format!("compiler panicked: {what}")))
@@ -338,30 +340,63 @@ impl CraneliftTier {
         let unbounded = sites_in(&self.unbounded_loops, body);
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = entries::entry_signature(call_conv);
-        let (id, typed) = match osr {
-            Some((header, latch, tags)) => {
-                let id = self.declare("osr", body, &entry_sig)?;
-                let typed = self.typed.clone();
-                self.define(program, feedback, body, entries::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)?;
-                (id, None)
-            }
+        // The typed entries are taken out of `self` while `define` borrows it (not cloned: a
+        // clone per compile made compiling n bodies quadratic) and put back whatever happens.
+        let mut typed = std::mem::take(&mut self.typed);
+        let defined = match osr {
+            Some((header, latch, tags)) => self.declare("osr", body, &entry_sig).and_then(|id| {
+                self.define(program, feedback, body, entries::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)
+                    .map(|()| (id, None))
+            }),
             None => {
                 // The typed entry (which calls itself directly) and the generic entry that
-                // guards and unboxes the parameters for it.
+                // guards and unboxes the parameters for it. The body's entry is in `typed`
+                // while they are built (its self-calls are direct) and stays only if both are.
                 let params = spec::plan::typed_params(program, feedback, body, &generic);
-                let fast = self.declare("typed", body, &entries::typed_signature(call_conv, &params))?;
-                let id = self.declare("entry", body, &entry_sig)?;
-                let mut typed = self.typed.clone();
-                typed.insert(body, entries::TypedEntry { func: fast.as_u32(), generic: id.as_u32(), params });
-                self.define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)?;
-                self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)?;
-                (id, Some(typed))
+                let declared = self
+                    .declare("typed", body, &entries::typed_signature(call_conv, &params))
+                    .and_then(|fast| Ok((fast, self.declare("entry", body, &entry_sig)?)));
+                declared.and_then(|(fast, id)| {
+                    let new = entries::TypedEntry { func: fast.as_u32(), generic: id.as_u32(), params };
+                    let previous = typed.insert(body, new);
+                    let both = self
+                        .define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)
+                        .and_then(|()| {
+                            self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)
+                        });
+                    match both {
+                        Ok(()) => Ok((id, previous)),
+                        Err(e) => {
+                            match previous {
+                                Some(p) => typed.insert(body, p),
+                                None => typed.remove(&body),
+                            };
+                            Err(e)
+                        }
+                    }
+                })
+                .map(|(id, previous)| (id, Some(previous)))
             }
         };
-        self.module.finalize_definitions().map_err(|e| CompileError::Failed(e.to_string()))?;
-        if let Some(typed) = typed {
+        let (id, previous) = match defined {
+            Ok(d) => d,
+            Err(e) => {
+                self.typed = typed;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.module.finalize_definitions() {
+            // The new entries' code is not usable: the body keeps its previous typed entry.
+            if let Some(previous) = previous {
+                match previous {
+                    Some(p) => typed.insert(body, p),
+                    None => typed.remove(&body),
+                };
+            }
             self.typed = typed;
+            return Err(CompileError::Failed(e.to_string()));
         }
+        self.typed = typed;
         let code = self.module.get_finalized_function(id);
         self.stats.compile_nanos += started.elapsed().as_nanos() as u64;
         // SAFETY: the function was built with the `NativeEntry` signature (ctx, base) ->
