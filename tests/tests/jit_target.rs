@@ -121,10 +121,10 @@ fn dump_machine_code() -> (String, String) {
     assert_eq!(stdout, LOOP_AND_CALL_OUTPUT);
     assert!(stderr.contains("; ---- machine code of "), "no machine code dumped:\n{stderr}");
     // Functions are named, in the CLIF and in the machine code: the runtime helpers a body
-    // calls (every body with a guard calls `mdvm_deopt` from its side exits) and the JIT
+    // calls (every body with a guard calls `mdvm_deopt_exit` from its side exits) and the JIT
     // module's own entries.
     assert!(!stderr.contains("u0:"), "an unnamed function in the dump:\n{stderr}");
-    assert!(stderr.contains("= %mdvm_deopt sig"), "no named helper in the CLIF:\n{stderr}");
+    assert!(stderr.contains("= %mdvm_deopt_exit sig"), "no named helper in the CLIF:\n{stderr}");
     assert!(stderr.contains("%mdvm_body"), "no named entry in the dump:\n{stderr}");
     for header in stderr.lines().filter(|l| l.starts_with("; ---- CLIF of body ")) {
         // `; ---- CLIF of body B: NAME ----` is followed by `function %NAME(`.
@@ -134,7 +134,7 @@ fn dump_machine_code() -> (String, String) {
     }
     let machine_code: String =
         stderr.split("; ---- machine code of ").skip(1).map(|s| s.split("; ---- CLIF").next().unwrap_or("")).collect();
-    assert!(machine_code.contains("%mdvm_deopt"), "no named helper in the machine code:\n{machine_code}");
+    assert!(machine_code.contains("%mdvm_deopt_exit"), "no named helper in the machine code:\n{machine_code}");
     (stdout, stderr)
 }
 
