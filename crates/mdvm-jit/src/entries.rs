@@ -232,6 +232,7 @@ pub(crate) fn build_function(
     } else {
         &[(false, write_through_threshold(len)), (true, exit_write_budget(len))]
     };
+    let mut allowed = 0;
     for &(write_through, budget) in attempts {
         match build_attempt(req, func, fctx, call_conv, ptr, frontend, write_through, budget) {
             Ok(()) => return Ok(write_through),
@@ -240,15 +241,11 @@ pub(crate) fn build_function(
                 // The builder stopped part way: the next attempt starts from a fresh context.
                 *fctx = FunctionBuilderContext::new();
                 func.clear();
-                if write_through {
-                    return Err(CompileError::OverBudget(format!(
-                        "side exits need more than {writes} register writes in {len} instructions"
-                    )));
-                }
+                allowed = writes;
             }
         }
     }
-    unreachable!("the second attempt returns")
+    Err(CompileError::OverBudget(format!("side exits need more than {allowed} register writes in {len} instructions")))
 }
 
 /// One attempt at [`build_function`]: with registers written through or not, stopping once
