@@ -9,7 +9,7 @@
 //! writes a helper's signature itself.
 //!
 //! When a helper reports failure, native code side-exits to the interpreter at the same
-//! instruction (`mdvm_deopt`), which executes it again and raises the error there, so errors
+//! instruction (`mdvm_deopt_exit`), which executes it again and raises the error there, so errors
 //! always come from one place.
 
 use crate::interp::Machine;
@@ -60,30 +60,13 @@ pub unsafe extern "C" fn mdvm_call_interp(ctx: *mut NativeContext, body: u32, ba
     m.run_nested_call(body, base as usize)
 }
 
-/// Side exit: compiled code of `body` stopped before bytecode index `pc` (its live registers
-/// are in the window at `base`); the interpreter finishes the activation and its result is
-/// returned. `pred` is the bytecode index of the predecessor's last instruction when `pc`
-/// starts a block entered along an edge (for phis), else `u32::MAX`.
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_deopt(
-    ctx: *mut NativeContext,
-    body: u32,
-    pc: u32,
-    base: u64,
-    pred: u32,
-    reason: u32,
-) -> NativeRet {
-    // SAFETY: helper contract.
-    let m = unsafe { machine(ctx) };
-    m.resume_after_deopt(body, pc, base as usize, pred, reason)
-}
-
-/// Side exit through a function's shared deoptimization tail: [`mdvm_deopt`] with the position
-/// and reason the exit block wrote to [`NativeContext::exit_at`] (and
-/// [`NativeContext::exit_pred`]), decoded by [`crate::native::decode_exit`]: one call sequence
-/// per function instead of one per exit.
+/// Side exit, from a function's shared deoptimization tail: compiled code of `body` stopped at
+/// the position its exit block wrote to [`NativeContext::exit_at`] (and
+/// [`NativeContext::exit_pred`]), decoded by [`crate::native::decode_exit`] into the bytecode
+/// index `pc` to resume at, the phi predecessor (the last instruction before `pc`'s block when it
+/// was entered along an edge, else [`crate::native::NO_PRED`]) and the reason. Its live
+/// registers are in the window at `base`; the interpreter finishes the activation and its result
+/// is returned.
 ///
 /// # Safety
 /// Called by native code only (see above).
@@ -91,8 +74,9 @@ pub unsafe extern "C" fn mdvm_deopt_exit(ctx: *mut NativeContext, body: u32, bas
     // SAFETY: helper contract.
     let (at, pred) = unsafe { ((*ctx).exit_at, (*ctx).exit_pred) };
     let (pc, pred, reason) = crate::native::decode_exit(at, pred);
-    // SAFETY: as for `mdvm_deopt`.
-    unsafe { mdvm_deopt(ctx, body, pc, base, pred, reason) }
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.resume_after_deopt(body, pc, base as usize, pred, reason)
 }
 
 /// Releases the heap value in the slot `base + reg` (sets it to `Empty`).

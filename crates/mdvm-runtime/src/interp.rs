@@ -648,7 +648,7 @@ impl Machine {
         }
     }
 
-    /// `mdvm_deopt`: the interpreter finishes an activation that native code left at bytecode
+    /// `mdvm_deopt_exit`: the interpreter finishes an activation that native code left at bytecode
     /// index `pc`.
     pub(crate) fn resume_after_deopt(&mut self, body: u32, pc: u32, base: usize, pred: u32, reason: u32) -> NativeRet {
         let reason = DeoptReason::from_u32(reason).unwrap_or(DeoptReason::Fault);

@@ -26,7 +26,7 @@
 //! Native code reaches the runtime through the helpers of [`crate::helpers`] (`extern "C"`,
 //! listed with their signatures in [`crate::helpers::Helper`]). When a helper reports failure,
 //! native code side-exits to the interpreter at the same instruction
-//! ([`crate::helpers::mdvm_deopt`]), which executes it again and raises the error there, so
+//! ([`crate::helpers::mdvm_deopt_exit`]), which executes it again and raises the error there, so
 //! errors always come from one place.
 //!
 //! # Layout facts native code relies on
