@@ -844,7 +844,7 @@ proptest! {
         for e in &edits {
             if let Edit::Operand(i, j, v) = e {
                 let k = i.index(offsets.len() - 1);
-                let (start, end) = (offsets[k], offsets[k + 1]);
+                let (start, end) = (offsets[k] as usize, offsets[k + 1] as usize);
                 if end - start > 1 {
                     bytes[start + 1 + j.index(end - start - 1)] = *v;
                 }

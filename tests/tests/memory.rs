@@ -116,42 +116,79 @@ fn the_default_limit_follows_ulimit_v() {
     }
 }
 
+/// Writes and assembles (outside this process, streaming: the other tests of this binary run
+/// library VMs under memory limits, and the count is per process) a main of `n` instructions
+/// made of `unit` repeated, `{i}` in it replaced by the repetition's number. Returns the file.
+#[cfg(target_os = "linux")]
+fn assemble_repeated(dir: &TempDir, name: &str, head: &str, unit: &str, n: usize, tail: &str) -> std::path::PathBuf {
+    use std::io::Write;
+    let text = dir.path().join(format!("{name}.mdasm"));
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&text).expect("create the source"));
+        writeln!(w, ".module {name}\n{head}").expect("write");
+        for i in 0..n {
+            w.write_all(unit.replace("{i}", &i.to_string()).as_bytes()).expect("write");
+        }
+        writeln!(w, "{tail}").expect("write");
+    }
+    let file = dir.path().join(format!("{name}.mdbc"));
+    let asm = std::process::Command::new(mdvm_bin()).arg("asm").arg(&text).arg("-o").arg(&file).output().expect("run mdvm asm");
+    assert!(asm.status.success(), "mdvm asm: {}", String::from_utf8_lossy(&asm.stderr));
+    file
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn loading_stays_within_its_estimate_and_the_limit_applies_to_it() {
-    // A main of a million instructions (about 3 MiB of file): loading it must fit in the
-    // documented bound, and a limit below that refuses it before decoding, with nothing run.
-    let n = 1_000_000usize;
-    // Written and assembled outside this process, streaming: the other tests of this binary
-    // run library VMs under memory limits, and the count is per process.
+    // Mains of a million instructions: straight-line (about 3 MiB of file), and with a block
+    // for every one and a half instructions (4 MiB: the control-flow graph the loader builds
+    // is the larger part). Loading must fit in the documented bound, and a limit below the
+    // decoding estimate refuses the module before decoding, with nothing run.
     let dir = TempDir::new("memory-load");
-    let text = dir.path().join("wide.mdasm");
-    {
-        use std::io::Write;
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&text).expect("create wide.mdasm"));
-        writeln!(w, ".module wide\n        LOAD_CONST_R r0, int 7").expect("write");
-        for i in 0..n {
-            w.write_all(if i % 2 == 0 { b"        MOVE_R r1, r0\n" } else { b"        ADD_R r2, r1, r0\n" }).expect("write");
+    let n = 1_000_000usize;
+    let straight = assemble_repeated(
+        &dir,
+        "straight",
+        "        LOAD_CONST_R r0, int 7",
+        "        MOVE_R r1, r0\n        ADD_R r2, r1, r0\n",
+        n / 2,
+        "        DEBUG_PRINT r2\n        RETURN_R",
+    );
+    let branchy = assemble_repeated(
+        &dir,
+        "branchy",
+        "        LOAD_CONST_R r0, int 7\n        LOAD_CONST_R r3, bool true",
+        "        ADD_R r2, r0, r0\n        JUMP_IF_R r3, L{i}\n        MOVE_R r2, r0\nL{i}:\n",
+        n / 3,
+        "        DEBUG_PRINT r2\n        RETURN_R",
+    );
+    // Blocks of the branchy main, at most: two per jump, one for the return, one for the entry
+    // (`mdbc::cfg::max_blocks`); the straight main has one.
+    for (file, blocks) in [(&straight, 2), (&branchy, 2 * (n / 3) + 2)] {
+        let file_len = std::fs::metadata(file).expect("the module").len() as usize;
+        let per_instruction = mdvm::DECODE_BYTES_PER_INSTRUCTION + mdvm::PREPARE_BYTES_PER_INSTRUCTION;
+        let bound = (n + 4) * per_instruction + blocks * mdvm::PREPARE_BYTES_PER_BLOCK + 3 * file_len;
+        // The bound, plus what the process holds before loading (its file, code and tables).
+        let enough = format!("{}", bound + (24 << 20));
+        for tier in ["interp", "auto"] {
+            let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", &enough], file);
+            assert_eq!((code, out.as_str()), (Some(0), "14\n"), "{file:?} --tier {tier} within the bound: {err}");
+            let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", "48M"], file);
+            assert_eq!((code, out.as_str()), (Some(1), ""), "{file:?} --tier {tier}: {err}");
+            assert!(
+                err.contains("out of memory: the memory limit of 48 MiB would be exceeded: loading this module"),
+                "{file:?} --tier {tier}: {err}"
+            );
         }
-        writeln!(w, "        DEBUG_PRINT r2\n        RETURN_R").expect("write");
     }
-    let file = dir.path().join("wide.mdbc");
-    let asm = std::process::Command::new(mdvm_bin()).arg("asm").arg(&text).arg("-o").arg(&file).output().expect("run mdvm asm");
-    assert!(asm.status.success(), "mdvm asm: {}", String::from_utf8_lossy(&asm.stderr));
-    let file_len = std::fs::metadata(&file).expect("wide.mdbc").len() as usize;
-    let bound = (n + 3) * mdvm::LOAD_BYTES_PER_INSTRUCTION + 3 * file_len;
-    // The bound, plus what the process holds before loading (its file, code and tables).
-    let enough = format!("{}", bound + (24 << 20));
-    for tier in ["interp", "auto"] {
-        let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", &enough], &file);
-        assert_eq!((code, out.as_str()), (Some(0), "14\n"), "--tier {tier} within the bound: {err}");
-        let (code, out, err) = capped(2 << 20, &["--tier", tier, "--max-memory", "48M"], &file);
-        assert_eq!((code, out.as_str()), (Some(1), ""), "--tier {tier}: {err}");
-        assert!(
-            err.contains("out of memory: the memory limit of 48 MiB would be exceeded: loading this module"),
-            "--tier {tier}: {err}"
-        );
-    }
+    // Decoding the branchy main fits in 100 MiB; preparing its 666,668 blocks would not: it is
+    // refused after decoding, before the graph is built.
+    let (code, out, err) = capped(2 << 20, &["--max-memory", "100M"], &branchy);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert!(
+        err.contains("out of memory: the memory limit of 100 MiB would be exceeded: preparing this module of 1000003 instructions"),
+        "{err}"
+    );
 }
 
 #[test]

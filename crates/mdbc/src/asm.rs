@@ -244,11 +244,11 @@ impl State {
         let mut rel = Vec::with_capacity(code.len() + 1);
         let mut bytes = Vec::new();
         for i in &code {
-            rel.push(bytes.len());
+            rel.push(bytes.len() as u32);
             i.encode(&mut bytes);
         }
-        rel.push(bytes.len());
-        let map = EntryMap::new(&bytes, &rel);
+        rel.push(bytes.len() as u32);
+        let map = EntryMap::new(&bytes, &rel, 0);
         for f in functions.iter().filter(|f| f.stored.is_none()) {
             let stored = map.counts[f.entry as usize];
             if map.real_index(stored) != Some(f.entry) {

@@ -10,6 +10,8 @@
 //! block id of ARCHITECTURE.md, *Calls, frames and phis*, is the index of the last instruction of
 //! the predecessor block).
 
+use smallvec::SmallVec;
+
 use crate::isa::Instr;
 use crate::verify::Body;
 use crate::Module;
@@ -79,9 +81,11 @@ pub struct Block {
     /// One past the last instruction.
     pub end: u32,
     /// Successor blocks (indices into [`Cfg::blocks`]); leaving the body is not a successor.
-    pub succs: Vec<u32>,
-    /// Predecessor blocks.
-    pub preds: Vec<u32>,
+    /// At most two (a branch's target and its fall-through), held inline.
+    pub succs: SmallVec<[u32; 2]>,
+    /// Predecessor blocks (inline up to two: a block per instruction of a large body then
+    /// costs no allocation).
+    pub preds: SmallVec<[u32; 2]>,
     /// True if control can leave the body from this block (return, `HALT`, falling off or
     /// jumping to the end).
     pub exits: bool,
@@ -103,6 +107,21 @@ pub struct Cfg {
     pub blocks: Vec<Block>,
     /// For each instruction of the body (index `i - start`), its block.
     pub block_of: Vec<u32>,
+}
+
+/// An upper bound on the basic blocks of any one body of `m` (what [`Cfg::build`] allocates
+/// for the largest), without building any graph: one per function entry, plus two for each jump
+/// (its target and what follows it) and one for each return, `HALT` and phi.
+pub fn max_blocks(m: &Module) -> usize {
+    let leaders = m
+        .code
+        .iter()
+        .map(|ins| {
+            // A jump makes two leaders: its target and what follows it.
+            2 * ins.jump_offset().is_some() as usize + (ins.is_terminator() || matches!(ins, Instr::PhiR { .. })) as usize
+        })
+        .sum::<usize>();
+    leaders + m.functions.len() + 1
 }
 
 impl Cfg {
@@ -148,8 +167,8 @@ impl Cfg {
                 start: start + i as u32,
                 phis_end: start + (i + phis) as u32,
                 end: start + j as u32,
-                succs: Vec::new(),
-                preds: Vec::new(),
+                succs: SmallVec::new(),
+                preds: SmallVec::new(),
                 exits: false,
                 leaves: None,
             });
@@ -159,7 +178,7 @@ impl Cfg {
         for b in 0..cfg.blocks.len() {
             let last = cfg.blocks[b].end - 1;
             let ins = &m.code[last as usize];
-            let mut succ_idx = Vec::new();
+            let mut succ_idx: SmallVec<[u32; 2]> = SmallVec::new();
             let mut exits = false;
             let mut add = |t: u32, exits: &mut bool| {
                 if t >= end {
@@ -177,7 +196,7 @@ impl Cfg {
                 None if ins.is_terminator() => exits = true,
                 None => {}
             }
-            let mut succs: Vec<u32> = succ_idx.iter().map(|&t| cfg.block_at(t)).collect();
+            let mut succs: SmallVec<[u32; 2]> = succ_idx.iter().map(|&t| cfg.block_at(t)).collect();
             succs.dedup();
             cfg.blocks[b].succs = succs.clone();
             cfg.blocks[b].exits = exits;
@@ -195,27 +214,27 @@ impl Cfg {
 
     /// Registers live after each instruction of the body (index `i - start`): read on some
     /// path before being overwritten. A phi counts as reading all its sources; `CALL_R` and
-    /// `PHI_R` do not kill their destination (see [`Instr::definite_def`]).
+    /// `PHI_R` do not kill their destination (see [`Instr::definite_def`]). 32 bytes per
+    /// instruction: for a body of unbounded size, walk [`Cfg::for_each_live_out`] instead.
     pub fn live_out(&self, m: &Module) -> Vec<RegSet> {
-        let use_def = |ins: &Instr, live: &mut RegSet| {
-            if let Some(d) = ins.definite_def() {
-                live.remove(d);
-            }
-            ins.for_each_use(|r| live.insert(r));
-        };
-        // Block-level fixpoint on live-in sets.
+        let live_in = self.live_in_blocks(m);
+        let mut out = vec![RegSet::EMPTY; (self.end - self.start) as usize];
+        self.for_each_live_out(m, &live_in, |idx, live| out[(idx - self.start) as usize] = *live);
+        out
+    }
+
+    /// Registers live on entry to each block (by block id), the fixpoint of the backward
+    /// dataflow that [`Cfg::live_out`] and [`Cfg::for_each_live_out`] start from.
+    pub fn live_in_blocks(&self, m: &Module) -> Vec<RegSet> {
         let mut live_in = vec![RegSet::EMPTY; self.blocks.len()];
         let mut changed = true;
         while changed {
             changed = false;
             for b in (0..self.blocks.len()).rev() {
                 let blk = &self.blocks[b];
-                let mut live = if blk.leaves.is_some() { RegSet::ALL } else { RegSet::EMPTY };
-                for &s in &blk.succs {
-                    live.union_with(&live_in[s as usize]);
-                }
+                let mut live = self.block_live_out(blk, &live_in);
                 for idx in (blk.start..blk.end).rev() {
-                    use_def(&m.code[idx as usize], &mut live);
+                    live_step(&m.code[idx as usize], &mut live);
                 }
                 if live != live_in[b] {
                     live_in[b] = live;
@@ -223,19 +242,38 @@ impl Cfg {
                 }
             }
         }
-        let mut out = vec![RegSet::EMPTY; (self.end - self.start) as usize];
+        live_in
+    }
+
+    /// Calls `f(idx, live)` for every instruction of the body, `live` being the registers live
+    /// after instruction `idx`, given `live_in` from [`Cfg::live_in_blocks`]. Memory: one set.
+    pub fn for_each_live_out(&self, m: &Module, live_in: &[RegSet], mut f: impl FnMut(u32, &RegSet)) {
         for blk in &self.blocks {
-            let mut live = if blk.leaves.is_some() { RegSet::ALL } else { RegSet::EMPTY };
-            for &s in &blk.succs {
-                live.union_with(&live_in[s as usize]);
-            }
+            let mut live = self.block_live_out(blk, live_in);
             for idx in (blk.start..blk.end).rev() {
-                out[(idx - self.start) as usize] = live;
-                use_def(&m.code[idx as usize], &mut live);
+                f(idx, &live);
+                live_step(&m.code[idx as usize], &mut live);
             }
         }
-        out
     }
+
+    /// Registers live at the end of `blk`: all of them when it jumps out of the body's range
+    /// ([`Block::leaves`]), else the union of its successors' live-in sets.
+    fn block_live_out(&self, blk: &Block, live_in: &[RegSet]) -> RegSet {
+        let mut live = if blk.leaves.is_some() { RegSet::ALL } else { RegSet::EMPTY };
+        for &s in &blk.succs {
+            live.union_with(&live_in[s as usize]);
+        }
+        live
+    }
+}
+
+/// Liveness across `ins`, backwards: its definite definition dies, its uses become live.
+fn live_step(ins: &Instr, live: &mut RegSet) {
+    if let Some(d) = ins.definite_def() {
+        live.remove(d);
+    }
+    ins.for_each_use(|r| live.insert(r));
 }
 
 impl Cfg {
@@ -341,8 +379,8 @@ mod tests {
         let cfg = Cfg::build(&m, &layout.bodies[0]);
         let starts: Vec<u32> = cfg.blocks.iter().map(|b| b.start).collect();
         assert_eq!(starts, vec![0, 2, 4, 7]);
-        assert_eq!(cfg.blocks[1].preds, vec![0, 2]);
-        assert_eq!(cfg.blocks[2].succs, vec![1]);
+        assert_eq!(cfg.blocks[1].preds.as_slice(), [0, 2]);
+        assert_eq!(cfg.blocks[2].succs.as_slice(), [1]);
         assert!(cfg.blocks[3].exits);
         let live = cfg.live_out(&m);
         // After `LOAD_CONST_R r3`: r0, r1, r3 live; r2 dead.
@@ -377,7 +415,7 @@ mod tests {
         assert!(f.holds(f.end) && !f.holds(5));
         let cfg = Cfg::build(&m, f);
         assert_eq!(cfg.blocks[0].leaves, Some(5));
-        assert_eq!(cfg.blocks[0].succs, vec![1]);
+        assert_eq!(cfg.blocks[0].succs.as_slice(), [1]);
         let live = cfg.live_out(&m);
         assert_eq!(live[1], RegSet::ALL, "after the jump into g's range every register may be read");
     }

@@ -252,11 +252,11 @@ fn plan_functions(m: &Module) -> FuncPlan {
     let mut bytes = Vec::new();
     let mut rel = Vec::with_capacity(n + 1);
     for ins in &m.code {
-        rel.push(bytes.len());
+        rel.push(bytes.len() as u32);
         ins.encode(&mut bytes);
     }
-    rel.push(bytes.len());
-    let map = EntryMap::new(&bytes, &rel);
+    rel.push(bytes.len() as u32);
+    let map = EntryMap::new(&bytes, &rel, 0);
     let forced = m
         .functions
         .iter()

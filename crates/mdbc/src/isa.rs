@@ -251,6 +251,11 @@ macro_rules! define_isa {
 
 for_each_instr!(define_isa);
 
+// A decoded instruction is 24 bytes on 64-bit hosts (the variable-size operands are boxed
+// slices): the loader holds one per instruction, so this bounds its memory per input byte.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Instr>() == 24);
+
 impl Instr {
     /// Calls `f` with every register this instruction reads.
     pub fn for_each_use(&self, mut f: impl FnMut(u8)) {
@@ -343,7 +348,7 @@ mod tests {
         assert_eq!(Instr::JumpR { target: Jump(-2) }.jump_target(0), None);
         let add = Instr::AddR { dst: Dst(0), a: crate::operand::Src(1), b: crate::operand::Src(2) };
         assert_eq!((add.jump_offset(), add.ends_block(), add.definite_def()), (None, false, Some(0)));
-        let call = Instr::CallR { func: crate::operand::Src(0), dst: Dst(1), args: Args(vec![2]) };
+        let call = Instr::CallR { func: crate::operand::Src(0), dst: Dst(1), args: Args(vec![2].into()) };
         assert_eq!((call.def(), call.definite_def()), (Some(1), None));
     }
 

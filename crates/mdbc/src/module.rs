@@ -98,8 +98,9 @@ pub struct Module {
     /// The instruction count stored in the header (may be the serializer's miscount).
     pub header_count: u32,
     /// Byte offset of each instruction in the file, plus one past the last
-    /// (`code.len() + 1` entries); canonical offsets for modules not read from a file.
-    pub instr_offsets: Vec<usize>,
+    /// (`code.len() + 1` entries); canonical offsets for modules not read from a file. (`u32`:
+    /// [`Module::decode`] refuses files of 4 GiB or more.)
+    pub instr_offsets: Vec<u32>,
 }
 
 /// Positions of the sections in a file.
@@ -116,6 +117,10 @@ fn read_header(bytes: &[u8]) -> Result<(u32, u32, Sections), LoadError> {
             bytes.len(),
             format!("file is {} bytes, shorter than the 28-byte header", bytes.len()),
         ));
+    }
+    if bytes.len() > u32::MAX as usize {
+        // Section offsets are `u32`, and so are instruction offsets (`Module::instr_offsets`).
+        return Err(LoadError::malformed(0, format!("file is {} bytes: at most 4 GiB can be loaded", bytes.len())));
     }
     if &bytes[0..4] != MAGIC {
         return Err(LoadError::malformed(0, format!("bad magic {:02x?}, expected \"MDBC\"", &bytes[0..4])));
@@ -254,13 +259,12 @@ impl Module {
         let mut code = Vec::with_capacity(expect);
         let mut instr_offsets = Vec::with_capacity(expect + 1);
         while !r.at_end() {
-            instr_offsets.push(r.pos());
+            instr_offsets.push(r.pos() as u32);
             code.push(Instr::decode(&mut r)?);
         }
-        instr_offsets.push(r.pos());
+        instr_offsets.push(r.pos() as u32);
 
-        let rel: Vec<usize> = instr_offsets.iter().map(|o| o - code_start).collect();
-        let map = EntryMap::new(&bytes[code_start..], &rel);
+        let map = EntryMap::new(&bytes[code_start..], &instr_offsets, code_start as u32);
         let real = code.len() as u32;
         if header_count != real && !(map.miscounted && header_count == map.total()) {
             return Err(LoadError::malformed(
@@ -270,8 +274,9 @@ impl Module {
         }
 
         let mut functions = Vec::with_capacity(table.len());
+        let mut seen = std::collections::HashSet::with_capacity(table.len());
         for (at, fname, stored) in table {
-            if functions.iter().any(|f: &Function| f.name == fname) {
+            if !seen.insert(fname.clone()) {
                 return Err(LoadError::malformed(at, format!("function `{fname}` appears twice in the function table")));
             }
             let entry = map.real_index(stored).ok_or_else(|| {
@@ -331,13 +336,13 @@ impl Module {
         };
         let bytes = m.code_bytes();
         let mut rel = Vec::with_capacity(m.code.len() + 1);
-        let mut at = 0;
+        let mut at = 0u32;
         for i in &m.code {
             rel.push(at);
-            at += i.encoded_len();
+            at += i.encoded_len() as u32;
         }
         rel.push(at);
-        let map = EntryMap::new(&bytes, &rel);
+        let map = EntryMap::new(&bytes, &rel, 0);
         for f in &mut m.functions {
             if f.entry as usize > m.code.len() {
                 return Err(format!("function `{}` starts past the end of the code", f.name));
@@ -353,7 +358,7 @@ impl Module {
             f.stored_entry = stored;
         }
         let code_start = m.layout_offsets().3 + 4;
-        m.instr_offsets = rel.iter().map(|r| r + code_start).collect();
+        m.instr_offsets = rel.iter().map(|r| r + code_start as u32).collect();
         Ok(m)
     }
 
@@ -431,6 +436,6 @@ impl Module {
 
     /// The byte offset of instruction `index` in the file (or of the end of the stream).
     pub fn byte_offset(&self, index: u32) -> usize {
-        self.instr_offsets.get(index as usize).copied().unwrap_or(0)
+        self.instr_offsets.get(index as usize).map_or(0, |&o| o as usize)
     }
 }

@@ -115,17 +115,19 @@ pub fn jump_offset(at: u32, target: u32) -> i64 {
 /// Registers a window can name: `r0..r255` (a register operand is a `u8`).
 pub const REGISTERS: usize = 256;
 
-/// Call arguments: `u8 argc`, then `argc` registers.
+/// Call arguments: `u8 argc`, then `argc` registers. (A boxed slice, not a `Vec`: it keeps
+/// [`crate::Instr`] at 24 bytes.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Args(pub Vec<u8>);
+pub struct Args(pub Box<[u8]>);
 
 /// A return value: `u8 has_value` (0 or 1), then the register when 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RetVal(pub Option<u8>);
 
-/// Phi sources: `u8 n`, then `n` times (`u8` register, `u16` block id).
+/// Phi sources: `u8 n`, then `n` times (`u8` register, `u16` block id). (A boxed slice, as
+/// for [`Args`].)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PhiSources(pub Vec<(u8, u16)>);
+pub struct PhiSources(pub Box<[(u8, u16)]>);
 
 /// A scope id (`u16`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -148,11 +150,12 @@ pub enum AssertKind {
 }
 
 /// The operands of `ASSERT_R` after the register: `u8 kind`, `u16 msg` (a string constant), and
-/// for kind 2 `i64 min`, `i64 max`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// for kind 2 `i64 min`, `i64 max`. (The kind is boxed: its range's two `i64`s would make
+/// every [`crate::Instr`] 40 bytes instead of 24.)
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AssertCheck {
     /// What is checked.
-    pub kind: AssertKind,
+    pub kind: Box<AssertKind>,
     /// Constant index of the failure message (a string).
     pub msg: u16,
 }
@@ -269,7 +272,7 @@ impl Operand for Args {
     fn decode(r: &mut Reader<'_>) -> Result<Self, LoadError> {
         let n = r.u8("argument count")?;
         let regs = r.bytes(n as usize, "argument registers")?;
-        Ok(Args(regs.to_vec()))
+        Ok(Args(regs.into()))
     }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.0.len() as u8);
@@ -291,7 +294,7 @@ impl Operand for Args {
             }
             regs.push(src.reg()?);
         }
-        Ok(Args(regs))
+        Ok(Args(regs.into()))
     }
 }
 
@@ -340,7 +343,7 @@ impl Operand for PhiSources {
             let block = r.u16("phi source block id")?;
             v.push((src, block));
         }
-        Ok(PhiSources(v))
+        Ok(PhiSources(v.into()))
     }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.0.len() as u8);
@@ -365,7 +368,7 @@ impl Operand for PhiSources {
             }
             v.push(src.phi_source()?);
         }
-        Ok(PhiSources(v))
+        Ok(PhiSources(v.into()))
     }
 }
 
@@ -380,36 +383,36 @@ impl Operand for AssertCheck {
             2 => AssertKind::Range { min: r.i64("range minimum")?, max: r.i64("range maximum")? },
             k => return Err(LoadError::malformed(at, format!("assert kind {k} (expected 0, 1 or 2)"))),
         };
-        Ok(AssertCheck { kind, msg })
+        Ok(AssertCheck { kind: Box::new(kind), msg })
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        let k = match self.kind {
+        let k = match *self.kind {
             AssertKind::Truthy => 0u8,
             AssertKind::NonEmpty => 1,
             AssertKind::Range { .. } => 2,
         };
         out.push(k);
         out.extend_from_slice(&self.msg.to_le_bytes());
-        if let AssertKind::Range { min, max } = self.kind {
+        if let AssertKind::Range { min, max } = *self.kind {
             out.extend_from_slice(&min.to_le_bytes());
             out.extend_from_slice(&max.to_le_bytes());
         }
     }
     fn encoded_len(&self) -> usize {
-        if matches!(self.kind, AssertKind::Range { .. }) {
+        if matches!(*self.kind, AssertKind::Range { .. }) {
             19
         } else {
             3
         }
     }
     fn visit(&self, f: &mut dyn FnMut(OperandRef)) {
-        match self.kind {
+        match *self.kind {
             AssertKind::Truthy => f(OperandRef::AssertKind(0)),
             AssertKind::NonEmpty => f(OperandRef::AssertKind(1)),
             AssertKind::Range { .. } => f(OperandRef::AssertKind(2)),
         }
         f(OperandRef::Name(self.msg));
-        if let AssertKind::Range { min, max } = self.kind {
+        if let AssertKind::Range { min, max } = *self.kind {
             f(OperandRef::Bound(min));
             f(OperandRef::Bound(max));
         }
@@ -422,7 +425,7 @@ impl Operand for AssertCheck {
             1 => AssertKind::NonEmpty,
             _ => AssertKind::Range { min: src.int()?, max: src.int()? },
         };
-        Ok(AssertCheck { kind, msg })
+        Ok(AssertCheck { kind: Box::new(kind), msg })
     }
 }
 

@@ -11,8 +11,6 @@
 //! frontend computes it (see `tests/corpus/README.md`, rule 8). For a stream without such
 //! opcodes the serializer count of `k` is `k`, so the mapping is the identity.
 
-use std::collections::HashMap;
-
 /// The frontend's `get_instruction_size(opcode, bytecode, offset)` over `code` (whose length is
 /// the `len(bytecode)` the frontend sees).
 fn serializer_size(code: &[u8], offset: usize) -> usize {
@@ -65,30 +63,32 @@ pub fn serializer_count(code: &[u8]) -> u32 {
 /// Largest lookahead (in bytes past an instruction's first byte) `serializer_size` reads.
 const LOOKAHEAD: usize = 3;
 
-/// Serializer counts of the prefixes `code[..b]` for each boundary `b` in `boundaries`
-/// (ascending), in O(len + boundaries * log len).
+/// Serializer counts of the prefixes `code[..b - base]` for each boundary `b` in `boundaries`
+/// (ascending byte offsets, `base` being the offset of `code[0]`), in
+/// O(len + boundaries * log len).
 ///
 /// The serializer's walk over a prefix `code[..b]` agrees with its walk over the whole code at
 /// every position `p` with `p + LOOKAHEAD < b` (the size it computes there reads no byte at or
 /// past `b`), so only the last few steps before `b` are re-walked with the prefix's length.
-pub fn prefix_counts(code: &[u8], boundaries: &[usize]) -> Vec<u32> {
-    // Positions visited by the serializer's walk over the whole code.
-    let mut walk = Vec::new();
+pub fn prefix_counts(code: &[u8], boundaries: &[u32], base: u32) -> Vec<u32> {
+    // Positions visited by the serializer's walk over the whole code (the code is shorter than
+    // 4 GiB: offsets are `u32`, as in [`crate::Module::instr_offsets`]).
+    let mut walk: Vec<u32> = Vec::new();
     let mut i = 0usize;
     while i < code.len() {
-        walk.push(i);
+        walk.push(i as u32);
         i += serializer_size(code, i);
     }
     boundaries
         .iter()
         .map(|&b| {
-            let b = b.min(code.len());
+            let b = (b.saturating_sub(base) as usize).min(code.len());
             // First walk position q with q + LOOKAHEAD >= b: the walks agree up to q.
-            let idx = walk.partition_point(|&p| p + LOOKAHEAD < b);
+            let idx = walk.partition_point(|&p| p as usize + LOOKAHEAD < b);
             let mut count = idx as u32;
             if let Some(&q) = walk.get(idx) {
                 let prefix = &code[..b];
-                let mut p = q;
+                let mut p = q as usize;
                 while p < b {
                     count += 1;
                     p += serializer_size(prefix, p);
@@ -104,22 +104,27 @@ pub fn prefix_counts(code: &[u8], boundaries: &[usize]) -> Vec<u32> {
 pub struct EntryMap {
     /// `counts[k]` = serializer count of the code before real instruction `k` (`k = 0..=n`).
     pub counts: Vec<u32>,
-    first_index: HashMap<u32, u32>,
+    /// When miscounted: `(count, k)` for the smallest `k` of each count, sorted by count (the
+    /// counts are not monotone near a miscounted opcode, so this is searched, not `counts`).
+    first_index: Vec<(u32, u32)>,
     /// True when some prefix's serializer count differs from its real instruction count.
     pub miscounted: bool,
 }
 
 impl EntryMap {
     /// Builds the map from the code bytes and the byte offset of each real instruction
-    /// (`offsets.len() == n + 1`, the last being the code length).
-    pub fn new(code: &[u8], offsets: &[usize]) -> Self {
-        let counts = prefix_counts(code, offsets);
+    /// (`offsets.len() == n + 1`, the last being the end of the code), counted from `base`
+    /// (the offset of `code[0]`: 0 for offsets into `code` itself, the code's start for
+    /// offsets into the file).
+    pub fn new(code: &[u8], offsets: &[u32], base: u32) -> Self {
+        let counts = prefix_counts(code, offsets, base);
         let miscounted = counts.iter().enumerate().any(|(k, &c)| c as usize != k);
-        let mut first_index = HashMap::new();
+        let mut first_index = Vec::new();
         if miscounted {
-            for (k, &c) in counts.iter().enumerate() {
-                first_index.entry(c).or_insert(k as u32);
-            }
+            first_index = counts.iter().enumerate().map(|(k, &c)| (c, k as u32)).collect();
+            // Sorted by count, then index: the first of each count is its smallest index.
+            first_index.sort_unstable();
+            first_index.dedup_by_key(|e| e.0);
         }
         EntryMap { counts, first_index, miscounted }
     }
@@ -128,7 +133,7 @@ impl EntryMap {
     /// boundary has that serializer count.
     pub fn real_index(&self, stored: u32) -> Option<u32> {
         if self.miscounted {
-            self.first_index.get(&stored).copied()
+            self.first_index.binary_search_by_key(&stored, |e| e.0).ok().map(|i| self.first_index[i].1)
         } else if (stored as usize) < self.counts.len() {
             Some(stored)
         } else {
@@ -156,7 +161,7 @@ mod tests {
         // LOAD_CONST_R r0, 0; DEBUG_PRINT r0; RETURN_R
         let code = [0, 0, 0, 0, 37, 0, 26, 0];
         assert_eq!(serializer_count(&code), 3);
-        let map = EntryMap::new(&code, &[0, 4, 6, 8]);
+        let map = EntryMap::new(&code, &[0, 4, 6, 8], 0);
         assert!(!map.miscounted);
         assert_eq!(map.real_index(2), Some(2));
         assert_eq!(map.real_index(4), None);
@@ -168,11 +173,14 @@ mod tests {
         // 41 for one byte, then reads 7 as ADD_R (4 bytes), which swallows the rest.
         let code = [41, 7, 26, 0, 37, 1];
         let offsets = [0, 2, 4, 6];
-        let counts = prefix_counts(&code, &offsets);
+        let counts = prefix_counts(&code, &offsets, 0);
         for (i, &b) in offsets.iter().enumerate() {
-            assert_eq!(counts[i], naive_prefix(&code, b), "boundary {b}");
+            assert_eq!(counts[i], naive_prefix(&code, b as usize), "boundary {b}");
         }
-        let map = EntryMap::new(&code, &offsets);
+        // The same offsets counted from a file position.
+        let in_file: Vec<u32> = offsets.iter().map(|o| o + 100).collect();
+        assert_eq!(prefix_counts(&code, &in_file, 100), counts);
+        let map = EntryMap::new(&code, &offsets, 0);
         assert!(map.miscounted);
     }
 
@@ -189,10 +197,17 @@ mod tests {
                 x ^= x << 17;
                 code.push((x % 52) as u8);
             }
-            let bounds: Vec<usize> = (0..=code.len()).collect();
-            let fast = prefix_counts(&code, &bounds);
+            let bounds: Vec<u32> = (0..=code.len() as u32).collect();
+            let fast = prefix_counts(&code, &bounds, 0);
             for &b in &bounds {
-                assert_eq!(fast[b], naive_prefix(&code, b), "code {code:?} boundary {b}");
+                assert_eq!(fast[b as usize], naive_prefix(&code, b as usize), "code {code:?} boundary {b}");
+            }
+            // Every stored entry maps to the first boundary with its count, or to none.
+            let map = EntryMap::new(&code, &bounds, 0);
+            for stored in 0..=code.len() as u32 + 1 {
+                let first = fast.iter().position(|&c| c == stored).map(|k| k as u32);
+                let expect = if map.miscounted { first } else { (stored as usize <= code.len()).then_some(stored) };
+                assert_eq!(map.real_index(stored), expect, "code {code:?} stored {stored}");
             }
         }
     }

@@ -167,7 +167,7 @@ pub fn verify(m: &Module) -> Result<Layout, LoadError> {
                 }
             }
             if let Instr::AssertR { check, .. } = ins {
-                if let crate::operand::AssertKind::Range { min, max } = check.kind {
+                if let crate::operand::AssertKind::Range { min, max } = *check.kind {
                     if min > max {
                         problem.get_or_insert_with(|| format!("range assertion with min {min} > max {max}"));
                     }

@@ -223,7 +223,7 @@ end:    RETURN_R
         m.code[14],
         Instr::PhiR {
             dst: mdbc::operand::Dst(10),
-            sources: mdbc::operand::PhiSources(vec![(0, 13), (1, 7), (2, 14)])
+            sources: mdbc::operand::PhiSources(vec![(0, 13), (1, 7), (2, 14)].into())
         }
     );
     assert_eq!(m.code[22].jump_offset(), Some(1));

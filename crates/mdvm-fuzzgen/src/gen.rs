@@ -802,7 +802,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
                 AssertKind::Range { min, max: min + self.n(0, 20) as i64 }
             }
         };
-        self.emit(Instr::AssertR { reg: Src(r), check: AssertCheck { kind, msg } });
+        self.emit(Instr::AssertR { reg: Src(r), check: AssertCheck { kind: Box::new(kind), msg } });
     }
 
     fn global(&mut self) {
@@ -1017,12 +1017,12 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             (7, Some(f)) => {
                 let name = INLINE_NATIVES[self.n(0, INLINE_NATIVES.len() as u32 - 1) as usize];
                 self.load(f, Constant::Str(name.to_string()));
-                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0]) });
+                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0].into()) });
             }
             (_, Some(f)) => {
                 let name = if self.n(0, 1) == 0 { "min" } else { "max" };
                 self.load(f, Constant::Str(name.to_string()));
-                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0, vb.0]) });
+                self.emit(Instr::CallR { func: Src(f), dst: dd, args: Args(vec![va.0, vb.0].into()) });
             }
             _ => self.emit(match which {
                 0 => Instr::SubR { dst: dd, a: va, b: vb },
@@ -1096,7 +1096,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             args[last] = f;
         }
         let dst = self.grown_dst();
-        self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args) });
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args.into()) });
         self.emit(Instr::Nop {});
         self.bind(skip);
         self.merge(&before);
@@ -1244,7 +1244,7 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             }
             _ => self.load(f, callee),
         }
-        self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args) });
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(dst), args: Args(args.into()) });
         self.set_ty(dst, ty);
     }
 

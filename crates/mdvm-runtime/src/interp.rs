@@ -691,7 +691,7 @@ impl Machine {
     pub(crate) fn call_dynamic(&mut self, body: u32, pc: u32, base: usize) -> bool {
         let ipc = self.program.internal_pc(body, pc);
         let caller_nregs = self.program.bodies[body as usize].nregs as usize;
-        let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.program.plain_code[ipc as usize] else {
+        let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.program.plain_op(ipc as usize) else {
             self.pending.get_or_insert_with(|| {
                 fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
             });
@@ -768,7 +768,7 @@ impl Machine {
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         }
-        let (Op::CallNative { site } | Op::CallR { args: site, .. }) = program.plain_code[ipc as usize] else {
+        let (Op::CallNative { site } | Op::CallR { args: site, .. }) = program.plain_op(ipc as usize) else {
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, OpError::type_error("call_native on a non-native call")));
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         };
@@ -846,7 +846,7 @@ impl Machine {
             return true;
         }
         let ipc = self.program.internal_pc(body, pc) as usize;
-        let op = self.program.plain_code[ipc];
+        let op = self.program.plain_op(ipc);
         let out = self.out.expect("exec_one runs inside Machine::run");
         let regs = window(&mut self.stack, base);
         // The context's fuel may be short of the interpreter's by what compiled code charged

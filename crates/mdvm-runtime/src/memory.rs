@@ -178,25 +178,50 @@ pub fn reserve(bytes: usize) -> Result<(), OpError> {
     }
 }
 
-/// Heap bytes that loading a module may take per instruction, at most: the decoded
-/// instruction and its byte offset, the interpreter's two forms of it and its bytecode index,
-/// and its feedback slots. A module of 2.5 million instructions takes 72 per instruction to
-/// decode and verify and 83 to load for a run; `tests/tests/memory.rs` checks the bound.
-pub const LOAD_BYTES_PER_INSTRUCTION: usize = 96;
+/// Heap bytes that decoding and verifying a module take per instruction, at most: the
+/// decoded instruction (24), its byte offset (4) and, while decoding, the serializer-count
+/// repair's two tables (8). A straight-line module of 2.5 million instructions (9.7 MiB) takes
+/// 102 MB to `mdvm check`; `tests/tests/memory.rs` checks the bound.
+pub const DECODE_BYTES_PER_INSTRUCTION: usize = 40;
 
-/// Checks, before loading a module of `file_bytes` bytes whose header declares `instructions`
-/// instructions, that what loading takes (at most [`LOAD_BYTES_PER_INSTRUCTION`] per
-/// instruction, and three times the file for its constants and names) stays within `limit`.
+/// Heap bytes that preparing a decoded module for a run takes per instruction, at most: the
+/// interpreter's op (8) and its bytecode index (4), and the per-instruction tables of the
+/// control-flow graph the loader builds for each body in turn (5).
+pub const PREPARE_BYTES_PER_INSTRUCTION: usize = 20;
+
+/// Heap bytes that preparing takes per basic block of the largest body, at most: the block
+/// (72) and its live-in register set (32). A module of a million instructions with a block
+/// for every one and a half takes 126 MB to run (29 times its file).
+pub const PREPARE_BYTES_PER_BLOCK: usize = 112;
+
+/// Checks, before decoding a module of `file_bytes` bytes whose header declares
+/// `instructions` instructions, that decoding it (at most [`DECODE_BYTES_PER_INSTRUCTION`]
+/// per instruction, and three times the file for its constants and names) stays within
+/// `limit`.
 ///
 /// Errors: the message of the refusal, naming the limit and the estimate.
 pub fn check_load(file_bytes: usize, instructions: usize, limit: usize) -> Result<(), String> {
-    let need = instructions.saturating_mul(LOAD_BYTES_PER_INSTRUCTION).saturating_add(file_bytes.saturating_mul(3));
+    let need = instructions.saturating_mul(DECODE_BYTES_PER_INSTRUCTION).saturating_add(file_bytes.saturating_mul(3));
+    check_need(&format!("loading this module of {} ({} instructions)", human(file_bytes), instructions), need, limit)
+}
+
+/// Checks, after decoding a module of `instructions` instructions whose largest body has at
+/// most `blocks` basic blocks ([`mdbc::cfg::max_blocks`]), that preparing it for a run
+/// ([`PREPARE_BYTES_PER_INSTRUCTION`], [`PREPARE_BYTES_PER_BLOCK`]) stays within `limit`.
+///
+/// Errors: the message of the refusal, naming the limit and the estimate.
+pub fn check_prepare(instructions: usize, blocks: usize, limit: usize) -> Result<(), String> {
+    let need = instructions
+        .saturating_mul(PREPARE_BYTES_PER_INSTRUCTION)
+        .saturating_add(blocks.saturating_mul(PREPARE_BYTES_PER_BLOCK));
+    check_need(&format!("preparing this module of {instructions} instructions and up to {blocks} blocks per body"), need, limit)
+}
+
+fn check_need(what: &str, need: usize, limit: usize) -> Result<(), String> {
     if in_use().saturating_add(need) > limit {
         return Err(format!(
-            "the memory limit of {} would be exceeded: loading this module of {} ({} instructions) needs about {}, {} in use",
+            "the memory limit of {} would be exceeded: {what} needs about {}, {} in use",
             human(limit),
-            human(file_bytes),
-            instructions,
             human(need),
             human(in_use())
         ));

@@ -92,7 +92,7 @@ impl Lowered for Jump {
 impl Lowered for Args {
     type Form = u32;
     fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
-        cx.call_sites.push(CallSite { func: 0, dst: 0, args: self.0.clone().into(), target: None, native: None });
+        cx.call_sites.push(CallSite { func: 0, dst: 0, args: self.0.clone(), target: None, native: None, name: 0 });
         cx.call_sites.len() as u32 - 1
     }
 }
@@ -120,7 +120,7 @@ impl Lowered for PhiSources {
             cx.phi_head = (cx.internal(at), fall_pred);
         }
         let (head, fall_pred) = cx.phi_head;
-        cx.phis.push(PhiInfo { sources: self.0.clone().into(), head, fall_pred });
+        cx.phis.push(PhiInfo { sources: self.0.clone(), head, fall_pred });
         cx.phis.len() as u32 - 1
     }
 }
@@ -130,7 +130,7 @@ impl Lowered for AssertCheck {
     type Form = u32;
     fn lower(&self, cx: &mut LowerCx<'_>) -> u32 {
         let Constant::Str(msg) = &cx.module.constants[self.msg as usize] else { unreachable!("verified: a string") };
-        cx.asserts.push(AssertInfo { kind: self.kind, message: msg.as_str().into() });
+        cx.asserts.push(AssertInfo { kind: *self.kind, message: msg.as_str().into() });
         cx.asserts.len() as u32 - 1
     }
 }
@@ -302,6 +302,9 @@ pub struct CallSite {
     /// The callee native ([`Program::natives`] index), when the name constant loaded just
     /// before names no function but a native (the op is then [`Op::CallNative`]).
     pub native: Option<u32>,
+    /// The constant index of the callee name when its `LOAD_CONST_R` was fused into an
+    /// [`Op::LoadCall`] or [`Op::LoadCallNative`] (what [`Program::plain_op`] restores).
+    pub name: u32,
 }
 
 /// What a callee name resolves to: a function of the module (body index), which wins, or a
@@ -342,11 +345,10 @@ pub struct Program {
     pub module: Module,
     /// The verifier's layout.
     pub layout: Layout,
-    /// Internal code of every body.
+    /// Internal code of every body (one op per bytecode instruction plus each body's
+    /// `FallOffEnd`; some ops fused with the next, which stays: [`Program::plain_op`] undoes
+    /// the fusion).
     pub code: Vec<Op>,
-    /// The same code before fusion (one op per bytecode instruction plus `FallOffEnd`), for
-    /// executing a single instruction on behalf of native code.
-    pub plain_code: Vec<Op>,
     /// Bytecode instruction index of each internal op (the body's end for `FallOffEnd`).
     pub bc_index: Vec<u32>,
     /// Bodies: `bodies[0]` is the main program, `bodies[i + 1]` function `i` of the table.
@@ -432,7 +434,6 @@ impl Program {
 
         let mut p = Program {
             code: Vec::with_capacity(module.code.len() + layout.bodies.len()),
-            plain_code: Vec::new(),
             bc_index: Vec::with_capacity(module.code.len() + layout.bodies.len()),
             bodies: Vec::with_capacity(layout.bodies.len()),
             entry_body: layout.entry_body as u32,
@@ -561,7 +562,6 @@ impl Program {
                 }
             }
             self.code.push(op);
-            self.plain_code.push(op);
             self.bc_index.push(idx);
         }
         // A callee-name constant loaded only for a call resolved above is dead once the call is
@@ -570,27 +570,48 @@ impl Program {
         // executed instructions).
         let mut entry_live = mdbc::cfg::RegSet::EMPTY;
         if end > start {
-            let cfg = mdbc::cfg::Cfg::build(&self.module, body);
-            let live_out = cfg.live_out(&self.module);
-            entry_live = cfg.live_in_at(&self.module, &live_out, start);
-            for i in code_start as usize..self.code.len() {
+            // Candidates: a resolved call whose callee register was loaded with the name just
+            // before it, and is not also an argument (an argument there must see the name).
+            let mut candidates: Vec<(usize, u32)> = Vec::new();
+            for i in code_start as usize + 1..self.code.len() {
                 let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.code[i] else { continue };
                 let cs = &self.call_sites[site as usize];
-                if (cs.target.is_none() && cs.native.is_none()) || i == code_start as usize {
+                if cs.target.is_none() && cs.native.is_none() {
                     continue;
                 }
-                let call_bc = self.bc_index[i];
-                if let Op::LoadConstR { dst, .. } = self.code[i - 1] {
-                    // Only when the call reads the name just as its callee: an argument in the
-                    // same register must see the name.
-                    let dead = !live_out[(call_bc - start) as usize].contains(dst) && !cs.args.contains(&dst);
-                    if dst == cs.func && dead {
-                        self.code[i - 1] = match cs.native {
-                            Some(_) => Op::LoadCallNative { site },
-                            None => Op::LoadCall { site },
-                        };
-                    }
+                if matches!(self.code[i - 1], Op::LoadConstR { dst, .. } if dst == cs.func && !cs.args.contains(&dst)) {
+                    candidates.push((i, self.bc_index[i]));
                 }
+            }
+            // Liveness by one backward walk per block: no set per instruction, so a body of
+            // any size costs memory per block only.
+            let cfg = mdbc::cfg::Cfg::build(&self.module, body);
+            let live_in = cfg.live_in_blocks(&self.module);
+            entry_live = live_in[cfg.block_at(start) as usize];
+            let mut dead_after: std::collections::HashSet<u32> = std::collections::HashSet::new();
+            if !candidates.is_empty() {
+                let wanted: std::collections::HashMap<u32, u8> =
+                    candidates.iter().map(|&(i, bc)| (bc, self.call_sites[self.site_of(i)].func)).collect();
+                cfg.for_each_live_out(&self.module, &live_in, |idx, live| {
+                    if let Some(&func) = wanted.get(&idx) {
+                        if !live.contains(func) {
+                            dead_after.insert(idx);
+                        }
+                    }
+                });
+            }
+            for (i, bc) in candidates {
+                if !dead_after.contains(&bc) {
+                    continue;
+                }
+                let site = self.site_of(i);
+                let Op::LoadConstR { k, .. } = self.code[i - 1] else { unreachable!("a candidate follows its name load") };
+                let cs = &mut self.call_sites[site];
+                cs.name = k;
+                self.code[i - 1] = match cs.native {
+                    Some(_) => Op::LoadCallNative { site: site as u32 },
+                    None => Op::LoadCall { site: site as u32 },
+                };
             }
         }
         // Fuse a comparison with the conditional jump right after it that tests its result,
@@ -632,7 +653,6 @@ impl Program {
         }
         let code_end = self.code.len() as u32;
         self.code.push(Op::FallOffEnd);
-        self.plain_code.push(Op::FallOffEnd);
         self.bc_index.push(end);
         (code_start, code_end, entry_live)
     }
@@ -661,6 +681,33 @@ impl Program {
     /// What callee name `name` resolves to: a function of the module, else a native.
     pub fn resolve_name(&self, name: &str) -> Option<Callee> {
         resolve(&self.by_name, &self.natives, name)
+    }
+
+    /// The call site of the call op at internal index `i` (a `CallR` or `CallNative`).
+    fn site_of(&self, i: usize) -> usize {
+        match self.code[i] {
+            Op::CallR { args: site, .. } | Op::CallNative { site } => site as usize,
+            op => unreachable!("not a call: {op:?}"),
+        }
+    }
+
+    /// The op at internal index `pc` as it was before fusion: a fused comparison and branch
+    /// gives its comparison, a fused callee-name load its `LOAD_CONST_R` (the op after it is
+    /// the branch or call itself). For executing one instruction on behalf of compiled code.
+    pub fn plain_op(&self, pc: usize) -> Op {
+        match self.code[pc] {
+            Op::BrLt { dst, a, b, .. } | Op::BrLtNot { dst, a, b, .. } => Op::LtR { dst, a, b },
+            Op::BrGt { dst, a, b, .. } | Op::BrGtNot { dst, a, b, .. } => Op::GtR { dst, a, b },
+            Op::BrLe { dst, a, b, .. } | Op::BrLeNot { dst, a, b, .. } => Op::LteR { dst, a, b },
+            Op::BrGe { dst, a, b, .. } | Op::BrGeNot { dst, a, b, .. } => Op::GteR { dst, a, b },
+            Op::BrEq { dst, a, b, .. } | Op::BrEqNot { dst, a, b, .. } => Op::EqR { dst, a, b },
+            Op::BrNe { dst, a, b, .. } | Op::BrNeNot { dst, a, b, .. } => Op::NeqR { dst, a, b },
+            Op::LoadCall { site } | Op::LoadCallNative { site } => {
+                let cs = &self.call_sites[site as usize];
+                Op::LoadConstR { dst: cs.func, k: cs.name }
+            }
+            op => op,
+        }
     }
 
     /// The function's name for body `body`.

@@ -27,7 +27,7 @@ pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
 pub use mdvm_runtime::memory::{
     default_limit as default_memory_limit, in_use as memory_in_use, is_counting as memory_is_counted, parse_bytes,
-    CountingAllocator, LOAD_BYTES_PER_INSTRUCTION,
+    CountingAllocator, DECODE_BYTES_PER_INSTRUCTION, PREPARE_BYTES_PER_BLOCK, PREPARE_BYTES_PER_INSTRUCTION,
 };
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
@@ -246,7 +246,8 @@ impl VmBuilder {
     ///
     /// Errors: [`Error::Load`] for a malformed or invalid module; [`Error::OutOfMemory`] when
     /// loading it would pass the memory limit (estimated from its size before decoding starts,
-    /// see [`mdvm_runtime::memory::check_load`], and checked after each step).
+    /// see [`mdvm_runtime::memory::check_load`], and from its instructions and blocks before
+    /// preparing it, [`mdvm_runtime::memory::check_prepare`]; checked after each step).
     pub fn load_bytes(self, bytes: &[u8]) -> Result<Vm, Error> {
         let limit = self.limits.max_memory;
         let within = |what: &str| limit.map_or(Ok(()), |l| mdvm_runtime::memory::check_loaded(what, l).map_err(Error::OutOfMemory));
@@ -259,6 +260,10 @@ impl VmBuilder {
         }
         let module = mdbc::Module::decode(bytes)?;
         within("while decoding the module")?;
+        if let Some(l) = limit {
+            let blocks = mdbc::cfg::max_blocks(&module);
+            mdvm_runtime::memory::check_prepare(module.code.len(), blocks, l).map_err(Error::OutOfMemory)?;
+        }
         let program = Rc::new(Program::with_natives(module, self.natives.clone())?);
         within("while preparing the program")?;
         let mut machine = Machine::new(program, self.limits);

@@ -429,7 +429,7 @@ impl<'a> Planner<'a> {
                 } else {
                     expected(self.site(bc).out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))
                 };
-                Plan::Call { callee, func: func.0, dst: dst.0, args: args.0.clone(), expect }
+                Plan::Call { callee, func: func.0, dst: dst.0, args: args.0.to_vec(), expect }
             }
             Instr::NegR { dst, src } | Instr::NotR { dst, src } => self.plan_unary(bc, ins, dst.0, src.0, generic_site, st),
             _ => match binop_of(ins) {
