@@ -151,9 +151,9 @@ pub struct CraneliftTier {
 pub const CODE_ARENA_BYTES: usize = 128 << 20;
 
 /// The host's ISA. `regalloc` names Cranelift's register allocator: `backtracking` (better
-/// code) for every body, `single_pass` (linear time) for the bodies whose registers are written
+/// code) for every body, `single_pass` (faster) for the bodies whose registers are written
 /// through ([`entries::write_through_threshold`]), whose values mostly live from a definition
-/// to its store.
+/// to its store, up to [`entries::SINGLE_PASS_MAX_INSTRUCTIONS`].
 fn host_isa(regalloc: &str) -> Result<OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
@@ -283,8 +283,11 @@ impl CraneliftTier {
         } else {
             None
         };
+        let len = program.layout.bodies[body as usize].end - program.layout.bodies[body as usize].start;
         if write_through {
             self.stats.written_through += 1;
+        }
+        if write_through && len <= entries::SINGLE_PASS_MAX_INSTRUCTIONS {
             self.define_linear(id)?;
         } else {
             self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError::Failed(format!("{e:?}")))?;
