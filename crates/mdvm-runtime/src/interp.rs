@@ -1518,6 +1518,15 @@ fn exec_cold(
             }
         }
         Op::ConcatStrR { dst, a, b } => {
+            // `s = s + x` appends in place when the register holds the string alone.
+            if dst == a && a != b {
+                let tail = r!(b).clone();
+                if let Value::Str(s) = &mut r!(a) {
+                    if let Some(s) = Rc::get_mut(s) {
+                        return ops::append_display(s, &tail);
+                    }
+                }
+            }
             let v = ops::concat_display(&r!(a), &r!(b))?;
             r!(dst).set(v);
         }

@@ -257,6 +257,38 @@ pub fn concat_display(a: &Value, b: &Value) -> Result<Value, OpError> {
     }
 }
 
+/// `CONCAT_STR_R` into a string that its destination register holds alone (`a`, which is
+/// also the left operand): `a` grows in place by the text of `b`, amortized O(its length),
+/// instead of being copied. The checks, work charges and errors are those of
+/// [`concat_display`], in the same order, so fuel and failures do not depend on whether the
+/// string was shared; on an error `a` is unchanged.
+pub fn append_display(a: &mut Str, b: &Value) -> Result<(), OpError> {
+    match b {
+        Value::Str(y) => {
+            // As `concat_strs`.
+            if a.byte_len() + y.byte_len() > MAX_STRING_BYTES {
+                return Err(string_too_long());
+            }
+            crate::memory::reserve(a.byte_len() + y.byte_len())?;
+            a.push(y.as_str(), y.char_len());
+        }
+        _ => {
+            // As the text builder of `concat_display`: `a`'s text is written (checked and
+            // charged) first, then `b`'s display form, within the same bound.
+            let limit = MAX_STRING_BYTES.min(crate::memory::headroom());
+            if a.byte_len() > limit {
+                return Err(text_refused());
+            }
+            crate::work::charge(a.byte_len()).map_err(|_| text_refused())?;
+            let mut tail = BoundedString::new(limit - a.byte_len());
+            b.write_display(&mut tail).map_err(|_| text_refused())?;
+            let tail = tail.as_str();
+            a.push(tail, tail.chars().count());
+        }
+    }
+    Ok(())
+}
+
 /// `STR_LEN_R`: length in characters of a string (or URL).
 pub fn str_len(a: &Value) -> Result<Value, OpError> {
     match a {
@@ -466,6 +498,43 @@ mod tests {
     }
     fn f(v: f64) -> Value {
         Value::Float(v)
+    }
+
+    /// `CONCAT_STR_R` of `a` and `b` both ways, under a meter with `fuel` left: copying
+    /// (`concat_display`) and in place (`append_display`). Returns each outcome (the text and
+    /// its character count, or the error kind) and the fuel each charged.
+    fn concat_both_ways(a: &str, b: &Value, fuel: u64) -> [(Result<(String, usize), ErrorKind>, u64); 2] {
+        let meter = crate::work::begin(fuel);
+        let copied = concat_display(&Value::str(a), b)
+            .map(|v| match v {
+                Value::Str(s) => (s.as_str().to_string(), s.char_len()),
+                v => panic!("not a string: {v:?}"),
+            })
+            .map_err(|e| e.kind);
+        let copied_fuel = meter.end();
+        let meter = crate::work::begin(fuel);
+        let mut grown = Str::new(a);
+        let appended = append_display(&mut grown, b).map(|()| (grown.as_str().to_string(), grown.char_len())).map_err(|e| e.kind);
+        let appended_fuel = meter.end();
+        if appended.is_err() {
+            assert_eq!(grown.as_str(), a, "a failed append leaves the string as it was");
+        }
+        [(copied, copied_fuel), (appended, appended_fuel)]
+    }
+
+    #[test]
+    fn appending_in_place_matches_concatenation() {
+        let long = "é".repeat(300);
+        let operands = [Value::str("ab"), Value::str(long.as_str()), i(-42), f(2.5), Value::Bool(true), Value::Empty, Value::str("")];
+        for a in ["", "xyz", long.as_str()] {
+            for b in &operands {
+                // Unmetered, then with fuel enough, then with too little for the work.
+                for fuel in [u64::MAX, 1_000, 3, 0] {
+                    let [copied, appended] = concat_both_ways(a, b, fuel);
+                    assert_eq!(copied, appended, "{a:?} + {b:?} with fuel {fuel}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -175,14 +175,16 @@ impl Tag {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Str {
-    text: Box<str>,
+    /// A `String`, not a `Box<str>`: a string its register holds alone grows in place
+    /// ([`Str::push`]), with the spare capacity that makes appending amortized O(1).
+    text: String,
     chars: usize,
 }
 
 impl Str {
     /// A string holding `s`.
     pub fn new(s: impl Into<Box<str>>) -> Str {
-        let text = s.into();
+        let text = s.into().into_string();
         let chars = text.chars().count();
         Str { text, chars }
     }
@@ -192,7 +194,14 @@ impl Str {
         let mut s = String::with_capacity(a.len() + b.len());
         s.push_str(a);
         s.push_str(b);
-        Str { text: s.into_boxed_str(), chars: a_chars + b_chars }
+        Str { text: s, chars: a_chars + b_chars }
+    }
+
+    /// Appends `s`, of `chars` characters, in place (the caller holds this string alone and
+    /// has checked the length and memory limits).
+    pub fn push(&mut self, s: &str, chars: usize) {
+        self.text.push_str(s);
+        self.chars += chars;
     }
 
     /// The text.
