@@ -1240,7 +1240,18 @@ impl Machine {
                         r!(dst).set(v);
                     }
                 }
-                Op::AddR { dst, a, b } => arith!(dst, a, b, checked_add, +),
+                Op::AddR { dst, a, b } => {
+                    profile2!(a, b);
+                    let v = match (&r!(a), &r!(b)) {
+                        (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
+                            Some(v) => Value::Int(v),
+                            None => tryop!(binary_slow(code[pc], &r!(a), &r!(b))),
+                        },
+                        (Value::Float(x), Value::Float(y)) => Value::Float(*x + *y),
+                        _ => tryop!(charged!(add_slow(regs, dst, a, b))),
+                    };
+                    r!(dst).set(v);
+                }
                 Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -),
                 Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *),
                 Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
@@ -1394,6 +1405,26 @@ fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
         Op::ModR { .. } => ops::rem(a, b),
         _ => unreachable!("binary_slow called with {op:?}"),
     }
+}
+
+/// The generic path of `ADD_R` (what is not two ints or two floats): `s = s + t` of two strings
+/// appends `t` in place when the destination is the left operand and holds its string alone
+/// ([`ops::append_display`]: the checks, charges and errors of the copy), and the result is
+/// taken out of the register to be set back; otherwise [`ops::add`].
+#[inline(never)]
+fn add_slow(regs: &mut [Value; WINDOW], dst: u8, a: u8, b: u8) -> Result<Value, OpError> {
+    if dst == a && a != b {
+        if let Value::Str(tail) = &regs[b as usize] {
+            let tail = Value::Str(tail.clone());
+            if let Value::Str(s) = &mut regs[a as usize] {
+                if let Some(s) = Rc::get_mut(s) {
+                    ops::append_display(s, &tail)?;
+                    return Ok(std::mem::take(&mut regs[a as usize]));
+                }
+            }
+        }
+    }
+    ops::add(&regs[a as usize], &regs[b as usize])
 }
 
 /// The generic path of the ordering comparisons (`op` is one of them).
@@ -1675,7 +1706,11 @@ fn exec_simple(
             let v = r!(src).clone();
             r!(dst).set(v);
         }
-        Op::AddR { dst, a, b } | Op::SubR { dst, a, b } | Op::MulR { dst, a, b } | Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
+        Op::AddR { dst, a, b } => {
+            let v = add_slow(regs, dst, a, b)?;
+            r!(dst).set(v);
+        }
+        Op::SubR { dst, a, b } | Op::MulR { dst, a, b } | Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
             let v = binary_slow(op, &r!(a), &r!(b))?;
             r!(dst).set(v);
         }
