@@ -978,8 +978,9 @@ impl Machine {
                 }
             };
         }
+        // `$slow` is the generic path (what is not two ints or two floats).
         macro_rules! arith {
-            ($dst:expr, $a:expr, $b:expr, $checked:ident, $fop:tt) => {{
+            ($dst:expr, $a:expr, $b:expr, $checked:ident, $fop:tt, $slow:expr) => {{
                 profile2!($a, $b);
                 let v = match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => match x.$checked(*y) {
@@ -987,7 +988,7 @@ impl Machine {
                         None => tryop!(binary_slow(code[pc], &r!($a), &r!($b))),
                     },
                     (Value::Float(x), Value::Float(y)) => Value::Float(*x $fop *y),
-                    (x, y) => tryop!(charged!(binary_slow(code[pc], x, y))),
+                    _ => tryop!(charged!($slow)),
                 };
                 r!($dst).set(v);
             }};
@@ -1240,20 +1241,9 @@ impl Machine {
                         r!(dst).set(v);
                     }
                 }
-                Op::AddR { dst, a, b } => {
-                    profile2!(a, b);
-                    let v = match (&r!(a), &r!(b)) {
-                        (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
-                            Some(v) => Value::Int(v),
-                            None => tryop!(binary_slow(code[pc], &r!(a), &r!(b))),
-                        },
-                        (Value::Float(x), Value::Float(y)) => Value::Float(*x + *y),
-                        _ => tryop!(charged!(add_slow(regs, dst, a, b))),
-                    };
-                    r!(dst).set(v);
-                }
-                Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -),
-                Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *),
+                Op::AddR { dst, a, b } => arith!(dst, a, b, checked_add, +, add_slow(regs, dst, a, b)),
+                Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -, binary_slow(code[pc], &r!(a), &r!(b))),
+                Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *, binary_slow(code[pc], &r!(a), &r!(b))),
                 Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
                     profile2!(a, b);
                     let v = tryop!(charged!(binary_slow(op, &r!(a), &r!(b))));
@@ -1407,24 +1397,32 @@ fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
     }
 }
 
-/// The generic path of `ADD_R` (what is not two ints or two floats): `s = s + t` of two strings
-/// appends `t` in place when the destination is the left operand and holds its string alone
-/// ([`ops::append_display`]: the checks, charges and errors of the copy), and the result is
-/// taken out of the register to be set back; otherwise [`ops::add`].
+/// `dst = a + b` where `dst` is `a`, holding a string no other value shares: appends `b` in
+/// place ([`ops::append_display`]: the checks, charges and errors of the copy) and returns its
+/// outcome; `None` when that does not apply. `b` must be a string too unless `any_tail`
+/// (`CONCAT_STR_R` appends any value's display text; `ADD_R` adds only two strings).
+fn append_in_place(regs: &mut [Value; WINDOW], dst: u8, a: u8, b: u8, any_tail: bool) -> Option<Result<(), OpError>> {
+    if dst != a || a == b {
+        return None;
+    }
+    let tail = match &regs[b as usize] {
+        t @ Value::Str(_) => t.clone(),
+        t if any_tail => t.clone(),
+        _ => return None,
+    };
+    let Value::Str(s) = &mut regs[a as usize] else { return None };
+    Some(ops::append_display(Rc::get_mut(s)?, &tail))
+}
+
+/// The generic path of `ADD_R` (what is not two ints or two floats): `s = s + t` of two
+/// strings appends in place when it can ([`append_in_place`]; the result is taken out of the
+/// register to be set back), else [`ops::add`].
 #[inline(never)]
 fn add_slow(regs: &mut [Value; WINDOW], dst: u8, a: u8, b: u8) -> Result<Value, OpError> {
-    if dst == a && a != b {
-        if let Value::Str(tail) = &regs[b as usize] {
-            let tail = Value::Str(tail.clone());
-            if let Value::Str(s) = &mut regs[a as usize] {
-                if let Some(s) = Rc::get_mut(s) {
-                    ops::append_display(s, &tail)?;
-                    return Ok(std::mem::take(&mut regs[a as usize]));
-                }
-            }
-        }
+    match append_in_place(regs, dst, a, b, false) {
+        Some(appended) => appended.map(|()| std::mem::take(&mut regs[a as usize])),
+        None => ops::add(&regs[a as usize], &regs[b as usize]),
     }
-    ops::add(&regs[a as usize], &regs[b as usize])
 }
 
 /// The generic path of the ordering comparisons (`op` is one of them).
@@ -1549,14 +1547,8 @@ fn exec_cold(
             }
         }
         Op::ConcatStrR { dst, a, b } => {
-            // `s = s + x` appends in place when the register holds the string alone.
-            if dst == a && a != b {
-                let tail = r!(b).clone();
-                if let Value::Str(s) = &mut r!(a) {
-                    if let Some(s) = Rc::get_mut(s) {
-                        return ops::append_display(s, &tail);
-                    }
-                }
+            if let Some(appended) = append_in_place(regs, dst, a, b, true) {
+                return appended;
             }
             let v = ops::concat_display(&r!(a), &r!(b))?;
             r!(dst).set(v);

@@ -572,7 +572,7 @@ impl Program {
         if end > start {
             // Candidates: a resolved call whose callee register was loaded with the name just
             // before it, and is not also an argument (an argument there must see the name).
-            let mut candidates: Vec<(usize, u32)> = Vec::new();
+            let mut candidates: Vec<(usize, u32, u32)> = Vec::new();
             for i in code_start as usize + 1..self.code.len() {
                 let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.code[i] else { continue };
                 let cs = &self.call_sites[site as usize];
@@ -580,7 +580,7 @@ impl Program {
                     continue;
                 }
                 if matches!(self.code[i - 1], Op::LoadConstR { dst, .. } if dst == cs.func && !cs.args.contains(&dst)) {
-                    candidates.push((i, self.bc_index[i]));
+                    candidates.push((i, self.bc_index[i], site));
                 }
             }
             // Liveness by one backward walk per block: no set per instruction, so a body of
@@ -588,29 +588,32 @@ impl Program {
             let cfg = mdbc::cfg::Cfg::build(&self.module, body);
             let live_in = cfg.live_in_blocks(&self.module);
             entry_live = live_in[cfg.block_at(start) as usize];
-            let mut dead_after: std::collections::HashSet<u32> = std::collections::HashSet::new();
+            // The candidates whose name register is dead after the call, by call position.
+            let mut name_dead: std::collections::HashMap<u32, bool> = candidates
+                .iter()
+                .map(|&(_, bc, _)| (bc, false))
+                .collect();
             if !candidates.is_empty() {
-                let wanted: std::collections::HashMap<u32, u8> =
-                    candidates.iter().map(|&(i, bc)| (bc, self.call_sites[self.site_of(i)].func)).collect();
                 cfg.for_each_live_out(&self.module, &live_in, |idx, live| {
-                    if let Some(&func) = wanted.get(&idx) {
-                        if !live.contains(func) {
-                            dead_after.insert(idx);
-                        }
+                    if let Some(dead) = name_dead.get_mut(&idx) {
+                        let func = match self.module.code[idx as usize] {
+                            Instr::CallR { func, .. } => func.0,
+                            _ => unreachable!("a candidate is a call"),
+                        };
+                        *dead = !live.contains(func);
                     }
                 });
             }
-            for (i, bc) in candidates {
-                if !dead_after.contains(&bc) {
+            for (i, bc, site) in candidates {
+                if !name_dead[&bc] {
                     continue;
                 }
-                let site = self.site_of(i);
                 let Op::LoadConstR { k, .. } = self.code[i - 1] else { unreachable!("a candidate follows its name load") };
-                let cs = &mut self.call_sites[site];
+                let cs = &mut self.call_sites[site as usize];
                 cs.name = k;
                 self.code[i - 1] = match cs.native {
-                    Some(_) => Op::LoadCallNative { site: site as u32 },
-                    None => Op::LoadCall { site: site as u32 },
+                    Some(_) => Op::LoadCallNative { site },
+                    None => Op::LoadCall { site },
                 };
             }
         }
@@ -681,14 +684,6 @@ impl Program {
     /// What callee name `name` resolves to: a function of the module, else a native.
     pub fn resolve_name(&self, name: &str) -> Option<Callee> {
         resolve(&self.by_name, &self.natives, name)
-    }
-
-    /// The call site of the call op at internal index `i` (a `CallR` or `CallNative`).
-    fn site_of(&self, i: usize) -> usize {
-        match self.code[i] {
-            Op::CallR { args: site, .. } | Op::CallNative { site } => site as usize,
-            op => unreachable!("not a call: {op:?}"),
-        }
     }
 
     /// The op at internal index `pc` as it was before fusion: a fused comparison and branch
