@@ -166,3 +166,59 @@ fn x86_64_jit_emits_x86_64_code() {
     assert!(stderr.contains("%rbp"), "no x86-64 frame pointer in the dump:\n{stderr}");
     assert!(!stderr.contains("stp fp, lr"), "AArch64 code in the dump:\n{stderr}");
 }
+
+/// A loop entered by OSR that calls a function and a native whose names were loaded before
+/// the loop: `acc += twice(abs(3 - i))` for i in 0..4000.
+const NAMES_BEFORE_THE_LOOP: &str = "
+        LOAD_CONST_R r1, str \"twice\"
+        LOAD_CONST_R r8, str \"abs\"
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 0
+        LOAD_CONST_R r4, int 4000
+        LOAD_CONST_R r5, int 1
+        LOAD_CONST_R r9, int 3
+loop:   LT_R r6, r3, r4
+        JUMP_IF_NOT_R r6, done
+        SUB_R r10, r9, r3
+        CALL_R r8, r11, r10
+        CALL_R r1, r7, r11
+        ADD_R r2, r2, r7
+        ADD_R r3, r3, r5
+        JUMP_R loop
+done:   DEBUG_PRINT r2
+        RETURN_R
+.func twice
+        ADD_R r1, r0, r0
+        RETURN_R r1
+";
+
+/// Code entered by OSR knows a callee name loaded before its loop, as code compiled from the
+/// body's entry does: it calls the function and the native directly, never through the dynamic
+/// call helper that resolves the name at run time.
+#[test]
+fn osr_code_calls_callees_named_before_the_loop_directly() {
+    let dir = mdvm_tests::TempDir::new("osr-callee-names");
+    let file = dir.write("names_before_the_loop.mdbc", &assemble_bytes(NAMES_BEFORE_THE_LOOP));
+    let bin = mdvm_bin();
+    let out = Command::new(bin)
+        .args(["run", "--tier", "auto", "--always-osr"])
+        .arg(&file)
+        .env("MDVM_JIT_DUMP", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "mdvm failed:\n{stderr}");
+    // sum over i < 4000 of 2 * |3 - i|: 2 * (3 + 2 + 1 + 0) + 2 * (1 + ... + 3996).
+    let expected = 2 * (3 + 2 + 1) + 2 * (3996 * 3997 / 2);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{expected}\n"));
+    let osr: Vec<&str> = stderr
+        .split("; ---- CLIF of body ")
+        .filter(|s| s.lines().next().is_some_and(|l| l.contains("_osr")))
+        .map(|s| s.split("; ---- machine code").next().unwrap_or(""))
+        .collect();
+    assert!(!osr.is_empty(), "main's loop was not entered by OSR:\n{stderr}");
+    for clif in osr {
+        assert!(!clif.contains("mdvm_call_dynamic"), "OSR code resolves a callee at run time:\n{clif}");
+    }
+}

@@ -147,7 +147,10 @@ fn start_state(program: &Program, body: u32, params: &[(u8, Tag)]) -> State {
 /// The state an OSR entry at `header` enters the loop in, and the registers it guards: every
 /// register live at the header whose frame slot holds an empty, bool, int or float now
 /// (`tags`) is guarded to that type and unboxed, so the loop's steady state is its state from
-/// the first iteration; registers dead there are released at entry.
+/// the first iteration. A register holding a string whose every definition loads one string
+/// constant naming a function or native (a callee name loaded before the loop) is guarded to
+/// be a string and known as that callee ([`Val::Fn`]), so the loop's calls are direct as in code
+/// compiled from the body's entry. Registers dead there are released at entry.
 fn osr_state(s: &Speculation<'_>, header: u32, tags: &[Tag]) -> (State, Vec<(u8, Tag)>) {
     let live = s.live_in(header);
     let mut guards = Vec::new();
@@ -159,6 +162,12 @@ fn osr_state(s: &Speculation<'_>, header: u32, tags: &[Tag]) -> (State, Vec<(u8,
                     guards.push((r as u8, t));
                     // The slot may still hold a plain value (or be empty).
                     Reg { val: Val::unboxed(t), slot: Slot::Plain }
+                }
+                Some(Tag::Str) if s.callee_const(r as u8).is_some() => {
+                    let (callee, k) = s.callee_const(r as u8).expect("checked");
+                    guards.push((r as u8, Tag::Str));
+                    // The slot keeps its string (equal to the constant).
+                    Reg { val: Val::Fn(callee, k), slot: Slot::Owned }
                 }
                 _ if !live.contains(r as u8) => Reg { val: Val::Dead, slot: Slot::Plain },
                 _ => Reg::MEM,
@@ -468,36 +477,40 @@ fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<TypedArrival<'_>>) {
     }
 }
 
-/// The OSR entry's guards: each register of `guards` must hold its type now (nothing charged
-/// yet: exits refund nothing; a failure resumes the interpreter at the header, entered from
-/// `latch`, with the frame as it is). A register whose every definition loads one constant
-/// holds that constant (it is live here, so it was defined): the loop sees the value, not a
-/// load. Registers dead at the header are released.
+/// The OSR entry: releases the registers dead at the header, then guards each register of
+/// `guards` to hold its type now (nothing charged yet: exits refund nothing; a failure resumes
+/// the interpreter at the header, entered from `latch`, with the frame as it is, dead registers
+/// emptied). A register whose every definition loads one constant holds that constant (it is
+/// live here, so it was defined): the loop sees the value, not a load.
 fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: &State, guards: &[(u8, Tag)]) {
     let live = g.s.live_in(header);
     let mut st = entry_state.clone();
     for &(r, _) in guards {
         st[r as usize] = Reg::MEM;
     }
-    g.uncharged_exits = true;
-    for &(r, t) in guards {
-        let v = g.check_and_unbox(r, t, header, latch, &st, live);
-        let v = match (t, g.s.consts[r as usize].clone()) {
-            (Tag::Int, Some(Constant::Int(c))) => g.iconst(c),
-            (Tag::Bool, Some(Constant::Bool(c))) => g.iconst(c as i64),
-            (Tag::Float, Some(Constant::Float(c))) => g.b.ins().f64const(c),
-            _ => v,
-        };
-        match t {
-            Tag::Float => g.b.def_var(g.fvars[r as usize], v),
-            Tag::Empty => {}
-            _ => g.b.def_var(g.ivars[r as usize], v),
-        }
-    }
-    g.uncharged_exits = false;
+    // Registers dead at the header are released first: a release is a call, which clobbers
+    // every float register, and an unboxed float guarded before it would live across it (the
+    // register allocator then kept the loop's float in a stack slot).
     for r in (0..g.s.nregs).map(|r| r as u8) {
         if !live.contains(r) {
             g.release_slot(r);
         }
     }
+    g.uncharged_exits = true;
+    for &(r, t) in guards {
+        let v = g.check_and_unbox(r, t, header, latch, &st, live);
+        let v = match (t, g.s.consts[r as usize].map(|k| &g.s.m.constants[k as usize])) {
+            (Tag::Int, Some(&Constant::Int(c))) => g.iconst(c),
+            (Tag::Bool, Some(&Constant::Bool(c))) => g.iconst(c as i64),
+            (Tag::Float, Some(&Constant::Float(c))) => g.b.ins().f64const(c),
+            _ => v,
+        };
+        match t {
+            Tag::Float => g.b.def_var(g.fvars[r as usize], v),
+            // A callee name: the state knows it ([`osr_state`]).
+            Tag::Empty | Tag::Str => {}
+            _ => g.b.def_var(g.ivars[r as usize], v),
+        }
+    }
+    g.uncharged_exits = false;
 }

@@ -134,6 +134,9 @@ pub struct CraneliftTier {
     unbounded_loops: HashSet<(u32, u32)>,
     /// Bodies over the compile budget: they stay in the interpreter.
     over_budget: HashSet<u32>,
+    /// Per body, whether it jumps out of its own range ([`leaves_its_range`]): such a body
+    /// gets no OSR entries.
+    leaves_range: HashMap<u32, bool>,
     /// OSR entries by (body, header, latch) internal indices.
     osr: HashMap<(u32, u32, u32), NativeEntry>,
     /// Typed entry of each body's current code, called directly by compiled callers.
@@ -202,6 +205,7 @@ impl CraneliftTier {
             generic: HashSet::new(),
             unbounded_loops: HashSet::new(),
             over_budget: HashSet::new(),
+            leaves_range: HashMap::new(),
             osr: HashMap::new(),
             typed: HashMap::new(),
             next_name: 0,
@@ -504,6 +508,13 @@ impl CompiledTier for CraneliftTier {
         if self.over_budget.contains(&body) {
             return None;
         }
+        // The analyses an OSR entry relies on (single constants, int ranges) hold on every path
+        // from the body's start through its own code. A frame that left the range by a jump
+        // may come back into it from the other range's code with values those paths never
+        // make: such bodies are compiled only from their entry.
+        if *self.leaves_range.entry(body).or_insert_with(|| leaves_its_range(program, body)) {
+            return None;
+        }
         match self.build(program, feedback, body, Some((header_bc, latch_bc, frame))) {
             Ok(e) => {
                 self.stats.osr_compiled += 1;
@@ -553,4 +564,11 @@ impl CompiledTier for CraneliftTier {
     fn enable_safepoints(&mut self, flag_address: usize) {
         self.options.interrupt_flag = flag_address;
     }
+}
+
+/// True if body `body` of `program` has a jump out of its own range (to before its start or
+/// past its end; [`mdbc::cfg::Block::leaves`]).
+fn leaves_its_range(program: &Program, body: u32) -> bool {
+    let lb = &program.layout.bodies[body as usize];
+    (lb.start..lb.end).any(|i| matches!(program.module.code[i as usize].jump_target(i), Some(t) if t < lb.start || t > lb.end))
 }

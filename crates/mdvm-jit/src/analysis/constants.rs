@@ -3,13 +3,15 @@
 use mdbc::cfg::RegSet;
 use mdbc::{Constant, Instr, Module};
 
-/// For each register ([`mdbc::operand::REGISTERS`]) of the body `start..end`: the constant it
-/// always holds once defined, when every instruction that writes it loads the same int, float (not
-/// NaN) or bool constant, and it is not live at the body's start (`entry_live`), so no parameter or
-/// earlier value reaches a read. `DEFINE_R` writes nothing. A register written only by such loads
-/// is that constant wherever it is live: compiled code uses the value, not the load.
-pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<Constant>> {
-    let mut out: Vec<Option<Option<Constant>>> = vec![None; mdbc::operand::REGISTERS];
+/// For each register ([`mdbc::operand::REGISTERS`]) of the body `start..end`: the index of the
+/// constant it always holds once defined, when every instruction that writes it loads an equal
+/// int, float (not NaN), bool or string constant (the first such load's index), and it is not
+/// live at the body's start (`entry_live`), so no parameter or earlier value reaches a read.
+/// `DEFINE_R` writes nothing. A register written only by such loads is that constant wherever
+/// it is live: compiled code uses the value, not the load (and knows a callee name held since
+/// before a loop it enters by OSR).
+pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: RegSet) -> Vec<Option<u16>> {
+    let mut out: Vec<Option<Option<u16>>> = vec![None; mdbc::operand::REGISTERS];
     for ins in &m.code[start as usize..end as usize] {
         if matches!(ins, Instr::DefineR { .. }) {
             continue;
@@ -17,8 +19,8 @@ pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: Reg
         let Some(r) = ins.def() else { continue };
         let this = match ins {
             Instr::LoadConstR { k, .. } => match &m.constants[k.0 as usize] {
-                c @ (Constant::Int(_) | Constant::Bool(_)) => Some(c.clone()),
-                Constant::Float(f) if !f.is_nan() => Some(Constant::Float(*f)),
+                Constant::Int(_) | Constant::Bool(_) | Constant::Str(_) => Some(k.0),
+                Constant::Float(f) if !f.is_nan() => Some(k.0),
                 _ => None,
             },
             _ => None,
@@ -26,22 +28,11 @@ pub(crate) fn single_constants(m: &Module, start: u32, end: u32, entry_live: Reg
         let slot = &mut out[r as usize];
         *slot = match (slot.take(), this) {
             (None, t) => Some(t),
-            (Some(Some(a)), Some(b)) if constant_bits(&a) == constant_bits(&b) => Some(Some(a)),
+            (Some(Some(a)), Some(b)) if m.constants[a as usize] == m.constants[b as usize] => Some(Some(a)),
             _ => Some(None),
         };
     }
     out.into_iter().enumerate().map(|(r, c)| c.flatten().filter(|_| !entry_live.contains(r as u8))).collect()
-}
-
-/// A constant's kind and bits, for exact comparison (floats by bit pattern, so `0.0` and
-/// `-0.0` differ); `None` for strings and empty.
-fn constant_bits(c: &Constant) -> Option<(u8, u64)> {
-    match c {
-        Constant::Int(i) => Some((0, *i as u64)),
-        Constant::Float(f) => Some((1, f.to_bits())),
-        Constant::Bool(b) => Some((2, *b as u64)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -57,7 +48,7 @@ mod tests {
         let cfg = mdbc::cfg::Cfg::build(&m, b);
         let live = cfg.live_out(&m);
         let entry_live = cfg.live_in_at(&m, &live, b.start);
-        single_constants(&m, b.start, b.end, entry_live)
+        single_constants(&m, b.start, b.end, entry_live).into_iter().map(|k| k.map(|k| m.constants[k as usize].clone())).collect()
     }
 
     #[test]
@@ -73,6 +64,9 @@ mod tests {
                 LOAD_CONST_R r4, int 1
                 ADD_R r4, r4, r0
                 LOAD_CONST_R r5, str \"s\"
+                LOAD_CONST_R r5, str \"s\"
+                LOAD_CONST_R r8, str \"s\"
+                LOAD_CONST_R r8, str \"t\"
                 DEFINE_R r0, int
                 LOAD_CONST_R r6, float 0.0
                 LOAD_CONST_R r6, float -0.0
@@ -84,7 +78,8 @@ mod tests {
         assert_eq!(c[2], Some(Constant::Bool(true)));
         assert_eq!(c[3], None, "two different constants");
         assert_eq!(c[4], None, "also written by an addition");
-        assert_eq!(c[5], None, "strings are not tracked");
+        assert_eq!(c[5], Some(Constant::Str("s".into())), "loaded twice with equal strings");
+        assert_eq!(c[8], None, "two different strings");
         assert_eq!(c[6], None, "0.0 and -0.0 are different constants");
         assert_eq!(c[7], None, "never written");
     }

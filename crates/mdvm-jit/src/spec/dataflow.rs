@@ -8,6 +8,7 @@
 
 use mdbc::cfg::{Cfg, RegSet};
 use mdbc::Module;
+use mdvm_runtime::program::Callee;
 
 use crate::analysis::ranges::{self, Facts};
 use crate::spec::plan::{Plan, Planner};
@@ -28,9 +29,9 @@ pub(crate) struct Speculation<'a> {
     pub head: Vec<Option<State>>,
     /// Per block, the int range facts at its start after its phis ([`ranges`]).
     pub entry_facts: Vec<Facts>,
-    /// Per register, the one constant it holds once defined, when only one is possible
-    /// ([`crate::analysis::constants::single_constants`]).
-    pub consts: Vec<Option<mdbc::Constant>>,
+    /// Per register, the index of the one constant it holds once defined, when only one is
+    /// possible ([`crate::analysis::constants::single_constants`]).
+    pub consts: Vec<Option<u16>>,
 }
 
 impl<'a> Speculation<'a> {
@@ -52,8 +53,19 @@ impl<'a> Speculation<'a> {
 
     /// The one int register `r` holds whenever it holds an int, if only one is possible.
     pub fn int_const(&self, r: u8) -> Option<i64> {
-        match self.consts[r as usize] {
-            Some(mdbc::Constant::Int(i)) => Some(i),
+        match self.consts[r as usize].map(|k| &self.m.constants[k as usize]) {
+            Some(mdbc::Constant::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The callee register `r` names whenever it holds a string, and that string's constant
+    /// index: `r` only ever holds one string constant, which names a function of the module or
+    /// a native ([`mdvm_runtime::program::Program::resolve_name`]).
+    pub fn callee_const(&self, r: u8) -> Option<(Callee, u16)> {
+        let k = self.consts[r as usize]?;
+        match &self.m.constants[k as usize] {
+            mdbc::Constant::Str(name) => self.planner.program.resolve_name(name).map(|c| (c, k)),
             _ => None,
         }
     }
