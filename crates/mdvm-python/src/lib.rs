@@ -241,9 +241,9 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
                     continue;
                 }
             },
-            Frame::Dict(_, Value::Dict(d), i) => match d.get_index(*i) {
-                Some((k, x)) => {
-                    *i += 1;
+            Frame::Dict(_, Value::Dict(d), i) => match d.next_entry(*i) {
+                Some((at, k, x)) => {
+                    *i = at + 1;
                     (Some(k.clone()), x.clone())
                 }
                 None => {

@@ -5,6 +5,7 @@
 //! * [`value`]: the [`Value`] type (its in-memory layout is documented for the JIT), strings,
 //!   dicts, reference counting with copy-on-write value semantics;
 //! * [`mod@array`]: arrays, packed when they hold only ints or floats;
+//! * [`dict`]: dicts, string keys in insertion order with constant-time removal;
 //! * [`ops`]: the semantics of every operation, shared by both tiers;
 //! * [`program`]: a verified module turned into the interpreter's compact form;
 //! * [`interp`]: the interpreter tier ([`Machine`]): frames in one contiguous value stack,
@@ -20,6 +21,7 @@
 //! * [`error`]: runtime errors with function and bytecode position.
 
 pub mod array;
+pub mod dict;
 pub mod error;
 pub mod feedback;
 pub mod helpers;

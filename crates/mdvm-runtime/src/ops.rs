@@ -398,7 +398,7 @@ pub fn dict_remove(d: &mut Value, k: &Value) -> Result<(), OpError> {
     let key = key_of(k)?;
     if dict_ref(d, "remove a key from")?.contains_key(key) {
         let key = key.clone();
-        dict_mut(d, "remove a key from")?.shift_remove(&key);
+        dict_mut(d, "remove a key from")?.remove(&key);
     }
     Ok(())
 }

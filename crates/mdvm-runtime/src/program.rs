@@ -395,7 +395,12 @@ fn const_value(c: &Constant) -> Value {
     match c {
         Constant::Int(i) => Value::Int(*i),
         Constant::Float(f) => Value::Float(*f),
-        Constant::Str(s) => Value::Str(Rc::new(Str::new(s.as_str()))),
+        Constant::Str(s) => {
+            // Hashed once here: a constant dict key is never hashed again.
+            let s = Str::new(s.as_str());
+            s.hash_code();
+            Value::Str(Rc::new(s))
+        }
         Constant::Bool(b) => Value::Bool(*b),
         Constant::Empty => Value::Empty,
     }

@@ -48,75 +48,15 @@
 //!   the text would pass a limit, so converting a huge value to a string fails after building
 //!   at most the limit, not the whole text.
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
 pub use crate::array::{array_layout, Array, ArrayLayout};
 use crate::array::KIND_VALUES;
 
-use indexmap::IndexMap;
-
-/// The map a [`Dict`] holds: string keys in insertion order, FxHash.
-pub type DictMap = IndexMap<Rc<Str>, Value, rustc_hash::FxBuildHasher>;
-
-/// A dictionary: string keys in insertion order. It dereferences to its [`DictMap`] for every
-/// map operation; it is a type of its own so that freeing a deeply nested dict does not recurse
-/// (see the module documentation, *Freeing*).
-#[derive(Clone, Default)]
-pub struct Dict(DictMap);
-
-impl Dict {
-    /// An empty dict.
-    pub fn new() -> Dict {
-        Dict::default()
-    }
-}
-
-impl Deref for Dict {
-    type Target = DictMap;
-    #[inline]
-    fn deref(&self) -> &DictMap {
-        &self.0
-    }
-}
-
-impl DerefMut for Dict {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut DictMap {
-        &mut self.0
-    }
-}
-
-impl From<DictMap> for Dict {
-    fn from(map: DictMap) -> Dict {
-        Dict(map)
-    }
-}
-
-impl FromIterator<(Rc<Str>, Value)> for Dict {
-    /// Entries in order; a repeated key keeps its first place and its last value.
-    fn from_iter<I: IntoIterator<Item = (Rc<Str>, Value)>>(entries: I) -> Dict {
-        Dict(entries.into_iter().collect())
-    }
-}
-
-impl fmt::Debug for Dict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl Drop for Dict {
-    /// Frees the entries without recursing on the native stack (module documentation,
-    /// *Freeing*).
-    fn drop(&mut self) {
-        if !self.0.is_empty() {
-            drop_children(std::mem::take(&mut self.0).into_values());
-        }
-    }
-}
+pub use crate::dict::Dict;
 
 /// The type tag of a [`Value`] (the tag word at offset 0), equal to the bytecode's type ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,8 +110,8 @@ impl Tag {
     }
 }
 
-/// An immutable string with its length in characters (Unicode scalar values) cached.
-/// `repr(C)`, so that compiled code can read the count ([`str_layout`]).
+/// An immutable string with its length in characters (Unicode scalar values) and its hash
+/// cached. `repr(C)`, so that compiled code can read the count ([`str_layout`]).
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Str {
@@ -179,6 +119,8 @@ pub struct Str {
     /// ([`Str::push`]), with the spare capacity that makes appending amortized O(1).
     text: String,
     chars: usize,
+    /// [`Str::hash_code`] once computed; 0 before.
+    hash: Cell<u64>,
 }
 
 impl Str {
@@ -186,7 +128,7 @@ impl Str {
     pub fn new(s: impl Into<Box<str>>) -> Str {
         let text = s.into().into_string();
         let chars = text.chars().count();
-        Str { text, chars }
+        Str { text, chars, hash: Cell::new(0) }
     }
 
     /// Concatenation of `a` and `b` (character count added, not recounted).
@@ -194,14 +136,31 @@ impl Str {
         let mut s = String::with_capacity(a.len() + b.len());
         s.push_str(a);
         s.push_str(b);
-        Str { text: s, chars: a_chars + b_chars }
+        Str { text: s, chars: a_chars + b_chars, hash: Cell::new(0) }
     }
 
     /// Appends `s`, of `chars` characters, in place (the caller holds this string alone and
-    /// has checked the length and memory limits).
+    /// has checked the length and memory limits). The cached hash is dropped.
     pub fn push(&mut self, s: &str, chars: usize) {
         self.text.push_str(s);
         self.chars += chars;
+        self.hash.set(0);
+    }
+
+    /// The string's hash: FxHash of its bytes (never 0), computed at the first call and cached,
+    /// so a string used as a dict key many times is hashed once. [`Hash`] for `Str` writes this
+    /// one word; equal strings have equal hash codes.
+    pub fn hash_code(&self) -> u64 {
+        match self.hash.get() {
+            0 => {
+                let mut h = rustc_hash::FxHasher::default();
+                h.write(self.text.as_bytes());
+                let code = h.finish().max(1);
+                self.hash.set(code);
+                code
+            }
+            code => code,
+        }
     }
 
     /// The text.
@@ -220,15 +179,22 @@ impl Str {
     }
 }
 
+/// Equal text. The same string is equal without a look at its bytes, and two strings whose
+/// hashes are both cached and differ are unequal.
 impl PartialEq for Str {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        let (a, b) = (self.hash.get(), other.hash.get());
+        (a == 0 || b == 0 || a == b) && self.text == other.text
     }
 }
 impl Eq for Str {}
+/// The cached [`Str::hash_code`], one word.
 impl Hash for Str {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.text.hash(state)
+        state.write_u64(self.hash_code())
     }
 }
 
@@ -252,8 +218,7 @@ pub struct StrLayout {
 /// About the bytes a copy of `d` allocates (its entries and index), for the memory limit
 /// ([`crate::memory`]).
 pub fn dict_heap_bytes(d: &Dict) -> usize {
-    // An entry holds the key's pointer, the value and the hash; the index a slot per entry.
-    d.capacity() * (std::mem::size_of::<Rc<Str>>() + std::mem::size_of::<Value>() + 16)
+    d.heap_bytes()
 }
 
 /// The [`StrLayout`] of this build, measured once on live strings (the field order of `Rc`'s
@@ -603,22 +568,16 @@ impl<'a> Node<'a> {
         }
     }
 
-    fn len(self) -> usize {
-        match self {
-            Node::Array(a) => a.len(),
-            Node::Dict(d) => d.len(),
-        }
-    }
-
-    /// Element `i` of an array (`i < len`); for a dict, its key and value at position `i`.
+    /// The first element at position `i` or later, with its position (for a dict, also its
+    /// key; a dict's positions may have holes, [`Dict::next_entry`]); `None` past the end.
     #[inline]
-    fn entry(self, i: usize) -> Option<(Option<&'a Rc<Str>>, Elem<'a>)> {
+    fn entry(self, i: usize) -> Option<(usize, Option<&'a Rc<Str>>, Elem<'a>)> {
         match self {
             Node::Array(a) => match a.as_values() {
-                Some(values) => values.get(i).map(|v| (None, Elem::Ref(v))),
-                None => a.get(i).map(|v| (None, Elem::Plain(v))),
+                Some(values) => values.get(i).map(|v| (i, None, Elem::Ref(v))),
+                None => a.get(i).map(|v| (i, None, Elem::Plain(v))),
             },
-            Node::Dict(d) => d.get_index(i).map(|(k, v)| (Some(k), Elem::Ref(v))),
+            Node::Dict(d) => d.next_entry(i).map(|(p, k, v)| (p, Some(k), Elem::Ref(v))),
         }
     }
 
@@ -651,12 +610,13 @@ impl<'a> Node<'a> {
 fn write_container(root: Node<'_>, out: &mut impl fmt::Write) -> fmt::Result {
     // The containers being written, outermost first, each with the index of its next element;
     // `cur` is the innermost.
-    let mut outer: Vec<(Node<'_>, usize)> = Vec::new();
+    // `cur` also holds whether an element was written (so the next needs a separator).
+    let mut outer: Vec<(Node<'_>, usize, bool)> = Vec::new();
     out.write_char(root.brackets().0)?;
-    let mut cur = (root, 0usize);
+    let mut cur = (root, 0usize, false);
     loop {
-        let (node, i) = cur;
-        let Some((key, elem)) = node.entry(i) else {
+        let (node, i, written) = cur;
+        let Some((at, key, elem)) = node.entry(i) else {
             out.write_char(node.brackets().1)?;
             match outer.pop() {
                 Some(up) => cur = up,
@@ -664,8 +624,9 @@ fn write_container(root: Node<'_>, out: &mut impl fmt::Write) -> fmt::Result {
             }
             continue;
         };
-        cur.1 = i + 1;
-        if i > 0 {
+        cur.1 = at + 1;
+        cur.2 = true;
+        if written {
             out.write_str(", ")?;
         }
         if let Some(k) = key {
@@ -676,7 +637,7 @@ fn write_container(root: Node<'_>, out: &mut impl fmt::Write) -> fmt::Result {
             Elem::Ref(v) => match Node::of(v) {
                 Some(inner) => {
                     out.write_char(inner.brackets().0)?;
-                    outer.push(std::mem::replace(&mut cur, (inner, 0)));
+                    outer.push(std::mem::replace(&mut cur, (inner, 0, false)));
                 }
                 // Not a container: no further nesting.
                 None => v.write_display(out)?,
@@ -720,8 +681,9 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>, charged: bool) -> Result<bool,
             pairs = 0;
         }
         pairs += 1;
-        let i = cur.next;
-        if i >= cur.a.len() {
+        // The next element of `a` (a dict's next entry, past any holes).
+        let next = cur.a.entry(cur.next);
+        let Some((i, key_a, elem_a)) = next else {
             // Every element pair was equal.
             if cur.nested && (cur.a.shared() || cur.b.shared()) {
                 known_equal.get_or_insert_with(Default::default).insert((cur.a.addr(), cur.b.addr()));
@@ -731,18 +693,17 @@ fn equal_containers<'a>(a: Node<'a>, b: Node<'a>, charged: bool) -> Result<bool,
                 None => break true,
             }
             continue;
-        }
-        let (x, y) = match (cur.a, cur.b) {
-            (Node::Dict(da), Node::Dict(db)) => match da.get_index(i) {
-                Some((k, v)) => match db.get(k) {
-                    Some(w) => (Elem::Ref(v), Elem::Ref(w)),
-                    None => break false,
-                },
+        };
+        // A dict's entry is paired with the same key's in `b`, an array's element with `b`'s
+        // at the same index (the lengths are equal).
+        let (x, y) = match (key_a, cur.b) {
+            (Some(k), Node::Dict(db)) => match db.get(k) {
+                Some(w) => (elem_a, Elem::Ref(w)),
                 None => break false,
             },
-            (na, nb) => match (na.entry(i), nb.entry(i)) {
-                (Some((_, x)), Some((_, y))) => (x, y),
-                _ => break false,
+            (_, nb) => match nb.entry(i) {
+                Some((_, _, y)) => (elem_a, y),
+                None => break false,
             },
         };
         cur.next = i + 1;
@@ -822,7 +783,7 @@ pub(crate) fn drop_children(children: impl IntoIterator<Item = Value>) {
             }
             Value::Dict(rc) => {
                 if let Some(d) = Rc::get_mut(rc) {
-                    work.extend(std::mem::take(&mut d.0).into_values().filter(frees_children));
+                    work.extend(d.take_values().filter(frees_children));
                 }
             }
             _ => {}

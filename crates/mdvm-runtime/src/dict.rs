@@ -1,0 +1,296 @@
+//! Dicts: string keys in insertion order, with constant-time lookup, insertion and removal.
+//!
+//! A [`Dict`] keeps its entries in a vector in insertion order and a hash table
+//! ([`hashbrown::HashTable`]) of their positions, keyed by each key's cached hash
+//! ([`Str::hash_code`]), so a key is hashed once however often it is looked up. Removing an
+//! entry leaves a **hole** at its position (the order of the others is unchanged, and nothing
+//! moves); once holes outnumber the live entries, the vector is compacted and the table rebuilt,
+//! so removal is amortized O(1) and holes never take more than half the positions. (A
+//! shifting removal, which moves every later entry and renumbers it in the table, made a
+//! workload that removes a key every few steps quadratic in the dict's size.)
+//!
+//! Walks that must not recurse ([`crate::value`]: display, equality, freeing) go by position
+//! with [`Dict::next_entry`], which skips holes.
+
+use std::fmt;
+use std::rc::Rc;
+
+use hashbrown::HashTable;
+
+use crate::value::{drop_children, Str, Value};
+
+/// Dicts with at most this many positions are not compacted (holes in a small dict cost
+/// nothing worth a rebuild).
+const COMPACT_MIN_POSITIONS: usize = 16;
+
+/// A dictionary: string keys in insertion order (see the module documentation).
+#[derive(Clone, Default)]
+pub struct Dict {
+    /// Entries by position, in insertion order; `None` where an entry was removed.
+    entries: Vec<Option<(Rc<Str>, Value)>>,
+    /// The position of each live entry, hashed by its key's [`Str::hash_code`].
+    index: HashTable<usize>,
+    /// The number of `None` positions in `entries`.
+    holes: usize,
+}
+
+impl Dict {
+    /// An empty dict.
+    pub fn new() -> Dict {
+        Dict::default()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len() - self.holes
+    }
+
+    /// True if the dict has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &Str) -> Option<&Value> {
+        let pos = *self.index.find(key.hash_code(), |&p| self.key_at(p) == key)?;
+        self.entries[pos].as_ref().map(|(_, v)| v)
+    }
+
+    /// True if `key` is present.
+    pub fn contains_key(&self, key: &Str) -> bool {
+        self.index.find(key.hash_code(), |&p| self.key_at(p) == key).is_some()
+    }
+
+    /// Sets `key` to `value`: an existing key keeps its position, a new one goes last.
+    pub fn insert(&mut self, key: Rc<Str>, value: Value) {
+        let hash = key.hash_code();
+        let entries = &mut self.entries;
+        match self.index.find(hash, |&p| key_of(entries, p) == &*key) {
+            Some(&pos) => {
+                if let Some((_, v)) = &mut entries[pos] {
+                    *v = value;
+                }
+            }
+            None => {
+                let pos = entries.len();
+                entries.push(Some((key, value)));
+                self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
+            }
+        }
+    }
+
+    /// Removes `key` and returns its value; the other entries keep their order. A missing key
+    /// changes nothing (`None`).
+    pub fn remove(&mut self, key: &Str) -> Option<Value> {
+        let entries = &mut self.entries;
+        let found = self.index.find_entry(key.hash_code(), |&p| key_of(entries, p) == key).ok()?;
+        let (pos, _) = found.remove();
+        let (_, value) = entries[pos].take()?;
+        self.holes += 1;
+        // Holes at the end are dropped at once.
+        while let Some(None) = self.entries.last() {
+            self.entries.pop();
+            self.holes -= 1;
+        }
+        if self.holes * 2 > self.entries.len() && self.entries.len() > COMPACT_MIN_POSITIONS {
+            self.compact();
+        }
+        Some(value)
+    }
+
+    /// Removes every entry (keeping the allocations).
+    pub fn clear(&mut self) {
+        let old = std::mem::take(&mut self.entries);
+        self.index.clear();
+        self.holes = 0;
+        drop_children(old.into_iter().flatten().map(|(_, v)| v));
+    }
+
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Rc<Str>, &Value)> {
+        self.entries.iter().flatten().map(|(k, v)| (k, v))
+    }
+
+    /// The keys in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &Rc<Str>> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// The values in insertion order.
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// The number of positions, holes included: [`Dict::next_entry`] finds every entry below it.
+    pub fn positions(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The first entry at position `from` or later, with its position; `None` past the last.
+    /// Walking by `next_entry(pos + 1)` visits the entries in order, in time proportional to
+    /// [`Dict::positions`] (at most about twice the entries).
+    pub fn next_entry(&self, from: usize) -> Option<(usize, &Rc<Str>, &Value)> {
+        self.entries.get(from..)?.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (from + i, k, v)))
+    }
+
+    /// About the bytes this dict's storage takes (its entry vector and table), for the memory
+    /// limit ([`crate::memory`]): what a copy allocates.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Option<(Rc<Str>, Value)>>()
+            + self.index.capacity() * (std::mem::size_of::<usize>() + 1)
+    }
+
+    /// Takes every value out (the dict is left empty), for freeing without recursion.
+    pub(crate) fn take_values(&mut self) -> impl Iterator<Item = Value> {
+        self.index.clear();
+        self.holes = 0;
+        std::mem::take(&mut self.entries).into_iter().flatten().map(|(_, v)| v)
+    }
+
+    /// The key at a live position.
+    fn key_at(&self, pos: usize) -> &Str {
+        key_of(&self.entries, pos)
+    }
+
+    /// Removes the holes, renumbering the entries' positions in the table.
+    fn compact(&mut self) {
+        self.entries.retain(Option::is_some);
+        self.holes = 0;
+        self.index.clear();
+        let entries = &self.entries;
+        for pos in 0..entries.len() {
+            let hash = key_of(entries, pos).hash_code();
+            self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
+        }
+    }
+}
+
+/// The key at live position `pos` of `entries` (the table only holds live positions).
+fn key_of(entries: &[Option<(Rc<Str>, Value)>], pos: usize) -> &Str {
+    match &entries[pos] {
+        Some((k, _)) => k,
+        None => unreachable!("the table holds only live positions"),
+    }
+}
+
+impl FromIterator<(Rc<Str>, Value)> for Dict {
+    /// Entries in order; a repeated key keeps its first place and its last value.
+    fn from_iter<I: IntoIterator<Item = (Rc<Str>, Value)>>(entries: I) -> Dict {
+        let mut d = Dict::new();
+        for (k, v) in entries {
+            d.insert(k, v);
+        }
+        d
+    }
+}
+
+impl fmt::Debug for Dict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter().map(|(k, v)| (k.as_str(), v))).finish()
+    }
+}
+
+impl Drop for Dict {
+    /// Frees the entries without recursing on the native stack ([`crate::value`], *Freeing*).
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            drop_children(std::mem::take(&mut self.entries).into_iter().flatten().map(|(_, v)| v));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> Rc<Str> {
+        Rc::new(Str::new(s))
+    }
+
+    fn keys_of(d: &Dict) -> Vec<String> {
+        d.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    /// A model of the semantics: a vector of pairs in insertion order.
+    fn model_set(m: &mut Vec<(String, i64)>, k: &str, v: i64) {
+        match m.iter_mut().find(|(mk, _)| mk == k) {
+            Some(e) => e.1 = v,
+            None => m.push((k.to_owned(), v)),
+        }
+    }
+
+    #[test]
+    fn removal_keeps_the_order_and_a_returning_key_goes_last() {
+        let mut d = Dict::new();
+        for k in ["a", "b", "c", "d"] {
+            d.insert(key(k), Value::str(k));
+        }
+        assert!(d.remove(&Str::new("b")).is_some());
+        assert!(d.remove(&Str::new("zz")).is_none(), "a missing key changes nothing");
+        assert_eq!(keys_of(&d), ["a", "c", "d"]);
+        d.insert(key("b"), Value::Int(2));
+        d.insert(key("a"), Value::Int(1));
+        assert_eq!(keys_of(&d), ["a", "c", "d", "b"], "an update keeps its place");
+        assert_eq!(d.len(), 4);
+        assert!(matches!(d.get(&Str::new("a")), Some(Value::Int(1))));
+        assert!(d.get(&Str::new("e")).is_none());
+    }
+
+    #[test]
+    fn many_removals_match_a_model_and_holes_stay_below_half() {
+        // A deterministic walk over 200 keys: sets, updates and removals in a mixed order.
+        let mut d = Dict::new();
+        let mut model: Vec<(String, i64)> = Vec::new();
+        let mut x: u64 = 12345;
+        for step in 0..20_000i64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let k = format!("k{}", (x >> 33) % 200);
+            if (x >> 20).is_multiple_of(3) {
+                let had = model.iter().position(|(mk, _)| *mk == k);
+                if let Some(i) = had {
+                    model.remove(i);
+                }
+                assert_eq!(d.remove(&Str::new(k.as_str())).is_some(), had.is_some());
+            } else {
+                model_set(&mut model, &k, step);
+                d.insert(key(&k), Value::Int(step));
+            }
+            assert_eq!(d.len(), model.len());
+            assert!(d.positions() <= COMPACT_MIN_POSITIONS.max(2 * d.len() + 1), "{} positions for {} entries", d.positions(), d.len());
+        }
+        let got: Vec<(String, i64)> = d
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Int(i) => (k.as_str().to_owned(), *i),
+                _ => unreachable!("ints only"),
+            })
+            .collect();
+        assert_eq!(got, model);
+        for (k, v) in &model {
+            assert!(matches!(d.get(&Str::new(k.as_str())), Some(Value::Int(i)) if i == v));
+        }
+        // Walking by position visits the same entries in the same order.
+        let mut walked = Vec::new();
+        let mut pos = 0;
+        while let Some((p, k, _)) = d.next_entry(pos) {
+            walked.push(k.as_str().to_owned());
+            pos = p + 1;
+        }
+        assert_eq!(walked, model.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_copy_is_independent_and_clear_empties() {
+        let mut d: Dict = [(key("x"), Value::Int(1)), (key("y"), Value::Int(2)), (key("x"), Value::Int(3))].into_iter().collect();
+        assert_eq!(keys_of(&d), ["x", "y"], "a repeated key keeps its first place");
+        assert!(matches!(d.get(&Str::new("x")), Some(Value::Int(3))), "and its last value");
+        let copy = d.clone();
+        d.remove(&Str::new("x"));
+        d.clear();
+        assert!(d.is_empty());
+        assert!(d.get(&Str::new("y")).is_none());
+        assert_eq!(keys_of(&copy), ["x", "y"]);
+        d.insert(key("z"), Value::Empty);
+        assert_eq!(keys_of(&d), ["z"]);
+    }
+}
