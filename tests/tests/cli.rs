@@ -335,7 +335,8 @@ fn check_reports_functions_registers_constants() {
 }
 
 /// `f` is called 30 times with ints (compiled after 10 calls), then with a float: its int
-/// guard fails once.
+/// guard fails once. Main's loop is entered by OSR (after 10 back-edges) and calls `f`
+/// directly, expecting an int: the float result side-exits main once after the call.
 const DEOPT_ASM: &str = r#"
         LOAD_CONST_R r0, int 0
         LOAD_CONST_R r1, int 30
@@ -369,10 +370,12 @@ fn stats_report_the_compiled_tier() {
         "compile time:",
         "recompilations: 0",
         "native entries:",
-        "deopts: 1",
+        "deopts: 2",
         "guard: not int: 1",
+        "call result type: 1",
         "deopts by function:",
         "f: guard: not int: 1",
+        "<main>: call result type: 1",
     ] {
         assert!(err.contains(want), "--stats lacks {want:?}:\n{err}");
     }

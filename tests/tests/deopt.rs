@@ -394,6 +394,59 @@ done:   DEBUG_PRINT r1
     assert!(compiled.functions_compiled + compiled.osr_compiled >= 1, "{compiled:?}");
 }
 
+/// Element writes in compiled code, in place where the array is held alone and keeps its form,
+/// through the runtime otherwise: an int over a string (an element that owns something), a
+/// bool over an int in an array of values, ints appended to a packed prefix, and copies taken
+/// part-way, which the next write must leave unchanged.
+#[test]
+fn array_writes_in_place_keep_value_semantics_in_every_form() {
+    let src = "
+        LOAD_CONST_R r0, int 6
+        NEW_ARRAY_R r1, r0
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, int 1
+        LOAD_CONST_R r4, str \"s\"
+        LOAD_CONST_R r5, bool true
+        LOAD_CONST_R r7, int 3
+fill:   LT_R r6, r2, r0
+        JUMP_IF_NOT_R r6, filled
+        ARRAY_SET_R r1, r2, r4
+        ADD_R r2, r2, r3
+        JUMP_R fill
+filled: LOAD_CONST_R r2, int 0
+loop:   LT_R r6, r2, r0
+        JUMP_IF_NOT_R r6, ints
+        ARRAY_SET_R r1, r2, r2
+        ARRAY_SET_R r1, r2, r5
+        EQ_R r8, r2, r7
+        JUMP_IF_NOT_R r8, next
+        MOVE_R r9, r1
+next:   ADD_R r2, r2, r3
+        JUMP_R loop
+ints:   NEW_ARRAY_R r10, r0
+        LOAD_CONST_R r2, int 0
+fill2:  LT_R r6, r2, r0
+        JUMP_IF_NOT_R r6, done
+        MUL_R r11, r2, r2
+        ARRAY_SET_R r10, r2, r11
+        EQ_R r8, r2, r7
+        JUMP_IF_NOT_R r8, next2
+        MOVE_R r12, r10
+next2:  ADD_R r2, r2, r3
+        JUMP_R fill2
+done:   DEBUG_PRINT r1
+        DEBUG_PRINT r9
+        DEBUG_PRINT r10
+        DEBUG_PRINT r12
+        RETURN_R";
+    let interp = run(&assemble_bytes(src), Tier::Interp, 10, false);
+    assert_eq!(
+        interp.stdout,
+        "[true, true, true, true, true, true]\n[true, true, true, true, s, s]\n[0, 1, 4, 9, 16, 25]\n[0, 1, 4, 9, empty, empty]\n"
+    );
+    agrees_within_fuel(src);
+}
+
 /// [`agrees_everywhere`] under a fuel budget of 10^6 instructions (more than each program
 /// needs): a check wrongly left out makes a counter wrap around, and the run then ends with a
 /// fuel error instead of looping for ever.

@@ -297,7 +297,9 @@ fn packed_word(v: &Value) -> u64 {
 /// [`array_layout`] measures them once, on live arrays, instead of assuming them (`Array`
 /// itself is `repr(C)`). The packed elements are `words_len` consecutive `u64`s starting at the
 /// address in the `words_data` word, the values-form elements `len` consecutive [`Value`]s (16
-/// bytes each) starting at the address in the `values_data` word.
+/// bytes each) starting at the address in the `values_data` word. The `strong` word is the
+/// `Rc`'s strong count: 1 when the register writing the array holds it alone (arrays are never
+/// weakly referenced), so machine code may write it in place as `Rc::make_mut` would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArrayLayout {
     /// Offset of the kind byte ([`Array::kind`]).
@@ -308,6 +310,10 @@ pub struct ArrayLayout {
     pub words_data: i32,
     /// Offset of the number of packed elements (`usize`).
     pub words_len: i32,
+    /// Offset of the capacity of the packed elements' buffer (`usize`).
+    pub words_cap: i32,
+    /// Offset of the `Rc`'s strong count (`usize`).
+    pub strong: i32,
     /// Offset of the values-form elements' pointer (`*const Value`).
     pub values_data: i32,
 }
@@ -320,9 +326,9 @@ pub fn array_layout() -> Option<ArrayLayout> {
     *LAYOUT.get_or_init(measure_array_layout)
 }
 
-/// Offsets (pointer, length) of the words of a `Vec<T>` holding `v`, found by matching its
-/// three words against the known pointer and length (capacity differs from the length).
-fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize)> {
+/// Offsets (pointer, length, capacity) of the words of a `Vec<T>` holding `v`, found by
+/// matching its three words against the known pointer, length and capacity (which differ).
+fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize, usize)> {
     const WORDS: usize = 3;
     if std::mem::size_of::<Vec<T>>() != WORDS * 8 || std::mem::size_of::<usize>() != 8 || v.capacity() == v.len() {
         return None;
@@ -338,7 +344,7 @@ fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize)> {
             _ => None,
         }
     };
-    Some((only(v.as_ptr() as usize)?, only(v.len())?))
+    Some((only(v.as_ptr() as usize)?, only(v.len())?, only(v.capacity())?))
 }
 
 fn measure_array_layout() -> Option<ArrayLayout> {
@@ -356,14 +362,30 @@ fn measure_array_layout() -> Option<ArrayLayout> {
         // of `Array` at offset 8 (the layout `value` documents); the word is initialized.
         let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
         let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
-        let (wd, wl) = measure_vec(&rc.words)?;
-        let (vd, _) = measure_vec(&rc.values)?;
+        let (wd, wl, wc) = measure_vec(&rc.words)?;
+        let (vd, _, _) = measure_vec(&rc.values)?;
+        // The strong count: the one header word that is 3 with three holders and 4 with four.
+        let header_word = |off: usize| {
+            // SAFETY: `alloc..alloc + at` is the `Rc` allocation's header before the `Array`:
+            // initialized `usize` counts (`at` is a multiple of 8, checked above).
+            unsafe { std::ptr::read((alloc + off) as *const usize) }
+        };
+        let (two, three) = (rc.clone(), rc.clone());
+        let with_three: Vec<usize> = (0..at).step_by(8).filter(|&o| header_word(o) == 3).collect();
+        let four = rc.clone();
+        let strong = match with_three[..] {
+            [o] if header_word(o) == 4 => o,
+            _ => return None,
+        };
+        drop((two, three, four));
         let field = |off: usize| (at + off) as i32;
         let layout = ArrayLayout {
             kind: field(std::mem::offset_of!(Array, kind)),
             len: field(std::mem::offset_of!(Array, len)),
             words_data: field(std::mem::offset_of!(Array, words) + wd),
             words_len: field(std::mem::offset_of!(Array, words) + wl),
+            words_cap: field(std::mem::offset_of!(Array, words) + wc),
+            strong: strong as i32,
             values_data: field(std::mem::offset_of!(Array, values) + vd),
         };
         if found.is_some_and(|f| f != layout) {

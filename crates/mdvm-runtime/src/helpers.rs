@@ -258,6 +258,54 @@ pub unsafe extern "C" fn mdvm_dict_len(ctx: *mut NativeContext, base: u64, reg: 
     }
 }
 
+/// `DICT_GET_R` on the window at `base`: `dst = dict[key]` (empty when the key is absent).
+/// Returns 0, or 1 without writing anything when `dict` holds no dict or `key` no string (native
+/// code then side-exits so the interpreter raises the error).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_dict_get(ctx: *mut NativeContext, base: u64, dst: u32, dict: u32, key: u32) -> u32 {
+    // SAFETY: helper contract; the three slots are in a live window. The shared borrows of
+    // `dict` and `key` end before `dst` (which may be either) is written.
+    let stack = unsafe { (*ctx).stack.add(base as usize) };
+    let found = crate::ops::dict_get(unsafe { &*stack.add(dict as usize) }, unsafe { &*stack.add(key as usize) });
+    match found {
+        Ok(v) => {
+            // SAFETY: as above.
+            unsafe { (*stack.add(dst as usize)).set(v) };
+            0
+        }
+        Err(_) => 1,
+    }
+}
+
+/// `DICT_CONTAINS_R` on the window at `base`: 1 when `dict` has `key`, 0 when not, 2 when
+/// `dict` holds no dict or `key` no string (native code then side-exits so the interpreter
+/// raises the error). The result is returned, not written: native code keeps the bool unboxed.
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_dict_contains(ctx: *mut NativeContext, base: u64, dict: u32, key: u32) -> u32 {
+    // SAFETY: helper contract; both slots are in a live window.
+    let stack = unsafe { (*ctx).stack.add(base as usize) };
+    match crate::ops::dict_contains(unsafe { &*stack.add(dict as usize) }, unsafe { &*stack.add(key as usize) }) {
+        Ok(Value::Bool(b)) => b as u32,
+        _ => 2,
+    }
+}
+
+/// `DICT_SET_R` on the window at `base`: `dict[key] = val`, with `mdvm_exec`'s memory-limit
+/// refusal and work charges. Returns 0, or 1 with the dict unchanged on any error (native code
+/// then side-exits so the interpreter raises it).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_dict_set(ctx: *mut NativeContext, base: u64, dict: u32, key: u32, val: u32) -> u32 {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.dict_set_from_native(base as usize, dict as u8, key as u8, val as u8) as u32
+}
+
 /// How native code passes one parameter or result of a helper (in the host's C calling
 /// convention).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,6 +430,12 @@ helper_table! {
     CallNative => mdvm_call_native(*mut NativeContext, u32, u32, u64, u32) -> NativeRet;
     /// [`mdvm_dict_len`]: the entries of a dict in a slot.
     DictLen => mdvm_dict_len(*mut NativeContext, u64, u32) -> i64;
+    /// [`mdvm_dict_get`]: `DICT_GET_R`.
+    DictGet => mdvm_dict_get(*mut NativeContext, u64, u32, u32, u32) -> u32;
+    /// [`mdvm_dict_contains`]: `DICT_CONTAINS_R`, the result returned.
+    DictContains => mdvm_dict_contains(*mut NativeContext, u64, u32, u32) -> u32;
+    /// [`mdvm_dict_set`]: `DICT_SET_R`.
+    DictSet => mdvm_dict_set(*mut NativeContext, u64, u32, u32, u32) -> u32;
     /// [`mdvm_load_const`]: a constant into a slot.
     LoadConst => mdvm_load_const(*mut NativeContext, u64, u32, u32) -> ();
     /// [`mdvm_call_on_new_stack`]: a native entry on a fresh native stack segment.

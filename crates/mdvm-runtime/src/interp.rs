@@ -185,6 +185,20 @@ fn window(stack: &mut [Value], base: usize) -> &mut [Value; WINDOW] {
     (&mut stack[base..base + WINDOW]).try_into().expect("stack keeps a full window past every base")
 }
 
+/// Runs `op`, one instruction executed for compiled code, with its work charged to the context's
+/// fuel `fuel` ([`crate::work`]). That fuel may be short of the interpreter's by what compiled
+/// code charged ahead: work it cannot cover fails without effects, and the interpreter executes
+/// the instruction again with the exact fuel. Returns true if `op` failed.
+fn charged_to_context(fuel: &mut u64, op: impl FnOnce() -> Result<(), OpError>) -> bool {
+    let meter = crate::work::begin(*fuel);
+    let failed = op().is_err();
+    let units = meter.end();
+    if !failed {
+        *fuel -= units;
+    }
+    failed
+}
+
 /// Builds the error for `e` raised at internal `pc` of `body`.
 #[cold]
 #[inline(never)]
@@ -849,16 +863,23 @@ impl Machine {
         let op = self.program.plain_op(ipc);
         let out = self.out.expect("exec_one runs inside Machine::run");
         let regs = window(&mut self.stack, base);
-        // The context's fuel may be short of the interpreter's by what compiled code charged
-        // ahead: work it cannot cover fails without effects, and the interpreter executes the
-        // instruction again with the exact fuel ([`crate::work`]).
-        let meter = crate::work::begin(self.native.fuel);
-        let failed = exec_simple(&self.program, op, regs, &mut self.globals, out, None).is_err();
-        let units = meter.end();
-        if !failed {
-            self.native.fuel -= units;
+        let (program, globals) = (&self.program, &mut self.globals);
+        charged_to_context(&mut self.native.fuel, || exec_simple(program, op, regs, globals, out, None))
+    }
+
+    /// `mdvm_dict_set`: `DICT_SET_R` (`dict[key] = val`, registers of the window at `base`),
+    /// as `mdvm_exec` would execute it. Returns true if it raised an error (not recorded, as
+    /// for [`Machine::exec_one`]).
+    pub(crate) fn dict_set_from_native(&mut self, base: usize, dict: u8, key: u8, val: u8) -> bool {
+        if self.over_memory_limit() {
+            return true;
         }
-        failed
+        let regs = window(&mut self.stack, base);
+        charged_to_context(&mut self.native.fuel, || {
+            let v = regs[val as usize].clone();
+            let k = regs[key as usize].clone();
+            ops::dict_set(&mut regs[dict as usize], &k, v)
+        })
     }
 
     fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, start: Start, stop: usize) -> Exit {

@@ -11,7 +11,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder};
 use mdvm_runtime::array::KIND_VALUES;
 use mdvm_runtime::helpers::Helper;
-use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
+use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot, NO_PRED};
 use mdvm_runtime::value::{Tag, VALUE_SIZE};
 
 use crate::lower::frame::flags;
@@ -49,6 +49,35 @@ impl Emitter<'_, '_, '_> {
     /// read of `arr` is compiled for one kind ([`crate::spec::plan::Planner::view_forms`]),
     /// guards that kind here ([`DeoptReason::ArrayKind`]).
     fn read_view(&mut self, at: &At, arr: u8) {
+        let snap = self.snapshot_at(at, DeoptReason::ArrayKind);
+        self.read_view_with(arr, snap);
+    }
+
+    /// [`Emitter::read_view`] after the instruction `at` changed the array: a form other than
+    /// the one its reads are compiled for resumes at `resume`, the next instruction (stress
+    /// mode takes that exit the first time, as guard [`GuardSlot::Element`] of `at`).
+    fn read_view_resuming(&mut self, at: &At, arr: u8, resume: &At) {
+        let snap = self.snapshot_after(at, resume, DeoptReason::Stress);
+        self.stress_guard(stress_id(at.pc, GuardSlot::Element), snap);
+        let snap = self.snapshot_after(at, resume, DeoptReason::ArrayKind);
+        self.read_view_with(arr, snap);
+    }
+
+    /// A snapshot resuming at `resume`, the instruction after `at`, for `reason`. When `at`
+    /// ends its block, the next block has not been charged yet (its edge charges it): nothing
+    /// is refunded.
+    fn snapshot_after(&self, at: &At, resume: &At, reason: DeoptReason) -> crate::lower::exits::Snapshot {
+        let mut snap = self.snapshot(resume.pc, NO_PRED, reason, resume.before, resume.live);
+        let cfg = &self.s.cfg;
+        if resume.pc >= cfg.end || cfg.blocks[cfg.block_at(at.pc) as usize].end == resume.pc {
+            snap.refund = 0;
+        }
+        snap
+    }
+
+    /// Reads the view of `arr`, its form guarded with the side exit `kind_exit` when its
+    /// reads agree on one.
+    fn read_view_with(&mut self, arr: u8, kind_exit: crate::lower::exits::Snapshot) {
         let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
         let a = self.load_payload(arr);
         let len = self.b.ins().load(types::I64, flags(), a, layout.len);
@@ -56,8 +85,7 @@ impl Emitter<'_, '_, '_> {
         let (data, bound) = match self.s.planner.view_forms[arr as usize] {
             Some(k) => {
                 let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, k as i64);
-                let snap = self.snapshot_at(at, DeoptReason::ArrayKind);
-                self.side_exit_if(other, snap);
+                self.side_exit_if(other, kind_exit);
                 if k == KIND_VALUES {
                     (self.b.ins().load(self.ptr, flags(), a, layout.values_data), len)
                 } else {
@@ -131,12 +159,106 @@ impl Emitter<'_, '_, '_> {
         self.def_int(dst, len, ops);
     }
 
-    /// `ARRAY_SET_R` planned [`Plan::ArraySet`], through `mdvm_array_set_plain`; the array's
-    /// view is read again by its next use.
-    pub fn emit_array_set(&mut self, at: &At, plan: &Plan) {
+    /// `ARRAY_SET_R` planned [`Plan::ArraySet`]. An array its register holds alone (the `Rc`'s
+    /// strong count is 1: what `Rc::make_mut` tests) is written in machine code when the
+    /// write keeps its form: an int or float into a packed array of that type, inside the
+    /// packed prefix or appended at its end within the buffer's capacity; or any plain value
+    /// over a plain element of an array of values. Such a write allocates nothing and charges
+    /// no work, and the view stays valid (only its packed bound moves on an append). Anything
+    /// else (a shared array, a write that converts or grows it, an index out of range) goes
+    /// through `mdvm_array_set_plain`, after which the view is read again; when every read of
+    /// the array is compiled for one form and the write changed it, the code side-exits after
+    /// the write ([`DeoptReason::ArrayKind`]) and the interpreter goes on from the next
+    /// instruction. The array stays [`Val::Array`] either way.
+    pub fn emit_array_set(&mut self, at: &At, plan: &Plan, ops: &State) {
         let Plan::ArraySet { arr, idx, oi, val } = *plan else { unreachable!("an array write plan") };
+        let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
+        let view = self.array_view(at, arr);
         let i = self.get_operand(at, idx, Spec::Int, oi, GuardSlot::Second);
-        let (t, p) = self.unboxed_words(val, at.before[val as usize].val);
+        let vval = at.before[val as usize].val;
+        let (t, p) = self.unboxed_words(val, vval);
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        // Held alone: written in place.
+        let a = self.load_payload(arr);
+        let strong = self.b.ins().load(types::I64, flags(), a, layout.strong);
+        let shared = self.b.ins().icmp_imm_s(IntCC::NotEqual, strong, 1);
+        let unique = self.b.create_block();
+        self.b.ins().brif(shared, slow, &[], unique, &[]);
+        self.resume_at(unique);
+        let kind = self.b.use_var(view.kind);
+        let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
+        let values_form = self.b.create_block();
+        if let Some(tag) = matches!(vval, Val::Int | Val::Float).then(|| vval.known_tag().expect("a typed value")) {
+            // Packed of the value's type (or nothing written yet, in a view whose reads are not
+            // all of one form): inside the packed prefix, or appended at its end.
+            let same = self.b.ins().icmp_imm_s(IntCC::Equal, kind, tag as i64);
+            let empty = self.b.ins().icmp_imm_s(IntCC::Equal, kind, Tag::Empty as i64);
+            let packs = if self.s.planner.view_forms[arr as usize].is_none() { self.b.ins().bor(same, empty) } else { same };
+            let packed = self.b.create_block();
+            self.b.ins().brif(packs, packed, &[], values_form, &[]);
+            self.resume_at(packed);
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, bound);
+            let in_prefix = self.b.create_block();
+            let append = self.b.create_block();
+            self.b.ins().brif(inside, in_prefix, &[], append, &[]);
+            self.resume_at(in_prefix);
+            let off = self.b.ins().ishl_imm_u(i, WORD_SHIFT);
+            let e = self.b.ins().iadd(data, off);
+            self.b.ins().store(flags(), p, e, 0);
+            self.b.ins().jump(done, &[]);
+            // An append: at the prefix's end, inside the array and the buffer's capacity (a
+            // fresh array's buffer may have none: then the helper allocates it).
+            self.resume_at(append);
+            let len = self.b.use_var(view.len);
+            let cap = self.b.ins().load(types::I64, flags(), a, layout.words_cap);
+            let at_end = self.b.ins().icmp(IntCC::Equal, i, bound);
+            let in_len = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
+            let in_cap = self.b.ins().icmp(IntCC::UnsignedLessThan, i, cap);
+            let ok = self.b.ins().band(at_end, in_len);
+            let ok = self.b.ins().band(ok, in_cap);
+            let fits = self.b.create_block();
+            self.b.ins().brif(ok, fits, &[], slow, &[]);
+            self.resume_at(fits);
+            // The buffer's address: a view over an empty kind may hold it already (read
+            // through `words_data` then), but load it to be independent of the view's form.
+            let words = self.b.ins().load(self.ptr, flags(), a, layout.words_data);
+            let off = self.b.ins().ishl_imm_u(i, WORD_SHIFT);
+            let e = self.b.ins().iadd(words, off);
+            self.b.ins().store(flags(), p, e, 0);
+            let next = self.b.ins().iadd_imm_s(i, 1);
+            self.b.ins().store(flags(), next, a, layout.words_len);
+            let tag8 = self.b.ins().iconst(types::I8, tag as i64);
+            self.b.ins().store(flags(), tag8, a, layout.kind);
+            let kind_now = self.iconst(tag as i64);
+            for (var, x) in [(view.bound, next), (view.kind, kind_now), (view.data, words)] {
+                self.b.def_var(var, x);
+            }
+            self.b.ins().jump(done, &[]);
+        } else {
+            self.b.ins().jump(values_form, &[]);
+        }
+        // An array of values: over a plain element (one owning nothing to release).
+        self.resume_at(values_form);
+        let values = self.b.ins().icmp_imm_s(IntCC::Equal, kind, KIND_VALUES as i64);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, bound);
+        let ok = self.b.ins().band(values, inside);
+        let in_values = self.b.create_block();
+        self.b.ins().brif(ok, in_values, &[], slow, &[]);
+        self.resume_at(in_values);
+        let off = self.b.ins().ishl_imm_u(i, VALUE_SHIFT);
+        let e = self.b.ins().iadd(data, off);
+        let old = self.b.ins().load(types::I64, flags(), e, 0);
+        let heap = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, old, Tag::FIRST_HEAP as i64);
+        let plain_old = self.b.create_block();
+        self.b.ins().brif(heap, slow, &[], plain_old, &[]);
+        self.resume_at(plain_old);
+        self.b.ins().store(flags(), t, e, 0);
+        self.b.ins().store(flags(), p, e, 8);
+        self.b.ins().jump(done, &[]);
+        // Everything else through the helper.
+        self.resume_at(slow);
         let ar = self.b.ins().iconst(types::I32, arr as i64);
         let (ctx, base) = (self.ctx, self.base);
         let call = self.call_helper(Helper::ArraySetPlain, &[ctx, base, ar, i, t, p]);
@@ -144,5 +266,14 @@ impl Emitter<'_, '_, '_> {
         // On failure nothing changed: the interpreter executes the instruction again.
         let snap = self.snapshot_at(at, DeoptReason::Fault);
         self.side_exit_if(status, snap);
+        // The array may have been copied, converted or grown: its view is read again, and a
+        // form other than the one its reads are compiled for resumes after the write.
+        let mut after = ops.clone();
+        after[arr as usize].val = Val::Array;
+        let live = self.s.live_after(at.pc);
+        let resume = At { pc: at.pc + 1, before: &after, live };
+        self.read_view_resuming(at, arr, &resume);
+        self.b.ins().jump(done, &[]);
+        self.resume_at(done);
     }
 }

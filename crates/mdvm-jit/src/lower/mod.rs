@@ -12,6 +12,7 @@
 //! * [`arrays`]: array views, element reads and writes, lengths;
 //! * [`calls`]: calls (typed entries, entry table, interpreter), results, unwinding, the native
 //!   stack;
+//! * [`dicts`]: dict lookups, membership tests and stores through their own helpers;
 //! * [`generic`]: instructions run through the interpreter's semantics (`mdvm_exec`);
 //! * [`loops`]: fuel charging, counted loops' trip-count checks;
 //! * this file: the block walk, control flow, edges and phis.
@@ -19,6 +20,7 @@
 mod arith;
 mod arrays;
 mod calls;
+mod dicts;
 pub(crate) mod exits;
 pub(crate) mod frame;
 mod generic;
@@ -199,9 +201,10 @@ impl Emitter<'_, '_, '_> {
                 Plan::Binary { .. } => self.emit_binary(&at, &plan, &after),
                 Plan::Unary { .. } => self.emit_unary(&at, &plan, &after),
                 Plan::Generic { uses, .. } => self.emit_generic(&at, uses),
+                Plan::Dict { .. } => self.emit_dict(&at, &plan, &after),
                 Plan::ArrayGet { .. } => self.emit_array_get(&at, &plan, &after),
                 Plan::ArrayLen { .. } => self.emit_array_len(&at, &plan, &after),
-                Plan::ArraySet { .. } => self.emit_array_set(&at, &plan),
+                Plan::ArraySet { .. } => self.emit_array_set(&at, &plan, &after),
                 Plan::Call { .. } => self.emit_call(&at, &plan, &after),
                 Plan::Native { .. } => self.emit_native(&at, &plan, &after),
                 Plan::Inline { .. } => self.emit_inline(&at, &plan, &after),

@@ -43,6 +43,27 @@ pub(crate) enum Operand {
     GuardIntToFloat,
 }
 
+/// Which dict instruction a [`Plan::Dict`] is, with its other register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DictAccess {
+    /// `DICT_GET_R` into `dst` (in its slot: any type).
+    Get { dst: u8 },
+    /// `DICT_CONTAINS_R` into `dst` (an unboxed bool).
+    Contains { dst: u8 },
+    /// `DICT_SET_R` of `val`.
+    Set { val: u8 },
+}
+
+impl DictAccess {
+    /// The registers the helper reads from their slots (`dict`, `key` and a set's value).
+    pub fn reads(self, dict: u8, key: u8) -> Vec<u8> {
+        match self {
+            DictAccess::Set { val } => vec![dict, key, val],
+            DictAccess::Get { .. } | DictAccess::Contains { .. } => vec![dict, key],
+        }
+    }
+}
+
 /// The decision for one instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Plan {
@@ -66,6 +87,12 @@ pub(crate) enum Plan {
     Unary { spec: Spec, dst: u8, src: u8, o: Operand },
     /// Executed by `mdvm_exec` (operands written to their slots first; `dst` ends in its slot).
     Generic { dst: Option<u8>, uses: Vec<u8> },
+    /// `DICT_GET_R`, `DICT_CONTAINS_R` or `DICT_SET_R` on `dict` and `key`, through the
+    /// instruction's own helper rather than `mdvm_exec` (the operands written to their slots
+    /// first): it needs no dispatch, and `DICT_CONTAINS_R`'s result stays an unboxed bool. A
+    /// dict or key of another type makes the helper fail without effects, and the code
+    /// side-exits so the interpreter raises the error; nothing is speculated.
+    Dict { access: DictAccess, dict: u8, key: u8 },
     /// `ARRAY_GET_R` read in machine code through the array's view ([`Val::Array`]; the slot of
     /// `arr` guarded to hold an array when it is not known to), the index an int (operand
     /// `oi`), bounds checked (out of range side-exits so the interpreter raises the error),
@@ -407,6 +434,11 @@ impl<'a> Planner<'a> {
             Instr::DictLenR { dst, dict } if !generic_site => {
                 self.plan_len(dst.0, dict.0, self.site(bc).a, Some(Tag::Dict), st).unwrap_or_else(|| generic(ins))
             }
+            Instr::DictGetR { dst, dict, key } => Plan::Dict { access: DictAccess::Get { dst: dst.0 }, dict: dict.0, key: key.0 },
+            Instr::DictContainsR { dst, dict, key } => {
+                Plan::Dict { access: DictAccess::Contains { dst: dst.0 }, dict: dict.0, key: key.0 }
+            }
+            Instr::DictSetR { dict, key, val } => Plan::Dict { access: DictAccess::Set { val: val.0 }, dict: dict.0, key: key.0 },
             Instr::ArraySetR { arr, idx, val } => {
                 let site = self.site(bc);
                 let oi = operand(st[idx.0 as usize].val, Spec::Int, expected(site.b));

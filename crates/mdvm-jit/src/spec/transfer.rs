@@ -17,7 +17,7 @@ use mdbc::Instr;
 use mdvm_runtime::value::Tag;
 
 use crate::analysis::ops::binop_of;
-use crate::spec::plan::{Operand, Plan, Spec};
+use crate::spec::plan::{DictAccess, Operand, Plan, Spec};
 use crate::spec::state::{Reg, Slot, State, Val};
 
 /// Register `r` now holds an unboxed value (or a known empty or function name) `val`: an
@@ -100,6 +100,7 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
             }
         }
         Plan::Generic { uses, .. } => materialize(st, uses),
+        Plan::Dict { access, dict, key } => materialize(st, &access.reads(*dict, *key)),
         Plan::ArrayGet { arr, idx, oi, .. } => {
             st[*arr as usize].val = Val::Array;
             refine(st, *idx, *oi);
@@ -169,10 +170,13 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
                 define_in_slot(st, *d);
             }
         }
+        Plan::Dict { access: DictAccess::Get { dst }, .. } => define_in_slot(st, *dst),
+        Plan::Dict { access: DictAccess::Contains { dst }, .. } => define_unboxed(st, *dst, Val::Bool),
+        Plan::Dict { access: DictAccess::Set { .. }, .. } => {}
         Plan::ArrayGet { dst, elem, .. } => define_unboxed(st, *dst, Val::unboxed(*elem)),
         Plan::ArrayLen { dst, .. } => define_unboxed(st, *dst, Val::Int),
-        // The array may have moved or changed form: its view is read again when next used.
-        Plan::ArraySet { arr, .. } => st[*arr as usize].val = Val::Mem,
+        // Written in place, its view unchanged, or by the helper, the view read again.
+        Plan::ArraySet { arr, .. } => st[*arr as usize].val = Val::Array,
         Plan::Call { callee: Some(_), dst, expect: Some(t @ (Tag::Int | Tag::Float | Tag::Bool)), .. } => {
             define_unboxed(st, *dst, Val::unboxed(*t))
         }
