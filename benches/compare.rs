@@ -129,10 +129,12 @@ const ALL_PEERS: [Peer; 8] = [
     Peer::RefVm,
 ];
 
-const DEFAULT_PEERS: [Peer; 7] = [
+/// Every peer: the default tier (`mdvm-auto`) is what users run, so it is always in the table.
+const DEFAULT_PEERS: [Peer; 8] = [
     Peer::C,
     Peer::LuaJit,
     Peer::MdvmJit,
+    Peer::MdvmAuto,
     Peer::Lua,
     Peer::MdvmInterp,
     Peer::CPython,
@@ -205,7 +207,7 @@ stops taking runs of a program once they add up to SECONDS (default 10; at least
 always taken); a single run longer than --timeout (default 180 s) fails the harness. Checks that
 every run of every peer prints the same output. --write FILE replaces the part of FILE between
 <!-- bench-compare:start --> and <!-- bench-compare:end --> and writes the plot to
-benches/peers/comparison.svg. Default peers: all but mdvm-auto.";
+benches/peers/comparison.svg. Default peers: all of them.";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
