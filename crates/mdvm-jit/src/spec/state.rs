@@ -31,10 +31,11 @@ pub(crate) enum Val {
     Dead,
     /// In its slot (which owns it), known to be an array whose **view** (length, form, element
     /// address and count, read through [`mdvm_runtime::value::ArrayLayout`]) is in the
-    /// register's view variables. The view stays valid while the slot keeps this value: only a
-    /// write to the register or an `ARRAY_SET_R` on it (copy-on-write may move the elements,
-    /// a write may change the array's form) can change it, and both leave this state. Another
-    /// register sharing the array copies it before writing.
+    /// register's view variables. The view stays valid while the slot keeps this value: a
+    /// write to the register leaves this state, and an `ARRAY_SET_R` on it keeps the view
+    /// current (written in place, or the view read again after the runtime wrote it, which may
+    /// have copied, grown or converted the array). Another register sharing the array copies
+    /// it before writing.
     Array,
 }
 
