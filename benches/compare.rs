@@ -104,6 +104,38 @@ const BENCHES: &[Bench] = &[
         refvm_skip: None,
         what: "acc = step(acc, i), N calls of a small function",
     },
+    Bench {
+        name: "callchain",
+        source: "peers:callchain.mdasm",
+        sizes: &[("N", 10_000_000)],
+        unit: "iteration",
+        refvm_skip: None,
+        what: "a main loop calling f(i) = g(i % 100) + h(i), callee names loaded at each call",
+    },
+    Bench {
+        name: "isort",
+        source: "peers:isort.mdasm",
+        sizes: &[("N", 3_000), ("R", 20)],
+        unit: "round",
+        refvm_skip: None,
+        what: "insertion sort of N pseudo-random ints, R times (array reads and writes)",
+    },
+    Bench {
+        name: "sieve",
+        source: "peers:sieve.mdasm",
+        sizes: &[("N", 2_000_000), ("R", 5)],
+        unit: "round",
+        refvm_skip: None,
+        what: "sieve of Eratosthenes over N bools, R times",
+    },
+    Bench {
+        name: "wordcount",
+        source: "peers:wordcount.mdasm",
+        sizes: &[("K", 5_000), ("N", 10_000_000)],
+        unit: "step",
+        refvm_skip: None,
+        what: "count N words drawn from K built strings in a dict",
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

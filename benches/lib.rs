@@ -372,7 +372,8 @@ pub fn resize_asm(src: &str, sizes: &[(&str, i64)]) -> Result<ScaledAsm, BenchEr
 /// Loop iterations one run of a `bench-asm` program performs, from its (scaled) parameters:
 /// the main loop's trip count (for `fib_calls` and `call_small`, the number of calls; for
 /// `nested_mod`, inner iterations `(A + B) * M`; for `array_sum`, fill plus sum iterations
-/// `N * (R + 1)`). `None` for an unknown program or missing parameter.
+/// `N * (R + 1)`; for the comparison programs `isort` and `sieve`, rounds `R`; `callchain`'s
+/// `N`; `wordcount`'s counting steps `N`). `None` for an unknown program or missing parameter.
 pub fn count_iterations(program: &str, params: &[(String, i64)]) -> Option<u64> {
     let p = |n: &str| {
         params
@@ -383,7 +384,8 @@ pub fn count_iterations(program: &str, params: &[(String, i64)]) -> Option<u64> 
     let name = program.rsplit('/').next().unwrap_or(program);
     match name {
         "while_sum" | "fib_calls" | "call_small" | "phi_loop" | "string_build"
-        | "dict_workload" | "type_change" => p("N"),
+        | "dict_workload" | "type_change" | "callchain" | "wordcount" => p("N"),
+        "isort" | "sieve" => p("R"),
         "float_loop" => p("K"),
         "nested_mod" => Some((p("A")? + p("B")?) * p("M")?),
         "array_sum" => Some(p("N")? * (p("R")? + 1)),
