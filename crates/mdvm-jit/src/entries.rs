@@ -202,14 +202,19 @@ pub fn exit_write_budget(len: u32) -> usize {
 }
 
 /// The register writes past which a body of `len` bytecode instructions is compiled with its
-/// registers written through to their slots ([`Emitter::write_through`]): 64 plus 2 per
-/// instruction, so that the exit code of all bodies together stays linear in the program (a
-/// larger constant let thousands of small bodies each box a thousand registers). Below it, unboxed registers live in machine registers and the side exits box
-/// them; above it, that exit code would dominate compile time (the register allocator's work
-/// grows with every value live into an exit), so each definition stores its value instead and
-/// the exits write nothing.
+/// registers written through to their slots ([`Emitter::write_through`]): 512 plus 2 per
+/// instruction, so that the exit code of all bodies together stays linear in the program.
+/// Below it, unboxed registers live in machine registers and the side exits box them; above
+/// it, that exit code would dominate compile time (the register allocator's work grows with
+/// every value live into an exit), so each definition stores its value instead and the exits
+/// write nothing. The constant is for small bodies with hot loops: an insertion sort's main
+/// (`benches/peers/isort.mdasm`, 45 instructions, a dozen live ints across its guards) needs
+/// more than the 154 writes 64 plus 2 per instruction allowed, and written through (stores at
+/// every definition, and the single-pass register allocator) it ran 4.5 times slower. A larger per-instruction factor is what costs:
+/// 8 per instruction made 250 bodies of 500 instructions (8 registers live across every
+/// guard) compile in 5.4 s instead of 1.5 s.
 pub fn write_through_threshold(len: u32) -> usize {
-    64 + 2 * len as usize
+    512 + 2 * len as usize
 }
 
 /// Why one attempt at building a function stopped.
