@@ -103,13 +103,15 @@ fn every_corpus_body_compiles_for_the_host() {
     assert!(compiled as usize >= cases.len() / 2, "only {compiled} bodies compiled over {} cases", cases.len());
 }
 
-/// Runs `mdvm run --tier jit` on a program with `MDVM_JIT_DUMP=1`; returns (stdout, stderr).
-fn dump_machine_code() -> (String, String) {
+/// Runs `mdvm run ARGS FILE` with `MDVM_JIT_DUMP=1` on the program assembled from `src`, which
+/// must succeed; returns (stdout, stderr).
+fn run_dumped(src: &str, args: &[&str]) -> (String, String) {
     let dir = mdvm_tests::TempDir::new("jit-target-dump");
-    let file = dir.write("loop_and_call.mdbc", &assemble_bytes(LOOP_AND_CALL));
+    let file = dir.write("program.mdbc", &assemble_bytes(src));
     let bin = mdvm_bin();
     let out = Command::new(bin)
-        .args(["run", "--tier", "jit", "--stats"])
+        .arg("run")
+        .args(args)
         .arg(&file)
         .env("MDVM_JIT_DUMP", "1")
         .stdin(Stdio::null())
@@ -118,6 +120,12 @@ fn dump_machine_code() -> (String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "mdvm failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `mdvm run --tier jit` on a program with `MDVM_JIT_DUMP=1`; returns (stdout, stderr).
+fn dump_machine_code() -> (String, String) {
+    let (stdout, stderr) = run_dumped(LOOP_AND_CALL, &["--tier", "jit", "--stats"]);
     assert_eq!(stdout, LOOP_AND_CALL_OUTPUT);
     assert!(stderr.contains("; ---- machine code of "), "no machine code dumped:\n{stderr}");
     // Functions are named, in the CLIF and in the machine code: the runtime helpers a body
@@ -197,21 +205,10 @@ done:   DEBUG_PRINT r2
 /// call helper that resolves the name at run time.
 #[test]
 fn osr_code_calls_callees_named_before_the_loop_directly() {
-    let dir = mdvm_tests::TempDir::new("osr-callee-names");
-    let file = dir.write("names_before_the_loop.mdbc", &assemble_bytes(NAMES_BEFORE_THE_LOOP));
-    let bin = mdvm_bin();
-    let out = Command::new(bin)
-        .args(["run", "--tier", "auto", "--always-osr"])
-        .arg(&file)
-        .env("MDVM_JIT_DUMP", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "mdvm failed:\n{stderr}");
+    let (stdout, stderr) = run_dumped(NAMES_BEFORE_THE_LOOP, &["--tier", "auto", "--always-osr"]);
     // sum over i < 4000 of 2 * |3 - i|: 2 * (3 + 2 + 1 + 0) + 2 * (1 + ... + 3996).
     let expected = 2 * (3 + 2 + 1) + 2 * (3996 * 3997 / 2);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{expected}\n"));
+    assert_eq!(stdout, format!("{expected}\n"));
     let osr: Vec<&str> = stderr
         .split("; ---- CLIF of body ")
         .filter(|s| s.lines().next().is_some_and(|l| l.contains("_osr")))
