@@ -136,6 +136,22 @@ const BENCHES: &[Bench] = &[
         refvm_skip: Some("about 20 µs a step (0.39 s at K=500, N=20,000): minutes at these sizes"),
         what: "count N words drawn from K built strings in a dict",
     },
+    Bench {
+        name: "strbuild",
+        source: "peers:strbuild.mdasm",
+        sizes: &[("N", 1_000), ("R", 5_000)],
+        unit: "word",
+        refvm_skip: None,
+        what: "append N words (\"x\" and a number) to a string, wrapped at 60 characters, R times",
+    },
+    Bench {
+        name: "floatgrid",
+        source: "peers:floatgrid.mdasm",
+        sizes: &[("W", 500), ("H", 400), ("K", 200)],
+        unit: "cell update",
+        refvm_skip: Some("its CAST_R of a float to int is a type error; without the casts, 4.7 s at W=100, H=100, K=20 and 135 s at W=200, H=200, K=20, 29x the time for 4x the work: hours at these sizes"),
+        what: "K relaxation sweeps over a W x H grid of floats in a flat array (each cell the average of its four neighbours)",
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -373,7 +373,8 @@ pub fn resize_asm(src: &str, sizes: &[(&str, i64)]) -> Result<ScaledAsm, BenchEr
 /// the main loop's trip count (for `fib_calls` and `call_small`, the number of calls; for
 /// `nested_mod`, inner iterations `(A + B) * M`; for `array_sum`, fill plus sum iterations
 /// `N * (R + 1)`; for the comparison programs `isort` and `sieve`, rounds `R`; `callchain`'s
-/// `N`; `wordcount`'s counting steps `N`). `None` for an unknown program or missing parameter.
+/// `N`; `wordcount`'s counting steps `N`; `strbuild`'s words `N * R`; `floatgrid`'s interior
+/// cell updates `(W - 2) * (H - 2) * K`). `None` for an unknown program or missing parameter.
 pub fn count_iterations(program: &str, params: &[(String, i64)]) -> Option<u64> {
     let p = |n: &str| {
         params
@@ -389,6 +390,8 @@ pub fn count_iterations(program: &str, params: &[(String, i64)]) -> Option<u64> 
         "float_loop" => p("K"),
         "nested_mod" => Some((p("A")? + p("B")?) * p("M")?),
         "array_sum" => Some(p("N")? * (p("R")? + 1)),
+        "strbuild" => Some(p("N")? * p("R")?),
+        "floatgrid" => Some(p("W")?.checked_sub(2)? * p("H")?.checked_sub(2)? * p("K")?),
         _ => None,
     }
 }

@@ -9,8 +9,14 @@ use mdvm_tests::{assemble_bytes, run_bytes_mode, workspace_dir, Mode};
 
 /// Each program with the command-line arguments of its Python version: the header's sizes, in
 /// order.
-const PROGRAMS: &[(&str, &[&str])] =
-    &[("callchain", &["20000"]), ("isort", &["300", "3"]), ("sieve", &["20000", "3"]), ("wordcount", &["500", "20000"])];
+const PROGRAMS: &[(&str, &[&str])] = &[
+    ("callchain", &["20000"]),
+    ("floatgrid", &["40", "30", "20"]),
+    ("isort", &["300", "3"]),
+    ("sieve", &["20000", "3"]),
+    ("strbuild", &["500", "4"]),
+    ("wordcount", &["500", "20000"]),
+];
 
 #[test]
 fn peer_programs_print_what_their_python_versions_print_in_every_mode() {
