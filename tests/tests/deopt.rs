@@ -447,6 +447,68 @@ done:   DEBUG_PRINT r1
     agrees_within_fuel(src);
 }
 
+/// Bools are packed, a fresh array (nothing written yet) passes a view's form guard, and an
+/// array read that meets both forms (here a packed bool array in even rounds, the same flags
+/// held as values in odd ones) handles both after one miss: a few array-form deopts in all,
+/// not one per round until the site gives up.
+#[test]
+fn array_reads_meeting_both_forms_handle_both() {
+    let src = "
+        LOAD_CONST_R r0, int 50         ; n
+        LOAD_CONST_R r1, int 40         ; rounds
+        LOAD_CONST_R r2, int 1
+        LOAD_CONST_R r3, int 3
+        LOAD_CONST_R r4, int 0
+        LOAD_CONST_R r5, int 2
+        LOAD_CONST_R r16, str \"x\"
+        LOAD_CONST_R r20, int 0         ; round
+        LOAD_CONST_R r21, int 0         ; total
+round:  LT_R r6, r20, r1
+        JUMP_IF_NOT_R r6, done
+        NEW_ARRAY_R r7, r0
+        LOAD_CONST_R r8, int 0
+fill:   LT_R r6, r8, r0
+        JUMP_IF_NOT_R r6, filled
+        MOD_R r9, r8, r3
+        EQ_R r10, r9, r4                ; i % 3 == 0
+        ARRAY_SET_R r7, r8, r10
+        ADD_R r8, r8, r2
+        JUMP_R fill
+filled: MOD_R r9, r20, r5
+        JUMP_IF_NOT_R r9, count
+        SUB_R r11, r0, r2               ; odd rounds: values form, same flags
+        ARRAY_GET_R r12, r7, r11
+        ARRAY_SET_R r7, r11, r16
+        ARRAY_SET_R r7, r11, r12
+count:  LOAD_CONST_R r8, int 0
+loop:   LT_R r6, r8, r0
+        JUMP_IF_NOT_R r6, next
+        ARRAY_GET_R r13, r7, r8
+        JUMP_IF_NOT_R r13, skip
+        ADD_R r21, r21, r2
+skip:   ADD_R r8, r8, r2
+        JUMP_R loop
+next:   ADD_R r20, r20, r2
+        JUMP_R round
+done:   DEBUG_PRINT r21
+        DEBUG_PRINT r7
+        RETURN_R";
+    let interp = run(&assemble_bytes(src), Tier::Interp, 10, false);
+    let flags: Vec<&str> = (0..50).map(|i| if i % 3 == 0 { "true" } else { "false" }).collect();
+    assert_eq!(interp.stdout, format!("{}\n[{}]\n", 40 * 17, flags.join(", ")));
+    agrees_within_fuel(src);
+    // At most one miss per array site (six), and as many in 400 rounds as in 40.
+    let misses = |src: &str, tier: Tier| {
+        let jit = run(&assemble_bytes(src), tier, 1, false);
+        jit.deopts.iter().filter(|(r, _)| *r == DeoptReason::ArrayKind).map(|(_, n)| n).sum::<u64>()
+    };
+    let longer = src.replace("int 40         ; rounds", "int 400        ; rounds");
+    for tier in [Tier::Jit, Tier::Auto] {
+        let (short, long) = (misses(src, tier), misses(&longer, tier));
+        assert!(short <= 6 && long == short, "{tier}: {short} array-form deopts in 40 rounds, {long} in 400");
+    }
+}
+
 /// [`agrees_everywhere`] under a fuel budget of 10^6 instructions (more than each program
 /// needs): a check wrongly left out makes a counter wrap around, and the run then ends with a
 /// fuel error instead of looping for ever.

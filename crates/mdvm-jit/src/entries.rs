@@ -84,6 +84,9 @@ pub(crate) struct Request<'a> {
     /// Loop headers (bytecode indices) whose trip-count guard failed: no counted-loop
     /// accumulator plan for them ([`crate::analysis::counted`]).
     pub unbounded_loops: &'a HashSet<u32>,
+    /// Array sites (bytecode indices) whose form guard failed once: their array's view has
+    /// no form guard ([`Planner::with_form_misses`]).
+    pub form_misses: &'a HashSet<u32>,
     /// Every guard side-exits the first time it runs.
     pub stress: bool,
     /// Registers written through whatever the body's size ([`crate::JitOptions::write_through`]).
@@ -286,7 +289,7 @@ fn build_attempt(
 ) -> Result<(), Attempt> {
     let program = req.program;
     let lb = &program.layout.bodies[req.body as usize];
-    let mut s = Speculation::new(Planner::new(program, req.feedback, req.body, req.generic), req.body);
+    let mut s = Speculation::new(Planner::new(program, req.feedback, req.body, req.generic).with_form_misses(req.form_misses), req.body);
     let nregs = s.nregs;
     let params = match req.entry {
         Entry::Typed { .. } | Entry::Generic { .. } => typed_params(program, req.feedback, req.body, req.generic),

@@ -132,6 +132,10 @@ pub struct CraneliftTier {
     /// Loop headers (body, index) whose trip-count guard failed ([`DeoptReason::LoopBound`]):
     /// their accumulators keep a check per iteration.
     unbounded_loops: HashSet<(u32, u32)>,
+    /// Array sites (body, index) whose form guard failed once ([`DeoptReason::ArrayKind`]):
+    /// the array they operate on gets no form guard on its view, and its element reads handle
+    /// both the packed form and values. A second failure makes the site generic.
+    form_misses: HashSet<(u32, u32)>,
     /// Bodies over the compile budget: they stay in the interpreter.
     over_budget: HashSet<u32>,
     /// Per body, whether it jumps out of its own range ([`leaves_its_range`]): such a body
@@ -204,6 +208,7 @@ impl CraneliftTier {
             recompiles: HashMap::new(),
             generic: HashSet::new(),
             unbounded_loops: HashSet::new(),
+            form_misses: HashSet::new(),
             over_budget: HashSet::new(),
             leaves_range: HashMap::new(),
             osr: HashMap::new(),
@@ -253,8 +258,7 @@ impl CraneliftTier {
         feedback: &Feedback,
         body: u32,
         entry: entries::Entry<'_>,
-        generic: &HashSet<u32>,
-        unbounded_loops: &HashSet<u32>,
+        sites: &BodySites,
         typed: &HashMap<u32, entries::TypedEntry>,
         id: FuncId,
     ) -> Result<(), CompileError> {
@@ -269,8 +273,9 @@ impl CraneliftTier {
                 body,
                 entry,
                 typed,
-                generic,
-                unbounded_loops,
+                generic: &sites.generic,
+                unbounded_loops: &sites.unbounded_loops,
+                form_misses: &sites.form_misses,
                 stress: self.options.stress_deopt,
                 write_through: self.options.write_through,
                 metered: self.options.metered,
@@ -356,8 +361,11 @@ impl CraneliftTier {
         osr: Option<(u32, u32, &[Tag])>,
     ) -> Result<NativeEntry, CompileError> {
         let started = Instant::now();
-        let generic = sites_in(&self.generic, body);
-        let unbounded = sites_in(&self.unbounded_loops, body);
+        let sites = BodySites {
+            generic: sites_in(&self.generic, body),
+            unbounded_loops: sites_in(&self.unbounded_loops, body),
+            form_misses: sites_in(&self.form_misses, body),
+        };
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = entries::entry_signature(call_conv);
         // The typed entries are taken out of `self` while `define` borrows it (not cloned: a
@@ -365,14 +373,14 @@ impl CraneliftTier {
         let mut typed = std::mem::take(&mut self.typed);
         let defined = match osr {
             Some((header, latch, tags)) => self.declare("osr", body, &entry_sig).and_then(|id| {
-                self.define(program, feedback, body, entries::Entry::Osr { header, latch, tags }, &generic, &unbounded, &typed, id)
+                self.define(program, feedback, body, entries::Entry::Osr { header, latch, tags }, &sites, &typed, id)
                     .map(|()| (id, None))
             }),
             None => {
                 // The typed entry (which calls itself directly) and the generic entry that
                 // guards and unboxes the parameters for it. The body's entry is in `typed`
                 // while they are built (its self-calls are direct) and stays only if both are.
-                let params = spec::plan::typed_params(program, feedback, body, &generic);
+                let params = spec::plan::typed_params(program, feedback, body, &sites.generic);
                 let declared = self
                     .declare("typed", body, &entries::typed_signature(call_conv, &params))
                     .and_then(|fast| Ok((fast, self.declare("entry", body, &entry_sig)?)));
@@ -380,9 +388,9 @@ impl CraneliftTier {
                     let new = entries::TypedEntry { func: fast.as_u32(), generic: id.as_u32(), params };
                     let previous = typed.insert(body, new);
                     let both = self
-                        .define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &generic, &unbounded, &typed, fast)
+                        .define(program, feedback, body, entries::Entry::Typed { generic: id.as_u32() }, &sites, &typed, fast)
                         .and_then(|()| {
-                            self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &generic, &unbounded, &typed, id)
+                            self.define(program, feedback, body, entries::Entry::Generic { fast: fast.as_u32() }, &sites, &typed, id)
                         });
                     match both {
                         Ok(()) => Ok((id, previous)),
@@ -443,6 +451,16 @@ impl CraneliftTier {
 }
 
 /// The bytecode indices of the (body, index) sites in `sites` that belong to `body`.
+/// What the deopts of one body taught its next compile: bytecode indices of the body.
+struct BodySites {
+    /// Sites compiled without speculation ([`CraneliftTier::generic`]).
+    generic: HashSet<u32>,
+    /// Loop headers without a trip-count guard ([`CraneliftTier::unbounded_loops`]).
+    unbounded_loops: HashSet<u32>,
+    /// Array sites whose form guard failed ([`CraneliftTier::form_misses`]).
+    form_misses: HashSet<u32>,
+}
+
 fn sites_in(sites: &HashSet<(u32, u32)>, body: u32) -> HashSet<u32> {
     sites.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect()
 }
@@ -534,6 +552,8 @@ impl CompiledTier for CraneliftTier {
         }
         if reason == DeoptReason::LoopBound {
             self.unbounded_loops.insert((body, pc));
+        } else if reason == DeoptReason::ArrayKind && self.form_misses.insert((body, pc)) {
+            // First miss: recompiled reading the array in either form.
         } else {
             self.generic.insert((body, pc));
         }

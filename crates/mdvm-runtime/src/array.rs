@@ -1,12 +1,13 @@
-//! Arrays: the payload of [`Value::Array`], with a packed form for ints and floats.
+//! Arrays: the payload of [`Value::Array`], with a packed form for ints, floats and bools.
 //!
 //! An array of `len` elements holds them in one of two forms, chosen by what was written:
 //!
-//! * **packed** ([`Array::kind`] is [`Tag::Int`] or [`Tag::Float`], or [`Tag::Empty`] while
-//!   nothing has been written): elements `0..filled` are ints (or floats) stored as their 8
-//!   payload bytes in `words`, and elements `filled..len` are empty. `NEW_ARRAY_R` makes a
-//!   packed array with `filled = 0`; writing an int at index `filled` of an int array (or of
-//!   one with nothing written) appends to the packed prefix, and overwriting a packed element
+//! * **packed** ([`Array::kind`] is [`Tag::Int`], [`Tag::Float`] or [`Tag::Bool`], or
+//!   [`Tag::Empty`] while nothing has been written): elements `0..filled` are ints (or floats,
+//!   or bools) stored as their 8 payload bytes in `words` (a bool as the word 0 or 1), and
+//!   elements `filled..len` are empty; an array with nothing written has no words. `NEW_ARRAY_R`
+//!   makes a packed array with `filled = 0`; writing an int at index `filled` of an int array (or
+//!   of one with nothing written) appends to the packed prefix, and overwriting a packed element
 //!   with one of its kind stays packed. A loop that fills an array in order, as the frontend's
 //!   list code does, keeps it packed: machine code then reads 8 bytes per element instead of a
 //!   16-byte [`Value`], half the memory traffic of a sum over the array.
@@ -36,8 +37,8 @@ pub struct Array {
     values: Vec<Value>,
     /// Number of elements.
     len: usize,
-    /// [`Tag::Empty`] (packed, nothing written), [`Tag::Int`] or [`Tag::Float`] (packed), or
-    /// [`KIND_VALUES`].
+    /// [`Tag::Empty`] (packed, nothing written), [`Tag::Int`], [`Tag::Float`] or [`Tag::Bool`]
+    /// (packed), or [`KIND_VALUES`].
     kind: u8,
 }
 
@@ -47,12 +48,13 @@ impl Array {
         Array { words: Vec::new(), values: Vec::new(), len, kind: Tag::Empty as u8 }
     }
 
-    /// An array of `elems`, packed when they are ints (or floats) followed only by empties.
+    /// An array of `elems`, packed when they are ints (or floats, or bools) followed only by
+    /// empties.
     pub fn from_values(elems: Vec<Value>) -> Array {
         let len = elems.len();
         let filled = elems.iter().position(|v| matches!(v, Value::Empty)).unwrap_or(len);
         let kind = elems.first().map(Value::tag).unwrap_or(Tag::Empty);
-        let packable = matches!(kind, Tag::Int | Tag::Float | Tag::Empty)
+        let packable = (is_packed_kind(kind) || kind == Tag::Empty)
             && elems[..filled].iter().all(|v| v.tag() == kind)
             && elems[filled..].iter().all(|v| matches!(v, Value::Empty));
         if !packable {
@@ -74,8 +76,8 @@ impl Array {
         self.len == 0
     }
 
-    /// The form the elements are in: [`Tag::Empty`], [`Tag::Int`] or [`Tag::Float`] when
-    /// packed, [`KIND_VALUES`] otherwise.
+    /// The form the elements are in: [`Tag::Empty`], [`Tag::Int`], [`Tag::Float`] or
+    /// [`Tag::Bool`] when packed, [`KIND_VALUES`] otherwise.
     #[inline]
     pub fn kind(&self) -> u8 {
         self.kind
@@ -90,8 +92,7 @@ impl Array {
         Some(match self.kind {
             KIND_VALUES => self.values[i].clone(),
             k => match self.words.get(i) {
-                Some(&w) if k == Tag::Int as u8 => Value::Int(w as i64),
-                Some(&w) => Value::Float(f64::from_bits(w)),
+                Some(&w) => word_value(k, w),
                 None => Value::Empty,
             },
         })
@@ -112,7 +113,7 @@ impl Array {
         }
         let tag = v.tag();
         let kind_ok = self.kind == tag as u8 || self.kind == Tag::Empty as u8;
-        let packs = matches!(tag, Tag::Int | Tag::Float) && kind_ok && i <= self.words.len();
+        let packs = is_packed_kind(tag) && kind_ok && i <= self.words.len();
         if packs || (tag == Tag::Empty && i >= self.words.len()) {
             if i == self.words.len() && self.words.len() == self.words.capacity() {
                 return self.words.capacity().max(4) * 8;
@@ -145,6 +146,7 @@ impl Array {
             let kept = match v {
                 Value::Int(x) => self.set_packed(i, Tag::Int, x as u64),
                 Value::Float(f) => self.set_packed(i, Tag::Float, f.to_bits()),
+                Value::Bool(b) => self.set_packed(i, Tag::Bool, b as u64),
                 // An empty past the packed prefix changes nothing.
                 Value::Empty => i >= self.words.len(),
                 _ => false,
@@ -158,17 +160,18 @@ impl Array {
         true
     }
 
-    /// Sets element `i` to the int or float whose tag is `tag` and payload bits `word`, when
-    /// that keeps the array packed: `i < len`, the element is in the packed prefix or just past
-    /// it, and `tag` is the array's kind (or nothing is written yet). Returns false, changing
-    /// nothing, otherwise ([`Array::set`] then handles the write).
+    /// Sets element `i` to the int, float or bool whose tag is `tag` and payload bits `word`
+    /// (a bool's low bit), when that keeps the array packed: `i < len`, the element is in the
+    /// packed prefix or just past it, and `tag` is the array's kind (or nothing is written yet).
+    /// Returns false, changing nothing, otherwise ([`Array::set`] then handles the write).
     #[inline]
     pub fn set_packed(&mut self, i: usize, tag: Tag, word: u64) -> bool {
         let filled = self.words.len();
         let kind_ok = self.kind == tag as u8 || self.kind == Tag::Empty as u8;
-        if !kind_ok || !matches!(tag, Tag::Int | Tag::Float) || i >= self.len || i > filled {
+        if !kind_ok || !is_packed_kind(tag) || i >= self.len || i > filled {
             return false;
         }
+        let word = if tag == Tag::Bool { word & 1 } else { word };
         self.kind = tag as u8;
         if i == filled {
             self.words.push(word);
@@ -194,6 +197,7 @@ impl Array {
             let kept = match v {
                 Value::Int(x) => self.set_packed(i, Tag::Int, x as u64),
                 Value::Float(f) => self.set_packed(i, Tag::Float, f.to_bits()),
+                Value::Bool(b) => self.set_packed(i, Tag::Bool, b as u64),
                 Value::Empty => true,
                 _ => false,
             };
@@ -226,7 +230,8 @@ impl Array {
     }
 
     /// The elements as [`Value`]s when the array is in the values form; `None` when it is
-    /// packed (its elements are then ints, floats and empties, read with [`Array::get`]).
+    /// packed (its elements are then ints, floats or bools and empties, read with
+    /// [`Array::get`]).
     #[inline]
     pub(crate) fn as_values(&self) -> Option<&[Value]> {
         (self.kind == KIND_VALUES).then_some(self.values.as_slice())
@@ -252,12 +257,12 @@ impl Array {
         if self.len != other.len || self.words.len() != other.words.len() {
             return Some(false);
         }
-        let (int_a, int_b) = (self.kind == Tag::Int as u8, other.kind == Tag::Int as u8);
-        if int_a && int_b {
+        // Ints and bools are equal exactly when their words are (floats are not: NaN, -0.0).
+        if self.kind == other.kind && self.kind != Tag::Float as u8 {
             return Some(self.words == other.words);
         }
-        let num = |int: bool, w: u64| if int { Value::Int(w as i64) } else { Value::Float(f64::from_bits(w)) };
-        Some(self.words.iter().zip(&other.words).all(|(&x, &y)| num(int_a, x).equals(&num(int_b, y))))
+        let (ka, kb) = (self.kind, other.kind);
+        Some(self.words.iter().zip(&other.words).all(|(&x, &y)| word_value(ka, x).equals(&word_value(kb, y))))
     }
 
     /// Converts to the values form.
@@ -281,12 +286,31 @@ impl Drop for Array {
     }
 }
 
-/// The 8 payload bytes of an int or float (its packed form).
+/// Whether arrays of elements of type `tag` have a packed form: ints, floats and bools.
+#[inline]
+fn is_packed_kind(tag: Tag) -> bool {
+    matches!(tag, Tag::Int | Tag::Float | Tag::Bool)
+}
+
+/// The 8 payload bytes of an int, float or bool (its packed form; a bool is 0 or 1).
 fn packed_word(v: &Value) -> u64 {
     match v {
         Value::Int(i) => *i as u64,
         Value::Float(f) => f.to_bits(),
-        _ => unreachable!("only ints and floats are packed"),
+        Value::Bool(b) => *b as u64,
+        _ => unreachable!("only ints, floats and bools are packed"),
+    }
+}
+
+/// The element a packed word of an array of kind `kind` stands for.
+#[inline]
+fn word_value(kind: u8, w: u64) -> Value {
+    if kind == Tag::Int as u8 {
+        Value::Int(w as i64)
+    } else if kind == Tag::Float as u8 {
+        Value::Float(f64::from_bits(w))
+    } else {
+        Value::Bool(w != 0)
     }
 }
 
@@ -439,6 +463,32 @@ mod tests {
         g.set(1, Value::Float(-2.0));
         assert_eq!(g.kind(), Tag::Float as u8);
         assert_eq!(ints(&g), ["1.5", "-2"]);
+    }
+
+    /// Bools pack as the words 0 and 1, compare and convert like any other packed kind, and
+    /// a bool never joins an int array packed.
+    #[test]
+    fn bools_pack_as_words() {
+        let mut a = Array::empties(4);
+        for i in 0..3 {
+            assert!(a.set(i, Value::Bool(i != 1)));
+        }
+        assert!(a.set(0, Value::Bool(false)));
+        assert_eq!(a.kind(), Tag::Bool as u8);
+        assert_eq!(a.words, [0, 0, 1]);
+        let want = [Value::Bool(false), Value::Bool(false), Value::Bool(true), Value::Empty];
+        assert!(a.iter().zip(&want).all(|(x, y)| x.tag() == y.tag() && x.equals(y)));
+        assert!(a.set_packed(1, Tag::Bool, 0xff01), "a bool's payload is its low bit");
+        assert!(matches!(a.get(1), Some(Value::Bool(true))));
+        let values = Array::from_values(vec![Value::Bool(false), Value::Bool(true), Value::Bool(true), Value::Empty]);
+        assert_eq!(values.kind(), Tag::Bool as u8);
+        assert_eq!(a.packed_eq(&values), Some(true));
+        let ints_form = Array::from_values(vec![Value::Int(0), Value::Int(1), Value::Int(1), Value::Empty]);
+        assert_eq!(a.packed_eq(&ints_form), Some(false), "true is not 1");
+        let mut c = a.clone();
+        assert!(c.set(2, Value::Int(1)));
+        assert_eq!(c.kind(), KIND_VALUES);
+        assert!(matches!((c.get(0), c.get(2)), (Some(Value::Bool(false)), Some(Value::Int(1)))));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use mdvm_runtime::value::{Tag, VALUE_SIZE};
 use crate::lower::frame::flags;
 use crate::lower::exits::not_a;
 use crate::lower::{At, Emitter, View};
+use cranelift_codegen::ir::Value as ClifValue;
 use crate::spec::plan::{Plan, Spec};
 use crate::spec::state::{State, Val};
 
@@ -76,7 +77,9 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// Reads the view of `arr`, its form guarded with the side exit `kind_exit` when its
-    /// reads agree on one.
+    /// reads agree on one. An array with nothing written yet (kind [`Tag::Empty`], no element
+    /// stored in either form) passes the guard with a bound of 0: a fresh array from
+    /// `NEW_ARRAY_R` takes its form from its first write, which re-reads the view.
     fn read_view_with(&mut self, arr: u8, kind_exit: crate::lower::exits::Snapshot) {
         let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
         let a = self.load_payload(arr);
@@ -85,9 +88,13 @@ impl Emitter<'_, '_, '_> {
         let (data, bound) = match self.s.planner.view_forms[arr as usize] {
             Some(k) => {
                 let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, k as i64);
-                self.side_exit_if(other, kind_exit);
+                let written = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, Tag::Empty as i64);
+                let bad = self.b.ins().band(other, written);
+                self.side_exit_if(bad, kind_exit);
                 if k == KIND_VALUES {
-                    (self.b.ins().load(self.ptr, flags(), a, layout.values_data), len)
+                    // Nothing written: no values to read (the packed bound, 0, says so).
+                    let zero = self.iconst(0);
+                    (self.b.ins().load(self.ptr, flags(), a, layout.values_data), self.b.ins().select(other, zero, len))
                 } else {
                     let words = self.b.ins().load(self.ptr, flags(), a, layout.words_data);
                     (words, self.b.ins().load(types::I64, flags(), a, layout.words_len))
@@ -108,46 +115,68 @@ impl Emitter<'_, '_, '_> {
     }
 
     /// `ARRAY_GET_R` planned [`Plan::ArrayGet`]; `ops` is the state once its operands are
-    /// obtained.
+    /// obtained. When the view's form guard does not cover the read (the array's reads differ,
+    /// or its form guard failed once: [`crate::spec::plan::Planner::with_form_misses`]), the
+    /// read checks the form itself and reads an `elem` from either form, packed words of that
+    /// type or values; any other form side-exits ([`DeoptReason::ArrayKind`]).
     pub fn emit_array_get(&mut self, at: &At, plan: &Plan, ops: &State) {
         let Plan::ArrayGet { dst, arr, idx, oi, elem, packed } = *plan else { unreachable!("an array read plan") };
         let view = self.array_view(at, arr);
         let i = self.get_operand(at, idx, Spec::Int, oi, GuardSlot::Second);
-        // The array's form: packed words of the element type, or values (guarded with the view
-        // when all reads of `arr` agree on it).
-        if self.s.planner.view_forms[arr as usize].is_none() {
+        let want = if packed { elem as u8 } else { KIND_VALUES };
+        let v = if self.s.planner.view_forms[arr as usize] == Some(want) {
+            self.read_element(at, view, i, elem, packed)
+        } else {
             let kind = self.b.use_var(view.kind);
-            let want = if packed { elem as i64 } else { KIND_VALUES as i64 };
-            let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, want);
+            let other = if packed { KIND_VALUES } else { elem as u8 };
+            let is_want = self.b.ins().icmp_imm_s(IntCC::Equal, kind, want as i64);
+            let is_other = self.b.ins().icmp_imm_s(IntCC::Equal, kind, other as i64);
+            let either = self.b.ins().bor(is_want, is_other);
+            let neither = self.b.ins().bxor_imm_u(either, 1);
             let snap = self.snapshot_at(at, DeoptReason::ArrayKind);
-            self.side_exit_if(other, snap);
+            self.side_exit_if(neither, snap);
+            let (first, second, merge) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+            let ty = if elem == Tag::Float { types::F64 } else { types::I64 };
+            self.b.append_block_param(merge, ty);
+            self.b.ins().brif(is_want, first, &[], second, &[]);
+            self.resume_at(first);
+            let x = self.read_element(at, view, i, elem, packed);
+            self.b.ins().jump(merge, &[x.into()]);
+            self.resume_at(second);
+            let y = self.read_element(at, view, i, elem, !packed);
+            self.b.ins().jump(merge, &[y.into()]);
+            self.resume_at(merge);
+            self.b.block_params(merge)[0]
+        };
+        match elem {
+            Tag::Float => self.def_float(dst, v, ops),
+            _ => self.def_int(dst, v, ops),
         }
+    }
+
+    /// Element `i` of the array whose view is `view`, in the form `packed` (words of `elem`)
+    /// or values (guarded to hold an `elem`), unboxed: bounds-checked, with side exits at
+    /// `at`.
+    fn read_element(&mut self, at: &At, view: View, i: ClifValue, elem: Tag, packed: bool) -> ClifValue {
         // A negative index is a huge unsigned one: one comparison checks both bounds. Past a
         // packed prefix the elements are empty, not `elem`: a misspeculation like a failed
         // element guard (or, past the length, the interpreter raises the error).
         let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
         let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, bound);
-        let reason = match (packed, elem) {
-            (false, _) => DeoptReason::Fault,
-            (true, Tag::Float) => DeoptReason::NotFloat,
-            (true, _) => DeoptReason::NotInt,
-        };
+        let reason = if packed { not_a(elem) } else { DeoptReason::Fault };
         let snap = self.snapshot_at(at, reason);
         self.side_exit_if(out, snap);
         let snap = self.snapshot_at(at, DeoptReason::Stress);
         self.stress_guard(stress_id(at.pc, GuardSlot::Element), snap);
         let off = self.b.ins().ishl_imm_u(i, if packed { WORD_SHIFT } else { VALUE_SHIFT });
         let e = self.b.ins().iadd(data, off);
-        let v = if packed {
+        if packed {
+            // A packed bool is the word 0 or 1: the unboxed bool itself.
             let ty = if elem == Tag::Float { types::F64 } else { types::I64 };
             self.b.ins().load(ty, flags(), e, 0)
         } else {
             let snap = self.snapshot_at(at, not_a(elem));
             self.check_and_unbox_at(e, 0, elem, snap, flags())
-        };
-        match elem {
-            Tag::Float => self.def_float(dst, v, ops),
-            _ => self.def_int(dst, v, ops),
         }
     }
 
@@ -161,7 +190,7 @@ impl Emitter<'_, '_, '_> {
 
     /// `ARRAY_SET_R` planned [`Plan::ArraySet`]. An array its register holds alone (the `Rc`'s
     /// strong count is 1: what `Rc::make_mut` tests) is written in machine code when the
-    /// write keeps its form: an int or float into a packed array of that type, inside the
+    /// write keeps its form: an int, float or bool into a packed array of that type, inside the
     /// packed prefix or appended at its end within the buffer's capacity; or any plain value
     /// over a plain element of an array of values. Such a write allocates nothing and charges
     /// no work, and the view stays valid (only its packed bound moves on an append). Anything
@@ -190,12 +219,18 @@ impl Emitter<'_, '_, '_> {
         let kind = self.b.use_var(view.kind);
         let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
         let values_form = self.b.create_block();
-        if let Some(tag) = matches!(vval, Val::Int | Val::Float).then(|| vval.known_tag().expect("a typed value")) {
-            // Packed of the value's type (or nothing written yet, in a view whose reads are not
-            // all of one form): inside the packed prefix, or appended at its end.
+        let form = self.s.planner.view_forms[arr as usize];
+        let packable = matches!(vval, Val::Int | Val::Float | Val::Bool).then(|| vval.known_tag().expect("a typed value"));
+        // A view whose reads are compiled for another form never takes a packed write of this
+        // type in place: the helper writes it and the view's form guard then resumes after it.
+        if let Some(tag) = packable.filter(|&t| form.is_none_or(|k| k == t as u8)) {
+            // Packed of the value's type (or nothing written yet): inside the packed prefix, or
+            // appended at its end.
             let same = self.b.ins().icmp_imm_s(IntCC::Equal, kind, tag as i64);
             let empty = self.b.ins().icmp_imm_s(IntCC::Equal, kind, Tag::Empty as i64);
-            let packs = if self.s.planner.view_forms[arr as usize].is_none() { self.b.ins().bor(same, empty) } else { same };
+            let packs = self.b.ins().bor(same, empty);
+            // A bool's word is 0 or 1.
+            let p = if tag == Tag::Bool { self.b.ins().band_imm_u(p, 1) } else { p };
             let packed = self.b.create_block();
             self.b.ins().brif(packs, packed, &[], values_form, &[]);
             self.resume_at(packed);

@@ -255,6 +255,22 @@ impl<'a> Planner<'a> {
         p
     }
 
+    /// This planner with no form guard on the views of the arrays operated on at the sites
+    /// in `misses` (bytecode indices whose form guard failed): their element reads check the
+    /// form each time, and handle both the packed form and values.
+    pub fn with_form_misses(mut self, misses: &HashSet<u32>) -> Planner<'a> {
+        for &bc in misses {
+            let arr = match self.m.code.get(bc as usize) {
+                Some(Instr::ArrayGetR { arr, .. } | Instr::ArraySetR { arr, .. } | Instr::ArrayLenR { arr, .. }) => arr.0,
+                _ => continue,
+            };
+            if let Some(f) = self.view_forms.get_mut(arr as usize) {
+                *f = None;
+            }
+        }
+        self
+    }
+
     /// The internal code index of bytecode index `bc` of the body (where its feedback is).
     pub fn ipc(&self, bc: u32) -> usize {
         (self.code_start + (bc - self.bc_start)) as usize
@@ -265,24 +281,43 @@ impl<'a> Planner<'a> {
         self.feedback.site_types[self.ipc(bc)]
     }
 
-    /// For the `ARRAY_GET_R` at `bc`, the element type to read in machine code (int, float or
-    /// bool, from its feedback) and whether to read it packed: ints and floats are, unless
-    /// the site saw an array of values ([`VALUES_ARRAY`]). `None`: read generically.
-    fn array_get_elem(&self, bc: u32) -> Option<(Tag, bool)> {
+    /// For the `ARRAY_GET_R` at `bc`, the element type its feedback saw (int, float or bool)
+    /// and whether to read it packed: all three are, unless the site saw an array of values
+    /// ([`VALUES_ARRAY`]). `None` when the site has not run yet or saw other types.
+    fn seen_array_get_elem(&self, bc: u32) -> Option<(Tag, bool)> {
         let out = self.site(bc).out;
+        if out == 0 {
+            return None;
+        }
         let elem = expected(out & !VALUES_ARRAY).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))?;
-        Some((elem, matches!(elem, Tag::Int | Tag::Float) && out & VALUES_ARRAY == 0))
+        Some((elem, out & VALUES_ARRAY == 0))
+    }
+
+    /// For the `ARRAY_GET_R` at `bc` reading register `arr`, the element type to read in
+    /// machine code and whether packed ([`Planner::seen_array_get_elem`]). A read that has not
+    /// run yet reads the form the other reads of `arr` agree on ([`Planner::view_forms`]), or
+    /// packed ints. `None`: read generically.
+    fn array_get_elem(&self, bc: u32, arr: u8) -> Option<(Tag, bool)> {
+        if self.site(bc).out != 0 {
+            return self.seen_array_get_elem(bc);
+        }
+        Some(match self.view_forms[arr as usize] {
+            Some(KIND_VALUES) => (Tag::Int, false),
+            Some(k) => (Tag::from_u8(k).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool))?, true),
+            None => (Tag::Int, true),
+        })
     }
 
     /// Per register, the array kind ([`mdvm_runtime::array::Array::kind`]) every element
-    /// read of it in `start..end` is compiled for, when they all agree: its view then guards
-    /// that kind once, where it is read, instead of at every element read.
+    /// read of it in `start..end` that has run is compiled for, when they all agree: its view
+    /// then guards that kind once, where it is read, instead of at every element read (reads
+    /// that have not run adopt it).
     fn view_forms(&self, start: u32, end: u32, nregs: usize) -> Vec<Option<u8>> {
         // None: no read yet; Some(Some(k)): all reads want k; Some(None): they differ.
         let mut forms: Vec<Option<Option<u8>>> = vec![None; nregs];
         for bc in start..end {
             let Instr::ArrayGetR { arr, .. } = &self.m.code[bc as usize] else { continue };
-            let Some((elem, packed)) = self.array_get_elem(bc) else { continue };
+            let Some((elem, packed)) = self.seen_array_get_elem(bc) else { continue };
             let k = if packed { elem as u8 } else { KIND_VALUES };
             let f = &mut forms[arr.0 as usize];
             *f = match *f {
@@ -418,7 +453,7 @@ impl<'a> Planner<'a> {
             Instr::ArrayGetR { dst, arr, idx } => {
                 let site = self.site(bc);
                 let oi = operand(st[idx.0 as usize].val, Spec::Int, expected(site.b));
-                match (self.native_array(generic_site, arr.0, site.a, st) && arr.0 != idx.0, oi, self.array_get_elem(bc)) {
+                match (self.native_array(generic_site, arr.0, site.a, st) && arr.0 != idx.0, oi, self.array_get_elem(bc, arr.0)) {
                     (true, Some(oi), Some((elem, packed))) => {
                         Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem, packed }
                     }
