@@ -136,6 +136,10 @@ pub struct CraneliftTier {
     /// the array they operate on gets no form guard on its view, and its element reads handle
     /// both the packed form and values. A second failure makes the site generic.
     form_misses: HashSet<(u32, u32)>,
+    /// Array reads (body, index) last compiled before they ever ran
+    /// ([`spec::plan::unseen_array_reads`]): their first guard failure recompiles them with
+    /// the feedback the interpreter then records, instead of making them generic.
+    guessed: HashSet<(u32, u32)>,
     /// Bodies over the compile budget: they stay in the interpreter.
     over_budget: HashSet<u32>,
     /// Per body, whether it jumps out of its own range ([`leaves_its_range`]): such a body
@@ -209,6 +213,7 @@ impl CraneliftTier {
             generic: HashSet::new(),
             unbounded_loops: HashSet::new(),
             form_misses: HashSet::new(),
+            guessed: HashSet::new(),
             over_budget: HashSet::new(),
             leaves_range: HashMap::new(),
             osr: HashMap::new(),
@@ -366,6 +371,8 @@ impl CraneliftTier {
             unbounded_loops: sites_in(&self.unbounded_loops, body),
             form_misses: sites_in(&self.form_misses, body),
         };
+        self.guessed.retain(|&(b, _)| b != body);
+        self.guessed.extend(spec::plan::unseen_array_reads(program, feedback, body).into_iter().map(|pc| (body, pc)));
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = entries::entry_signature(call_conv);
         // The typed entries are taken out of `self` while `define` borrows it (not cloned: a
@@ -552,6 +559,8 @@ impl CompiledTier for CraneliftTier {
         }
         if reason == DeoptReason::LoopBound {
             self.unbounded_loops.insert((body, pc));
+        } else if self.guessed.remove(&(body, pc)) {
+            // A read compiled before it ever ran: its feedback says more now.
         } else if reason == DeoptReason::ArrayKind && self.form_misses.insert((body, pc)) {
             // First miss: recompiled reading the array in either form.
         } else {

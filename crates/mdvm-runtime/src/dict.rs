@@ -9,9 +9,16 @@
 //! shifting removal, which moves every later entry and renumbers it in the table, made a
 //! workload that removes a key every few steps quadratic in the dict's size.)
 //!
+//! The position of the last key found or inserted is kept as a **hint**: a lookup whose key is
+//! that very string (the same allocation) finds it without probing the table. The common
+//! `if key in d: d[key] = d[key] + 1` then probes once, not three times. The hint is only ever
+//! checked, never trusted: a position whose entry holds another string (or none, or is past
+//! the end) falls back to the table.
+//!
 //! Walks that must not recurse ([`crate::value`]: display, equality, freeing) go by position
 //! with [`Dict::next_entry`], which skips holes.
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -32,6 +39,8 @@ pub struct Dict {
     index: HashTable<usize>,
     /// The number of `None` positions in `entries`.
     holes: usize,
+    /// The position of the last key found or inserted (see the module documentation).
+    hint: Cell<usize>,
 }
 
 impl Dict {
@@ -50,33 +59,46 @@ impl Dict {
         self.len() == 0
     }
 
+    /// The position of `key`, if present: the hint when it holds this very string, else the
+    /// table's (which becomes the hint).
+    #[inline]
+    fn position(&self, key: &Str) -> Option<usize> {
+        let h = self.hint.get();
+        if let Some(Some((k, _))) = self.entries.get(h) {
+            if std::ptr::eq(&**k, key) {
+                return Some(h);
+            }
+        }
+        let pos = *self.index.find(key.hash_code(), |&p| self.key_at(p) == key)?;
+        self.hint.set(pos);
+        Some(pos)
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &Str) -> Option<&Value> {
-        let pos = *self.index.find(key.hash_code(), |&p| self.key_at(p) == key)?;
+        let pos = self.position(key)?;
         self.entries[pos].as_ref().map(|(_, v)| v)
     }
 
     /// True if `key` is present.
     pub fn contains_key(&self, key: &Str) -> bool {
-        self.index.find(key.hash_code(), |&p| self.key_at(p) == key).is_some()
+        self.position(key).is_some()
     }
 
     /// Sets `key` to `value`: an existing key keeps its position, a new one goes last.
     pub fn insert(&mut self, key: Rc<Str>, value: Value) {
+        if let Some(pos) = self.position(&key) {
+            if let Some((_, v)) = &mut self.entries[pos] {
+                *v = value;
+            }
+            return;
+        }
         let hash = key.hash_code();
         let entries = &mut self.entries;
-        match self.index.find(hash, |&p| key_of(entries, p) == &*key) {
-            Some(&pos) => {
-                if let Some((_, v)) = &mut entries[pos] {
-                    *v = value;
-                }
-            }
-            None => {
-                let pos = entries.len();
-                entries.push(Some((key, value)));
-                self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
-            }
-        }
+        let pos = entries.len();
+        entries.push(Some((key, value)));
+        self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
+        self.hint.set(pos);
     }
 
     /// Removes `key` and returns its value; the other entries keep their order. A missing key

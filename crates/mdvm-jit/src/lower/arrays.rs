@@ -8,16 +8,15 @@
 //! [`mdvm_runtime::array`].
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder};
+use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
 use mdvm_runtime::array::KIND_VALUES;
 use mdvm_runtime::helpers::Helper;
 use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot, NO_PRED};
-use mdvm_runtime::value::{Tag, VALUE_SIZE};
+use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET, VALUE_SIZE};
 
-use crate::lower::frame::flags;
 use crate::lower::exits::not_a;
+use crate::lower::frame::{flags, slot_offset};
 use crate::lower::{At, Emitter, View};
-use cranelift_codegen::ir::Value as ClifValue;
 use crate::spec::plan::{Plan, Spec};
 use crate::spec::state::{State, Val};
 
@@ -62,6 +61,34 @@ impl Emitter<'_, '_, '_> {
         self.stress_guard(stress_id(at.pc, GuardSlot::Element), snap);
         let snap = self.snapshot_after(at, resume, DeoptReason::ArrayKind);
         self.read_view_with(arr, snap);
+    }
+
+    /// On an edge from `pred` into `blk` (state `st` before its phis): each register the
+    /// target's head promotes to a known array ([`crate::spec::dataflow::Speculation::promoted`])
+    /// that this edge brings in its slot is guarded to hold an array and its view is read, as
+    /// the head expects. A failure resumes the interpreter at the head, entered from `pred`,
+    /// before anything of the head was charged ([`DeoptReason::ArrayKind`]: the next compile
+    /// leaves this head alone).
+    pub fn promote_arrays(&mut self, st: &mut State, blk: u32, pred: u32) {
+        let promoted = self.s.promoted[blk as usize];
+        let Some(target) = self.s.head[blk as usize].as_ref() else { return };
+        let regs: Vec<u8> =
+            promoted.iter().filter(|&r| target[r as usize].val == Val::Array && st[r as usize].val == Val::Mem).collect();
+        if regs.is_empty() {
+            return;
+        }
+        let start = self.s.cfg.blocks[blk as usize].start;
+        let live = self.s.live_in(start);
+        let saved = std::mem::replace(&mut self.uncharged_exits, true);
+        for r in regs {
+            let snap = self.snapshot(start, pred, DeoptReason::ArrayKind, st, live);
+            let t = self.load_tag(r);
+            let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, t, Tag::Array as i64);
+            self.side_exit_if(bad, snap.clone());
+            self.read_view_with(r, snap);
+            st[r as usize].val = Val::Array;
+        }
+        self.uncharged_exits = saved;
     }
 
     /// A snapshot resuming at `resume`, the instruction after `at`, for `reason`. When `at`
@@ -178,6 +205,49 @@ impl Emitter<'_, '_, '_> {
             let snap = self.snapshot_at(at, not_a(elem));
             self.check_and_unbox_at(e, 0, elem, snap, flags())
         }
+    }
+
+    /// `ARRAY_GET_R` planned [`Plan::ArrayGetValue`]: the element of an array of values
+    /// (checked at the read unless the view's form guard covers it), bounds-checked, copied
+    /// into the slot of `dst`. A heap element's `Rc` strong count is incremented in machine
+    /// code before what `dst` held is released (`dst` may be the array itself). Every `Rc`
+    /// allocation starts with the same header (`RcInner` is `repr(C)`), so the strong count's
+    /// offset measured on arrays ([`mdvm_runtime::array::ArrayLayout::strong`]) is that of
+    /// strings and dicts too. `ops` is the state once the operands are obtained.
+    pub fn emit_array_get_value(&mut self, at: &At, plan: &Plan, ops: &State) {
+        let Plan::ArrayGetValue { dst, arr, idx, oi } = *plan else { unreachable!("an array read plan") };
+        let layout = mdvm_runtime::value::array_layout().expect("array operations are planned native only with a known layout");
+        let view = self.array_view(at, arr);
+        let i = self.get_operand(at, idx, Spec::Int, oi, GuardSlot::Second);
+        if self.s.planner.view_forms[arr as usize] != Some(KIND_VALUES) {
+            let kind = self.b.use_var(view.kind);
+            let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, kind, KIND_VALUES as i64);
+            let snap = self.snapshot_at(at, DeoptReason::ArrayKind);
+            self.side_exit_if(other, snap);
+        }
+        let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
+        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, bound);
+        let snap = self.snapshot_at(at, DeoptReason::Fault);
+        self.side_exit_if(out, snap);
+        let snap = self.snapshot_at(at, DeoptReason::Stress);
+        self.stress_guard(stress_id(at.pc, GuardSlot::Element), snap);
+        let off = self.b.ins().ishl_imm_u(i, VALUE_SHIFT);
+        let e = self.b.ins().iadd(data, off);
+        let t = self.b.ins().load(types::I64, flags(), e, TAG_OFFSET);
+        let p = self.b.ins().load(types::I64, flags(), e, PAYLOAD_OFFSET);
+        let heap = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, t, Tag::FIRST_HEAP as i64);
+        let (counted, done) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(heap, counted, &[], done, &[]);
+        self.resume_at(counted);
+        let strong = self.b.ins().load(types::I64, flags(), p, layout.strong);
+        let more = self.b.ins().iadd_imm_s(strong, 1);
+        self.b.ins().store(flags(), more, p, layout.strong);
+        self.b.ins().jump(done, &[]);
+        self.resume_at(done);
+        self.release_for_def(dst, ops);
+        let fp = self.fp();
+        self.forget_slot_tags();
+        self.store_words_at(fp, slot_offset(dst as u32), t, p);
     }
 
     /// `ARRAY_LEN_R` planned [`Plan::ArrayLen`].

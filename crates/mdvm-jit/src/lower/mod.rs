@@ -203,6 +203,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::Generic { uses, .. } => self.emit_generic(&at, uses),
                 Plan::Dict { .. } => self.emit_dict(&at, &plan, &after),
                 Plan::ArrayGet { .. } => self.emit_array_get(&at, &plan, &after),
+                Plan::ArrayGetValue { .. } => self.emit_array_get_value(&at, &plan, &after),
                 Plan::ArrayLen { .. } => self.emit_array_len(&at, &plan, &after),
                 Plan::ArraySet { .. } => self.emit_array_set(&at, &plan, &after),
                 Plan::Call { .. } => self.emit_call(&at, &plan, &after),
@@ -328,6 +329,7 @@ impl Emitter<'_, '_, '_> {
                 self.check_trip_bound(i, pred, &st);
             }
         }
+        self.promote_arrays(&mut st, blk, pred);
         let live = self.s.live_in(start);
         let cost = self.head_cost(blk);
         self.charge_fuel(cost, start, pred, &st, live);

@@ -5,6 +5,16 @@
 //! function ([`crate::spec::transfer::apply`]); along an edge the phis of the target run as
 //! copies and registers not live after them become [`Val::Dead`]; at a join the incoming
 //! states meet ([`merge`]). Head states only move up a finite lattice, so the analysis ends.
+//!
+//! **Arrays known at joins.** A loop whose array register is known ([`Val::Array`], its view in
+//! variables) on the back-edge but only in its slot on the way in would guard its tag and read
+//! its view again on every iteration. So once the analysis has converged, each block head
+//! where a register is in its slot but some edge brings it as a known array **promotes** it
+//! ([`Speculation::promoted`]): every edge bringing it in its slot guards that it holds an
+//! array and reads the view there (`lower::Emitter::emit_edge`), and the analysis runs again
+//! with those edges carrying a known array. A failed edge guard resumes the interpreter at the
+//! head ([`mdvm_runtime::native::DeoptReason::ArrayKind`]) and the next compile leaves that
+//! head alone.
 
 use mdbc::cfg::{Cfg, RegSet};
 use mdbc::Module;
@@ -12,7 +22,7 @@ use mdvm_runtime::program::Callee;
 
 use crate::analysis::ranges::{self, Facts};
 use crate::spec::plan::{Plan, Planner};
-use crate::spec::state::{merge, State, Val};
+use crate::spec::state::{merge, Reg, State, Val};
 use crate::spec::transfer;
 
 /// One body as the compiled tier sees it: its CFG and liveness, the bytecode analyses, the
@@ -32,6 +42,9 @@ pub(crate) struct Speculation<'a> {
     /// Per register, the index of the one constant it holds once defined, when only one is
     /// possible ([`crate::analysis::constants::single_constants`]).
     pub consts: Vec<Option<u16>>,
+    /// Per block, the registers its head holds as known arrays although some edges bring them
+    /// in their slots (see the module documentation): those edges guard and read the view.
+    pub promoted: Vec<RegSet>,
 }
 
 impl<'a> Speculation<'a> {
@@ -48,7 +61,8 @@ impl<'a> Speculation<'a> {
         let entry_facts = ranges::block_entry_facts(m, &cfg, nregs);
         let consts = crate::analysis::constants::single_constants(m, lb.start, lb.end, bi.entry_live);
         let head = vec![None; cfg.blocks.len()];
-        Speculation { m, planner, cfg, live_out, nregs, head, entry_facts, consts }
+        let promoted = vec![RegSet::EMPTY; cfg.blocks.len()];
+        Speculation { m, planner, cfg, live_out, nregs, head, entry_facts, consts, promoted }
     }
 
     /// The one int register `r` holds whenever it holds an int, if only one is possible.
@@ -130,18 +144,82 @@ impl<'a> Speculation<'a> {
         st
     }
 
+    /// [`Speculation::edge_state`] with the target's promoted registers ([`Speculation::promoted`])
+    /// known as arrays when the edge brings them in their slots (the edge guards them).
+    fn promoted_edge_state(&self, st: State, blk: u32, pred: u32) -> State {
+        let mut st = self.edge_state(st, blk, pred);
+        for r in self.promoted[blk as usize].iter() {
+            if st[r as usize] == Reg::MEM {
+                st[r as usize].val = Val::Array;
+            }
+        }
+        st
+    }
+
     /// The forward type analysis: head states of every block reachable from `entry_blk`,
-    /// entered in `entry_state` from predecessor id `entry_pred`.
+    /// entered in `entry_state` from predecessor id `entry_pred`; then, when some block heads
+    /// can promote registers to known arrays, the analysis again with those promotions.
     pub fn analyze(&mut self, entry_blk: u32, entry_state: State, entry_pred: u32) {
+        self.promoted = vec![RegSet::EMPTY; self.cfg.blocks.len()];
+        self.fixpoint(entry_blk, entry_state.clone(), entry_pred);
+        if self.find_promotions() {
+            self.fixpoint(entry_blk, entry_state, entry_pred);
+        }
+    }
+
+    /// Fills [`Speculation::promoted`] from the converged head states: a register in its slot
+    /// (and owning it) at a head that some edge from a reached block brings as a known array,
+    /// unless a phi of the block defines it or an edge guard there failed before (its head is
+    /// among the planner's form misses). True if any was found.
+    fn find_promotions(&mut self) -> bool {
+        if mdvm_runtime::value::array_layout().is_none() {
+            return false;
+        }
+        let mut any = false;
+        for blk in 0..self.cfg.blocks.len() as u32 {
+            let Some(head) = self.head[blk as usize].clone() else { continue };
+            let b = &self.cfg.blocks[blk as usize];
+            if self.planner.form_misses.contains(&b.start) {
+                continue;
+            }
+            let mut phi_dsts = RegSet::EMPTY;
+            for bc in b.start..b.phis_end {
+                if let Some(d) = self.m.code[bc as usize].def() {
+                    phi_dsts.insert(d);
+                }
+            }
+            let mut arrays = RegSet::EMPTY;
+            for &p in &b.preds {
+                let Some(ph) = self.head[p as usize].clone() else { continue };
+                let last = self.cfg.blocks[p as usize].end - 1;
+                let out = self.edge_state(self.transfer_block(p, ph), blk, last);
+                for (r, reg) in out.iter().enumerate() {
+                    if reg.val == Val::Array {
+                        arrays.insert(r as u8);
+                    }
+                }
+            }
+            for r in arrays.iter() {
+                if head[r as usize] == Reg::MEM && !phi_dsts.contains(r) {
+                    self.promoted[blk as usize].insert(r);
+                    any = true;
+                }
+            }
+        }
+        any
+    }
+
+    /// The fixpoint of the head states from the entry (see [`Speculation::analyze`]).
+    fn fixpoint(&mut self, entry_blk: u32, entry_state: State, entry_pred: u32) {
         let n = self.cfg.blocks.len();
         self.head = vec![None; n];
-        self.head[entry_blk as usize] = Some(self.edge_state(entry_state, entry_blk, entry_pred));
+        self.head[entry_blk as usize] = Some(self.promoted_edge_state(entry_state, entry_blk, entry_pred));
         let mut work = vec![entry_blk];
         while let Some(blk) = work.pop() {
             let out = self.transfer_block(blk, self.head[blk as usize].clone().expect("queued blocks have a head"));
             let last = self.cfg.blocks[blk as usize].end - 1;
             for s in self.cfg.blocks[blk as usize].succs.clone() {
-                let incoming = self.edge_state(out.clone(), s, last);
+                let incoming = self.promoted_edge_state(out.clone(), s, last);
                 let merged = match &self.head[s as usize] {
                     None => incoming,
                     Some(h) => h.iter().zip(incoming.iter()).map(|(a, b)| merge(*a, *b)).collect(),

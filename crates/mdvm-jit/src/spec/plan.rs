@@ -99,6 +99,11 @@ pub(crate) enum Plan {
     /// the element guarded to have tag `elem` (int, float or bool) and unboxed into `dst`.
     /// `packed`: the array is expected packed ([`mdvm_runtime::array`]) with `elem` elements.
     ArrayGet { dst: u8, arr: u8, idx: u8, oi: Operand, elem: Tag, packed: bool },
+    /// `ARRAY_GET_R` of an element of any type from an array of values, at an int index
+    /// (operand `oi`): the element's two words copied into the slot of `dst`, a heap element
+    /// gaining its reference in machine code (no helper, no instruction decoding). For reads
+    /// whose feedback saw strings, lists or dicts, or mixed types.
+    ArrayGetValue { dst: u8, arr: u8, idx: u8, oi: Operand },
     /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
     ArrayLen { dst: u8, arr: u8 },
     /// `ARRAY_SET_R` of an unboxed empty, bool, int or float `val` at an int index (operand
@@ -234,6 +239,8 @@ pub(crate) struct Planner<'a> {
     pub generic: &'a HashSet<u32>,
     /// See [`Planner::view_forms`].
     pub view_forms: Vec<Option<u8>>,
+    /// Bytecode indices whose array form guard failed once ([`Planner::with_form_misses`]).
+    pub form_misses: HashSet<u32>,
 }
 
 impl<'a> Planner<'a> {
@@ -250,6 +257,7 @@ impl<'a> Planner<'a> {
             bc_start: bi.bc_start,
             generic,
             view_forms: Vec::new(),
+            form_misses: HashSet::new(),
         };
         p.view_forms = p.view_forms(lb.start, lb.end, bi.nregs as usize);
         p
@@ -268,6 +276,7 @@ impl<'a> Planner<'a> {
                 *f = None;
             }
         }
+        self.form_misses = misses.clone();
         self
     }
 
@@ -457,6 +466,10 @@ impl<'a> Planner<'a> {
                     (true, Some(oi), Some((elem, packed))) => {
                         Plan::ArrayGet { dst: dst.0, arr: arr.0, idx: idx.0, oi, elem, packed }
                     }
+                    // Elements of other types, seen in arrays of values.
+                    (true, Some(oi), None) if site.out & VALUES_ARRAY != 0 => {
+                        Plan::ArrayGetValue { dst: dst.0, arr: arr.0, idx: idx.0, oi }
+                    }
                     _ => generic(ins),
                 }
             }
@@ -569,6 +582,19 @@ impl<'a> Planner<'a> {
 /// before its first interpreted call, as `--tier jit` does) every candidate is guessed int,
 /// like operands without feedback, and a wrong guess is a misspeculation of the entry guard.
 /// None after an entry guard misspeculated (the start is then in `generic`).
+/// The `ARRAY_GET_R` sites of `body` (bytecode indices) that have not run yet: compiled now,
+/// they read on a guess ([`Planner::array_get_elem`]), and a guard failing there teaches the
+/// next compile the element type rather than condemning the site (see `CraneliftTier`'s
+/// `guessed`).
+pub(crate) fn unseen_array_reads(program: &Program, feedback: &Feedback, body: u32) -> Vec<u32> {
+    let bi = &program.bodies[body as usize];
+    let lb = &program.layout.bodies[body as usize];
+    (lb.start..lb.end)
+        .filter(|&bc| matches!(program.module.code[bc as usize], Instr::ArrayGetR { .. }))
+        .filter(|&bc| feedback.site_types[(bi.code_start + (bc - bi.bc_start)) as usize].out == 0)
+        .collect()
+}
+
 pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, generic: &HashSet<u32>) -> Vec<(u8, Tag)> {
     let bi = &program.bodies[body as usize];
     let start = program.layout.bodies[body as usize].start;
