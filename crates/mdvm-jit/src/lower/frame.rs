@@ -292,6 +292,26 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
+    /// [`Plan::MoveOut`] `dst = src` in state `st` (before the move): what `dst` owned is
+    /// released, `src`'s two words move to `dst`'s slot and `src`'s slot is left empty; a
+    /// known array's view moves with it.
+    pub fn emit_move_out(&mut self, dst: u8, src: u8, st: &State) {
+        self.release_for_def(dst, st);
+        let fp = self.fp();
+        let t = self.b.ins().load(types::I64, frame_flags(), fp, slot_offset(src as u32) + TAG_OFFSET);
+        let p = self.b.ins().load(types::I64, frame_flags(), fp, slot_offset(src as u32) + PAYLOAD_OFFSET);
+        self.store_words_at(fp, slot_offset(dst as u32), t, p);
+        let empty = self.iconst(Tag::Empty as i64);
+        self.b.ins().store(frame_flags(), empty, fp, slot_offset(src as u32) + TAG_OFFSET);
+        if st[src as usize].val == Val::Array {
+            let (from, to) = (self.views[src as usize], self.views[dst as usize]);
+            for (f, t) in [(from.len, to.len), (from.kind, to.kind), (from.data, to.data), (from.bound, to.bound)] {
+                let v = self.b.use_var(f);
+                self.b.def_var(t, v);
+            }
+        }
+    }
+
     /// Returns from the function with the value of `src` (or none) in state `st`, clearing the
     /// window (the native code contract, [`mdvm_runtime::native`]).
     pub fn emit_return(&mut self, src: Option<u8>, st: &State) {

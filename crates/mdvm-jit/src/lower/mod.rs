@@ -198,6 +198,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::ConstEmpty(d) | Plan::ConstFn(d, ..) => self.release_for_def(*d, &after),
                 Plan::ConstStr(_) => self.emit_generic(&at, &[]),
                 Plan::Move(d, s) => self.emit_move(*d, *s, &after),
+                Plan::MoveOut(d, s) => self.emit_move_out(*d, *s, &after),
                 Plan::Binary { .. } => self.emit_binary(&at, &plan, &after),
                 Plan::Unary { .. } => self.emit_unary(&at, &plan, &after),
                 Plan::Generic { uses, .. } => self.emit_generic(&at, uses),

@@ -22,7 +22,7 @@ use mdvm_runtime::program::Callee;
 
 use crate::analysis::ranges::{self, Facts};
 use crate::spec::plan::{Plan, Planner};
-use crate::spec::state::{merge, Reg, State, Val};
+use crate::spec::state::{merge, Reg, Slot, State, Val};
 use crate::spec::transfer;
 
 /// One body as the compiled tier sees it: its CFG and liveness, the bytecode analyses, the
@@ -84,9 +84,20 @@ impl<'a> Speculation<'a> {
         }
     }
 
-    /// The plan for the instruction at `bc` in state `st`.
+    /// The plan for the instruction at `bc` in state `st`: the planner's, with a copy from a
+    /// register that owns its slot's value and is dead after it made a move ([`Plan::MoveOut`]).
     pub fn plan(&self, bc: u32, st: &State) -> Plan {
-        self.planner.plan(bc, st)
+        match self.planner.plan(bc, st) {
+            Plan::Move(d, s)
+                if d != s
+                    && st[s as usize].val.in_slot()
+                    && st[s as usize].slot == Slot::Owned
+                    && !self.live_after(bc).contains(s) =>
+            {
+                Plan::MoveOut(d, s)
+            }
+            p => p,
+        }
     }
 
     /// Registers live on entry to the instruction at `bc`.

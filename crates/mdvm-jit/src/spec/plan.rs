@@ -80,6 +80,12 @@ pub(crate) enum Plan {
     ConstFn(u8, Callee, u16),
     /// `dst = src`.
     Move(u8, u8),
+    /// `dst = src` where `src` owns a value in its slot and is dead after the move: the value
+    /// moves (no reference is added or dropped; a known array keeps its view in `dst`), and
+    /// `src`'s slot is left empty ([`crate::spec::dataflow::Speculation::plan`]). A swap
+    /// through a temporary then leaves each array held once, so its next write is in place
+    /// rather than a copy.
+    MoveOut(u8, u8),
     /// Binary arithmetic, comparison or logic specialised to `spec`; `oa` and `ob` say how
     /// each operand is obtained.
     Binary { spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },

@@ -121,6 +121,7 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
         | Plan::ConstStr(_)
         | Plan::ConstFn(..)
         | Plan::Move(..)
+        | Plan::MoveOut(..)
         | Plan::Call { .. }
         | Plan::TypeTest { .. }
         | Plan::Len { .. }
@@ -143,6 +144,10 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::ConstStr(d) => define_in_slot(st, *d),
         Plan::ConstFn(d, f, k) => define_unboxed(st, *d, Val::Fn(*f, *k)),
         Plan::Move(d, s) => copy(st, *d, *s),
+        Plan::MoveOut(d, s) => {
+            st[*d as usize] = Reg { val: st[*s as usize].val, slot: Slot::Owned };
+            st[*s as usize] = Reg { val: Val::Dead, slot: Slot::Empty };
+        }
         Plan::Binary { spec: Spec::Generic | Spec::Str, dst, .. } | Plan::Unary { spec: Spec::Generic | Spec::Str, dst, .. } => {
             define_in_slot(st, *dst)
         }
