@@ -306,6 +306,20 @@ pub unsafe extern "C" fn mdvm_dict_set(ctx: *mut NativeContext, base: u64, dict:
     m.dict_set_from_native(base as usize, dict as u8, key as u8, val as u8) as u32
 }
 
+/// `dst = a + b` on the window at `base`: `ADD_R` of two strings (`display` 0; any other
+/// operands fail) or `CONCAT_STR_R` (`display` 1: the display texts of any two values), with
+/// `mdvm_exec`'s in-place append, memory-limit refusal and work charges, without its
+/// instruction decoding. Returns 0, or 1 with nothing written on any error (native code then
+/// side-exits so the interpreter raises it).
+///
+/// # Safety
+/// Called by native code only (see above).
+pub unsafe extern "C" fn mdvm_concat(ctx: *mut NativeContext, base: u64, dst: u32, a: u32, b: u32, display: u32) -> u32 {
+    // SAFETY: helper contract.
+    let m = unsafe { machine(ctx) };
+    m.concat_from_native(base as usize, dst as u8, a as u8, b as u8, display != 0) as u32
+}
+
 /// How native code passes one parameter or result of a helper (in the host's C calling
 /// convention).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -436,6 +450,8 @@ helper_table! {
     DictContains => mdvm_dict_contains(*mut NativeContext, u64, u32, u32) -> u32;
     /// [`mdvm_dict_set`]: `DICT_SET_R`.
     DictSet => mdvm_dict_set(*mut NativeContext, u64, u32, u32, u32) -> u32;
+    /// [`mdvm_concat`]: string `ADD_R` and `CONCAT_STR_R`.
+    Concat => mdvm_concat(*mut NativeContext, u64, u32, u32, u32, u32) -> u32;
     /// [`mdvm_load_const`]: a constant into a slot.
     LoadConst => mdvm_load_const(*mut NativeContext, u64, u32, u32) -> ();
     /// [`mdvm_call_on_new_stack`]: a native entry on a fresh native stack segment.

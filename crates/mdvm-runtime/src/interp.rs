@@ -882,6 +882,30 @@ impl Machine {
         })
     }
 
+    /// `mdvm_concat`: `dst = a + b` (registers of the window at `base`) of `ADD_R` on two
+    /// strings (`display` false) or of `CONCAT_STR_R` (`display` true: the display texts of any
+    /// two values), as `mdvm_exec` would execute it, appending in place when `dst` is `a` and
+    /// holds its string alone. Returns true if it raised an error (nothing written; not
+    /// recorded, as for [`Machine::exec_one`]).
+    pub(crate) fn concat_from_native(&mut self, base: usize, dst: u8, a: u8, b: u8, display: bool) -> bool {
+        if self.over_memory_limit() {
+            return true;
+        }
+        let regs = window(&mut self.stack, base);
+        charged_to_context(&mut self.native.fuel, || {
+            let v = if display {
+                if let Some(appended) = append_in_place(regs, dst, a, b, true) {
+                    return appended;
+                }
+                ops::concat_display(&regs[a as usize], &regs[b as usize])?
+            } else {
+                add_slow(regs, dst, a, b)?
+            };
+            regs[dst as usize].set(v);
+            Ok(())
+        })
+    }
+
     fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, start: Start, stop: usize) -> Exit {
         let Machine {
             program,

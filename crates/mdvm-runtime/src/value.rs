@@ -124,9 +124,14 @@ pub struct Str {
 }
 
 impl Str {
-    /// A string holding `s`.
-    pub fn new(s: impl Into<Box<str>>) -> Str {
-        let text = s.into().into_string();
+    /// A string holding `s`. A `String` is taken as it is, without a copy, and keeps its
+    /// spare capacity when that is small (at most 16 bytes and a quarter of its length): a
+    /// string built by a text builder is not reallocated just to shrink it.
+    pub fn new(s: impl Into<String>) -> Str {
+        let mut text = s.into();
+        if text.capacity() - text.len() > 16 + text.len() / 4 {
+            text.shrink_to_fit();
+        }
         let chars = text.chars().count();
         Str { text, chars, hash: Cell::new(0) }
     }
@@ -363,7 +368,7 @@ impl Value {
     }
 
     /// A string value holding `s`.
-    pub fn str(s: impl Into<Box<str>>) -> Value {
+    pub fn str(s: impl Into<String>) -> Value {
         Value::Str(Rc::new(Str::new(s)))
     }
 

@@ -85,6 +85,9 @@ impl Emitter<'_, '_, '_> {
                         self.guard_unbox(at, r, tag, slot);
                     }
                 }
+                if op == BinOp::Add {
+                    return self.emit_concat(at, (dst, a, b), false);
+                }
                 return self.emit_generic(at, &[a, b]);
             }
             _ => {}

@@ -25,6 +25,7 @@ pub(crate) mod exits;
 pub(crate) mod frame;
 mod generic;
 mod natives;
+mod strings;
 pub(crate) mod loops;
 
 use std::collections::{HashMap, HashSet};
@@ -203,6 +204,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::Unary { .. } => self.emit_unary(&at, &plan, &after),
                 Plan::Generic { uses, .. } => self.emit_generic(&at, uses),
                 Plan::Dict { .. } => self.emit_dict(&at, &plan, &after),
+                Plan::Concat { dst, a, b } => self.emit_concat(&at, (*dst, *a, *b), true),
                 Plan::ArrayGet { .. } => self.emit_array_get(&at, &plan, &after),
                 Plan::ArrayGetValue { .. } => self.emit_array_get_value(&at, &plan, &after),
                 Plan::ArrayLen { .. } => self.emit_array_len(&at, &plan, &after),

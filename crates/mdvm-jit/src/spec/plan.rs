@@ -110,6 +110,10 @@ pub(crate) enum Plan {
     /// gaining its reference in machine code (no helper, no instruction decoding). For reads
     /// whose feedback saw strings, lists or dicts, or mixed types.
     ArrayGetValue { dst: u8, arr: u8, idx: u8, oi: Operand },
+    /// `CONCAT_STR_R` (`dst = a + b` of any two values' display texts) through `mdvm_concat`,
+    /// the operands in their slots and the result in the slot of `dst`. `ADD_R` of two
+    /// guarded strings is [`Plan::Binary`] with [`Spec::Str`], lowered through it too.
+    Concat { dst: u8, a: u8, b: u8 },
     /// `ARRAY_LEN_R` read in machine code (the slot of `arr` guarded to hold an array).
     ArrayLen { dst: u8, arr: u8 },
     /// `ARRAY_SET_R` of an unboxed empty, bool, int or float `val` at an int index (operand
@@ -488,6 +492,7 @@ impl<'a> Planner<'a> {
             Instr::DictLenR { dst, dict } if !generic_site => {
                 self.plan_len(dst.0, dict.0, self.site(bc).a, Some(Tag::Dict), st).unwrap_or_else(|| generic(ins))
             }
+            Instr::ConcatStrR { dst, a, b } if !generic_site => Plan::Concat { dst: dst.0, a: a.0, b: b.0 },
             Instr::DictGetR { dst, dict, key } => Plan::Dict { access: DictAccess::Get { dst: dst.0 }, dict: dict.0, key: key.0 },
             Instr::DictContainsR { dst, dict, key } => {
                 Plan::Dict { access: DictAccess::Contains { dst: dst.0 }, dict: dict.0, key: key.0 }
