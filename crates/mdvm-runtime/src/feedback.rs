@@ -48,7 +48,8 @@ pub struct SiteTypes {
     pub a: u16,
     /// Tags of the second operand (`b`, `idx`).
     pub b: u16,
-    /// Tags of the result (`ARRAY_GET_R`, `DICT_GET_R`); for `ARRAY_GET_R` also [`VALUES_ARRAY`].
+    /// Tags of the result (`ARRAY_GET_R`, `DICT_GET_R`); for `ARRAY_GET_R` also [`VALUES_ARRAY`];
+    /// for `ARRAY_SET_R`, of the value written.
     pub out: u16,
 }
 

@@ -1613,6 +1613,7 @@ fn exec_cold(
             if let Some(s) = site {
                 s.a |= 1 << (r!(arr).tag() as u16);
                 s.b |= 1 << (r!(idx).tag() as u16);
+                s.out |= 1 << (r!(val).tag() as u16);
             }
             let v = r!(val).clone();
             let i = r!(idx).clone();

@@ -330,22 +330,38 @@ impl<'a> Planner<'a> {
     /// Per register, the array kind ([`mdvm_runtime::array::Array::kind`]) every element
     /// read of it in `start..end` that has run is compiled for, when they all agree: its view
     /// then guards that kind once, where it is read, instead of at every element read (reads
-    /// that have not run adopt it).
+    /// that have not run adopt it). A register none of whose reads has run yet takes the kind
+    /// its writes that have run agree on (ints, floats or bools written: that packed kind),
+    /// which is what a loop filling an array before reading it makes.
     fn view_forms(&self, start: u32, end: u32, nregs: usize) -> Vec<Option<u8>> {
         // None: no read yet; Some(Some(k)): all reads want k; Some(None): they differ.
         let mut forms: Vec<Option<Option<u8>>> = vec![None; nregs];
-        for bc in start..end {
-            let Instr::ArrayGetR { arr, .. } = &self.m.code[bc as usize] else { continue };
-            let Some((elem, packed)) = self.seen_array_get_elem(bc) else { continue };
-            let k = if packed { elem as u8 } else { KIND_VALUES };
-            let f = &mut forms[arr.0 as usize];
+        let mut written: Vec<Option<Option<u8>>> = vec![None; nregs];
+        let agree = |f: &mut Option<Option<u8>>, k: Option<u8>| {
             *f = match *f {
-                None => Some(Some(k)),
-                Some(Some(j)) if j == k => Some(Some(k)),
+                None => Some(k),
+                Some(j) if j == k => Some(k),
                 _ => Some(None),
             };
+        };
+        for bc in start..end {
+            match &self.m.code[bc as usize] {
+                Instr::ArrayGetR { arr, .. } => {
+                    let Some((elem, packed)) = self.seen_array_get_elem(bc) else { continue };
+                    agree(&mut forms[arr.0 as usize], Some(if packed { elem as u8 } else { KIND_VALUES }));
+                }
+                Instr::ArraySetR { arr, .. } => {
+                    let out = self.site(bc).out;
+                    if out == 0 {
+                        continue;
+                    }
+                    let k = expected(out).filter(|t| matches!(t, Tag::Int | Tag::Float | Tag::Bool)).map(|t| t as u8);
+                    agree(&mut written[arr.0 as usize], k);
+                }
+                _ => {}
+            }
         }
-        forms.into_iter().map(Option::flatten).collect()
+        forms.into_iter().zip(written).map(|(read, wrote)| read.unwrap_or_else(|| wrote.flatten())).collect()
     }
 
     /// Whether an array operation on register `arr` (its feedback mask `seen`) is done in
