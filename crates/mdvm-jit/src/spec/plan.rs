@@ -614,11 +614,10 @@ impl<'a> Planner<'a> {
 /// next compile the element type rather than condemning the site (see `CraneliftTier`'s
 /// `guessed`).
 pub(crate) fn unseen_array_reads(program: &Program, feedback: &Feedback, body: u32) -> Vec<u32> {
-    let bi = &program.bodies[body as usize];
     let lb = &program.layout.bodies[body as usize];
     (lb.start..lb.end)
         .filter(|&bc| matches!(program.module.code[bc as usize], Instr::ArrayGetR { .. }))
-        .filter(|&bc| feedback.site_types[(bi.code_start + (bc - bi.bc_start)) as usize].out == 0)
+        .filter(|&bc| feedback.site_types[program.internal_pc(body, bc) as usize].out == 0)
         .collect()
 }
 
