@@ -457,7 +457,6 @@ impl CraneliftTier {
     }
 }
 
-/// The bytecode indices of the (body, index) sites in `sites` that belong to `body`.
 /// What the deopts of one body taught its next compile: bytecode indices of the body.
 struct BodySites {
     /// Sites compiled without speculation ([`CraneliftTier::generic`]).
@@ -468,6 +467,7 @@ struct BodySites {
     form_misses: HashSet<u32>,
 }
 
+/// The bytecode indices of the (body, index) sites in `sites` that belong to `body`.
 fn sites_in(sites: &HashSet<(u32, u32)>, body: u32) -> HashSet<u32> {
     sites.iter().filter(|(b, _)| *b == body).map(|(_, pc)| *pc).collect()
 }
