@@ -306,8 +306,8 @@ pub unsafe extern "C" fn mdvm_dict_set(ctx: *mut NativeContext, base: u64, dict:
     m.dict_set_from_native(base as usize, dict as u8, key as u8, val as u8) as u32
 }
 
-/// `dst = a + b` on the window at `base`: `ADD_R` of two strings (`display` 0; any other
-/// operands fail) or `CONCAT_STR_R` (`display` 1: the display texts of any two values), with
+/// `dst = a + b` on the window at `base`: `ADD_R` (`display` 0; compiled code calls it with
+/// two guarded strings, and other operands get `ADD_R`'s semantics) or `CONCAT_STR_R` (`display` 1: the display texts of any two values), with
 /// `mdvm_exec`'s in-place append, memory-limit refusal and work charges, without its
 /// instruction decoding. Returns 0, or 1 with nothing written on any error (native code then
 /// side-exits so the interpreter raises it).
