@@ -665,6 +665,101 @@ done:   DEBUG_PRINT r2
     agrees_within_fuel(src);
 }
 
+/// Dict lookups in machine code (the hint checked inline, `mdvm_dict_entry` on a miss, values
+/// read and overwritten in place) keep the interpreter's semantics: counts kept in place, a
+/// snapshot sharing the dict that must not see later writes, heap values replaced, removals
+/// that leave the hint on a hole or past the end, a read into the dict's own register, and a
+/// key of the wrong type raising the interpreter's error.
+#[test]
+fn dict_lookups_in_machine_code_keep_value_semantics() {
+    let src = "
+        LOAD_CONST_R r0, int 60
+        LOAD_CONST_R r1, int 1
+        LOAD_CONST_R r2, int 5
+        DICT_NEW_R r3                   ; counts
+        LOAD_CONST_R r4, str \"k\"
+        NEW_ARRAY_R r5, r2              ; the keys k0..k4
+        LOAD_CONST_R r6, int 0
+mk:     LT_R r7, r6, r2
+        JUMP_IF_NOT_R r7, made
+        CONCAT_STR_R r8, r4, r6
+        ARRAY_SET_R r5, r6, r8
+        ADD_R r6, r6, r1
+        JUMP_R mk
+made:   LOAD_CONST_R r6, int 0
+        LOAD_CONST_R r20, str \"+\"
+        LOAD_CONST_R r21, int 10
+        LOAD_CONST_R r22, int 0
+        LOAD_CONST_R r23, int 11
+        LOAD_CONST_R r24, int 5
+        DICT_NEW_R r15                  ; texts
+        DICT_NEW_R r14                  ; snapshot
+loop:   LT_R r7, r6, r0
+        JUMP_IF_NOT_R r7, done
+        MOD_R r9, r6, r2
+        ARRAY_GET_R r10, r5, r9         ; key = keys[i % 5]
+        DICT_CONTAINS_R r11, r3, r10
+        JUMP_IF_NOT_R r11, first
+        DICT_GET_R r12, r3, r10
+        ADD_R r12, r12, r1
+        JUMP_R store
+first:  MOVE_R r12, r1
+store:  DICT_SET_R r3, r10, r12         ; counts[key] += 1: in place once the key is there
+        DICT_GET_R r16, r15, r10        ; texts[key]: empty, then a string
+        CONCAT_STR_R r16, r16, r20
+        DICT_SET_R r15, r10, r16        ; a heap value replaced
+        MOD_R r13, r6, r21
+        EQ_R r13, r13, r22
+        JUMP_IF_NOT_R r13, keep
+        MOVE_R r14, r3                  ; every 10th step a snapshot shares counts
+        DICT_SET_R r14, r10, r20        ; and diverges from it (copy on write)
+keep:   MOD_R r13, r6, r23
+        EQ_R r13, r13, r24
+        JUMP_IF_NOT_R r13, next
+        DICT_REMOVE_R r3, r10           ; at i % 11 == 5: the hint points at a hole or past the end
+next:   ADD_R r6, r6, r1
+        JUMP_R loop
+done:   DEBUG_PRINT r3
+        DEBUG_PRINT r14
+        DEBUG_PRINT r15
+        DICT_GET_R r15, r15, r10        ; the dict's own register takes the value
+        DEBUG_PRINT r15
+        DICT_CONTAINS_R r11, r3, r1     ; an int key: an error
+        RETURN_R";
+    // A model: counts as ordered (key, count) pairs; the snapshot taken at every 10th step.
+    let mut counts: Vec<(usize, i64)> = Vec::new();
+    let mut snapshot: Vec<(usize, String)> = Vec::new();
+    for i in 0..60usize {
+        let k = i % 5;
+        match counts.iter_mut().find(|(key, _)| *key == k) {
+            Some(e) => e.1 += 1,
+            None => counts.push((k, 1)),
+        }
+        if i % 10 == 0 {
+            snapshot = counts.iter().map(|&(key, n)| (key, if key == k { "+".to_string() } else { n.to_string() })).collect();
+        }
+        if i % 11 == 5 {
+            counts.retain(|&(key, _)| key != k);
+        }
+    }
+    let show = |pairs: Vec<(usize, String)>| {
+        let body: Vec<String> = pairs.into_iter().map(|(k, v)| format!("k{k}: {v}")).collect();
+        format!("{{{}}}", body.join(", "))
+    };
+    let text = format!("empty{}", "+".repeat(12));
+    let expected = [
+        show(counts.into_iter().map(|(k, n)| (k, n.to_string())).collect()),
+        show(snapshot),
+        show((0..5).map(|k| (k, text.clone())).collect()),
+        text.clone(),
+    ]
+    .join("\n");
+    let interp = run(&assemble_bytes(src), Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, expected + "\n");
+    assert!(interp.result.as_ref().is_err_and(|e| e.contains("dict keys must be strings")), "{:?}", interp.result);
+    agrees_within_fuel(src);
+}
+
 /// [`agrees_everywhere`] under a fuel budget of 10^6 instructions (more than each program
 /// needs): a check wrongly left out makes a counter wrap around, and the run then ends with a
 /// fuel error instead of looping for ever.

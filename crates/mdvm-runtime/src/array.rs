@@ -352,7 +352,7 @@ pub fn array_layout() -> Option<ArrayLayout> {
 
 /// Offsets (pointer, length, capacity) of the words of a `Vec<T>` holding `v`, found by
 /// matching its three words against the known pointer, length and capacity (which differ).
-fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize, usize)> {
+pub(crate) fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize, usize)> {
     const WORDS: usize = 3;
     if std::mem::size_of::<Vec<T>>() != WORDS * 8 || std::mem::size_of::<usize>() != 8 || v.capacity() == v.len() {
         return None;
@@ -369,6 +369,26 @@ fn measure_vec<T>(v: &Vec<T>) -> Option<(usize, usize, usize)> {
         }
     };
     Some((only(v.as_ptr() as usize)?, only(v.len())?, only(v.capacity())?))
+}
+
+/// The offset of the strong count in the header of the `Rc` allocation at `alloc`, whose value
+/// starts `at` bytes in (`at` a multiple of 8), with `rc` its only holder: the one header word
+/// that reads 3 with three holders and 4 with four.
+pub(crate) fn strong_offset<T>(alloc: usize, at: usize, rc: &Rc<T>) -> Option<usize> {
+    let header_word = |off: usize| {
+        // SAFETY: `alloc..alloc + at` is the `Rc` allocation's header before its value:
+        // initialized `usize` counts (`at` is a multiple of 8, as the caller checked).
+        unsafe { std::ptr::read((alloc + off) as *const usize) }
+    };
+    let (two, three) = (rc.clone(), rc.clone());
+    let with_three: Vec<usize> = (0..at).step_by(8).filter(|&o| header_word(o) == 3).collect();
+    let four = rc.clone();
+    let strong = match with_three[..] {
+        [o] if header_word(o) == 4 => Some(o),
+        _ => None,
+    };
+    drop((two, three, four));
+    strong
 }
 
 fn measure_array_layout() -> Option<ArrayLayout> {
@@ -388,20 +408,7 @@ fn measure_array_layout() -> Option<ArrayLayout> {
         let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
         let (wd, wl, wc) = measure_vec(&rc.words)?;
         let (vd, _, _) = measure_vec(&rc.values)?;
-        // The strong count: the one header word that is 3 with three holders and 4 with four.
-        let header_word = |off: usize| {
-            // SAFETY: `alloc..alloc + at` is the `Rc` allocation's header before the `Array`:
-            // initialized `usize` counts (`at` is a multiple of 8, checked above).
-            unsafe { std::ptr::read((alloc + off) as *const usize) }
-        };
-        let (two, three) = (rc.clone(), rc.clone());
-        let with_three: Vec<usize> = (0..at).step_by(8).filter(|&o| header_word(o) == 3).collect();
-        let four = rc.clone();
-        let strong = match with_three[..] {
-            [o] if header_word(o) == 4 => o,
-            _ => return None,
-        };
-        drop((two, three, four));
+        let strong = strong_offset(alloc, at, rc)?;
         let field = |off: usize| (at + off) as i32;
         let layout = ArrayLayout {
             kind: field(std::mem::offset_of!(Array, kind)),

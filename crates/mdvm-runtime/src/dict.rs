@@ -13,7 +13,9 @@
 //! that very string (the same allocation) finds it without probing the table. The common
 //! `if key in d: d[key] = d[key] + 1` then probes once, not three times. The hint is only ever
 //! checked, never trusted: a position whose entry holds another string (or none, or is past
-//! the end) falls back to the table.
+//! the end) falls back to the table. Compiled code checks the hint itself, in machine code,
+//! through the layout [`dict_layout`] measures: the entries are `repr(C)` ([`Entry`]: the key's
+//! `Rc` pointer, null in a hole, then the 16-byte value).
 //!
 //! Walks that must not recurse ([`crate::value`]: display, equality, freeing) go by position
 //! with [`Dict::next_entry`], which skips holes.
@@ -24,20 +26,39 @@ use std::rc::Rc;
 
 use hashbrown::HashTable;
 
-use crate::value::{drop_children, Str, Value};
+use crate::value::{drop_children, Str, Value, PAYLOAD_OFFSET};
 
 /// Dicts with at most this many positions are not compacted (holes in a small dict cost
 /// nothing worth a rebuild).
 const COMPACT_MIN_POSITIONS: usize = 16;
 
-/// A dictionary: string keys in insertion order (see the module documentation).
+/// One position of a dict: a key and its value, or a hole (no key, the value `Empty`).
+/// `repr(C)`: the key's `Rc` pointer (null in a hole) at offset 0, the value at offset 8
+/// ([`DictLayout`]).
+#[derive(Clone)]
+#[repr(C)]
+struct Entry {
+    key: Option<Rc<Str>>,
+    value: Value,
+}
+
+impl Entry {
+    /// The key and value of a live entry; `None` for a hole.
+    fn live(&self) -> Option<(&Rc<Str>, &Value)> {
+        self.key.as_ref().map(|k| (k, &self.value))
+    }
+}
+
+/// A dictionary: string keys in insertion order (see the module documentation). `repr(C)`,
+/// so that [`dict_layout`] can give machine code the offsets of its entries and hint.
 #[derive(Clone, Default)]
+#[repr(C)]
 pub struct Dict {
-    /// Entries by position, in insertion order; `None` where an entry was removed.
-    entries: Vec<Option<(Rc<Str>, Value)>>,
+    /// Entries by position, in insertion order; holes where an entry was removed.
+    entries: Vec<Entry>,
     /// The position of each live entry, hashed by its key's [`Str::hash_code`].
     index: HashTable<usize>,
-    /// The number of `None` positions in `entries`.
+    /// The number of holes in `entries`.
     holes: usize,
     /// The position of the last key found or inserted (see the module documentation).
     hint: Cell<usize>,
@@ -64,7 +85,7 @@ impl Dict {
     #[inline]
     fn position(&self, key: &Str) -> Option<usize> {
         let h = self.hint.get();
-        if let Some(Some((k, _))) = self.entries.get(h) {
+        if let Some(Entry { key: Some(k), .. }) = self.entries.get(h) {
             if std::ptr::eq(&**k, key) {
                 return Some(h);
             }
@@ -77,7 +98,13 @@ impl Dict {
     /// The value of `key`, if present.
     pub fn get(&self, key: &Str) -> Option<&Value> {
         let pos = self.position(key)?;
-        self.entries[pos].as_ref().map(|(_, v)| v)
+        Some(&self.entries[pos].value)
+    }
+
+    /// The value of `key`, if present, for changing it in place (the key keeps its position).
+    pub fn get_mut(&mut self, key: &Str) -> Option<&mut Value> {
+        let pos = self.position(key)?;
+        Some(&mut self.entries[pos].value)
     }
 
     /// True if `key` is present.
@@ -87,16 +114,29 @@ impl Dict {
 
     /// Sets `key` to `value`: an existing key keeps its position, a new one goes last.
     pub fn insert(&mut self, key: Rc<Str>, value: Value) {
-        if let Some(pos) = self.position(&key) {
-            if let Some((_, v)) = &mut self.entries[pos] {
-                *v = value;
-            }
+        if let Some(v) = self.get_mut(&key) {
+            *v = value;
             return;
         }
+        self.push_new(key, value);
+    }
+
+    /// Sets `key` to `value` as [`Dict::insert`] does, adding a reference to the key only when
+    /// it is new (an existing key's entry keeps its own).
+    pub fn set(&mut self, key: &Rc<Str>, value: Value) {
+        if let Some(v) = self.get_mut(key) {
+            *v = value;
+            return;
+        }
+        self.push_new(Rc::clone(key), value);
+    }
+
+    /// Appends the entry of `key`, which is absent.
+    fn push_new(&mut self, key: Rc<Str>, value: Value) {
         let hash = key.hash_code();
         let entries = &mut self.entries;
         let pos = entries.len();
-        entries.push(Some((key, value)));
+        entries.push(Entry { key: Some(key), value });
         self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
         self.hint.set(pos);
     }
@@ -107,10 +147,12 @@ impl Dict {
         let entries = &mut self.entries;
         let found = self.index.find_entry(key.hash_code(), |&p| key_of(entries, p) == key).ok()?;
         let (pos, _) = found.remove();
-        let (_, value) = entries[pos].take()?;
+        let hole = &mut entries[pos];
+        hole.key.take()?;
+        let value = std::mem::take(&mut hole.value);
         self.holes += 1;
         // Holes at the end are dropped at once.
-        while let Some(None) = self.entries.last() {
+        while let Some(Entry { key: None, .. }) = self.entries.last() {
             self.entries.pop();
             self.holes -= 1;
         }
@@ -125,12 +167,12 @@ impl Dict {
         let old = std::mem::take(&mut self.entries);
         self.index.clear();
         self.holes = 0;
-        drop_children(old.into_iter().flatten().map(|(_, v)| v));
+        drop_children(old.into_iter().map(|e| e.value));
     }
 
     /// The entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&Rc<Str>, &Value)> {
-        self.entries.iter().flatten().map(|(k, v)| (k, v))
+        self.entries.iter().filter_map(Entry::live)
     }
 
     /// The keys in insertion order.
@@ -152,21 +194,20 @@ impl Dict {
     /// Walking by `next_entry(pos + 1)` visits the entries in order, in time proportional to
     /// [`Dict::positions`] (at most about twice the entries).
     pub fn next_entry(&self, from: usize) -> Option<(usize, &Rc<Str>, &Value)> {
-        self.entries.get(from..)?.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (from + i, k, v)))
+        self.entries.get(from..)?.iter().enumerate().find_map(|(i, e)| e.live().map(|(k, v)| (from + i, k, v)))
     }
 
     /// About the bytes this dict's storage takes (its entry vector and table), for the memory
     /// limit ([`crate::memory`]): what a copy allocates.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Option<(Rc<Str>, Value)>>()
-            + self.index.capacity() * (std::mem::size_of::<usize>() + 1)
+        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.capacity() * (std::mem::size_of::<usize>() + 1)
     }
 
     /// Takes every value out (the dict is left empty), for freeing without recursion.
     pub(crate) fn take_values(&mut self) -> impl Iterator<Item = Value> {
         self.index.clear();
         self.holes = 0;
-        std::mem::take(&mut self.entries).into_iter().flatten().map(|(_, v)| v)
+        std::mem::take(&mut self.entries).into_iter().map(|e| e.value)
     }
 
     /// The key at a live position.
@@ -176,7 +217,7 @@ impl Dict {
 
     /// Removes the holes, renumbering the entries' positions in the table.
     fn compact(&mut self) {
-        self.entries.retain(Option::is_some);
+        self.entries.retain(|e| e.key.is_some());
         self.holes = 0;
         self.index.clear();
         let entries = &self.entries;
@@ -188,11 +229,98 @@ impl Dict {
 }
 
 /// The key at live position `pos` of `entries` (the table only holds live positions).
-fn key_of(entries: &[Option<(Rc<Str>, Value)>], pos: usize) -> &Str {
-    match &entries[pos] {
-        Some((k, _)) => k,
+fn key_of(entries: &[Entry], pos: usize) -> &Str {
+    match &entries[pos].key {
+        Some(k) => k,
         None => unreachable!("the table holds only live positions"),
     }
+}
+
+/// Where machine code finds a dict's hint and entries: byte offsets from the payload pointer
+/// of a [`Value::Dict`] (the address of its `Rc` allocation), and the shape of an entry.
+///
+/// Position `p` of the dict is the [`ENTRY_SIZE`] bytes at `entries_data + p * ENTRY_SIZE`,
+/// valid for `p < entries_len`: the key's `Rc` pointer at [`ENTRY_KEY`] (the payload word of
+/// the key's [`Value::Str`]; 0 in a hole), then the value at [`ENTRY_VALUE`] (tag word,
+/// payload word). The `strong` word is the `Rc`'s strong count: 1 when the register holds
+/// the dict alone (dicts are never weakly referenced), so its values may be overwritten in
+/// place as `Rc::make_mut` would allow. The standard library does not specify the field order
+/// of `Rc`'s allocation or of `Vec`, so [`dict_layout`] measures them on live dicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DictLayout {
+    /// Offset of the entries' pointer (`*const Entry`).
+    pub entries_data: i32,
+    /// Offset of the number of positions (`usize`).
+    pub entries_len: i32,
+    /// Offset of the hint (`usize`, a position, possibly out of range).
+    pub hint: i32,
+    /// Offset of the `Rc`'s strong count (`usize`).
+    pub strong: i32,
+}
+
+/// The size of one position of a dict's entries, in bytes.
+pub const ENTRY_SIZE: i32 = std::mem::size_of::<Entry>() as i32;
+/// The offset of the key's pointer in a position.
+pub const ENTRY_KEY: i32 = std::mem::offset_of!(Entry, key) as i32;
+/// The offset of the value in a position.
+pub const ENTRY_VALUE: i32 = std::mem::offset_of!(Entry, value) as i32;
+
+/// The [`DictLayout`] of this build, measured on first use; `None` when the measurement is not
+/// conclusive, in which case compiled code finds keys through the runtime's helpers only.
+pub fn dict_layout() -> Option<DictLayout> {
+    static LAYOUT: std::sync::OnceLock<Option<DictLayout>> = std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(measure_dict_layout)
+}
+
+fn measure_dict_layout() -> Option<DictLayout> {
+    if ENTRY_SIZE != 24 || std::mem::size_of::<usize>() != 8 {
+        return None;
+    }
+    let mut found: Option<DictLayout> = None;
+    // Two dicts whose lengths, capacities, hints and entry addresses differ, so that each word
+    // is identified by exactly one value in each measurement and both must agree.
+    for (len, cap, hint) in [(3usize, 5usize, 1usize), (2, 9, 7)] {
+        let mut entries: Vec<Entry> = Vec::with_capacity(cap);
+        let keys: Vec<Rc<Str>> = (0..len).map(|i| Rc::new(Str::new(format!("k{i}")))).collect();
+        entries.extend(keys.iter().map(|k| Entry { key: Some(Rc::clone(k)), value: Value::Int(0) }));
+        entries.push(Entry { key: None, value: Value::Empty });
+        let d = Dict { entries, index: HashTable::new(), holes: 1, hint: Cell::new(hint + 100) };
+        let (ed, el, _) = crate::array::measure_vec(&d.entries)?;
+        // An entry's key word is the payload word of the key's `Value::Str`, a hole's is 0.
+        let key_word = |e: &Entry| {
+            // SAFETY: `Entry` is `repr(C)` with the `Option<Rc<Str>>`, one pointer-sized
+            // initialized word, at offset ENTRY_KEY.
+            unsafe { std::ptr::read((e as *const Entry as *const u8).add(ENTRY_KEY as usize) as *const usize) }
+        };
+        let expected = keys.iter().map(|k| payload_word(&Value::Str(Rc::clone(k)))).chain([0]);
+        if !d.entries.iter().map(key_word).eq(expected) {
+            return None;
+        }
+        let value = Value::Dict(Rc::new(d));
+        let Value::Dict(rc) = &value else { return None };
+        let alloc = payload_word(&value);
+        let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
+        let strong = crate::array::strong_offset(alloc, at, rc)?;
+        let field = |off: usize| (at + off) as i32;
+        let layout = DictLayout {
+            entries_data: field(std::mem::offset_of!(Dict, entries) + ed),
+            entries_len: field(std::mem::offset_of!(Dict, entries) + el),
+            hint: field(std::mem::offset_of!(Dict, hint)),
+            strong: strong as i32,
+        };
+        if found.is_some_and(|f| f != layout) {
+            return None;
+        }
+        found = Some(layout);
+    }
+    found
+}
+
+/// The payload word of a heap value: its `Rc`'s allocation address.
+fn payload_word(v: &Value) -> usize {
+    // SAFETY: `Value` is `repr(C, u64)`; a heap value's payload at offset 8 is its `Rc`, one
+    // initialized non-null pointer word (the layout `crate::value` documents).
+    unsafe { std::ptr::read((v as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) }
 }
 
 impl FromIterator<(Rc<Str>, Value)> for Dict {
@@ -216,7 +344,7 @@ impl Drop for Dict {
     /// Frees the entries without recursing on the native stack ([`crate::value`], *Freeing*).
     fn drop(&mut self) {
         if !self.is_empty() {
-            drop_children(std::mem::take(&mut self.entries).into_iter().flatten().map(|(_, v)| v));
+            drop_children(std::mem::take(&mut self.entries).into_iter().map(|e| e.value));
         }
     }
 }
@@ -314,5 +442,45 @@ mod tests {
         assert_eq!(keys_of(&copy), ["x", "y"]);
         d.insert(key("z"), Value::Empty);
         assert_eq!(keys_of(&d), ["z"]);
+    }
+
+    /// Machine code's view of a dict ([`dict_layout`]) finds what the runtime finds: the
+    /// hint, the number of positions, each live key's string at its position and its value
+    /// after it, a hole's null key, and the strong count.
+    #[test]
+    fn dict_layout_reads_live_dicts() {
+        let layout = dict_layout().expect("the host's Vec and Rc layouts are measurable");
+        let keys: Vec<Rc<Str>> = (0..40).map(|i| key(&format!("key{i}"))).collect();
+        let mut d = Dict::new();
+        for (i, k) in keys.iter().enumerate() {
+            d.insert(Rc::clone(k), Value::Int(i as i64 * 3));
+        }
+        d.remove(&keys[7]);
+        assert!(d.contains_key(&keys[12]), "the hint now says 12");
+        let v = Value::Dict(Rc::new(d));
+        let shared = v.clone();
+        let alloc = payload_word(&v) as *const u8;
+        // SAFETY: the offsets name initialized words inside the live `Rc` allocation of `v`;
+        // positions below `entries_len` are initialized entries of ENTRY_SIZE bytes.
+        let word = |base: *const u8, o: i32| unsafe { std::ptr::read(base.add(o as usize) as *const usize) };
+        assert_eq!(word(alloc, layout.hint), 12);
+        assert_eq!(word(alloc, layout.entries_len), 40);
+        assert_eq!(word(alloc, layout.strong), 2);
+        drop(shared);
+        assert_eq!(word(alloc, layout.strong), 1);
+        let data = word(alloc, layout.entries_data) as *const u8;
+        for (i, k) in keys.iter().enumerate() {
+            // SAFETY: position i < 40 is inside the entries.
+            let e = unsafe { data.add(i * ENTRY_SIZE as usize) };
+            let held = word(e, ENTRY_KEY);
+            if i == 7 {
+                assert_eq!(held, 0, "a hole's key is null");
+                continue;
+            }
+            assert_eq!(held, payload_word(&Value::Str(Rc::clone(k))), "position {i}");
+            // SAFETY: the value of a live entry is an initialized `Value` at ENTRY_VALUE.
+            let value = unsafe { &*(e.add(ENTRY_VALUE as usize) as *const Value) };
+            assert!(matches!(value, Value::Int(n) if *n == i as i64 * 3), "position {i}: {value:?}");
+        }
     }
 }

@@ -258,40 +258,42 @@ pub unsafe extern "C" fn mdvm_dict_len(ctx: *mut NativeContext, base: u64, reg: 
     }
 }
 
-/// `DICT_GET_R` on the window at `base`: `dst = dict[key]` (empty when the key is absent).
-/// Returns 0, or 1 without writing anything when `dict` holds no dict or `key` no string (native
-/// code then side-exits so the interpreter raises the error).
-///
-/// # Safety
-/// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_dict_get(ctx: *mut NativeContext, base: u64, dst: u32, dict: u32, key: u32) -> u32 {
-    // SAFETY: helper contract; the three slots are in a live window. The shared borrows of
-    // `dict` and `key` end before `dst` (which may be either) is written.
-    let stack = unsafe { (*ctx).stack.add(base as usize) };
-    let found = crate::ops::dict_get(unsafe { &*stack.add(dict as usize) }, unsafe { &*stack.add(key as usize) });
-    match found {
-        Ok(v) => {
-            // SAFETY: as above.
-            unsafe { (*stack.add(dst as usize)).set(v) };
-            0
-        }
-        Err(_) => 1,
-    }
-}
+/// [`mdvm_dict_entry`]'s result when the dict slot holds no dict or the key slot no string
+/// (native code then side-exits so the interpreter raises the error). Never an address: values
+/// are 8-byte aligned.
+pub const DICT_ENTRY_FAILED: u64 = 1;
 
-/// `DICT_CONTAINS_R` on the window at `base`: 1 when `dict` has `key`, 0 when not, 2 when
-/// `dict` holds no dict or `key` no string (native code then side-exits so the interpreter
-/// raises the error). The result is returned, not written: native code keeps the bool unboxed.
+/// The lookup of `DICT_GET_R`, `DICT_CONTAINS_R` and `DICT_SET_R` in compiled code: the address
+/// of the value (a [`Value`], 16 bytes: tag word, then payload word) that the dict in slot
+/// `dict` of the window at `base` holds for the string in slot `key`; 0 when the key is
+/// absent; [`DICT_ENTRY_FAILED`] when `dict` holds no dict or `key` no string. With `write`
+/// nonzero, the address is given only when the dict's register holds it alone (what
+/// `Rc::get_mut` tests), so that native code may overwrite the value in place, and 0
+/// otherwise. Nothing is written, allocated or charged; the lookup goes through the dict's
+/// hint, so `contains`, `get` and `set` of one key probe its table once.
+///
+/// The address is valid until the dict is next changed or released: native code reads or
+/// writes through it at once (taking its own reference to a heap value before anything
+/// else runs).
 ///
 /// # Safety
 /// Called by native code only (see above).
-pub unsafe extern "C" fn mdvm_dict_contains(ctx: *mut NativeContext, base: u64, dict: u32, key: u32) -> u32 {
-    // SAFETY: helper contract; both slots are in a live window.
-    let stack = unsafe { (*ctx).stack.add(base as usize) };
-    match crate::ops::dict_contains(unsafe { &*stack.add(dict as usize) }, unsafe { &*stack.add(key as usize) }) {
-        Ok(Value::Bool(b)) => b as u32,
-        _ => 2,
+pub unsafe extern "C" fn mdvm_dict_entry(ctx: *mut NativeContext, base: u64, dict: u32, key: u32, write: u32) -> u64 {
+    if dict == key {
+        return DICT_ENTRY_FAILED;
     }
+    // SAFETY: helper contract; both slots are in a live window, and they differ, so the shared
+    // borrow of the key's slot and the exclusive one of the dict's do not overlap. The `Str`
+    // lives in its own allocation, which the key's slot keeps alive throughout.
+    let stack = unsafe { (*ctx).stack.add(base as usize) };
+    let Value::Str(k) = (unsafe { &*stack.add(key as usize) }) else { return DICT_ENTRY_FAILED };
+    let Value::Dict(d) = (unsafe { &mut *stack.add(dict as usize) }) else { return DICT_ENTRY_FAILED };
+    let found = if write != 0 {
+        std::rc::Rc::get_mut(d).and_then(|d| d.get_mut(k)).map(|v| v as *const Value)
+    } else {
+        d.get(k).map(|v| v as *const Value)
+    };
+    found.map_or(0, |v| v as u64)
 }
 
 /// `DICT_SET_R` on the window at `base`: `dict[key] = val`, with `mdvm_exec`'s memory-limit
@@ -365,6 +367,9 @@ impl AbiReturn for u32 {
     const WORDS: &'static [Word] = &[Word::I32];
 }
 impl AbiReturn for i64 {
+    const WORDS: &'static [Word] = &[Word::I64];
+}
+impl AbiReturn for u64 {
     const WORDS: &'static [Word] = &[Word::I64];
 }
 /// `(tag, payload)` in two integer registers.
@@ -444,10 +449,9 @@ helper_table! {
     CallNative => mdvm_call_native(*mut NativeContext, u32, u32, u64, u32) -> NativeRet;
     /// [`mdvm_dict_len`]: the entries of a dict in a slot.
     DictLen => mdvm_dict_len(*mut NativeContext, u64, u32) -> i64;
-    /// [`mdvm_dict_get`]: `DICT_GET_R`.
-    DictGet => mdvm_dict_get(*mut NativeContext, u64, u32, u32, u32) -> u32;
-    /// [`mdvm_dict_contains`]: `DICT_CONTAINS_R`, the result returned.
-    DictContains => mdvm_dict_contains(*mut NativeContext, u64, u32, u32) -> u32;
+    /// [`mdvm_dict_entry`]: where a dict holds a key's value (`DICT_GET_R`,
+    /// `DICT_CONTAINS_R`, `DICT_SET_R`).
+    DictEntry => mdvm_dict_entry(*mut NativeContext, u64, u32, u32, u32) -> u64;
     /// [`mdvm_dict_set`]: `DICT_SET_R`.
     DictSet => mdvm_dict_set(*mut NativeContext, u64, u32, u32, u32) -> u32;
     /// [`mdvm_concat`]: string `ADD_R` and `CONCAT_STR_R`.

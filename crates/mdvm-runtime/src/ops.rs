@@ -388,8 +388,8 @@ pub fn dict_get(d: &Value, k: &Value) -> Result<Value, OpError> {
 
 /// `DICT_SET_R`: an existing key keeps its place.
 pub fn dict_set(d: &mut Value, k: &Value, v: Value) -> Result<(), OpError> {
-    let key = key_of(k)?.clone();
-    dict_mut(d, "set a key in")?.insert(key, v);
+    let key = key_of(k)?;
+    dict_mut(d, "set a key in")?.set(key, v);
     Ok(())
 }
 

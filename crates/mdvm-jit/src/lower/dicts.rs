@@ -1,50 +1,171 @@
-//! Dict instructions with helpers of their own: `DICT_GET_R` (`mdvm_dict_get`),
-//! `DICT_CONTAINS_R` (`mdvm_dict_contains`) and `DICT_SET_R` (`mdvm_dict_set`), with the
-//! interpreter's semantics ([`mdvm_runtime::ops`]) but without `mdvm_exec`'s dispatch. The
-//! lookup hashes nothing a string has hashed before ([`mdvm_runtime::value::Str::hash_code`]).
+//! Dict instructions in machine code: `DICT_GET_R`, `DICT_CONTAINS_R` and `DICT_SET_R` find
+//! the key's value through one small helper, `mdvm_dict_entry` (the dict's table, through its
+//! hint, so the three instructions on one key probe the table once; nothing a string has
+//! hashed before is hashed again: [`mdvm_runtime::value::Str::hash_code`]), and then read or
+//! write the 16-byte value in place. Only a store that would grow or copy the dict, or
+//! release the value it replaces, goes through `mdvm_dict_set`, with the interpreter's
+//! semantics ([`mdvm_runtime::ops`]) and its memory refusal and work charges.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder};
-use mdvm_runtime::helpers::Helper;
+use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
+use mdvm_runtime::dict::{dict_layout, ENTRY_KEY, ENTRY_SIZE, ENTRY_VALUE};
+use mdvm_runtime::helpers::{Helper, DICT_ENTRY_FAILED};
 use mdvm_runtime::native::DeoptReason;
+use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET};
 
+use crate::lower::frame::{flags, slot_offset};
 use crate::lower::{At, Emitter};
 use crate::spec::plan::{DictAccess, Plan};
-use crate::spec::state::State;
+use crate::spec::state::{State, Val};
 
 impl Emitter<'_, '_, '_> {
-    /// A [`Plan::Dict`]: its operands written to their slots, then its helper; when the helper
-    /// fails (no dict, a key that is no string, or for a store the memory limit or fuel for
-    /// its work), nothing was written and the side exit resumes at the instruction, where the
-    /// interpreter raises the error. `ops` is the state after the operands.
+    /// A [`Plan::Dict`]: its operands written to their slots, then `mdvm_dict_entry`. When the
+    /// slots hold no dict or no string key, nothing was written and the side exit resumes at
+    /// the instruction, where the interpreter raises the error.
+    /// - `DICT_CONTAINS_R`: whether the helper found the key, unboxed.
+    /// - `DICT_GET_R`: the value copied from the entry, taking its own reference to a heap
+    ///   value (inline `Rc` increment) before `dst`'s old value is released; empty when absent.
+    /// - `DICT_SET_R` of an int, float, bool or empty value into a dict its register holds
+    ///   alone, over an entry holding such a value: stored in place (no allocation, no work
+    ///   charge, no release, as in the interpreter). Anything else (a new key, a shared dict,
+    ///   a heap value written or replaced) goes through `mdvm_dict_set`, whose failure (memory
+    ///   limit, fuel for a copy) side-exits the same way.
+    ///
+    /// `ops` is the state after the operands.
     pub fn emit_dict(&mut self, at: &At, plan: &Plan, ops: &State) {
         let Plan::Dict { access, dict, key } = *plan else { unreachable!("a dict plan") };
         self.spill_regs(&access.reads(dict, key), at.before);
         let reg = |g: &mut Self, r: u8| g.b.ins().iconst(types::I32, r as i64);
         let (ctx, base) = (self.ctx, self.base);
-        let (d, k) = (reg(self, dict), reg(self, key));
-        let snap = self.snapshot_at(at, DeoptReason::Fault);
+        let entry = self.dict_entry(dict, key, matches!(access, DictAccess::Set { .. }));
         match access {
-            DictAccess::Get { dst } => {
-                let dst = reg(self, dst);
-                let call = self.call_helper(Helper::DictGet, &[ctx, base, dst, d, k]);
-                let status = self.b.inst_results(call)[0];
-                self.side_exit_if(status, snap);
-            }
-            DictAccess::Set { val } => {
-                let v = reg(self, val);
-                let call = self.call_helper(Helper::DictSet, &[ctx, base, d, k, v]);
-                let status = self.b.inst_results(call)[0];
-                self.side_exit_if(status, snap);
-            }
             DictAccess::Contains { dst } => {
-                let call = self.call_helper(Helper::DictContains, &[ctx, base, d, k]);
-                let found = self.b.inst_results(call)[0];
-                let failed = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, found, 1);
-                self.side_exit_if(failed, snap);
+                self.exit_if_entry_failed(at, entry);
+                let found = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
                 let v = self.b.ins().uextend(types::I64, found);
                 self.def_int(dst, v, ops);
             }
+            DictAccess::Get { dst } => {
+                self.exit_if_entry_failed(at, entry);
+                let layout = mdvm_runtime::value::array_layout().expect("dicts are planned native only with a known layout");
+                let (present, counted, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                self.b.append_block_param(done, types::I64);
+                self.b.append_block_param(done, types::I64);
+                let zero = self.iconst(Tag::Empty as i64);
+                let absent = self.b.ins().icmp_imm_u(IntCC::Equal, entry, 0);
+                self.b.ins().brif(absent, done, &[zero.into(), zero.into()], present, &[]);
+                self.resume_at(present);
+                let t = self.b.ins().load(types::I64, flags(), entry, TAG_OFFSET);
+                let p = self.b.ins().load(types::I64, flags(), entry, PAYLOAD_OFFSET);
+                let heap = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, t, Tag::FIRST_HEAP as i64);
+                self.b.ins().brif(heap, counted, &[], done, &[t.into(), p.into()]);
+                self.resume_at(counted);
+                let strong = self.b.ins().load(types::I64, flags(), p, layout.strong);
+                let more = self.b.ins().iadd_imm_s(strong, 1);
+                self.b.ins().store(flags(), more, p, layout.strong);
+                self.b.ins().jump(done, &[t.into(), p.into()]);
+                self.resume_at(done);
+                let (t, p) = (self.b.block_params(done)[0], self.b.block_params(done)[1]);
+                self.release_for_def(dst, ops);
+                let fp = self.fp();
+                self.store_words_at(fp, slot_offset(dst as u32), t, p);
+            }
+            DictAccess::Set { val } => {
+                let (slow, done) = (self.b.create_block(), self.b.create_block());
+                self.b.set_cold_block(slow);
+                let vval = at.before[val as usize].val;
+                if matches!(vval, Val::Int | Val::Float | Val::Bool | Val::Empty) {
+                    // Over a plain value, in place (0 and DICT_ENTRY_FAILED take the helper).
+                    let (t, p) = self.unboxed_words(val, vval);
+                    let (found, plain_old) = (self.b.create_block(), self.b.create_block());
+                    let usable = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, entry, DICT_ENTRY_FAILED as i64);
+                    self.b.ins().brif(usable, found, &[], slow, &[]);
+                    self.resume_at(found);
+                    let old = self.b.ins().load(types::I64, flags(), entry, TAG_OFFSET);
+                    let heap = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, old, Tag::FIRST_HEAP as i64);
+                    self.b.ins().brif(heap, slow, &[], plain_old, &[]);
+                    self.resume_at(plain_old);
+                    self.b.ins().store(flags(), t, entry, TAG_OFFSET);
+                    self.b.ins().store(flags(), p, entry, PAYLOAD_OFFSET);
+                    self.b.ins().jump(done, &[]);
+                } else {
+                    self.b.ins().jump(slow, &[]);
+                }
+                self.resume_at(slow);
+                let v = reg(self, val);
+                let (d, k) = (reg(self, dict), reg(self, key));
+                let call = self.call_helper(Helper::DictSet, &[ctx, base, d, k, v]);
+                let status = self.b.inst_results(call)[0];
+                let snap = self.snapshot_at(at, DeoptReason::Fault);
+                self.side_exit_if(status, snap);
+                self.b.ins().jump(done, &[]);
+                self.resume_at(done);
+            }
         }
+    }
+
+    /// The address of the value the dict in the slot of `dict` holds for the string in the slot
+    /// of `key`, as `mdvm_dict_entry` returns it (0 when absent, [`DICT_ENTRY_FAILED`] for no
+    /// dict or no string; for a `write`, 0 unless the register holds the dict alone). The dict's
+    /// hint is checked in machine code first (both tags, the hint inside the entries, the key
+    /// at the hint this very string, and for a write a strong count of 1); only a miss calls
+    /// the helper, which probes the table and moves the hint.
+    fn dict_entry(&mut self, dict: u8, key: u8, write: bool) -> ClifValue {
+        let reg = |g: &mut Self, r: u8| g.b.ins().iconst(types::I32, r as i64);
+        let (miss, done) = (self.b.create_block(), self.b.create_block());
+        self.b.append_block_param(done, types::I64);
+        if let Some(layout) = dict_layout().filter(|_| dict != key) {
+            let (dicts, strs, inside, hit) =
+                (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
+            let dt = self.load_tag(dict);
+            let is_dict = self.b.ins().icmp_imm_u(IntCC::Equal, dt, Tag::Dict as i64);
+            self.b.ins().brif(is_dict, dicts, &[], miss, &[]);
+            self.resume_at(dicts);
+            let kt = self.load_tag(key);
+            let is_str = self.b.ins().icmp_imm_u(IntCC::Equal, kt, Tag::Str as i64);
+            self.b.ins().brif(is_str, strs, &[], miss, &[]);
+            self.resume_at(strs);
+            let d = self.load_payload(dict);
+            let h = self.b.ins().load(types::I64, flags(), d, layout.hint);
+            let len = self.b.ins().load(types::I64, flags(), d, layout.entries_len);
+            let within = self.b.ins().icmp(IntCC::UnsignedLessThan, h, len);
+            self.b.ins().brif(within, inside, &[], miss, &[]);
+            self.resume_at(inside);
+            let data = self.b.ins().load(types::I64, flags(), d, layout.entries_data);
+            let off = self.b.ins().imul_imm_u(h, ENTRY_SIZE as i64);
+            let e = self.b.ins().iadd(data, off);
+            let held = self.b.ins().load(types::I64, flags(), e, ENTRY_KEY);
+            let k = self.load_payload(key);
+            let same = self.b.ins().icmp(IntCC::Equal, held, k);
+            let found = if write {
+                let strong = self.b.ins().load(types::I64, flags(), d, layout.strong);
+                let alone = self.b.ins().icmp_imm_u(IntCC::Equal, strong, 1);
+                self.b.ins().band(same, alone)
+            } else {
+                same
+            };
+            self.b.ins().brif(found, hit, &[], miss, &[]);
+            self.resume_at(hit);
+            let v = self.b.ins().iadd_imm_s(e, ENTRY_VALUE as i64);
+            self.b.ins().jump(done, &[v.into()]);
+        } else {
+            self.b.ins().jump(miss, &[]);
+        }
+        self.resume_at(miss);
+        let (ctx, base) = (self.ctx, self.base);
+        let (d, k, w) = (reg(self, dict), reg(self, key), reg(self, write as u8));
+        let call = self.call_helper(Helper::DictEntry, &[ctx, base, d, k, w]);
+        let entry = self.b.inst_results(call)[0];
+        self.b.ins().jump(done, &[entry.into()]);
+        self.resume_at(done);
+        self.b.block_params(done)[0]
+    }
+
+    /// Side-exits (to raise the interpreter's error) when `mdvm_dict_entry` found no dict or
+    /// no string key.
+    fn exit_if_entry_failed(&mut self, at: &At, entry: ClifValue) {
+        let failed = self.b.ins().icmp_imm_u(IntCC::Equal, entry, DICT_ENTRY_FAILED as i64);
+        let snap = self.snapshot_at(at, DeoptReason::Fault);
+        self.side_exit_if(failed, snap);
     }
 }

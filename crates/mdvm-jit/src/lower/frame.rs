@@ -156,16 +156,44 @@ impl Emitter<'_, '_, '_> {
         self.call_helper(Helper::LoadConst, &[ctx, base, rr, kk]);
     }
 
-    /// Releases what an owned slot holds (leaving `Empty` or a plain value).
+    /// Releases what an owned slot holds (leaving `Empty` or a plain value). A heap value with
+    /// other references loses one in machine code (its `Rc` strong count decremented, the
+    /// slot set to `Empty`); the last reference is dropped by `mdvm_release`, which frees it.
     pub fn release_slot(&mut self, r: u8) {
         let tag = self.load_tag(r);
         let heap = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, tag, Tag::FIRST_HEAP as i64);
-        let done = self.cold_if(heap);
+        let Some(layout) = mdvm_runtime::value::array_layout() else {
+            let done = self.cold_if(heap);
+            self.call_release(r);
+            self.b.ins().jump(done, &[]);
+            self.resume_at(done);
+            return;
+        };
+        let (counted, shared, last, done) =
+            (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(last);
+        self.b.ins().brif(heap, counted, &[], done, &[]);
+        self.resume_at(counted);
+        let p = self.load_payload(r);
+        let strong = self.b.ins().load(types::I64, flags(), p, layout.strong);
+        let alone = self.b.ins().icmp_imm_u(IntCC::Equal, strong, 1);
+        self.b.ins().brif(alone, last, &[], shared, &[]);
+        self.resume_at(shared);
+        let fewer = self.b.ins().iadd_imm_s(strong, -1);
+        self.b.ins().store(flags(), fewer, p, layout.strong);
+        self.store_tag(r, Tag::Empty);
+        self.b.ins().jump(done, &[]);
+        self.resume_at(last);
+        self.call_release(r);
+        self.b.ins().jump(done, &[]);
+        self.resume_at(done);
+    }
+
+    /// `mdvm_release` of the slot of `r`.
+    fn call_release(&mut self, r: u8) {
         let rr = self.b.ins().iconst(types::I32, r as i64);
         let (ctx, base) = (self.ctx, self.base);
         self.call_helper(Helper::Release, &[ctx, base, rr]);
-        self.b.ins().jump(done, &[]);
-        self.resume_at(done);
     }
 
     /// Resets the slot of `r` to `Empty` on return.
