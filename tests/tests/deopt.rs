@@ -760,6 +760,58 @@ done:   DEBUG_PRINT r3
     agrees_within_fuel(src);
 }
 
+/// `CAST_R` in machine code: an int or bool operand becomes a float, a float is truncated
+/// toward zero into an int, and a float outside the 64-bit range leaves compiled code so the
+/// interpreter raises its error. Sums are checked against the same conversions in Rust.
+#[test]
+fn casts_between_ints_floats_and_bools_convert_in_machine_code() {
+    let src = "
+        LOAD_CONST_R r0, int 40
+        LOAD_CONST_R r1, int 1
+        LOAD_CONST_R r2, int 0
+        LOAD_CONST_R r3, float 0.0          ; float sum
+        LOAD_CONST_R r4, int 0              ; int sum
+        LOAD_CONST_R r5, float -2.75
+        LOAD_CONST_R r6, int 3
+loop:   LT_R r7, r2, r0
+        JUMP_IF_NOT_R r7, done
+        CAST_R r8, r2, float
+        MUL_R r8, r8, r5                    ; -2.75 i
+        CAST_R r9, r8, int                  ; truncated toward zero
+        ADD_R r4, r4, r9
+        CAST_R r10, r9, float
+        ADD_R r3, r3, r10
+        MOD_R r11, r2, r6
+        EQ_R r12, r11, r1                   ; i % 3 == 1
+        CAST_R r13, r12, int
+        ADD_R r4, r4, r13
+        CAST_R r14, r12, float
+        ADD_R r3, r3, r14
+        ADD_R r2, r2, r1
+        JUMP_R loop
+done:   DEBUG_PRINT r4
+        DEBUG_PRINT r3
+        LOAD_CONST_R r15, float 1e300
+        CAST_R r16, r15, int                ; out of range: an error
+        RETURN_R";
+    let sum: i64 = (0..40i64).map(|i| (i as f64 * -2.75).trunc() as i64 + (i % 3 == 1) as i64).sum();
+    let interp = run(&assemble_bytes(src), Tier::Interp, 10, false);
+    // An integral float displays without a fractional part.
+    assert_eq!(interp.stdout, format!("{sum}\n{sum}\n"));
+    assert!(interp.result.as_ref().is_err_and(|e| e.contains("does not fit")), "{:?}", interp.result);
+    agrees_within_fuel(src);
+}
+
+/// A `CAST_R` compiled for the int its feedback saw meets a float: the guard fails and the
+/// interpreter converts it.
+#[test]
+fn cast_guard_fails_on_a_float() {
+    let body = "        CAST_R r3, r0, float
+        RETURN_R r3";
+    let out = check(&program(body, "int 41", "float 2.5"), DeoptReason::NotInt);
+    assert_eq!(out, "41\n2.5\n30\n");
+}
+
 /// [`agrees_everywhere`] under a fuel budget of 10^6 instructions (more than each program
 /// needs): a check wrongly left out makes a counter wrap around, and the run then ends with a
 /// fuel error instead of looping for ever.

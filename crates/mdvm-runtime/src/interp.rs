@@ -1569,6 +1569,9 @@ fn exec_cold(
             r!(dst).set(v);
         }
         Op::CastR { dst, src, ty } => {
+            if let Some(s) = site {
+                s.a |= 1 << (r!(src).tag() as u16);
+            }
             let v = cast(program, &r!(src), ty)?;
             r!(dst).set(v);
         }

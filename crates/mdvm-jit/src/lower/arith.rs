@@ -10,6 +10,7 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, InstructionData, Opcode, Value as ClifValue};
 use mdbc::Instr;
 use mdvm_runtime::native::{DeoptReason, GuardSlot};
+use mdvm_runtime::value::Tag;
 
 use crate::analysis::ops::{binop_of, BinOp};
 use crate::analysis::ranges;
@@ -311,6 +312,36 @@ impl Emitter<'_, '_, '_> {
                 self.def_float(dst, v, ops);
             }
             _ => unreachable!("planned only for int, float and bool"),
+        }
+    }
+
+    /// `CAST_R` planned [`Plan::Cast`]; `ops` is the state once its operand is obtained. A
+    /// float becomes an int by truncation when the result fits 64 bits (`ops::cast`'s range,
+    /// -2^63 to 2^63 exclusive); otherwise, NaN included, an `Overflow` exit lets the
+    /// interpreter raise the error.
+    pub fn emit_cast(&mut self, at: &At, plan: &Plan, ops: &State) {
+        let Plan::Cast { from, to, dst, src, o } = *plan else { unreachable!("a cast plan") };
+        let x = self.get_operand(at, src, from, o, GuardSlot::First);
+        match (from, to) {
+            (Spec::Int | Spec::Bool, Tag::Int) => self.def_int(dst, x, ops),
+            (Spec::Int | Spec::Bool, Tag::Float) => {
+                let f = self.b.ins().fcvt_from_sint(types::F64, x);
+                self.def_float(dst, f, ops);
+            }
+            (Spec::Float, Tag::Float) => self.def_float(dst, x, ops),
+            (Spec::Float, Tag::Int) => {
+                let t = self.b.ins().trunc(x);
+                let low = self.b.ins().f64const(-9223372036854775808.0);
+                let high = self.b.ins().f64const(9223372036854775808.0);
+                let above = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, t, low);
+                let below = self.b.ins().fcmp(FloatCC::LessThan, t, high);
+                let fits = self.b.ins().band(above, below);
+                let outside = self.b.ins().bxor_imm_u(fits, 1);
+                self.overflow_exit_if(at, outside);
+                let v = self.b.ins().fcvt_to_sint_sat(types::I64, t);
+                self.def_int(dst, v, ops);
+            }
+            _ => unreachable!("planned only from an int, float or bool to an int or float"),
         }
     }
 }

@@ -296,13 +296,18 @@ impl Emitter<'_, '_, '_> {
         if let Some(tag) = packable.filter(|&t| form.is_none_or(|k| k == t as u8)) {
             // Packed of the value's type (or nothing written yet): inside the packed prefix, or
             // appended at its end.
-            let same = self.b.ins().icmp_imm_s(IntCC::Equal, kind, tag as i64);
-            let empty = self.b.ins().icmp_imm_s(IntCC::Equal, kind, Tag::Empty as i64);
-            let packs = self.b.ins().bor(same, empty);
             // A bool's word is 0 or 1.
             let p = if tag == Tag::Bool { self.b.ins().band_imm_u(p, 1) } else { p };
             let packed = self.b.create_block();
-            self.b.ins().brif(packs, packed, &[], values_form, &[]);
+            if form == Some(tag as u8) {
+                // The view's form guard admitted only this form or nothing written yet.
+                self.b.ins().jump(packed, &[]);
+            } else {
+                let same = self.b.ins().icmp_imm_s(IntCC::Equal, kind, tag as i64);
+                let empty = self.b.ins().icmp_imm_s(IntCC::Equal, kind, Tag::Empty as i64);
+                let packs = self.b.ins().bor(same, empty);
+                self.b.ins().brif(packs, packed, &[], values_form, &[]);
+            }
             self.resume_at(packed);
             let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, bound);
             let in_prefix = self.b.create_block();

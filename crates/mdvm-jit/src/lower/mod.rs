@@ -202,6 +202,7 @@ impl Emitter<'_, '_, '_> {
                 Plan::MoveOut(d, s) => self.emit_move_out(*d, *s, &after),
                 Plan::Binary { .. } => self.emit_binary(&at, &plan, &after),
                 Plan::Unary { .. } => self.emit_unary(&at, &plan, &after),
+                Plan::Cast { .. } => self.emit_cast(&at, &plan, &after),
                 Plan::Generic { uses, .. } => self.emit_generic(&at, uses),
                 Plan::Dict { .. } => self.emit_dict(&at, &plan, &after),
                 Plan::Concat { dst, a, b } => self.emit_concat(&at, (*dst, *a, *b), true),

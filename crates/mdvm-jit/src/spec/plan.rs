@@ -91,6 +91,10 @@ pub(crate) enum Plan {
     Binary { spec: Spec, dst: u8, a: u8, b: u8, oa: Operand, ob: Operand },
     /// `NEG_R` or `NOT_R` specialised to `spec`.
     Unary { spec: Spec, dst: u8, src: u8, o: Operand },
+    /// `CAST_R` of an int, float or bool (`from`, obtained as `o` says) to an int or a float
+    /// (`to`), unboxed: a float converted to an int is truncated, and one out of the 64-bit
+    /// range (or NaN) leaves through an `Overflow` exit so the interpreter raises its error.
+    Cast { from: Spec, to: Tag, dst: u8, src: u8, o: Operand },
     /// Executed by `mdvm_exec` (operands written to their slots first; `dst` ends in its slot).
     Generic { dst: Option<u8>, uses: Vec<u8> },
     /// `DICT_GET_R`, `DICT_CONTAINS_R` or `DICT_SET_R` on `dict` and `key`, through the
@@ -508,6 +512,9 @@ impl<'a> Planner<'a> {
             Instr::DictLenR { dst, dict } if !generic_site => {
                 self.plan_len(dst.0, dict.0, self.site(bc).a, Some(Tag::Dict), st).unwrap_or_else(|| generic(ins))
             }
+            Instr::CastR { dst, src, ty } if !generic_site => {
+                self.plan_cast(bc, dst.0, src.0, ty.0, st).unwrap_or_else(|| generic(ins))
+            }
             Instr::ConcatStrR { dst, a, b } if !generic_site => Plan::Concat { dst: dst.0, a: a.0, b: b.0 },
             Instr::DictGetR { dst, dict, key } => Plan::Dict { access: DictAccess::Get { dst: dst.0 }, dict: dict.0, key: key.0 },
             Instr::DictContainsR { dst, dict, key } => {
@@ -566,6 +573,24 @@ impl<'a> Planner<'a> {
             Some(o) => Plan::Unary { spec, dst, src, o },
             None => generic,
         }
+    }
+
+    /// `CAST_R` of `src` to type `ty`: [`Plan::Cast`] for an int or float target from an
+    /// operand that is, or feedback says is, an int, float or bool; `None` (generic) otherwise.
+    fn plan_cast(&self, bc: u32, dst: u8, src: u8, ty: u16, st: &State) -> Option<Plan> {
+        let to = match Tag::from_u8(ty as u8).filter(|_| ty <= Tag::Dict as u16)? {
+            t @ (Tag::Int | Tag::Float) => t,
+            _ => return None,
+        };
+        let val = st[src as usize].val;
+        let exp = expected(self.site(bc).a);
+        let from = match likely(val, exp) {
+            Some(Tag::Int) => Spec::Int,
+            Some(Tag::Float) => Spec::Float,
+            Some(Tag::Bool) => Spec::Bool,
+            _ => return None,
+        };
+        operand(val, from, exp).map(|o| Plan::Cast { from, to, dst, src, o })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -102,6 +102,7 @@ pub(crate) fn operands(plan: &Plan, st: &mut State) {
         Plan::Generic { uses, .. } => materialize(st, uses),
         Plan::Dict { access, dict, key } => materialize(st, &access.reads(*dict, *key)),
         Plan::Concat { a, b, .. } => materialize(st, &[*a, *b]),
+        Plan::Cast { src, o, .. } => refine(st, *src, *o),
         Plan::ArrayGet { arr, idx, oi, .. } | Plan::ArrayGetValue { arr, idx, oi, .. } => {
             st[*arr as usize].val = Val::Array;
             refine(st, *idx, *oi);
@@ -182,6 +183,7 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::ArrayGet { dst, elem, .. } => define_unboxed(st, *dst, Val::unboxed(*elem)),
         Plan::ArrayGetValue { dst, .. } => define_in_slot(st, *dst),
         Plan::Concat { dst, .. } => define_in_slot(st, *dst),
+        Plan::Cast { to, dst, .. } => define_unboxed(st, *dst, Val::unboxed(*to)),
         Plan::ArrayLen { dst, .. } => define_unboxed(st, *dst, Val::Int),
         // Written in place, its view unchanged, or by the helper, the view read again.
         Plan::ArraySet { arr, .. } => st[*arr as usize].val = Val::Array,
