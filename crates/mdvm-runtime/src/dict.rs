@@ -1,8 +1,9 @@
 //! Dicts: string keys in insertion order, with constant-time lookup, insertion and removal.
 //!
-//! A [`Dict`] keeps its entries in a vector in insertion order and a hash table
-//! ([`hashbrown::HashTable`]) of their positions, keyed by each key's cached hash
-//! ([`Str::hash_code`]), so a key is hashed once however often it is looked up. Removing an
+//! A [`Dict`] keeps its entries in a vector in insertion order and a hash table of their
+//! positions ([`Index`]: open addressing with linear probing, each slot the key's cached hash
+//! ([`Str::hash_code`]) and the position), so a key is hashed once however often it is looked
+//! up, and compiled code can probe the table itself. Removing an
 //! entry leaves a **hole** at its position (the order of the others is unchanged, and nothing
 //! moves); once holes outnumber the live entries, the vector is compacted and the table rebuilt,
 //! so removal is amortized O(1) and holes never take more than half the positions. (A
@@ -24,13 +25,127 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
-use hashbrown::HashTable;
-
 use crate::value::{drop_children, Str, Value, PAYLOAD_OFFSET};
 
 /// Dicts with at most this many positions are not compacted (holes in a small dict cost
 /// nothing worth a rebuild).
 const COMPACT_MIN_POSITIONS: usize = 16;
+
+/// One slot of an [`Index`]: the hash of the key at `pos`, or 0 for a free slot (hash codes
+/// are never 0). `repr(C)`: the hash at offset 0, the position at offset 8 ([`DictLayout`]).
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Slot {
+    hash: u64,
+    pos: u64,
+}
+
+/// The table from keys to positions: open addressing with linear probing. `slots` is empty or
+/// a power of two long and at most half used; a key's probe starts at the slot its hash
+/// selects (`hash & (len - 1)`) and goes on to the next (wrapping) until a free slot. A
+/// removal shifts the later slots of its run back, so there are no tombstones and a probe
+/// for an absent key stops at the first free slot. The hash of each slot also tells its
+/// home, so growing needs no keys.
+#[derive(Clone, Default)]
+#[repr(C)]
+struct Index {
+    slots: Vec<Slot>,
+    used: usize,
+}
+
+impl Index {
+    /// The slot holding a position for which `is_key` holds, probing from `hash`'s home.
+    #[inline]
+    fn find_slot(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s.hash == 0 {
+                return None;
+            }
+            if s.hash == hash && is_key(s.pos as usize) {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The position for which `is_key` holds (see [`Index::find_slot`]).
+    #[inline]
+    fn find(&self, hash: u64, is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        self.find_slot(hash, is_key).map(|i| self.slots[i].pos as usize)
+    }
+
+    /// Adds `pos` under `hash` (the key is absent), growing the table to keep it at most half
+    /// used.
+    fn insert(&mut self, hash: u64, pos: usize) {
+        if (self.used + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        self.place(Slot { hash, pos: pos as u64 });
+        self.used += 1;
+    }
+
+    /// Puts `slot` in the first free slot from its home (there is one).
+    fn place(&mut self, slot: Slot) {
+        let mask = self.slots.len() - 1;
+        let mut i = slot.hash as usize & mask;
+        while self.slots[i].hash != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+    }
+
+    /// Doubles the table (8 slots at first) and places every slot again.
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(8);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); len]);
+        for s in old.into_iter().filter(|s| s.hash != 0) {
+            self.place(s);
+        }
+    }
+
+    /// Frees slot `i` and shifts back the later slots of its run that may move into the gap
+    /// (those whose home is not cyclically after the gap and up to their slot).
+    fn remove_slot(&mut self, mut i: usize) {
+        let mask = self.slots.len() - 1;
+        self.used -= 1;
+        loop {
+            self.slots[i] = Slot::default();
+            let mut j = i;
+            loop {
+                j = (j + 1) & mask;
+                let s = self.slots[j];
+                if s.hash == 0 {
+                    return;
+                }
+                let home = s.hash as usize & mask;
+                // The slot at j stays when its home lies in (i, j] (cyclically).
+                let stays = if i <= j { i < home && home <= j } else { i < home || home <= j };
+                if !stays {
+                    self.slots[i] = s;
+                    i = j;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Every slot freed (keeping the allocation).
+    fn clear(&mut self) {
+        self.slots.fill(Slot::default());
+        self.used = 0;
+    }
+
+    /// The bytes of the slots.
+    fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+}
 
 /// One position of a dict: a key and its value, or a hole (no key, the value `Empty`).
 /// `repr(C)`: the key's `Rc` pointer (null in a hole) at offset 0, the value at offset 8
@@ -56,8 +171,8 @@ impl Entry {
 pub struct Dict {
     /// Entries by position, in insertion order; holes where an entry was removed.
     entries: Vec<Entry>,
-    /// The position of each live entry, hashed by its key's [`Str::hash_code`].
-    index: HashTable<usize>,
+    /// The position of each live entry, by its key's [`Str::hash_code`].
+    index: Index,
     /// The number of holes in `entries`.
     holes: usize,
     /// The position of the last key found or inserted (see the module documentation).
@@ -90,7 +205,7 @@ impl Dict {
                 return Some(h);
             }
         }
-        let pos = *self.index.find(key.hash_code(), |&p| self.key_at(p) == key)?;
+        let pos = self.index.find(key.hash_code(), |p| self.key_at(p) == key)?;
         self.hint.set(pos);
         Some(pos)
     }
@@ -137,7 +252,7 @@ impl Dict {
         let entries = &mut self.entries;
         let pos = entries.len();
         entries.push(Entry { key: Some(key), value });
-        self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
+        self.index.insert(hash, pos);
         self.hint.set(pos);
     }
 
@@ -145,8 +260,9 @@ impl Dict {
     /// changes nothing (`None`).
     pub fn remove(&mut self, key: &Str) -> Option<Value> {
         let entries = &mut self.entries;
-        let found = self.index.find_entry(key.hash_code(), |&p| key_of(entries, p) == key).ok()?;
-        let (pos, _) = found.remove();
+        let slot = self.index.find_slot(key.hash_code(), |p| key_of(entries, p) == key)?;
+        let pos = self.index.slots[slot].pos as usize;
+        self.index.remove_slot(slot);
         let hole = &mut entries[pos];
         hole.key.take()?;
         let value = std::mem::take(&mut hole.value);
@@ -200,7 +316,7 @@ impl Dict {
     /// About the bytes this dict's storage takes (its entry vector and table), for the memory
     /// limit ([`crate::memory`]): what a copy allocates.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.capacity() * (std::mem::size_of::<usize>() + 1)
+        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.bytes()
     }
 
     /// Takes every value out (the dict is left empty), for freeing without recursion.
@@ -220,10 +336,9 @@ impl Dict {
         self.entries.retain(|e| e.key.is_some());
         self.holes = 0;
         self.index.clear();
-        let entries = &self.entries;
-        for pos in 0..entries.len() {
-            let hash = key_of(entries, pos).hash_code();
-            self.index.insert_unique(hash, pos, |&p| key_of(entries, p).hash_code());
+        for pos in 0..self.entries.len() {
+            let hash = key_of(&self.entries, pos).hash_code();
+            self.index.insert(hash, pos);
         }
     }
 }
@@ -254,6 +369,11 @@ pub struct DictLayout {
     pub entries_len: i32,
     /// Offset of the hint (`usize`, a position, possibly out of range).
     pub hint: i32,
+    /// Offset of the table's slots' pointer (`*const` 16-byte slots: the key's hash, 0 in a
+    /// free slot, then its position).
+    pub slots_data: i32,
+    /// Offset of the number of slots (`usize`: 0, or a power of two at least twice the keys).
+    pub slots_len: i32,
     /// Offset of the `Rc`'s strong count (`usize`).
     pub strong: i32,
 }
@@ -264,6 +384,14 @@ pub const ENTRY_SIZE: i32 = std::mem::size_of::<Entry>() as i32;
 pub const ENTRY_KEY: i32 = std::mem::offset_of!(Entry, key) as i32;
 /// The offset of the value in a position.
 pub const ENTRY_VALUE: i32 = std::mem::offset_of!(Entry, value) as i32;
+/// The size of one slot of a dict's table, in bytes: the key's hash (a `u64`, 0 in a free slot)
+/// at [`SLOT_HASH`], its position (a `u64`) at [`SLOT_POS`]. A key's probe starts at slot
+/// `hash & (slots_len - 1)` and goes on to the next, wrapping, until its hash or a free slot.
+pub const SLOT_SIZE: i32 = std::mem::size_of::<Slot>() as i32;
+/// The offset of the hash in a slot.
+pub const SLOT_HASH: i32 = std::mem::offset_of!(Slot, hash) as i32;
+/// The offset of the position in a slot.
+pub const SLOT_POS: i32 = std::mem::offset_of!(Slot, pos) as i32;
 
 /// The [`DictLayout`] of this build, measured on first use; `None` when the measurement is not
 /// conclusive, in which case compiled code finds keys through the runtime's helpers only.
@@ -273,7 +401,7 @@ pub fn dict_layout() -> Option<DictLayout> {
 }
 
 fn measure_dict_layout() -> Option<DictLayout> {
-    if ENTRY_SIZE != 24 || std::mem::size_of::<usize>() != 8 {
+    if ENTRY_SIZE != 24 || SLOT_SIZE != 16 || std::mem::size_of::<usize>() != 8 {
         return None;
     }
     let mut found: Option<DictLayout> = None;
@@ -284,8 +412,11 @@ fn measure_dict_layout() -> Option<DictLayout> {
         let keys: Vec<Rc<Str>> = (0..len).map(|i| Rc::new(Str::new(format!("k{i}")))).collect();
         entries.extend(keys.iter().map(|k| Entry { key: Some(Rc::clone(k)), value: Value::Int(0) }));
         entries.push(Entry { key: None, value: Value::Empty });
-        let d = Dict { entries, index: HashTable::new(), holes: 1, hint: Cell::new(hint + 100) };
+        let mut index = Index { slots: Vec::with_capacity(cap * 4), used: 0 };
+        index.slots.resize(cap * 2, Slot::default());
+        let d = Dict { entries, index, holes: 1, hint: Cell::new(hint + 100) };
         let (ed, el, _) = crate::array::measure_vec(&d.entries)?;
+        let (sd, sl, _) = crate::array::measure_vec(&d.index.slots)?;
         // An entry's key word is the payload word of the key's `Value::Str`, a hole's is 0.
         let key_word = |e: &Entry| {
             // SAFETY: `Entry` is `repr(C)` with the `Option<Rc<Str>>`, one pointer-sized
@@ -306,6 +437,8 @@ fn measure_dict_layout() -> Option<DictLayout> {
             entries_data: field(std::mem::offset_of!(Dict, entries) + ed),
             entries_len: field(std::mem::offset_of!(Dict, entries) + el),
             hint: field(std::mem::offset_of!(Dict, hint)),
+            slots_data: field(std::mem::offset_of!(Dict, index) + std::mem::offset_of!(Index, slots) + sd),
+            slots_len: field(std::mem::offset_of!(Dict, index) + std::mem::offset_of!(Index, slots) + sl),
             strong: strong as i32,
         };
         if found.is_some_and(|f| f != layout) {
@@ -481,6 +614,65 @@ mod tests {
             // SAFETY: the value of a live entry is an initialized `Value` at ENTRY_VALUE.
             let value = unsafe { &*(e.add(ENTRY_VALUE as usize) as *const Value) };
             assert!(matches!(value, Value::Int(n) if *n == i as i64 * 3), "position {i}: {value:?}");
+        }
+        // Probing the table as machine code does finds each live key's position, and stops at
+        // a free slot for the removed one.
+        let (slots, n) = (word(alloc, layout.slots_data) as *const u8, word(alloc, layout.slots_len));
+        assert!(n.is_power_of_two() && n >= 2 * 39, "{n} slots");
+        let probe = |hash: u64| {
+            let mut i = hash as usize & (n - 1);
+            loop {
+                // SAFETY: i < n, the number of initialized slots.
+                let slot = unsafe { slots.add(i * SLOT_SIZE as usize) };
+                match word(slot, SLOT_HASH) as u64 {
+                    0 => return None,
+                    h if h == hash => return Some(word(slot, SLOT_POS)),
+                    _ => i = (i + 1) & (n - 1),
+                }
+            }
+        };
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(probe(k.hash_code()), (i != 7).then_some(i), "key {i}");
+        }
+    }
+
+    /// The table alone, with hashes chosen to collide: every key's home is one of four slots
+    /// around the end,
+    /// so runs are long and wrap around the end, and removals shift slots back across the
+    /// wrap. After every operation each present key is found at its position and each absent
+    /// one is not, against a model.
+    #[test]
+    fn the_index_finds_every_key_through_long_wrapping_runs() {
+        let mut index = Index::default();
+        let mut model: Vec<(u64, usize)> = Vec::new();
+        // Distinct hashes whose home is the last slot, the one before it, the first or the
+        // second, whatever the table's size (up to 2^20 slots).
+        let hash = |k: u64| (k << 20) | [0xFFFFF, 0xFFFFE, 0, 1][k as usize % 4] | 1 << 63;
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for step in 0..3000usize {
+            let k = next() % 200;
+            match model.iter().position(|&(mk, _)| mk == k) {
+                Some(at) if next() % 3 > 0 => {
+                    let slot = index.find_slot(hash(k), |p| p == model[at].1).expect("a present key");
+                    index.remove_slot(slot);
+                    model.remove(at);
+                }
+                Some(_) => {}
+                None => {
+                    index.insert(hash(k), step);
+                    model.push((k, step));
+                }
+            }
+            assert_eq!(index.used, model.len());
+            assert!(index.used * 2 <= index.slots.len());
+            for k in 0..200 {
+                let want = model.iter().find(|&&(mk, _)| mk == k).map(|&(_, p)| p);
+                assert_eq!(index.find(hash(k), |p| Some(p) == want), want, "key {k} at step {step}");
+            }
         }
     }
 }

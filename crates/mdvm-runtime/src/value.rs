@@ -212,12 +212,14 @@ pub struct FunctionRef {
     pub name: Box<str>,
 }
 
-/// Where compiled code finds a string's character count: the byte offset from the payload
-/// word of a [`Value::Str`] (the address of its `Rc` allocation) to [`Str::char_len`]'s `usize`.
+/// Where compiled code finds a string's character count and cached hash: byte offsets from
+/// the payload word of a [`Value::Str`] (the address of its `Rc` allocation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StrLayout {
-    /// Offset of the character count.
+    /// Offset of the character count ([`Str::char_len`], a `usize`).
     pub chars: i32,
+    /// Offset of the cached hash (a `u64`: [`Str::hash_code`] once computed, 0 before).
+    pub hash: i32,
 }
 
 /// About the bytes a copy of `d` allocates (its entries and index), for the memory limit
@@ -240,7 +242,10 @@ pub fn str_layout() -> Option<StrLayout> {
             // one initialized non-null pointer word (the layout this module documents).
             let alloc = unsafe { std::ptr::read((&value as *const Value as *const u8).add(PAYLOAD_OFFSET as usize) as *const usize) };
             let at = (Rc::as_ptr(rc) as usize).checked_sub(alloc).filter(|&o| o < 256 && o % 8 == 0)?;
-            let layout = StrLayout { chars: (at + std::mem::offset_of!(Str, chars)) as i32 };
+            let layout = StrLayout {
+                chars: (at + std::mem::offset_of!(Str, chars)) as i32,
+                hash: (at + std::mem::offset_of!(Str, hash)) as i32,
+            };
             if found.is_some_and(|f| f != layout) {
                 return None;
             }

@@ -8,10 +8,10 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
-use mdvm_runtime::dict::{dict_layout, ENTRY_KEY, ENTRY_SIZE, ENTRY_VALUE};
+use mdvm_runtime::dict::{dict_layout, ENTRY_KEY, ENTRY_SIZE, ENTRY_VALUE, SLOT_HASH, SLOT_POS, SLOT_SIZE};
 use mdvm_runtime::helpers::{Helper, DICT_ENTRY_FAILED};
 use mdvm_runtime::native::DeoptReason;
-use mdvm_runtime::value::{Tag, PAYLOAD_OFFSET, TAG_OFFSET};
+use mdvm_runtime::value::{str_layout, Tag, PAYLOAD_OFFSET, TAG_OFFSET};
 
 use crate::lower::frame::{flags, slot_offset};
 use crate::lower::{At, Emitter};
@@ -106,17 +106,28 @@ impl Emitter<'_, '_, '_> {
 
     /// The address of the value the dict in the slot of `dict` holds for the string in the slot
     /// of `key`, as `mdvm_dict_entry` returns it (0 when absent, [`DICT_ENTRY_FAILED`] for no
-    /// dict or no string; for a `write`, 0 unless the register holds the dict alone). The dict's
-    /// hint is checked in machine code first (both tags, the hint inside the entries, the key
-    /// at the hint this very string, and for a write a strong count of 1); only a miss calls
-    /// the helper, which probes the table and moves the hint.
+    /// dict or no string; for a `write`, 0 unless the register holds the dict alone, so that
+    /// `mdvm_dict_set` makes the change). Machine code checks both tags, then the dict's hint
+    /// (the key at the hint this very string), then probes the table with the string's cached
+    /// hash ([`mdvm_runtime::dict::DictLayout`]): a free slot means absent, a slot with the
+    /// hash whose entry holds this very string is found (and becomes the hint). The helper is
+    /// called only for what needs the runtime: a wrong tag, a hash not computed yet, or a slot
+    /// with the hash whose key is another string (equal text in another allocation, or a
+    /// collision), which the helper compares by content.
     fn dict_entry(&mut self, dict: u8, key: u8, write: bool) -> ClifValue {
         let reg = |g: &mut Self, r: u8| g.b.ins().iconst(types::I32, r as i64);
         let (miss, done) = (self.b.create_block(), self.b.create_block());
         self.b.append_block_param(done, types::I64);
-        if let Some(layout) = dict_layout().filter(|_| dict != key) {
-            let (dicts, strs, inside, hit) =
-                (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(miss);
+        let layouts = dict_layout().zip(str_layout()).filter(|_| dict != key);
+        if let Some((layout, str_layout)) = layouts {
+            let block = |g: &mut Self| g.b.create_block();
+            let (dicts, strs, inside, probe_start, hashed) = (block(self), block(self), block(self), block(self), block(self));
+            let (probe, occupied, next, candidate, found, hit) =
+                (block(self), block(self), block(self), block(self), block(self), block(self));
+            self.b.append_block_param(probe, types::I64);
+            self.b.append_block_param(hit, types::I64);
+            let zero = self.iconst(0);
             let dt = self.load_tag(dict);
             let is_dict = self.b.ins().icmp_imm_u(IntCC::Equal, dt, Tag::Dict as i64);
             self.b.ins().brif(is_dict, dicts, &[], miss, &[]);
@@ -124,30 +135,68 @@ impl Emitter<'_, '_, '_> {
             let kt = self.load_tag(key);
             let is_str = self.b.ins().icmp_imm_u(IntCC::Equal, kt, Tag::Str as i64);
             self.b.ins().brif(is_str, strs, &[], miss, &[]);
+            // The hint.
             self.resume_at(strs);
             let d = self.load_payload(dict);
+            let k = self.load_payload(key);
+            let data = self.b.ins().load(types::I64, flags(), d, layout.entries_data);
             let h = self.b.ins().load(types::I64, flags(), d, layout.hint);
             let len = self.b.ins().load(types::I64, flags(), d, layout.entries_len);
             let within = self.b.ins().icmp(IntCC::UnsignedLessThan, h, len);
-            self.b.ins().brif(within, inside, &[], miss, &[]);
+            self.b.ins().brif(within, inside, &[], probe_start, &[]);
             self.resume_at(inside);
-            let data = self.b.ins().load(types::I64, flags(), d, layout.entries_data);
-            let off = self.b.ins().imul_imm_u(h, ENTRY_SIZE as i64);
-            let e = self.b.ins().iadd(data, off);
+            let e = self.entry_at(data, h);
             let held = self.b.ins().load(types::I64, flags(), e, ENTRY_KEY);
-            let k = self.load_payload(key);
             let same = self.b.ins().icmp(IntCC::Equal, held, k);
-            let found = if write {
+            self.b.ins().brif(same, hit, &[e.into()], probe_start, &[]);
+            // The table, from the home of the string's hash.
+            self.resume_at(probe_start);
+            let hash = self.b.ins().load(types::I64, flags(), k, str_layout.hash);
+            let computed = self.b.ins().icmp_imm_u(IntCC::NotEqual, hash, 0);
+            self.b.ins().brif(computed, hashed, &[], miss, &[]);
+            self.resume_at(hashed);
+            let n = self.b.ins().load(types::I64, flags(), d, layout.slots_len);
+            let sd = self.b.ins().load(types::I64, flags(), d, layout.slots_data);
+            let mask = self.b.ins().iadd_imm_s(n, -1);
+            let home = self.b.ins().band(hash, mask);
+            let none = self.b.ins().icmp_imm_u(IntCC::Equal, n, 0);
+            self.b.ins().brif(none, done, &[zero.into()], probe, &[home.into()]);
+            self.b.switch_to_block(probe);
+            let i = self.b.block_params(probe)[0];
+            let off = self.b.ins().ishl_imm_u(i, SLOT_SIZE.trailing_zeros() as i64);
+            let slot = self.b.ins().iadd(sd, off);
+            let held_hash = self.b.ins().load(types::I64, flags(), slot, SLOT_HASH);
+            let free = self.b.ins().icmp_imm_u(IntCC::Equal, held_hash, 0);
+            self.b.ins().brif(free, done, &[zero.into()], occupied, &[]);
+            self.resume_at(occupied);
+            let same_hash = self.b.ins().icmp(IntCC::Equal, held_hash, hash);
+            self.b.ins().brif(same_hash, candidate, &[], next, &[]);
+            self.resume_at(next);
+            let i1 = self.b.ins().iadd_imm_s(i, 1);
+            let i1 = self.b.ins().band(i1, mask);
+            self.b.ins().jump(probe, &[i1.into()]);
+            self.b.seal_block(probe);
+            self.resume_at(candidate);
+            let pos = self.b.ins().load(types::I64, flags(), slot, SLOT_POS);
+            let e = self.entry_at(data, pos);
+            let held = self.b.ins().load(types::I64, flags(), e, ENTRY_KEY);
+            let same = self.b.ins().icmp(IntCC::Equal, held, k);
+            self.b.ins().brif(same, found, &[], miss, &[]);
+            self.resume_at(found);
+            self.b.ins().store(flags(), pos, d, layout.hint);
+            self.b.ins().jump(hit, &[e.into()]);
+            // Found at `e`: its value, or for a write to a shared dict 0 (the helper copies).
+            self.resume_at(hit);
+            let e = self.b.block_params(hit)[0];
+            let v = self.b.ins().iadd_imm_s(e, ENTRY_VALUE as i64);
+            if write {
                 let strong = self.b.ins().load(types::I64, flags(), d, layout.strong);
                 let alone = self.b.ins().icmp_imm_u(IntCC::Equal, strong, 1);
-                self.b.ins().band(same, alone)
+                let v = self.b.ins().select(alone, v, zero);
+                self.b.ins().jump(done, &[v.into()]);
             } else {
-                same
-            };
-            self.b.ins().brif(found, hit, &[], miss, &[]);
-            self.resume_at(hit);
-            let v = self.b.ins().iadd_imm_s(e, ENTRY_VALUE as i64);
-            self.b.ins().jump(done, &[v.into()]);
+                self.b.ins().jump(done, &[v.into()]);
+            }
         } else {
             self.b.ins().jump(miss, &[]);
         }
@@ -159,6 +208,12 @@ impl Emitter<'_, '_, '_> {
         self.b.ins().jump(done, &[entry.into()]);
         self.resume_at(done);
         self.b.block_params(done)[0]
+    }
+
+    /// The address of position `pos` of a dict's entries starting at `data`.
+    fn entry_at(&mut self, data: ClifValue, pos: ClifValue) -> ClifValue {
+        let off = self.b.ins().imul_imm_u(pos, ENTRY_SIZE as i64);
+        self.b.ins().iadd(data, off)
     }
 
     /// Side-exits (to raise the interpreter's error) when `mdvm_dict_entry` found no dict or
