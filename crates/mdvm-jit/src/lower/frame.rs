@@ -16,26 +16,32 @@ use crate::entries::Entry;
 use crate::lower::Emitter;
 use crate::spec::state::{Reg, Slot, State, Val};
 
-/// Memory flags of accesses to runtime objects (arrays, strings, call counts, stress flags):
-/// aligned, never trapping (the addresses are valid by the native code contract), and in no
-/// alias region, so that Cranelift treats a store there as possibly writing anything.
+/// Memory flags of accesses to runtime objects (the `Rc` allocations of strings, arrays and
+/// dicts and their buffers, call counts, entry addresses, stress flags): aligned, never
+/// trapping (the addresses are valid by the native code contract), and in their own alias
+/// region ([`declare_alias_regions`]): each is an allocation of its own, never the context
+/// nor the value stack, so a store to an array element or a reference count does not make
+/// Cranelift load `ctx.stack` again.
 pub(crate) fn flags() -> MemFlags {
-    MemFlags::trusted()
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::from_u32(HEAP_REGION)))
 }
 
 /// The alias region of the [`rt::NativeContext`]'s fields ([`declare_alias_regions`]).
 const CTX_REGION: u32 = 0;
 /// The alias region of the value stack's slots: every register window ([`declare_alias_regions`]).
 const FRAME_REGION: u32 = 1;
+/// The alias region of runtime objects ([`flags`]).
+const HEAP_REGION: u32 = 2;
 
-/// Declares the two alias regions of `func`, before any of its memory accesses: the context's
-/// fields and the value stack. They never overlap, and every access to either is tagged with
-/// its region ([`ctx_flags`], [`frame_flags`]). Cranelift's alias analysis then keeps what it
-/// loaded from one across stores to the other: the value stack's address (`ctx.stack`) is
+/// Declares the three alias regions of `func`, before any of its memory accesses: the
+/// context's fields, the value stack and runtime objects. They never overlap, and every
+/// access to any is tagged with its region ([`ctx_flags`], [`frame_flags`], [`flags`]; only the
+/// interrupt word's atomic load has none). Cranelift's alias analysis then keeps what it
+/// loaded from one across stores to the others: the value stack's address (`ctx.stack`) is
 /// loaded once per stretch of code without calls, not once per slot access.
 pub(crate) fn declare_alias_regions(func: &mut cranelift_codegen::ir::Function) {
     use cranelift_codegen::ir::AliasRegionData;
-    for (n, description) in [(CTX_REGION, "ctx"), (FRAME_REGION, "frame")] {
+    for (n, description) in [(CTX_REGION, "ctx"), (FRAME_REGION, "frame"), (HEAP_REGION, "heap")] {
         let r = func.dfg.alias_regions.insert(AliasRegionData { user_id: n, description: description.into() });
         debug_assert_eq!(r, AliasRegion::from_u32(n));
     }

@@ -14,13 +14,13 @@
 //! again ([`Emitter::charged_ahead`]).
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData as MemFlags};
 use mdbc::cfg::RegSet;
 use mdvm_runtime::native::{self as rt, stress_id, DeoptReason, GuardSlot};
 
 use crate::analysis::counted;
 use crate::analysis::fuel::{segment_end, segments};
-use crate::lower::frame::{ctx_flags, flags};
+use crate::lower::frame::ctx_flags;
 use crate::lower::Emitter;
 use crate::spec::state::{State, Val};
 
@@ -74,7 +74,7 @@ impl Emitter<'_, '_, '_> {
         // Another thread writes the word. An atomic load is never merged with another load
         // or moved out of the loop by Cranelift (its alias analysis treats it as a fence, so
         // slots and context fields are loaded again after it); on x86-64 it is a plain `mov`.
-        let word = self.b.ins().atomic_load(types::I32, flags(), addr);
+        let word = self.b.ins().atomic_load(types::I32, MemFlags::trusted(), addr);
         let snap = self.snapshot(pc, pred, DeoptReason::Interrupt, st, live);
         self.side_exit_if(word, snap);
     }

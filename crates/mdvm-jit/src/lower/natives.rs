@@ -10,10 +10,10 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
 use mdvm_runtime::helpers::Helper;
-use cranelift_codegen::ir::MemFlagsData as MemFlags;
 use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
 use mdvm_runtime::value::{str_layout, Tag};
 
+use crate::lower::frame::flags;
 use crate::lower::{At, Emitter};
 use crate::spec::plan::{Inline, Plan, Spec};
 use crate::spec::state::{State, Val};
@@ -74,7 +74,7 @@ impl Emitter<'_, '_, '_> {
         let v = if tag == Tag::Str {
             let layout = str_layout().expect("planned only with a known string layout");
             let payload = self.load_payload(src);
-            self.b.ins().load(types::I64, MemFlags::trusted(), payload, layout.chars)
+            self.b.ins().load(types::I64, flags(), payload, layout.chars)
         } else {
             let (ctx, base) = (self.ctx, self.base);
             let r = self.b.ins().iconst(types::I32, src as i64);
