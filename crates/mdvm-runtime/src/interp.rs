@@ -199,6 +199,69 @@ fn charged_to_context(fuel: &mut u64, op: impl FnOnce() -> Result<(), OpError>) 
     failed
 }
 
+/// How deep [`compile_callees_first`] goes: a body's callees and theirs.
+const CALLEES_FIRST_DEPTH: u32 = 2;
+
+/// A machine's per-body compilation state: native entries (null until compiled) and failures.
+struct CompiledTables<'a> {
+    entries: &'a mut [*const u8],
+    compile_failed: &'a mut [bool],
+}
+
+/// Compiles `body`, whose calls made it due, after the warm bodies it calls by a resolved name
+/// (called at least half the threshold's times, not compiled, not failed), down to
+/// [`CALLEES_FIRST_DEPTH`] levels. Code compiled for a caller calls a callee that is already
+/// compiled at its typed entry, with unboxed arguments; a callee compiled later is reached only
+/// through the entry table and its generic entry, which boxes and unboxes every argument. A
+/// caller and its callees usually grow hot together (each call of the caller calls them), and
+/// the caller's count crosses the threshold first.
+fn compile_callees_first(
+    tier: &mut dyn CompiledTier,
+    program: &Program,
+    feedback: &Feedback,
+    tables: CompiledTables<'_>,
+    policy: &TierPolicy,
+    body: u32,
+    depth: u32,
+) {
+    let CompiledTables { entries, compile_failed } = tables;
+    let b = body as usize;
+    if depth < CALLEES_FIRST_DEPTH {
+        let tables = CompiledTables { entries: &mut *entries, compile_failed: &mut *compile_failed };
+        compile_warm_callees(tier, program, feedback, tables, policy, body, depth);
+    }
+    // A cycle of calls may have compiled it already.
+    if entries[b].is_null() && !compile_failed[b] {
+        match tier.compile(program, feedback, body) {
+            Some(e) => entries[b] = e as *const u8,
+            None => compile_failed[b] = true,
+        }
+    }
+}
+
+/// The first half of [`compile_callees_first`]: compiles the warm bodies `body` calls by a
+/// resolved name (each after its own), before `body` itself is compiled, from its entry or for
+/// a loop by OSR.
+fn compile_warm_callees(
+    tier: &mut dyn CompiledTier,
+    program: &Program,
+    feedback: &Feedback,
+    tables: CompiledTables<'_>,
+    policy: &TierPolicy,
+    body: u32,
+    depth: u32,
+) {
+    let CompiledTables { entries, compile_failed } = tables;
+    for callee in program.static_callees(body) {
+        let c = callee as usize;
+        let warm = policy.eager || feedback.call_counts[c].saturating_mul(2) >= policy.call_threshold;
+        if entries[c].is_null() && !compile_failed[c] && warm {
+            let tables = CompiledTables { entries: &mut *entries, compile_failed: &mut *compile_failed };
+            compile_callees_first(tier, program, feedback, tables, policy, callee, depth + 1);
+        }
+    }
+}
+
 /// Builds the error for `e` raised at internal `pc` of `body`.
 #[cold]
 #[inline(never)]
@@ -537,10 +600,8 @@ impl Machine {
             if let Some(tier) = self.tier.as_mut() {
                 let due = self.policy.eager || self.feedback.call_counts[b] >= self.policy.call_threshold;
                 if due {
-                    match tier.compile(&self.program, &self.feedback, body) {
-                        Some(e) => self.entries[b] = e as *const u8,
-                        None => self.compile_failed[b] = true,
-                    }
+                    let tables = CompiledTables { entries: &mut self.entries, compile_failed: &mut self.compile_failed };
+                    compile_callees_first(tier.as_mut(), &self.program, &self.feedback, tables, &self.policy, body, 0);
                 }
             }
         }
@@ -1074,6 +1135,11 @@ impl Machine {
                     feedback.backedges[t] = n;
                     if n >= policy.backedge_threshold && !compile_failed[cur.body as usize] {
                         if let Some(tier) = tier.as_mut() {
+                            if n == policy.backedge_threshold {
+                                // Once per attempt (later crossings re-enter the cached entry).
+                                let tables = CompiledTables { entries, compile_failed };
+                                compile_warm_callees(tier.as_mut(), program, feedback, tables, policy, cur.body, 0);
+                            }
                             let tags: Vec<crate::value::Tag> = regs[..cur.nregs as usize].iter().map(|v| v.tag()).collect();
                             match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32, &tags) {
                                 Some(entry) => {
@@ -1157,10 +1223,8 @@ impl Machine {
                         && (policy.eager || count >= policy.call_threshold)
                     {
                         if let Some(t) = tier.as_mut() {
-                            match t.compile(program, feedback, callee) {
-                                Some(e) => entries[c] = e as *const u8,
-                                None => compile_failed[c] = true,
-                            }
+                            let tables = CompiledTables { entries, compile_failed };
+                            compile_callees_first(t.as_mut(), program, feedback, tables, policy, callee, 0);
                         }
                     }
                     let p = entries[c];
@@ -1787,4 +1851,87 @@ fn exec_simple(
         _ => exec_cold(program, op, regs, globals, out, site)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::TierStats;
+    use std::cell::RefCell;
+
+    /// A tier that compiles nothing and records what it was asked to compile, in order.
+    struct Recorder(Rc<RefCell<Vec<String>>>);
+
+    impl CompiledTier for Recorder {
+        fn compile(&mut self, program: &Program, _: &Feedback, body: u32) -> Option<NativeEntry> {
+            self.0.borrow_mut().push(program.body_name(body).to_string());
+            None
+        }
+        fn compile_osr(&mut self, program: &Program, _: &Feedback, body: u32, _: u32, _: u32, _: &[crate::value::Tag]) -> Option<NativeEntry> {
+            self.0.borrow_mut().push(format!("{} (loop)", program.body_name(body)));
+            None
+        }
+        fn note_deopt(&mut self, _: u32, _: u32, _: DeoptReason) -> bool {
+            false
+        }
+        fn discard(&mut self, _: u32) {}
+        fn enable_safepoints(&mut self, _: usize) {}
+        fn stats(&self) -> TierStats {
+            TierStats::default()
+        }
+    }
+
+    /// The order in which a machine with thresholds of 10 calls and 30 back-edges asks its tier
+    /// to compile the bodies of `src`.
+    fn compile_order(src: &str) -> Vec<String> {
+        let program = Rc::new(Program::new(mdbc::assemble(src).expect("assembles")).expect("loads"));
+        let mut machine = Machine::new(program, Limits::default());
+        let asked = Rc::new(RefCell::new(Vec::new()));
+        let policy = TierPolicy { eager: false, call_threshold: 10, backedge_threshold: 30, stress_deopt: false };
+        machine.set_tier(Box::new(Recorder(asked.clone())), policy);
+        machine.run(&mut std::io::sink()).expect("runs");
+        asked.take()
+    }
+
+    /// A caller that grows hot is compiled after the warm bodies it calls by name (and theirs),
+    /// so that its code can call their typed entries; a callee called too rarely is not
+    /// compiled early, and a loop compiled by OSR has its warm callees compiled first too.
+    #[test]
+    fn warm_callees_are_compiled_before_their_callers() {
+        let src = "
+            LOAD_CONST_R r0, int 0
+            LOAD_CONST_R r1, int 1
+            LOAD_CONST_R r2, int 40
+loop:       LT_R r3, r0, r2
+            JUMP_IF_NOT_R r3, done
+            LOAD_CONST_R r4, str \"f\"
+            CALL_R r4, r5, r0
+            ADD_R r0, r0, r1
+            JUMP_R loop
+done:       RETURN_R r5
+.func f
+            LOAD_CONST_R r1, str \"g\"
+            CALL_R r1, r2, r0
+            LOAD_CONST_R r3, int 9
+            LT_R r4, r3, r0
+            JUMP_IF_NOT_R r4, out
+            LOAD_CONST_R r5, int 39
+            EQ_R r4, r0, r5
+            JUMP_IF_NOT_R r4, out
+            LOAD_CONST_R r1, str \"rare\"
+            CALL_R r1, r2, r0
+out:        RETURN_R r2
+.func g
+            LOAD_CONST_R r1, str \"h\"
+            CALL_R r1, r2, r0
+            RETURN_R r2
+.func h
+            RETURN_R r0
+.func rare
+            RETURN_R r0
+";
+        // f reaches 10 calls with g and h at 9: h (g's callee) first, then g, then f. `rare`
+        // is called once. The loop reaches 30 back-edges with everything it calls tried.
+        assert_eq!(compile_order(src), ["h", "g", "f", "<main> (loop)"]);
+    }
 }

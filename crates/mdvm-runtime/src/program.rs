@@ -407,6 +407,26 @@ fn const_value(c: &Constant) -> Value {
 }
 
 impl Program {
+    /// The bodies `body` calls by a name resolved at load time (its `CALL_R` sites with a
+    /// [`CallSite::target`]), each once, in code order, itself excluded.
+    pub fn static_callees(&self, body: u32) -> Vec<u32> {
+        let b = &self.bodies[body as usize];
+        let mut out = Vec::new();
+        for op in &self.code[b.code_start as usize..b.code_end as usize] {
+            let site = match *op {
+                Op::CallR { args, .. } => args,
+                Op::LoadCall { site } => site,
+                _ => continue,
+            };
+            if let Some(t) = self.call_sites[site as usize].target {
+                if t != body && !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
     /// Decodes, verifies and prepares a `.mdbc` file.
     ///
     /// Errors: the [`LoadError`] of [`Module::decode`] or [`mdbc::verify`].
