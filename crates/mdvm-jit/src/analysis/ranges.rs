@@ -14,7 +14,7 @@
 //! path from the body's start: so they hold in the interpreter's frame at an OSR entry too.
 //! The analysis is run on the whole body whatever the compiled entry.
 
-use mdbc::cfg::Cfg;
+use mdbc::cfg::{Cfg, RegSet};
 use mdbc::{Constant, Instr, Module};
 
 use crate::analysis::ops::{binop_of, BinOp};
@@ -206,13 +206,22 @@ impl Facts {
         out
     }
 
-    /// Joins `incoming` into these facts (widening to `thresholds` at a loop header); returns
-    /// true if they changed. Comparisons do not cross block boundaries.
-    fn merge(&mut self, incoming: &Facts, widen: Option<&[i64]>) -> bool {
+    /// Joins `incoming` into these facts; returns true if they changed. Comparisons do not
+    /// cross block boundaries. At a loop header (`widen`), a register its loop writes widens:
+    /// to the thresholds while its bound has changed fewer than [`THRESHOLD_STEPS`] times
+    /// there, then to the ends of the int range. A register the loop leaves alone only joins:
+    /// what it brings in grows only with an enclosing loop, whose header widens it.
+    fn merge(&mut self, incoming: &Facts, mut widen: Option<Widening<'_>>) -> bool {
         let mut changed = false;
-        for (old, new) in self.bounds.iter_mut().zip(&incoming.bounds) {
-            let m = match widen {
-                Some(t) => old.widen(*new, t),
+        for (r, (old, new)) in self.bounds.iter_mut().zip(&incoming.bounds).enumerate() {
+            let m = match &mut widen {
+                Some(Widening { written, .. }) if !written.contains(r as u8) => old.join(*new),
+                Some(Widening { thresholds: t, steps, .. }) => {
+                    let t = if steps[r] < THRESHOLD_STEPS { *t } else { &[][..] };
+                    let m = old.widen(*new, t);
+                    steps[r] = steps[r].saturating_add((m != *old) as u8);
+                    m
+                }
                 None => old.join(*new),
             };
             changed |= m != *old;
@@ -222,14 +231,60 @@ impl Facts {
     }
 }
 
-/// How many times a loop header's facts may change before widening skips the thresholds.
-const THRESHOLD_STEPS: u32 = 24;
+/// What [`Facts::merge`] needs at a loop header.
+struct Widening<'a> {
+    /// The body's int constants and their neighbours, sorted, with `MIN` and `MAX`.
+    thresholds: &'a [i64],
+    /// Per register, how many times its bound at this header changed.
+    steps: &'a mut [u8],
+    /// The registers some instruction of the loop writes ([`loop_writes`]).
+    written: &'a RegSet,
+}
+
+/// The registers written in the loop of each header block of `cfg` (none for other blocks):
+/// by an instruction, phis included, of a block that reaches one of the header's back-edges
+/// (an edge from a block at or after it) without passing through the header, or of the header.
+/// Every cycle of the CFG passes through such a header, and every block of the cycle is in
+/// that header's loop, so a register that changes around a cycle is written in the loop of a
+/// header on it.
+fn loop_writes(m: &Module, cfg: &Cfg, header: &[bool]) -> Vec<RegSet> {
+    let n = cfg.blocks.len();
+    let mut out = vec![RegSet::EMPTY; n];
+    let mut inside = vec![false; n];
+    for h in (0..n).filter(|&h| header[h]) {
+        inside.fill(false);
+        inside[h] = true;
+        let mut work: Vec<usize> = cfg.blocks[h].preds.iter().map(|&p| p as usize).filter(|&p| p >= h).collect();
+        while let Some(b) = work.pop() {
+            if !inside[b] {
+                inside[b] = true;
+                work.extend(cfg.blocks[b].preds.iter().map(|&p| p as usize));
+            }
+        }
+        let mut written = RegSet::EMPTY;
+        for b in (0..n).filter(|&b| inside[b]) {
+            let blk = &cfg.blocks[b];
+            for ins in &m.code[blk.start as usize..blk.end as usize] {
+                if let Some(d) = ins.def() {
+                    written.insert(d);
+                }
+            }
+        }
+        out[h] = written;
+    }
+    out
+}
+
+/// How many times a register's bound at a loop header may change before its widening skips
+/// the thresholds. Counted per register: in nested loops each register widens step by step
+/// through the constants, and a header's other registers must not use up its steps.
+const THRESHOLD_STEPS: u8 = 24;
 
 /// The facts at the start of each block of `cfg` (after its phis, which run on the edge into
 /// it: [`Cfg::phi_moves`]), from the whole body's analysis. Widening at loop headers stops
 /// first at the body's int constants and their neighbours (so `i < 25000` in an outer loop
 /// keeps `i <= 25000` at an inner loop's header), at most [`THRESHOLD_STEPS`] times per
-/// header, then at the ends of the int range. Block 0 starts with none (the body's start,
+/// register and header, then at the ends of the int range. Block 0 starts with none (the body's start,
 /// where parameters may be anything); a block no path reaches gets none.
 pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize) -> Vec<Facts> {
     let n = cfg.blocks.len();
@@ -248,7 +303,9 @@ pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize) -> Vec<Fact
     }
     thresholds.sort_unstable();
     thresholds.dedup();
-    let mut widenings = vec![0u32; n];
+    // Per loop header, the changes of each register's bound there, and what its loop writes.
+    let mut widenings: Vec<Vec<u8>> = (0..n).map(|b| if header[b] { vec![0; nregs] } else { Vec::new() }).collect();
+    let writes = loop_writes(m, cfg, &header);
     entry[0] = Some(Facts::top(nregs));
     let mut work = vec![0u32];
     while let Some(blk) = work.pop() {
@@ -289,12 +346,10 @@ pub(crate) fn block_entry_facts(m: &Module, cfg: &Cfg, nregs: usize) -> Vec<Fact
                     true
                 }
                 Some(old) => {
-                    let widen = header[s as usize].then(|| {
-                        if widenings[s as usize] < THRESHOLD_STEPS { &thresholds[..] } else { &[][..] }
-                    });
-                    let changed = old.merge(&inc, widen);
-                    widenings[s as usize] += changed as u32;
-                    changed
+                    let steps = &mut widenings[s as usize][..];
+                    let written = &writes[s as usize];
+                    let widen = header[s as usize].then_some(Widening { thresholds: &thresholds, steps, written });
+                    old.merge(&inc, widen)
                 }
             };
             if changed && !work.contains(&s) {
@@ -401,5 +456,38 @@ mod tests {
         assert_eq!(t.bound(1), Bound { lo: 0, hi: 9, int: true });
         let e = f.branch(2, false);
         assert_eq!(e.bound(0), Bound { lo: 0, hi: i64::MAX, int: false });
+    }
+
+    /// A row offset computed in an outer loop (`y * W`) stays bounded at the inner loop's
+    /// header, which does not write it: only what a loop writes is widened there. So
+    /// `y * W + x` cannot overflow (the relaxation sweep of `floatgrid`).
+    #[test]
+    fn values_an_inner_loop_does_not_write_are_not_widened_at_its_header() {
+        let (cfg, facts) = facts_of(
+            ".module t
+                LOAD_CONST_R r0, int 500        ; W
+                LOAD_CONST_R r1, int 399        ; H - 1
+                LOAD_CONST_R r2, int 1
+                LOAD_CONST_R r3, int 1          ; y
+        rowy:   LT_R r4, r3, r1
+                JUMP_IF_NOT_R r4, done
+                MUL_R r5, r3, r0                ; y * W
+                LOAD_CONST_R r6, int 1          ; x
+        rowx:   LT_R r4, r6, r0
+                JUMP_IF_NOT_R r4, next
+                ADD_R r7, r5, r6                ; y * W + x
+                ADD_R r6, r6, r2
+                JUMP_R rowx
+        next:   ADD_R r3, r3, r2
+                JUMP_R rowy
+        done:   RETURN_R",
+        );
+        let at = |pc: u32| &facts[cfg.block_at(pc) as usize];
+        assert_eq!(at(8).bound(5), Bound { lo: 500, hi: 398 * 500, int: true }, "at the inner header");
+        let body = at(10);
+        assert_eq!(body.bound(6), Bound { lo: 1, hi: 499, int: true });
+        assert!(cannot_overflow(BinOp::Add, (body.bound(5).lo, body.bound(5).hi), (body.bound(6).lo, body.bound(6).hi)));
+        // The outer counter is written in both loops' cycles and still bounded by its test.
+        assert_eq!(at(6).bound(3), Bound { lo: 1, hi: 398, int: true });
     }
 }
