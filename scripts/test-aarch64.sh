@@ -39,6 +39,9 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "error: ${missing[*]} missing, and not root nor sudo available to install them" >&2
         exit 1
     fi
+    # An install interrupted earlier (a killed job) leaves dpkg refusing every other until it
+    # is configured; finishing it is a no-op otherwise.
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" dpkg --configure -a
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
