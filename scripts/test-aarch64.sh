@@ -14,6 +14,8 @@
 #   MDVM_BIN                                        the `mdvm` binary the CLI tests spawn: a wrapper that
 #                                                   runs the aarch64 binary through qemu (binfmt_misc
 #                                                   need not be registered)
+#   MDVM_BIN_EMULATED                               1: the tests' `run_cli` retries, once, a spawned run
+#                                                   that qemu left hanging without output
 # Extra arguments are passed to `cargo test` (e.g. `-- --test-threads 1`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +81,8 @@ QEMU_LD_PREFIX='$QEMU_LD_PREFIX' exec $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RU
 EOF
 chmod +x "$wrapper"
 export MDVM_BIN="$wrapper"
+# Tells tests/lib.rs (`run_cli`) that spawned runs are emulated: a silent hang there is retried once.
+export MDVM_BIN_EMULATED=1
 # The wrapper really runs an aarch64 mdvm.
 "$wrapper" check examples/hello.mdbc >/dev/null
 

@@ -544,8 +544,34 @@ fn truncate(s: &str, n: usize) -> String {
 /// How long one run of the binary may take before it is killed.
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Whether the binary runs under an emulator (`MDVM_BIN_EMULATED=1`, set by
+/// `scripts/test-aarch64.sh`, where this test process and the `mdvm` it spawns both run under
+/// qemu-aarch64).
+fn cli_emulated() -> bool {
+    std::env::var_os("MDVM_BIN_EMULATED").is_some_and(|v| v == "1")
+}
+
 /// Runs the `mdvm` binary with `args` (stdin empty), killing it after [`CLI_TIMEOUT`].
+///
+/// Under emulation ([`cli_emulated`]) the first run is killed after 120 s, and one killed
+/// without having printed anything is run once more (the slowest CLI test takes about 20 s
+/// there). qemu-user can leave a child forked from a multi-threaded emulated process stuck
+/// before `exec` (seen once in CI: `mdvm run --tier` killed after 300 s with no output, a run
+/// that takes milliseconds). On the host, a hang is always a failure.
 pub fn run_cli<S: AsRef<OsStr>>(args: &[S]) -> CliOutput {
+    if !cli_emulated() {
+        return run_cli_once(args, CLI_TIMEOUT).0;
+    }
+    let (first, silent_hang) = run_cli_once(args, Duration::from_secs(120));
+    if !silent_hang {
+        return first;
+    }
+    eprintln!("note: {} printed nothing and was killed under emulation; running it again", first.args.join(" "));
+    run_cli_once(args, CLI_TIMEOUT).0
+}
+
+/// One run; also says whether it was killed by the timeout without having printed anything.
+fn run_cli_once<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> (CliOutput, bool) {
     let bin = mdvm_bin();
     let mut child = Command::new(bin)
         .args(args)
@@ -566,7 +592,7 @@ pub fn run_cli<S: AsRef<OsStr>>(args: &[S]) -> CliOutput {
         let _ = err_pipe.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + CLI_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait().expect("wait for mdvm") {
             Some(s) => break Some(s),
@@ -580,15 +606,17 @@ pub fn run_cli<S: AsRef<OsStr>>(args: &[S]) -> CliOutput {
     };
     let stdout = out_thread.join().expect("stdout reader");
     let mut stderr = err_thread.join().expect("stderr reader");
+    let silent_hang = status.is_none() && stdout.is_empty() && stderr.is_empty();
     if status.is_none() {
-        stderr.extend_from_slice(format!("\n[killed after {CLI_TIMEOUT:?}]").as_bytes());
+        stderr.extend_from_slice(format!("\n[killed after {timeout:?}]").as_bytes());
     }
-    CliOutput {
+    let out = CliOutput {
         code: status.and_then(|s| s.code()),
         stdout,
         stderr,
         args: args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect(),
-    }
+    };
+    (out, silent_hang)
 }
 
 /// Runs a corpus case with `mdvm run --tier TIER [--fuel N] FILE`.
