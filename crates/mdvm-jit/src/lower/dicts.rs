@@ -9,6 +9,9 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
 use mdvm_runtime::dict::{dict_layout, ENTRY_KEY, ENTRY_SIZE, ENTRY_VALUE, SLOT_HASH, SLOT_POS, SLOT_SIZE};
+
+// A slot is read as one little-endian word (`dict_layout` is `None` otherwise).
+const _: () = assert!(SLOT_SIZE == 8 && SLOT_HASH == 0 && SLOT_POS == 4);
 use mdvm_runtime::helpers::{Helper, DICT_ENTRY_FAILED};
 use mdvm_runtime::native::DeoptReason;
 use mdvm_runtime::value::{str_layout, Tag, PAYLOAD_OFFSET, TAG_OFFSET};
@@ -158,18 +161,24 @@ impl Emitter<'_, '_, '_> {
             let n = self.b.ins().load(types::I64, flags(), d, layout.slots_len);
             let sd = self.b.ins().load(types::I64, flags(), d, layout.slots_data);
             let mask = self.b.ins().iadd_imm_s(n, -1);
-            let home = self.b.ins().band(hash, mask);
+            // The slots hold the hash's low 32 bits, so the home and the comparison use those.
+            let hash32 = self.b.ins().ireduce(types::I32, hash);
+            let low = self.b.ins().uextend(types::I64, hash32);
+            let home = self.b.ins().band(low, mask);
             let none = self.b.ins().icmp_imm_u(IntCC::Equal, n, 0);
             self.b.ins().brif(none, done, &[zero.into()], probe, &[home.into()]);
             self.b.switch_to_block(probe);
             let i = self.b.block_params(probe)[0];
             let off = self.b.ins().ishl_imm_u(i, SLOT_SIZE.trailing_zeros() as i64);
             let slot = self.b.ins().iadd(sd, off);
-            let held_hash = self.b.ins().load(types::I64, flags(), slot, SLOT_HASH);
-            let free = self.b.ins().icmp_imm_u(IntCC::Equal, held_hash, 0);
+            // The slot as one word: 0 when free, else the hash bits (low half, SLOT_HASH) and
+            // the position plus one (high half, SLOT_POS).
+            let word = self.b.ins().load(types::I64, flags(), slot, 0);
+            let free = self.b.ins().icmp_imm_u(IntCC::Equal, word, 0);
             self.b.ins().brif(free, done, &[zero.into()], occupied, &[]);
             self.resume_at(occupied);
-            let same_hash = self.b.ins().icmp(IntCC::Equal, held_hash, hash);
+            let held_hash = self.b.ins().ireduce(types::I32, word);
+            let same_hash = self.b.ins().icmp(IntCC::Equal, held_hash, hash32);
             self.b.ins().brif(same_hash, candidate, &[], next, &[]);
             self.resume_at(next);
             let i1 = self.b.ins().iadd_imm_s(i, 1);
@@ -177,7 +186,8 @@ impl Emitter<'_, '_, '_> {
             self.b.ins().jump(probe, &[i1.into()]);
             self.b.seal_block(probe);
             self.resume_at(candidate);
-            let pos = self.b.ins().load(types::I64, flags(), slot, SLOT_POS);
+            let pos1 = self.b.ins().ushr_imm_u(word, 32);
+            let pos = self.b.ins().iadd_imm_s(pos1, -1);
             let e = self.entry_at(data, pos);
             let held = self.b.ins().load(types::I64, flags(), e, ENTRY_KEY);
             let same = self.b.ins().icmp(IntCC::Equal, held, k);
