@@ -760,6 +760,67 @@ done:   DEBUG_PRINT r3
     agrees_within_fuel(src);
 }
 
+/// A lookup's result is reused by later `DICT_CONTAINS_R`, `DICT_GET_R` and `DICT_SET_R` of
+/// the same registers only while it holds: not at a join where one path changed the key's
+/// register (on even steps the key becomes "a", so reusing the built key's lookup would count
+/// the wrong key), and a store that reuses it into a dict another register shares copies
+/// first (the copy in r11 keeps the old value, printed each step). Checked against a model,
+/// and across every tier under fuel.
+#[test]
+fn dict_lookups_are_reused_only_while_they_hold() {
+    let src = "
+        LOAD_CONST_R r0, int 30
+        LOAD_CONST_R r1, int 1
+        LOAD_CONST_R r2, int 3
+        LOAD_CONST_R r3, str \"a\"
+        LOAD_CONST_R r30, str \"n\"
+        LOAD_CONST_R r31, int 2
+        LOAD_CONST_R r32, int 0
+        DICT_NEW_R r5
+        DICT_SET_R r5, r3, r32          ; {a: 0}
+        LOAD_CONST_R r6, int 0
+loop:   LT_R r7, r6, r0
+        JUMP_IF_NOT_R r7, done
+        MOD_R r8, r6, r2
+        CONCAT_STR_R r9, r30, r8        ; the key n0, n1 or n2, a new string each step
+        DICT_GET_R r12, r5, r9          ; a lookup of the built key
+        MOD_R r13, r6, r31
+        EQ_R r13, r13, r32
+        JUMP_IF_NOT_R r13, same
+        MOVE_R r9, r3                   ; even steps: the key is a
+same:   DICT_CONTAINS_R r10, r5, r9     ; the lookup above does not hold on every path here
+        JUMP_IF_NOT_R r10, new
+        DICT_GET_R r12, r5, r9
+        ADD_R r12, r12, r1
+        JUMP_R put
+new:    MOVE_R r12, r1
+put:    MOVE_R r11, r5                  ; r11 shares the dict
+        DICT_SET_R r5, r9, r12          ; so this store copies it
+        DICT_GET_R r15, r11, r9         ; the old value, empty before the key's first store
+        DEBUG_PRINT r15
+        ADD_R r6, r6, r1
+        JUMP_R loop
+done:   DEBUG_PRINT r5
+        RETURN_R";
+    let mut d: Vec<(String, i64)> = vec![("a".into(), 0)];
+    let mut expected = String::new();
+    for i in 0..30 {
+        let k = if i % 2 == 0 { "a".to_string() } else { format!("n{}", i % 3) };
+        match d.iter_mut().find(|(key, _)| *key == k) {
+            Some(e) => {
+                expected += &format!("{}\n", e.1);
+                e.1 += 1;
+            }
+            None => d.push((k, 1)),
+        }
+    }
+    let body: Vec<String> = d.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    expected += &format!("{{{}}}\n", body.join(", "));
+    let interp = run(&assemble_bytes(src), Tier::Interp, 10, false);
+    assert_eq!(interp.stdout, expected);
+    agrees_within_fuel(src);
+}
+
 /// `CAST_R` in machine code: an int or bool operand becomes a float, a float is truncated
 /// toward zero into an int, and a float outside the 64-bit range leaves compiled code so the
 /// interpreter raises its error. Sums are checked against the same conversions in Rust.

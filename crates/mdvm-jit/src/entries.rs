@@ -342,6 +342,7 @@ fn build_attempt(
         .collect();
     let nblocks = if generic_entry { 0 } else { s.cfg.blocks.len() };
     let blocks = (0..nblocks).map(|_| b.create_block()).collect();
+    let lookup_entry = b.declare_var(types::I64);
     let mut g = Emitter {
         s,
         req,
@@ -367,6 +368,10 @@ fn build_attempt(
         slot_tags: vec![None; nregs],
         exits: ExitTable::new(budget),
         segment_memo: std::cell::Cell::new((0, 0)),
+        lookup: None,
+        lookup_made: None,
+        lookup_entry,
+        edge_lookups: vec![Vec::new(); nblocks],
     };
     match req.entry {
         Entry::Generic { fast } => enter_generic(&mut g, fast, &params, call_conv),

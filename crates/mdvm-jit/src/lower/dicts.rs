@@ -1,7 +1,8 @@
 //! Dict instructions in machine code: `DICT_GET_R`, `DICT_CONTAINS_R` and `DICT_SET_R` find
-//! the key's value through one small helper, `mdvm_dict_entry` (the dict's table, through its
-//! hint, so the three instructions on one key probe the table once; nothing a string has
-//! hashed before is hashed again: [`mdvm_runtime::value::Str::hash_code`]), and then read or
+//! the key's value by probing the dict's table inline ([`Emitter::dict_entry`]; nothing a
+//! string has hashed before is hashed again: [`mdvm_runtime::value::Str::hash_code`]), or
+//! reuse an earlier lookup of the same registers that still holds ([`Emitter::lookup`]), so
+//! the three instructions of `if k in d: d[k] = d[k] + 1` probe once; then they read or
 //! write the 16-byte value in place. Only a store that would grow or copy the dict, or
 //! release the value it replaces, goes through `mdvm_dict_set`, with the interpreter's
 //! semantics ([`mdvm_runtime::ops`]) and its memory refusal and work charges.
@@ -40,16 +41,38 @@ impl Emitter<'_, '_, '_> {
         self.spill_regs(&access.reads(dict, key), at.before);
         let reg = |g: &mut Self, r: u8| g.b.ins().iconst(types::I32, r as i64);
         let (ctx, base) = (self.ctx, self.base);
-        let entry = self.dict_entry(dict, key, matches!(access, DictAccess::Set { .. }));
+        let write = matches!(access, DictAccess::Set { .. });
+        // The result of an earlier lookup of this key in this dict, when one is available
+        // (it found both tags right); else a lookup, made available to those that follow.
+        let reused = self.lookup == Some((dict, key));
+        let entry = if reused {
+            let e = self.b.use_var(self.lookup_entry);
+            if write {
+                self.entry_for_write(dict, e)
+            } else {
+                e
+            }
+        } else {
+            let e = self.dict_entry(dict, key, write);
+            if !write {
+                self.b.def_var(self.lookup_entry, e);
+                self.lookup_made = Some((dict, key));
+            }
+            e
+        };
         match access {
             DictAccess::Contains { dst } => {
-                self.exit_if_entry_failed(at, entry);
+                if !reused {
+                    self.exit_if_entry_failed(at, entry);
+                }
                 let found = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
                 let v = self.b.ins().uextend(types::I64, found);
                 self.def_int(dst, v, ops);
             }
             DictAccess::Get { dst } => {
-                self.exit_if_entry_failed(at, entry);
+                if !reused {
+                    self.exit_if_entry_failed(at, entry);
+                }
                 let layout = mdvm_runtime::value::array_layout().expect("dicts are planned native only with a known layout");
                 let (present, counted, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
                 self.b.append_block_param(done, types::I64);
@@ -218,6 +241,62 @@ impl Emitter<'_, '_, '_> {
         self.b.ins().jump(done, &[entry.into()]);
         self.resume_at(done);
         self.b.block_params(done)[0]
+    }
+
+    /// An available lookup's `entry` (a value's address, or 0) as a write needs it: 0 unless
+    /// the register `dict` holds the dict alone ([`Emitter::dict_entry`]).
+    fn entry_for_write(&mut self, dict: u8, entry: ClifValue) -> ClifValue {
+        let Some(layout) = dict_layout() else { return self.iconst(0) };
+        let (found, done) = (self.b.create_block(), self.b.create_block());
+        self.b.append_block_param(done, types::I64);
+        let zero = self.iconst(0);
+        let absent = self.b.ins().icmp_imm_u(IntCC::Equal, entry, 0);
+        self.b.ins().brif(absent, done, &[zero.into()], found, &[]);
+        self.resume_at(found);
+        let d = self.load_payload(dict);
+        let strong = self.b.ins().load(types::I64, flags(), d, layout.strong);
+        let alone = self.b.ins().icmp_imm_u(IntCC::Equal, strong, 1);
+        let v = self.b.ins().select(alone, entry, zero);
+        self.b.ins().jump(done, &[v.into()]);
+        self.resume_at(done);
+        self.b.block_params(done)[0]
+    }
+
+    /// The lookup available at the head of block `blk`: the one every edge into it carried,
+    /// when all its predecessors come before it (so their edges are emitted) and it is not an
+    /// entry. Blocks are emitted in order, so a loop header (a later predecessor: its
+    /// back-edge) and the OSR entry's header start with none.
+    pub(crate) fn lookup_at_head(&self, blk: u32) -> Option<(u8, u8)> {
+        let preds = &self.s.cfg.blocks[blk as usize].preds;
+        if blk == 0 || preds.is_empty() || preds.iter().any(|&p| p >= blk) {
+            return None;
+        }
+        let edges = &self.edge_lookups[blk as usize];
+        let first = (*edges.first()?)?;
+        edges.iter().all(|&e| e == Some(first)).then_some(first)
+    }
+
+    /// Records the lookup an edge into `blk` from `pred` carries: the current one, unless
+    /// the edge is an entry or one of its phi copies `phis` writes the dict's or the key's
+    /// register.
+    pub(crate) fn lookup_on_edge(&mut self, blk: u32, pred: u32, phis: &[(u8, u8)]) {
+        let entry = pred == mdvm_runtime::native::NO_PRED || self.entering_osr;
+        let carried = self.lookup.filter(|&(d, k)| !entry && !phis.iter().any(|&(dst, _)| dst == d || dst == k));
+        if let Some(edges) = self.edge_lookups.get_mut(blk as usize) {
+            edges.push(carried);
+        }
+    }
+
+    /// The lookup available after `ins`: the one it made, else the one before it, unless
+    /// `ins` writes the dict's or the key's register, or changes a container in place
+    /// (`DICT_SET_R`, `DICT_REMOVE_R` and `DICT_CLEAR_R` may move or free entries;
+    /// `ARRAY_SET_R` is counted with them for simplicity). Another register sharing the dict
+    /// cannot change it in place: it copies first.
+    pub(crate) fn lookup_after(&mut self, ins: &mdbc::Instr) {
+        use mdbc::Instr;
+        let made = self.lookup_made.take().or(self.lookup);
+        let mutates = matches!(ins, Instr::DictSetR { .. } | Instr::DictRemoveR { .. } | Instr::DictClearR { .. } | Instr::ArraySetR { .. });
+        self.lookup = made.filter(|&(d, k)| !mutates && ins.def().is_none_or(|r| r != d && r != k));
     }
 
     /// The address of position `pos` of a dict's entries starting at `data`.

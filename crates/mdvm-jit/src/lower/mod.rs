@@ -121,6 +121,18 @@ pub(crate) struct Emitter<'r, 'a, 'f> {
     pub exits: exits::ExitTable,
     /// The fuel segment last found by [`Emitter::charged_ahead`], as `(a pc in it, its end)`.
     pub segment_memo: std::cell::Cell<(u32, u32)>,
+    /// The dict lookup available at the current emission point, as `(dict, key)` registers:
+    /// on every path here, an earlier `DICT_CONTAINS_R` or `DICT_GET_R` of the string in `key`
+    /// in the dict in `dict` left its result in [`Emitter::lookup_entry`], and neither
+    /// register nor any dict has been written since ([`dicts`]).
+    pub lookup: Option<(u8, u8)>,
+    /// The lookup the instruction being emitted made available (set by the dict lowering).
+    pub lookup_made: Option<(u8, u8)>,
+    /// The available lookup's result: the address of the value in the dict's entries, or 0
+    /// when the key is absent.
+    pub lookup_entry: Variable,
+    /// Per block, the lookup each edge emitted into it so far carried (`None`: none).
+    pub edge_lookups: Vec<Vec<Option<(u8, u8)>>>,
 }
 
 impl Emitter<'_, '_, '_> {
@@ -172,6 +184,7 @@ impl Emitter<'_, '_, '_> {
         let segs = segments(self.s.m, b.start, b.end);
         // The facts after the phis, which write their registers on the edge.
         self.ranges = self.s.entry_facts[blk as usize].clone();
+        self.lookup = self.lookup_at_head(blk);
         for bc in b.phis_end..b.end {
             if self.exits.over_budget().is_some() {
                 return;
@@ -247,6 +260,7 @@ impl Emitter<'_, '_, '_> {
                 }
             }
             transfer::define(&plan, ins, &mut after);
+            self.lookup_after(ins);
             if let Some(d) = ins.def() {
                 self.write_through_def(d, after[d as usize]);
             }
@@ -337,7 +351,9 @@ impl Emitter<'_, '_, '_> {
         let live = self.s.live_in(start);
         let cost = self.head_cost(blk);
         self.charge_fuel(cost, start, pred, &st, live);
-        for (dst, src) in self.s.phi_moves(blk, pred) {
+        let phis = self.s.phi_moves(blk, pred);
+        self.lookup_on_edge(blk, pred, &phis);
+        for (dst, src) in phis {
             self.emit_move(dst, src, &st);
             transfer::copy(&mut st, dst, src);
             self.write_through_def(dst, st[dst as usize]);
