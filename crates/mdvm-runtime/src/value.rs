@@ -115,12 +115,14 @@ impl Tag {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Str {
+    /// [`Str::hash_code`] once computed; 0 before. First, beside the `Rc`'s counts: a dict
+    /// lookup in compiled code reads the strong count and the hash, usually from one cache
+    /// line (at the end of the `Str`, the hash was on the next line for most allocations).
+    hash: Cell<u64>,
+    chars: usize,
     /// A `String`, not a `Box<str>`: a string its register holds alone grows in place
     /// ([`Str::push`]), with the spare capacity that makes appending amortized O(1).
     text: String,
-    chars: usize,
-    /// [`Str::hash_code`] once computed; 0 before.
-    hash: Cell<u64>,
 }
 
 impl Str {
@@ -133,7 +135,7 @@ impl Str {
             text.shrink_to_fit();
         }
         let chars = text.chars().count();
-        Str { text, chars, hash: Cell::new(0) }
+        Str { hash: Cell::new(0), chars, text }
     }
 
     /// Concatenation of `a` and `b` (character count added, not recounted).
@@ -141,7 +143,7 @@ impl Str {
         let mut s = String::with_capacity(a.len() + b.len());
         s.push_str(a);
         s.push_str(b);
-        Str { text: s, chars: a_chars + b_chars, hash: Cell::new(0) }
+        Str { hash: Cell::new(0), chars: a_chars + b_chars, text: s }
     }
 
     /// Appends `s`, of `chars` characters, in place (the caller holds this string alone and
