@@ -821,6 +821,47 @@ done:   DEBUG_PRINT r5
     agrees_within_fuel(src);
 }
 
+/// A `DICT_GET_R` whose site saw only ints reads the value unboxed behind a type guard: a
+/// float stored later, and then a key removed (the read finds nothing), side-exit at the read
+/// and the interpreter reads them; the sums and the printed values are the interpreter's.
+#[test]
+fn dict_reads_speculated_to_ints_side_exit_on_other_values() {
+    let src = "
+        LOAD_CONST_R r0, int 40
+        LOAD_CONST_R r1, int 1
+        LOAD_CONST_R r2, str \"x\"
+        LOAD_CONST_R r3, int 0              ; i
+        LOAD_CONST_R r4, int 0              ; int sum
+        LOAD_CONST_R r5, int 30
+        LOAD_CONST_R r6, int 35
+        LOAD_CONST_R r7, float 0.5
+        DICT_NEW_R r8
+loop:   LT_R r9, r3, r0
+        JUMP_IF_NOT_R r9, done
+        DICT_SET_R r8, r2, r3               ; x = i
+        EQ_R r9, r3, r5
+        JUMP_IF_NOT_R r9, keep
+        DICT_SET_R r8, r2, r7               ; at i = 30: x = 0.5
+keep:   LT_R r9, r3, r6
+        JUMP_IF_R r9, read
+        DICT_REMOVE_R r8, r2                ; from i = 35: no x
+read:   DICT_GET_R r10, r8, r2
+        DEBUG_PRINT r10
+        ADD_R r3, r3, r1
+        JUMP_R loop
+done:   RETURN_R";
+    let mut expected = String::new();
+    for i in 0..40 {
+        match i {
+            30 => expected += "0.5\n",
+            35.. => {}
+            _ => expected += &format!("{i}\n"),
+        }
+    }
+    assert_eq!(check(src, DeoptReason::NotInt), expected);
+    agrees_within_fuel(src);
+}
+
 /// `CAST_R` in machine code: an int or bool operand becomes a float, a float is truncated
 /// toward zero into an int, and a float outside the 64-bit range leaves compiled code so the
 /// interpreter raises its error. Sums are checked against the same conversions in Rust.

@@ -14,9 +14,10 @@ use mdvm_runtime::dict::{dict_layout, ENTRY_KEY, ENTRY_SIZE, ENTRY_VALUE, SLOT_H
 // A slot is read as one little-endian word (`dict_layout` is `None` otherwise).
 const _: () = assert!(SLOT_SIZE == 8 && SLOT_HASH == 0 && SLOT_POS == 4);
 use mdvm_runtime::helpers::{Helper, DICT_ENTRY_FAILED};
-use mdvm_runtime::native::DeoptReason;
+use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
 use mdvm_runtime::value::{str_layout, Tag, PAYLOAD_OFFSET, TAG_OFFSET};
 
+use crate::lower::exits::not_a;
 use crate::lower::frame::{flags, slot_offset};
 use crate::lower::{At, Emitter};
 use crate::spec::plan::{DictAccess, Plan};
@@ -27,7 +28,9 @@ impl Emitter<'_, '_, '_> {
     /// slots hold no dict or no string key, nothing was written and the side exit resumes at
     /// the instruction, where the interpreter raises the error.
     /// - `DICT_CONTAINS_R`: whether the helper found the key, unboxed.
-    /// - `DICT_GET_R`: the value copied from the entry, taking its own reference to a heap
+    /// - `DICT_GET_R` speculated to an int, float or bool: the value unboxed, side-exiting when
+    ///   the key is absent or the value has another type.
+    /// - Other `DICT_GET_R`: the value copied from the entry, taking its own reference to a heap
     ///   value (inline `Rc` increment) before `dst`'s old value is released; empty when absent.
     /// - `DICT_SET_R` of an int, float, bool or empty value into a dict its register holds
     ///   alone, over an entry holding such a value: stored in place (no allocation, no work
@@ -69,7 +72,25 @@ impl Emitter<'_, '_, '_> {
                 let v = self.b.ins().uextend(types::I64, found);
                 self.def_int(dst, v, ops);
             }
-            DictAccess::Get { dst } => {
+            DictAccess::Get { dst, expect: Some(t) } => {
+                if !reused {
+                    self.exit_if_entry_failed(at, entry);
+                }
+                // Absent (the value would be empty) or of another type: the interpreter reads
+                // it, and the site's feedback then shows the other type.
+                let absent = self.b.ins().icmp_imm_u(IntCC::Equal, entry, 0);
+                let snap = self.snapshot_at(at, not_a(t));
+                self.side_exit_if(absent, snap);
+                let snap = self.snapshot_at(at, DeoptReason::Stress);
+                self.stress_guard(stress_id(at.pc, GuardSlot::Element), snap);
+                let snap = self.snapshot_at(at, not_a(t));
+                let v = self.check_and_unbox_at(entry, 0, t, snap, flags());
+                match t {
+                    Tag::Float => self.def_float(dst, v, ops),
+                    _ => self.def_int(dst, v, ops),
+                }
+            }
+            DictAccess::Get { dst, expect: None } => {
                 if !reused {
                     self.exit_if_entry_failed(at, entry);
                 }

@@ -46,8 +46,11 @@ pub(crate) enum Operand {
 /// Which dict instruction a [`Plan::Dict`] is, with its other register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DictAccess {
-    /// `DICT_GET_R` into `dst` (in its slot: any type).
-    Get { dst: u8 },
+    /// `DICT_GET_R` into `dst`: in its slot (any type), or, when `expect` is an int, float
+    /// or bool (the only type the site's feedback saw, or an int when it never ran:
+    /// [`expected`]), that value unboxed, guarded to have
+    /// that type (an absent key or another type side-exits, and the interpreter reads it).
+    Get { dst: u8, expect: Option<Tag> },
     /// `DICT_CONTAINS_R` into `dst` (an unboxed bool).
     Contains { dst: u8 },
     /// `DICT_SET_R` of `val`.
@@ -516,7 +519,11 @@ impl<'a> Planner<'a> {
                 self.plan_cast(bc, dst.0, src.0, ty.0, st).unwrap_or_else(|| generic(ins))
             }
             Instr::ConcatStrR { dst, a, b } if !generic_site => Plan::Concat { dst: dst.0, a: a.0, b: b.0 },
-            Instr::DictGetR { dst, dict, key } => Plan::Dict { access: DictAccess::Get { dst: dst.0 }, dict: dict.0, key: key.0 },
+            Instr::DictGetR { dst, dict, key } => {
+                // As elsewhere, an int when the site never ran (a wrong guess costs one exit).
+                let expect = expected(self.site(bc).out).filter(|t| !generic_site && matches!(t, Tag::Int | Tag::Float | Tag::Bool));
+                Plan::Dict { access: DictAccess::Get { dst: dst.0, expect }, dict: dict.0, key: key.0 }
+            }
             Instr::DictContainsR { dst, dict, key } => {
                 Plan::Dict { access: DictAccess::Contains { dst: dst.0 }, dict: dict.0, key: key.0 }
             }

@@ -177,7 +177,8 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
                 define_in_slot(st, *d);
             }
         }
-        Plan::Dict { access: DictAccess::Get { dst }, .. } => define_in_slot(st, *dst),
+        Plan::Dict { access: DictAccess::Get { dst, expect: Some(t) }, .. } => define_unboxed(st, *dst, Val::unboxed(*t)),
+        Plan::Dict { access: DictAccess::Get { dst, expect: None }, .. } => define_in_slot(st, *dst),
         Plan::Dict { access: DictAccess::Contains { dst }, .. } => define_unboxed(st, *dst, Val::Bool),
         Plan::Dict { access: DictAccess::Set { .. }, .. } => {}
         Plan::ArrayGet { dst, elem, .. } => define_unboxed(st, *dst, Val::unboxed(*elem)),
