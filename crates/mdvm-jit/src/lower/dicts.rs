@@ -41,7 +41,17 @@ impl Emitter<'_, '_, '_> {
     /// `ops` is the state after the operands.
     pub fn emit_dict(&mut self, at: &At, plan: &Plan, ops: &State) {
         let Plan::Dict { access, dict, key } = *plan else { unreachable!("a dict plan") };
-        self.spill_regs(&access.reads(dict, key), at.before);
+        // A plain value to store is written to its slot only on the way to `mdvm_dict_set`:
+        // the store in place takes it from its variable, and the state after the instruction
+        // claims no more of the slot than that it holds empty or a plain value, as it did.
+        let deferred = match access {
+            DictAccess::Set { val } if val != dict && val != key => {
+                matches!(at.before[val as usize].val, Val::Int | Val::Float | Val::Bool | Val::Empty).then_some(val)
+            }
+            _ => None,
+        };
+        let reads: Vec<u8> = access.reads(dict, key).into_iter().filter(|&r| Some(r) != deferred).collect();
+        self.spill_regs(&reads, at.before);
         let reg = |g: &mut Self, r: u8| g.b.ins().iconst(types::I32, r as i64);
         let (ctx, base) = (self.ctx, self.base);
         let write = matches!(access, DictAccess::Set { .. });
@@ -139,6 +149,9 @@ impl Emitter<'_, '_, '_> {
                     self.b.ins().jump(slow, &[]);
                 }
                 self.resume_at(slow);
+                if let Some(r) = deferred {
+                    self.spill(r, at.before[r as usize]);
+                }
                 let v = reg(self, val);
                 let (d, k) = (reg(self, dict), reg(self, key));
                 let call = self.call_helper(Helper::DictSet, &[ctx, base, d, k, v]);
