@@ -199,65 +199,52 @@ fn charged_to_context(fuel: &mut u64, op: impl FnOnce() -> Result<(), OpError>) 
     failed
 }
 
-/// How deep [`compile_callees_first`] goes: a body's callees and theirs.
+/// How deep [`CompileOrder::callees_first`] goes: a body's callees and theirs.
 const CALLEES_FIRST_DEPTH: u32 = 2;
 
-/// A machine's per-body compilation state: native entries (null until compiled) and failures.
-struct CompiledTables<'a> {
+/// Compiling bodies callees first: the tier, the program, its feedback and the policy, with a
+/// machine's per-body compilation state (native entries, null until compiled, and failures).
+struct CompileOrder<'a> {
+    tier: &'a mut dyn CompiledTier,
+    program: &'a Program,
+    feedback: &'a Feedback,
+    policy: &'a TierPolicy,
     entries: &'a mut [*const u8],
     compile_failed: &'a mut [bool],
 }
 
-/// Compiles `body`, whose calls made it due, after the warm bodies it calls by a resolved name
-/// (called at least half the threshold's times, not compiled, not failed), down to
-/// [`CALLEES_FIRST_DEPTH`] levels. Code compiled for a caller calls a callee that is already
-/// compiled at its typed entry, with unboxed arguments; a callee compiled later is reached only
-/// through the entry table and its generic entry, which boxes and unboxes every argument. A
-/// caller and its callees usually grow hot together (each call of the caller calls them), and
-/// the caller's count crosses the threshold first.
-fn compile_callees_first(
-    tier: &mut dyn CompiledTier,
-    program: &Program,
-    feedback: &Feedback,
-    tables: CompiledTables<'_>,
-    policy: &TierPolicy,
-    body: u32,
-    depth: u32,
-) {
-    let CompiledTables { entries, compile_failed } = tables;
-    let b = body as usize;
-    if depth < CALLEES_FIRST_DEPTH {
-        let tables = CompiledTables { entries: &mut *entries, compile_failed: &mut *compile_failed };
-        compile_warm_callees(tier, program, feedback, tables, policy, body, depth);
-    }
-    // A cycle of calls may have compiled it already.
-    if entries[b].is_null() && !compile_failed[b] {
-        match tier.compile(program, feedback, body) {
-            Some(e) => entries[b] = e as *const u8,
-            None => compile_failed[b] = true,
+impl CompileOrder<'_> {
+    /// Compiles `body`, whose calls made it due, after the warm bodies it calls by a resolved
+    /// name (called at least half the threshold's times, not compiled, not failed), down to
+    /// [`CALLEES_FIRST_DEPTH`] levels. Code compiled for a caller calls a callee that is
+    /// already compiled at its typed entry, with unboxed arguments; a callee compiled later is
+    /// reached only through the entry table and its generic entry, which boxes and unboxes
+    /// every argument. A caller and its callees usually grow hot together (each call of the
+    /// caller calls them), and the caller's count crosses the threshold first.
+    fn callees_first(&mut self, body: u32, depth: u32) {
+        let b = body as usize;
+        if depth < CALLEES_FIRST_DEPTH {
+            self.warm_callees(body, depth);
+        }
+        // A cycle of calls may have compiled it already.
+        if self.entries[b].is_null() && !self.compile_failed[b] {
+            match self.tier.compile(self.program, self.feedback, body) {
+                Some(e) => self.entries[b] = e as *const u8,
+                None => self.compile_failed[b] = true,
+            }
         }
     }
-}
 
-/// The first half of [`compile_callees_first`]: compiles the warm bodies `body` calls by a
-/// resolved name (each after its own), before `body` itself is compiled, from its entry or for
-/// a loop by OSR.
-fn compile_warm_callees(
-    tier: &mut dyn CompiledTier,
-    program: &Program,
-    feedback: &Feedback,
-    tables: CompiledTables<'_>,
-    policy: &TierPolicy,
-    body: u32,
-    depth: u32,
-) {
-    let CompiledTables { entries, compile_failed } = tables;
-    for callee in program.static_callees(body) {
-        let c = callee as usize;
-        let warm = policy.eager || feedback.call_counts[c].saturating_mul(2) >= policy.call_threshold;
-        if entries[c].is_null() && !compile_failed[c] && warm {
-            let tables = CompiledTables { entries: &mut *entries, compile_failed: &mut *compile_failed };
-            compile_callees_first(tier, program, feedback, tables, policy, callee, depth + 1);
+    /// The first half of [`CompileOrder::callees_first`]: compiles the warm bodies `body`
+    /// calls by a resolved name (each after its own), before `body` itself is compiled, from
+    /// its entry or for a loop by OSR.
+    fn warm_callees(&mut self, body: u32, depth: u32) {
+        for callee in self.program.static_callees(body) {
+            let c = callee as usize;
+            let warm = self.policy.eager || self.feedback.call_counts[c].saturating_mul(2) >= self.policy.call_threshold;
+            if self.entries[c].is_null() && !self.compile_failed[c] && warm {
+                self.callees_first(callee, depth + 1);
+            }
         }
     }
 }
@@ -600,8 +587,15 @@ impl Machine {
             if let Some(tier) = self.tier.as_mut() {
                 let due = self.policy.eager || self.feedback.call_counts[b] >= self.policy.call_threshold;
                 if due {
-                    let tables = CompiledTables { entries: &mut self.entries, compile_failed: &mut self.compile_failed };
-                    compile_callees_first(tier.as_mut(), &self.program, &self.feedback, tables, &self.policy, body, 0);
+                    CompileOrder {
+                        tier: tier.as_mut(),
+                        program: &self.program,
+                        feedback: &self.feedback,
+                        policy: &self.policy,
+                        entries: &mut self.entries,
+                        compile_failed: &mut self.compile_failed,
+                    }
+                    .callees_first(body, 0);
                 }
             }
         }
@@ -1137,8 +1131,8 @@ impl Machine {
                         if let Some(tier) = tier.as_mut() {
                             if n == policy.backedge_threshold {
                                 // Once per attempt (later crossings re-enter the cached entry).
-                                let tables = CompiledTables { entries, compile_failed };
-                                compile_warm_callees(tier.as_mut(), program, feedback, tables, policy, cur.body, 0);
+                                CompileOrder { tier: tier.as_mut(), program, feedback, policy, entries, compile_failed }
+                                    .warm_callees(cur.body, 0);
                             }
                             let tags: Vec<crate::value::Tag> = regs[..cur.nregs as usize].iter().map(|v| v.tag()).collect();
                             match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32, &tags) {
@@ -1223,8 +1217,8 @@ impl Machine {
                         && (policy.eager || count >= policy.call_threshold)
                     {
                         if let Some(t) = tier.as_mut() {
-                            let tables = CompiledTables { entries, compile_failed };
-                            compile_callees_first(t.as_mut(), program, feedback, tables, policy, callee, 0);
+                            CompileOrder { tier: t.as_mut(), program, feedback, policy, entries, compile_failed }
+                                .callees_first(callee, 0);
                         }
                     }
                     let p = entries[c];
