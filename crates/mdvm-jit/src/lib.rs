@@ -136,8 +136,8 @@ pub struct CraneliftTier {
     /// the array they operate on gets no form guard on its view, and its element reads handle
     /// both the packed form and values. A second failure makes the site generic.
     form_misses: HashSet<(u32, u32)>,
-    /// Array reads (body, index) last compiled before they ever ran
-    /// ([`spec::plan::unseen_array_reads`]): their first guard failure recompiles them with
+    /// Array and dict reads (body, index) last compiled before they ever ran
+    /// ([`spec::plan::unseen_reads`]): their first guard failure recompiles them with
     /// the feedback the interpreter then records, instead of making them generic.
     guessed: HashSet<(u32, u32)>,
     /// Bodies over the compile budget: they stay in the interpreter.
@@ -372,7 +372,7 @@ impl CraneliftTier {
             form_misses: sites_in(&self.form_misses, body),
         };
         self.guessed.retain(|&(b, _)| b != body);
-        self.guessed.extend(spec::plan::unseen_array_reads(program, feedback, body).into_iter().map(|pc| (body, pc)));
+        self.guessed.extend(spec::plan::unseen_reads(program, feedback, body).into_iter().map(|pc| (body, pc)));
         let call_conv = self.module.isa().default_call_conv();
         let entry_sig = entries::entry_signature(call_conv);
         // The typed entries are taken out of `self` while `define` borrows it (not cloned: a

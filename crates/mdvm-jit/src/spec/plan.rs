@@ -634,6 +634,18 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// The `ARRAY_GET_R` and `DICT_GET_R` sites of `body` (bytecode indices) that have not run
+/// yet: compiled now, they read on a guess ([`Planner::array_get_elem`], [`DictAccess::Get`]),
+/// and a guard failing there teaches the next compile the value's type rather than condemning
+/// the site (see `CraneliftTier`'s `guessed`).
+pub(crate) fn unseen_reads(program: &Program, feedback: &Feedback, body: u32) -> Vec<u32> {
+    let lb = &program.layout.bodies[body as usize];
+    (lb.start..lb.end)
+        .filter(|&bc| matches!(program.module.code[bc as usize], Instr::ArrayGetR { .. } | Instr::DictGetR { .. }))
+        .filter(|&bc| feedback.site_types[program.internal_pc(body, bc) as usize].out == 0)
+        .collect()
+}
+
 /// The parameters a body's typed entry takes unboxed, as (register, type): every register live
 /// at the body's start that some call may pass and whose callers (argument feedback) always
 /// passed one type among empty, bool, int and float. A register no caller ever passed is
@@ -641,18 +653,6 @@ impl<'a> Planner<'a> {
 /// before its first interpreted call, as `--tier jit` does) every candidate is guessed int,
 /// like operands without feedback, and a wrong guess is a misspeculation of the entry guard.
 /// None after an entry guard misspeculated (the start is then in `generic`).
-/// The `ARRAY_GET_R` sites of `body` (bytecode indices) that have not run yet: compiled now,
-/// they read on a guess ([`Planner::array_get_elem`]), and a guard failing there teaches the
-/// next compile the element type rather than condemning the site (see `CraneliftTier`'s
-/// `guessed`).
-pub(crate) fn unseen_array_reads(program: &Program, feedback: &Feedback, body: u32) -> Vec<u32> {
-    let lb = &program.layout.bodies[body as usize];
-    (lb.start..lb.end)
-        .filter(|&bc| matches!(program.module.code[bc as usize], Instr::ArrayGetR { .. }))
-        .filter(|&bc| feedback.site_types[program.internal_pc(body, bc) as usize].out == 0)
-        .collect()
-}
-
 pub(crate) fn typed_params(program: &Program, feedback: &Feedback, body: u32, generic: &HashSet<u32>) -> Vec<(u8, Tag)> {
     let bi = &program.bodies[body as usize];
     let start = program.layout.bodies[body as usize].start;
