@@ -862,6 +862,33 @@ done:   RETURN_R";
     agrees_within_fuel(src);
 }
 
+/// A loop that writes an array enters its OSR code only with the array held alone (its writes
+/// then skip the count test): here the array is shared with r1 at every loop head, so the
+/// entry guard fails (`SharedArray`) and each write must copy, leaving r1 the previous version.
+#[test]
+fn osr_entry_checks_that_a_written_array_is_held_alone() {
+    let src = "
+        LOAD_CONST_R r2, int 30
+        NEW_ARRAY_R r0, r2
+        LOAD_CONST_R r3, int 0              ; i
+        LOAD_CONST_R r4, int 1
+        LOAD_CONST_R r7, int 0
+        ARRAY_SET_R r0, r7, r7              ; r0[0] = 0
+        MOVE_R r1, r0
+loop:   LT_R r5, r3, r2
+        JUMP_IF_NOT_R r5, done
+        ARRAY_SET_R r0, r7, r3              ; r0[0] = i, on an array r1 shares: a copy
+        ARRAY_GET_R r6, r1, r7
+        DEBUG_PRINT r6                      ; r1[0]: the previous i
+        MOVE_R r1, r0
+        ADD_R r3, r3, r4
+        JUMP_R loop
+done:   RETURN_R";
+    let expected: String = std::iter::once(0).chain(0..29).map(|n| format!("{n}\n")).collect();
+    assert_eq!(check(src, DeoptReason::SharedArray), expected);
+    agrees_within_fuel(src);
+}
+
 /// `CAST_R` in machine code: an int or bool operand becomes a float, a float is truncated
 /// toward zero into an int, and a float outside the 64-bit range leaves compiled code so the
 /// interpreter raises its error. Sums are checked against the same conversions in Rust.

@@ -136,12 +136,12 @@ fn start_state(program: &Program, body: u32, params: &[(u8, Tag)]) -> State {
     (0..bi.nregs as usize)
         .map(|r| {
             if let Some(&(_, t)) = params.iter().find(|(p, _)| *p as usize == r) {
-                Reg { val: Val::unboxed(t), slot: Slot::Empty }
+                Reg { val: Val::unboxed(t), slot: Slot::Empty, unique: false }
             } else if bi.entry_live.contains(r as u8) && r < max_argc {
                 Reg::MEM
             } else {
                 // Not read before written, or beyond every call's arguments: empty.
-                Reg { val: Val::Empty, slot: Slot::Empty }
+                Reg { val: Val::Empty, slot: Slot::Empty, unique: false }
             }
         })
         .collect()
@@ -154,9 +154,18 @@ fn start_state(program: &Program, body: u32, params: &[(u8, Tag)]) -> State {
 /// constant naming a function or native (a callee name loaded before the loop) is guarded to
 /// be a string and known as that callee ([`Val::Fn`]), so the loop's calls are direct as in code
 /// compiled from the body's entry. Registers dead there are released at entry.
-fn osr_state(s: &Speculation<'_>, header: u32, tags: &[Tag]) -> (State, Vec<(u8, Tag)>) {
+fn osr_state(s: &Speculation<'_>, header: u32, latch: u32, tags: &[Tag]) -> (State, Vec<(u8, Tag)>, Vec<u8>) {
     let live = s.live_in(header);
     let mut guards = Vec::new();
+    // Arrays the loop writes (an `ARRAY_SET_R` between its header and its latch): entered
+    // held alone, checked once here, their writes need no count test ([`Reg::unique`]).
+    let mut alone = Vec::new();
+    let written: Vec<u8> = (header..=latch.min(s.cfg.end.saturating_sub(1)))
+        .filter_map(|bc| match s.m.code[bc as usize] {
+            mdbc::Instr::ArraySetR { arr, .. } => Some(arr.0),
+            _ => None,
+        })
+        .collect();
     let st = (0..s.nregs)
         .map(|r| {
             let tag = tags.get(r).copied().filter(|_| live.contains(r as u8) && !s.planner.generic.contains(&header));
@@ -164,20 +173,24 @@ fn osr_state(s: &Speculation<'_>, header: u32, tags: &[Tag]) -> (State, Vec<(u8,
                 Some(t @ (Tag::Int | Tag::Float | Tag::Bool | Tag::Empty)) => {
                     guards.push((r as u8, t));
                     // The slot may still hold a plain value (or be empty).
-                    Reg { val: Val::unboxed(t), slot: Slot::Plain }
+                    Reg { val: Val::unboxed(t), slot: Slot::Plain, unique: false }
                 }
                 Some(Tag::Str) if s.callee_const(r as u8).is_some() => {
                     let (callee, k) = s.callee_const(r as u8).expect("checked");
                     guards.push((r as u8, Tag::Str));
                     // The slot keeps its string (equal to the constant).
-                    Reg { val: Val::Fn(callee, k), slot: Slot::Owned }
+                    Reg { val: Val::Fn(callee, k), slot: Slot::Owned, unique: false }
                 }
-                _ if !live.contains(r as u8) => Reg { val: Val::Dead, slot: Slot::Plain },
+                Some(Tag::Array) if written.contains(&(r as u8)) => {
+                    alone.push(r as u8);
+                    Reg { unique: true, ..Reg::MEM }
+                }
+                _ if !live.contains(r as u8) => Reg { val: Val::Dead, slot: Slot::Plain, unique: false },
                 _ => Reg::MEM,
             }
         })
         .collect();
-    (st, guards)
+    (st, guards, alone)
 }
 
 /// Bodies longer than this many bytecode instructions stay in the interpreter: compile time
@@ -296,6 +309,7 @@ fn build_attempt(
         Entry::Osr { .. } => Vec::new(),
     };
     let mut osr_guards = Vec::new();
+    let mut osr_alone = Vec::new();
     let (entry_blk, entry_state, entry_pred) = match req.entry {
         Entry::Typed { .. } | Entry::Generic { .. } => (0u32, start_state(program, req.body, &params), NO_PRED),
         Entry::Osr { header, latch, tags } => {
@@ -305,8 +319,9 @@ fn build_attempt(
             if s.cfg.blocks[s.cfg.block_at(header) as usize].start != header {
                 return Err(Attempt::Failed(CompileError::Failed("OSR header is not a block start".into())));
             }
-            let (st, guards) = osr_state(&s, header, tags);
+            let (st, guards, alone) = osr_state(&s, header, latch, tags);
             osr_guards = guards;
+            osr_alone = alone;
             (s.cfg.block_at(header), st, latch)
         }
     };
@@ -402,7 +417,7 @@ fn build_attempt(
         Entry::Osr { header, latch, .. } => {
             g.plan_counted_loops(entry_blk);
             prologue(&mut g, None);
-            enter_osr(&mut g, header, latch, &entry_state, &osr_guards);
+            enter_osr(&mut g, header, latch, &entry_state, &osr_guards, &osr_alone);
             g.entering_osr = true;
             g.emit_edge(entry_state, entry_blk, entry_pred);
             g.entering_osr = false;
@@ -494,8 +509,10 @@ fn prologue(g: &mut Emitter<'_, '_, '_>, typed: Option<TypedArrival<'_>>) {
 /// `guards` to hold its type now (nothing charged yet: exits refund nothing; a failure resumes
 /// the interpreter at the header, entered from `latch`, with the frame as it is, dead registers
 /// emptied). A register whose every definition loads one constant holds that constant (it is
-/// live here, so it was defined): the loop sees the value, not a load.
-fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: &State, guards: &[(u8, Tag)]) {
+/// live here, so it was defined): the loop sees the value, not a load. Each register of
+/// `alone` is guarded to hold an array with a strong count of 1
+/// ([`mdvm_runtime::native::DeoptReason::SharedArray`]).
+fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: &State, guards: &[(u8, Tag)], alone: &[u8]) {
     let live = g.s.live_in(header);
     let mut st = entry_state.clone();
     for &(r, _) in guards {
@@ -523,6 +540,19 @@ fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: 
             // A callee name: the state knows it ([`osr_state`]).
             Tag::Empty | Tag::Str => {}
             _ => g.b.def_var(g.ivars[r as usize], v),
+        }
+    }
+    if let Some(layout) = mdvm_runtime::value::array_layout() {
+        for &r in alone {
+            let snap = g.snapshot(header, latch, mdvm_runtime::native::DeoptReason::SharedArray, &st, live);
+            let tag = g.load_tag(r);
+            let other = g.b.ins().icmp_imm_u(IntCC::NotEqual, tag, Tag::Array as i64);
+            g.side_exit_if(other, snap);
+            let a = g.load_payload(r);
+            let strong = g.b.ins().load(types::I64, crate::lower::frame::flags(), a, layout.strong);
+            let shared = g.b.ins().icmp_imm_u(IntCC::NotEqual, strong, 1);
+            let snap = g.snapshot(header, latch, mdvm_runtime::native::DeoptReason::SharedArray, &st, live);
+            g.side_exit_if(shared, snap);
         }
     }
     g.uncharged_exits = false;

@@ -259,11 +259,15 @@ pub enum DeoptReason {
     /// A safepoint (a loop back-edge or a function entry) found an interrupt request
     /// ([`crate::interrupt`]): the interpreter serves it, and goes on or ends the run.
     Interrupt = 15,
+    /// At an OSR entry, an array register the loop writes was not held alone (its `Rc`
+    /// strong count above 1, or no array there): the interpreter goes on, and the next compile
+    /// of that loop guards nothing at its entry.
+    SharedArray = 16,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 16] = [
+    pub const ALL: [DeoptReason; 17] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -280,6 +284,7 @@ impl DeoptReason {
         DeoptReason::OtherRange,
         DeoptReason::NotDict,
         DeoptReason::Interrupt,
+        DeoptReason::SharedArray,
     ];
 
     /// The reason for code `c`, if valid.
@@ -306,6 +311,7 @@ impl DeoptReason {
             DeoptReason::OtherRange => "jump into another function's range",
             DeoptReason::NotDict => "guard: not dict",
             DeoptReason::Interrupt => "interrupt request",
+            DeoptReason::SharedArray => "guard: array held alone",
         }
     }
 
@@ -323,6 +329,7 @@ impl DeoptReason {
                 | DeoptReason::ArrayKind
                 | DeoptReason::ResultType
                 | DeoptReason::LoopBound
+                | DeoptReason::SharedArray
         )
     }
 }

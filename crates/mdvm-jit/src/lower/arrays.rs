@@ -279,13 +279,19 @@ impl Emitter<'_, '_, '_> {
         let slow = self.b.create_block();
         let done = self.b.create_block();
         self.b.set_cold_block(slow);
-        // Held alone: written in place.
-        let a = self.load_payload(arr);
-        let strong = self.b.ins().load(types::I64, flags(), a, layout.strong);
-        let shared = self.b.ins().icmp_imm_s(IntCC::NotEqual, strong, 1);
-        let unique = self.b.create_block();
-        self.b.ins().brif(shared, slow, &[], unique, &[]);
-        self.resume_at(unique);
+        // Held alone: written in place. The state may know it already ([`Reg::unique`]: an
+        // earlier write on every path here, and no copy since); else the count is tested.
+        let checked = if ops[arr as usize].unique {
+            None
+        } else {
+            let a = self.load_payload(arr);
+            let strong = self.b.ins().load(types::I64, flags(), a, layout.strong);
+            let shared = self.b.ins().icmp_imm_s(IntCC::NotEqual, strong, 1);
+            let unique = self.b.create_block();
+            self.b.ins().brif(shared, slow, &[], unique, &[]);
+            self.resume_at(unique);
+            Some(a)
+        };
         let kind = self.b.use_var(view.kind);
         let (bound, data) = (self.b.use_var(view.bound), self.b.use_var(view.data));
         let values_form = self.b.create_block();
@@ -321,6 +327,10 @@ impl Emitter<'_, '_, '_> {
             // An append: at the prefix's end, inside the array and the buffer's capacity (a
             // fresh array's buffer may have none: then the helper allocates it).
             self.resume_at(append);
+            let a = match checked {
+                Some(a) => a,
+                None => self.load_payload(arr),
+            };
             let len = self.b.use_var(view.len);
             let cap = self.b.ins().load(types::I64, flags(), a, layout.words_cap);
             let at_end = self.b.ins().icmp(IntCC::Equal, i, bound);

@@ -192,7 +192,7 @@ impl Emitter<'_, '_, '_> {
             let ins = &self.s.m.code[bc as usize];
             let plan = self.s.plan(bc, &st);
             let mut after = st.clone();
-            transfer::operands(&plan, &mut after);
+            transfer::operands(&plan, ins, &mut after);
             let at = At { pc: bc, before: &st, live: self.s.live_in(bc) };
             match &plan {
                 Plan::Nop | Plan::Phi => {}

@@ -22,7 +22,7 @@ use mdvm_runtime::program::Callee;
 
 use crate::analysis::ranges::{self, Facts};
 use crate::spec::plan::{Plan, Planner};
-use crate::spec::state::{merge, Reg, Slot, State, Val};
+use crate::spec::state::{merge, Slot, State, Val};
 use crate::spec::transfer;
 
 /// One body as the compiled tier sees it: its CFG and liveness, the bytecode analyses, the
@@ -160,7 +160,7 @@ impl<'a> Speculation<'a> {
     fn promoted_edge_state(&self, st: State, blk: u32, pred: u32) -> State {
         let mut st = self.edge_state(st, blk, pred);
         for r in self.promoted[blk as usize].iter() {
-            if st[r as usize] == Reg::MEM {
+            if st[r as usize].is_mem() {
                 st[r as usize].val = Val::Array;
             }
         }
@@ -211,7 +211,7 @@ impl<'a> Speculation<'a> {
                 }
             }
             for r in arrays.iter() {
-                if head[r as usize] == Reg::MEM && !phi_dsts.contains(r) {
+                if head[r as usize].is_mem() && !phi_dsts.contains(r) {
                     self.promoted[blk as usize].insert(r);
                     any = true;
                 }
@@ -266,7 +266,7 @@ mod tests {
     fn heads(p: &Program, feedback: &Feedback) -> Vec<Option<State>> {
         let generic = HashSet::new();
         let mut s = Speculation::new(Planner::new(p, feedback, 0, &generic), 0);
-        let st = vec![Reg { val: Val::Empty, slot: Slot::Empty }; s.nregs];
+        let st = vec![Reg { val: Val::Empty, slot: Slot::Empty, unique: false }; s.nregs];
         s.analyze(0, st, mdvm_runtime::native::NO_PRED);
         s.head
     }
@@ -357,7 +357,7 @@ mod tests {
         let generic = HashSet::new();
         let fb = Feedback::new(&p);
         let s = Speculation::new(Planner::new(&p, &fb, 0, &generic), 0);
-        let st = vec![Reg { val: Val::Int, slot: Slot::Empty }, Reg { val: Val::Float, slot: Slot::Empty }, Reg::MEM];
+        let st = vec![Reg { val: Val::Int, slot: Slot::Empty, unique: false }, Reg { val: Val::Float, slot: Slot::Empty, unique: false }, Reg::MEM];
         let edge = s.edge_state(st.clone(), 1, 2);
         assert_eq!(edge[2].val, Val::Float, "the phi copied r1 into r2");
         assert_eq!((edge[0].val, edge[1].val), (Val::Dead, Val::Dead), "neither is read after the phi");

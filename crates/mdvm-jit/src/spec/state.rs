@@ -97,11 +97,25 @@ pub(crate) struct Reg {
     pub val: Val,
     /// What its slot may hold.
     pub slot: Slot,
+    /// The value in the slot is held by this register alone (an `Rc` strong count of 1), so
+    /// an array write may go in place without testing the count (with [`Val::Array`]). True
+    /// after `NEW_ARRAY_R` into the register and after an `ARRAY_SET_R` on it (written in
+    /// place, or by `Rc::make_mut` in the helper), until the register is read by anything but
+    /// an array operation on it (a copy, a call's argument, a helper: each may take another
+    /// reference) or written; false in every other state (the entries' and an OSR entry's
+    /// registers included).
+    pub unique: bool,
 }
 
 impl Reg {
     /// A value in its slot, which owns it (the state nothing is known about).
-    pub const MEM: Reg = Reg { val: Val::Mem, slot: Slot::Owned };
+    pub const MEM: Reg = Reg { val: Val::Mem, slot: Slot::Owned, unique: false };
+
+    /// True if the value is in its slot, owned, of no known type ([`Reg::MEM`], whether or not
+    /// it is known to be held alone).
+    pub fn is_mem(self) -> bool {
+        self.val == Val::Mem && self.slot == Slot::Owned
+    }
 }
 
 /// The state of every register of a window (indexed by register).
@@ -111,7 +125,7 @@ pub(crate) type State = Vec<Reg>;
 /// general slot; different places meet in the slot.
 pub(crate) fn merge(a: Reg, b: Reg) -> Reg {
     if a.val == b.val {
-        Reg { val: a.val, slot: a.slot.max(b.slot) }
+        Reg { val: a.val, slot: a.slot.max(b.slot), unique: a.unique && b.unique }
     } else {
         Reg::MEM
     }
@@ -130,11 +144,11 @@ mod tests {
 
     #[test]
     fn joins_keep_a_shared_place_and_widen_the_slot() {
-        let int_plain = Reg { val: Val::Int, slot: Slot::Plain };
-        let int_empty = Reg { val: Val::Int, slot: Slot::Empty };
+        let int_plain = Reg { val: Val::Int, slot: Slot::Plain, unique: false };
+        let int_empty = Reg { val: Val::Int, slot: Slot::Empty, unique: false };
         assert_eq!(merge(int_plain, int_empty), int_plain);
-        assert_eq!(merge(int_empty, Reg { val: Val::Float, slot: Slot::Empty }), Reg::MEM);
-        assert_eq!(merge(Reg { val: Val::Array, slot: Slot::Owned }, Reg::MEM), Reg::MEM);
+        assert_eq!(merge(int_empty, Reg { val: Val::Float, slot: Slot::Empty, unique: false }), Reg::MEM);
+        assert_eq!(merge(Reg { val: Val::Array, slot: Slot::Owned, unique: false }, Reg::MEM), Reg::MEM);
         assert!(flows_into(int_empty, int_plain));
         assert!(flows_into(int_plain, Reg::MEM));
         assert!(!flows_into(int_plain, int_empty));

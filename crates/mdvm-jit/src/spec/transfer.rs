@@ -26,6 +26,7 @@ pub(crate) fn define_unboxed(st: &mut State, r: u8, val: Val) {
     let reg = &mut st[r as usize];
     reg.slot = reg.slot.min(Slot::Plain);
     reg.val = val;
+    reg.unique = false;
 }
 
 /// Register `r` now holds a value in its slot, which owns it.
@@ -40,8 +41,10 @@ pub(crate) fn copy(st: &mut State, dst: u8, src: u8) {
         return;
     }
     let s = st[src as usize];
+    // Both registers now refer to what `src` holds.
+    st[src as usize].unique = false;
     if s.val.in_slot() {
-        st[dst as usize] = Reg { val: s.val.copied(), slot: Slot::Owned };
+        st[dst as usize] = Reg { val: s.val.copied(), slot: Slot::Owned, unique: false };
     } else {
         define_unboxed(st, dst, s.val);
     }
@@ -56,7 +59,7 @@ pub(crate) fn refine(st: &mut State, r: u8, o: Operand) {
         Operand::Guard(Tag::Bool) => Val::Bool,
         _ => return,
     };
-    st[r as usize] = Reg { val, slot: Slot::Plain };
+    st[r as usize] = Reg { val, slot: Slot::Plain, unique: false };
 }
 
 /// The registers `regs` written to their slots for a helper that reads slots: a function name
@@ -68,7 +71,10 @@ pub(crate) fn materialize(st: &mut State, regs: &[u8]) {
         match reg.val {
             Val::Fn(..) => *reg = Reg::MEM,
             Val::Int | Val::Float | Val::Bool => reg.slot = reg.slot.max(Slot::Plain),
-            Val::Array => reg.val = Val::Mem,
+            Val::Array => {
+                reg.val = Val::Mem;
+                reg.unique = false;
+            }
             _ => {}
         }
     }
@@ -83,8 +89,27 @@ pub(crate) fn dynamic_call_regs(func: u8, dst: u8, args: &[u8]) -> Vec<u8> {
     regs
 }
 
-/// Phase 1: the state once `plan`'s operands are obtained.
-pub(crate) fn operands(plan: &Plan, st: &mut State) {
+/// The register `plan` reads without another reference to its value resulting: the array of
+/// an array operation, the source of a move out of a dead register.
+fn unshared_operand(plan: &Plan) -> Option<u8> {
+    match plan {
+        Plan::ArrayGet { arr, .. } | Plan::ArrayGetValue { arr, .. } | Plan::ArrayLen { arr, .. } | Plan::ArraySet { arr, .. } => Some(*arr),
+        Plan::MoveOut(_, s) => Some(*s),
+        _ => None,
+    }
+}
+
+/// Phase 1: the state once `plan`'s operands (of instruction `ins`) are obtained. Every
+/// register `ins` reads, but the array of an array operation and a moved-out source, may now be referred to from
+/// elsewhere too (a copy, an argument, a helper's store): it is no longer known to be held
+/// alone ([`Reg::unique`]).
+pub(crate) fn operands(plan: &Plan, ins: &Instr, st: &mut State) {
+    let kept = unshared_operand(plan);
+    ins.for_each_use(|r| {
+        if Some(r) != kept {
+            st[r as usize].unique = false;
+        }
+    });
     match plan {
         Plan::Binary { spec, a, b, oa, ob, .. } => {
             refine(st, *a, *oa);
@@ -147,8 +172,8 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::ConstFn(d, f, k) => define_unboxed(st, *d, Val::Fn(*f, *k)),
         Plan::Move(d, s) => copy(st, *d, *s),
         Plan::MoveOut(d, s) => {
-            st[*d as usize] = Reg { val: st[*s as usize].val, slot: Slot::Owned };
-            st[*s as usize] = Reg { val: Val::Dead, slot: Slot::Empty };
+            st[*d as usize] = Reg { val: st[*s as usize].val, slot: Slot::Owned, unique: st[*s as usize].unique };
+            st[*s as usize] = Reg { val: Val::Dead, slot: Slot::Empty, unique: false };
         }
         Plan::Binary { spec: Spec::Generic | Spec::Str, dst, .. } | Plan::Unary { spec: Spec::Generic | Spec::Str, dst, .. } => {
             define_in_slot(st, *dst)
@@ -175,6 +200,8 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::Generic { dst, .. } => {
             if let Some(d) = dst {
                 define_in_slot(st, *d);
+                // A new array is held by its register alone.
+                st[*d as usize].unique = matches!(ins, Instr::NewArrayR { .. });
             }
         }
         Plan::Dict { access: DictAccess::Get { dst, expect: Some(t) }, .. } => define_unboxed(st, *dst, Val::unboxed(*t)),
@@ -187,7 +214,11 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
         Plan::Cast { to, dst, .. } => define_unboxed(st, *dst, Val::unboxed(*to)),
         Plan::ArrayLen { dst, .. } => define_unboxed(st, *dst, Val::Int),
         // Written in place, its view unchanged, or by the helper, the view read again.
-        Plan::ArraySet { arr, .. } => st[*arr as usize].val = Val::Array,
+        // Held alone afterwards: the write went in place or through `Rc::make_mut`.
+        Plan::ArraySet { arr, .. } => {
+            st[*arr as usize].val = Val::Array;
+            st[*arr as usize].unique = true;
+        }
         Plan::Call { callee: Some(_), dst, expect: Some(t @ (Tag::Int | Tag::Float | Tag::Bool)), .. } => {
             define_unboxed(st, *dst, Val::unboxed(*t))
         }
@@ -204,7 +235,7 @@ pub(crate) fn define(plan: &Plan, ins: &Instr, st: &mut State) {
 
 /// The state after `plan` for instruction `ins`: [`operands`] then [`define`].
 pub(crate) fn apply(plan: &Plan, ins: &Instr, st: &mut State) {
-    operands(plan, st);
+    operands(plan, ins, st);
     define(plan, ins, st);
 }
 
@@ -214,7 +245,7 @@ mod tests {
     use mdbc::operand::{Dst, Src};
     use mdvm_runtime::program::Callee;
 
-    const INT_PLAIN: Reg = Reg { val: Val::Int, slot: Slot::Plain };
+    const INT_PLAIN: Reg = Reg { val: Val::Int, slot: Slot::Plain, unique: false };
 
     fn state(regs: &[Reg]) -> State {
         regs.to_vec()
@@ -222,18 +253,18 @@ mod tests {
 
     #[test]
     fn an_unboxed_definition_gives_up_the_slot_it_owned() {
-        let mut st = state(&[Reg::MEM, Reg { val: Val::Empty, slot: Slot::Empty }]);
+        let mut st = state(&[Reg::MEM, Reg { val: Val::Empty, slot: Slot::Empty, unique: false }]);
         define_unboxed(&mut st, 0, Val::Int);
         define_unboxed(&mut st, 1, Val::Float);
         // r0's slot was released (it may hold a stale plain value); r1's stays empty.
-        assert_eq!(st, state(&[INT_PLAIN, Reg { val: Val::Float, slot: Slot::Empty }]));
+        assert_eq!(st, state(&[INT_PLAIN, Reg { val: Val::Float, slot: Slot::Empty, unique: false }]));
         define_in_slot(&mut st, 1);
         assert_eq!(st[1], Reg::MEM);
     }
 
     #[test]
     fn a_copy_of_a_slot_owns_its_copy_and_leaves_the_view_behind() {
-        let arr = Reg { val: Val::Array, slot: Slot::Owned };
+        let arr = Reg { val: Val::Array, slot: Slot::Owned, unique: false };
         let mut st = state(&[arr, INT_PLAIN, Reg::MEM]);
         copy(&mut st, 2, 0);
         assert_eq!(st[2], Reg::MEM, "the view stays with r0's variables");
@@ -250,23 +281,48 @@ mod tests {
         let ins = Instr::AddR { dst: Dst(2), a: Src(0), b: Src(1) };
         let mut st = state(&[Reg::MEM, INT_PLAIN, Reg::MEM]);
         let plan = Plan::Binary { spec: Spec::Int, dst: 2, a: 0, b: 1, oa: Operand::Guard(Tag::Int), ob: Operand::Ready };
-        operands(&plan, &mut st);
+        operands(&plan, &ins, &mut st);
         assert_eq!(st[0], INT_PLAIN, "after its guard r0 is an unboxed int, its slot the plain copy");
         define(&plan, &ins, &mut st);
         assert_eq!(st[2], INT_PLAIN);
 
-        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 3), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, Reg::MEM]);
+        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 3), slot: Slot::Empty, unique: false }, Reg { val: Val::Int, slot: Slot::Empty, unique: false }, Reg::MEM]);
         let plan = Plan::Binary { spec: Spec::Generic, dst: 2, a: 0, b: 1, oa: Operand::Ready, ob: Operand::Ready };
         apply(&plan, &ins, &mut st);
         assert_eq!(st[0], Reg::MEM, "the function name now lives in its slot");
-        assert_eq!(st[1], Reg { val: Val::Int, slot: Slot::Plain }, "the slot holds a plain copy");
+        assert_eq!(st[1], Reg { val: Val::Int, slot: Slot::Plain, unique: false }, "the slot holds a plain copy");
         assert_eq!(st[2], Reg::MEM);
+    }
+
+    /// An array is known to be held alone from `NEW_ARRAY_R` or a write on it, through reads
+    /// and moves out of a dead register, until a copy or any other read may share it.
+    #[test]
+    fn arrays_are_held_alone_from_a_write_until_something_else_reads_them() {
+        let mut st = state(&[Reg::MEM, INT_PLAIN, Reg::MEM, Reg::MEM]);
+        let new = Instr::NewArrayR { dst: Dst(0), size: Src(1) };
+        apply(&Plan::Generic { dst: Some(0), uses: vec![1] }, &new, &mut st);
+        assert!(st[0].unique, "a new array");
+        let set = Instr::ArraySetR { arr: Src(2), idx: Src(1), val: Src(1) };
+        apply(&Plan::ArraySet { arr: 2, idx: 1, oi: Operand::Ready, val: 1 }, &set, &mut st);
+        assert!(st[2].unique && st[2].val == Val::Array, "written: held alone, its view known");
+        let get = Instr::ArrayGetR { dst: Dst(1), arr: Src(2), idx: Src(1) };
+        apply(&Plan::ArrayGet { dst: 1, arr: 2, idx: 1, oi: Operand::Ready, elem: Tag::Int, packed: true }, &get, &mut st);
+        assert!(st[2].unique, "a read of an element shares nothing");
+        let mv = Instr::MoveR { dst: Dst(3), src: Src(2) };
+        apply(&Plan::MoveOut(3, 2), &mv, &mut st);
+        assert!(st[3].unique && !st[2].unique, "moved out: the destination holds it alone");
+        apply(&Plan::Move(2, 3), &Instr::MoveR { dst: Dst(2), src: Src(3) }, &mut st);
+        assert!(!st[3].unique && !st[2].unique, "a copy shares it");
+        let mut st = state(&[Reg::MEM, INT_PLAIN, Reg { unique: true, ..Reg::MEM }]);
+        let call = Instr::DebugPrint { src: Src(2) };
+        apply(&Plan::Generic { dst: None, uses: vec![2] }, &call, &mut st);
+        assert!(!st[2].unique, "any other read may take a reference");
     }
 
     #[test]
     fn comparisons_define_bools_whatever_they_compare() {
         let ins = Instr::LtR { dst: Dst(2), a: Src(0), b: Src(1) };
-        let float = Reg { val: Val::Float, slot: Slot::Plain };
+        let float = Reg { val: Val::Float, slot: Slot::Plain, unique: false };
         let mut st = state(&[float, float, Reg::MEM]);
         let plan = Plan::Binary { spec: Spec::Float, dst: 2, a: 0, b: 1, oa: Operand::Ready, ob: Operand::Ready };
         apply(&plan, &ins, &mut st);
@@ -284,10 +340,10 @@ mod tests {
         apply(&read, &Instr::Nop {}, &mut st);
         assert_eq!(st[0].val, Val::Array);
         assert_eq!(st[1], INT_PLAIN);
-        assert_eq!(st[2], Reg { val: Val::Float, slot: Slot::Plain });
+        assert_eq!(st[2], Reg { val: Val::Float, slot: Slot::Plain, unique: false });
         apply(&Plan::ArraySet { arr: 0, idx: 1, oi: Operand::Ready, val: 2 }, &Instr::Nop {}, &mut st);
-        assert_eq!(st[0], Reg { val: Val::Array, slot: Slot::Owned }, "written in place, or the view read again after the helper");
-        let mut st = state(&[Reg { val: Val::Array, slot: Slot::Owned }, Reg::MEM]);
+        assert_eq!(st[0], Reg { val: Val::Array, slot: Slot::Owned, unique: true }, "written in place, or the view read again after the helper; held alone");
+        let mut st = state(&[Reg { val: Val::Array, slot: Slot::Owned, unique: false }, Reg::MEM]);
         apply(&Plan::Generic { dst: Some(1), uses: vec![0] }, &Instr::Nop {}, &mut st);
         assert_eq!(st[0], Reg::MEM, "a helper may write the array in place");
     }
@@ -298,7 +354,7 @@ mod tests {
         let known = Plan::Call { callee: Some(1), func: 0, dst: 2, args: vec![1], expect: Some(Tag::Int) };
         apply(&known, &Instr::Nop {}, &mut st);
         assert_eq!(st, state(&[Reg::MEM, INT_PLAIN, INT_PLAIN]), "arguments are copied, not written to their slots");
-        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 0), slot: Slot::Empty }, Reg { val: Val::Int, slot: Slot::Empty }, INT_PLAIN]);
+        let mut st = state(&[Reg { val: Val::Fn(Callee::Body(1), 0), slot: Slot::Empty, unique: false }, Reg { val: Val::Int, slot: Slot::Empty, unique: false }, INT_PLAIN]);
         let dynamic = Plan::Call { callee: None, func: 0, dst: 2, args: vec![1], expect: None };
         apply(&dynamic, &Instr::Nop {}, &mut st);
         assert_eq!(st[0], Reg::MEM);
