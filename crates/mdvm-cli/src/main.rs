@@ -19,8 +19,10 @@ use std::time::Duration;
 static ALLOC: mdvm::CountingAllocator = mdvm::CountingAllocator;
 
 use clap::builder::TypedValueParser as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use mdvm::{Tier, Vm};
+
+mod debug;
 
 #[derive(Parser)]
 #[command(name = "mdvm", version, about = "A JIT-compiling virtual machine for Machine Dialect bytecode (.mdbc)")]
@@ -39,52 +41,71 @@ enum TierArg {
     Auto,
 }
 
+/// The options of a run, shared by `run` and `debug`.
+#[derive(Args)]
+struct RunArgs {
+    /// Execution tier.
+    #[arg(long, value_enum, default_value = "auto")]
+    tier: TierArg,
+    /// Stop with an error after this many bytecode instructions.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Maximum number of live frames, main's included.
+    #[arg(long, default_value_t = mdvm::DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+    max_depth: usize,
+    /// Print execution statistics to stderr.
+    #[arg(long)]
+    stats: bool,
+    /// With --tier auto: compile a function after this many calls (and, without
+    /// --osr-threshold, enter loops by OSR after at most this many back-edges).
+    #[arg(long, default_value_t = mdvm::DEFAULT_JIT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+    jit_threshold: u64,
+    /// Enter a loop by OSR once its header has been reached by this many back-edges
+    /// [default: 2000, or --jit-threshold when that is smaller].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    osr_threshold: Option<u32>,
+    /// Enter every loop the interpreter runs by OSR at its first back-edge (testing; the
+    /// same as --osr-threshold 1).
+    #[arg(long, conflicts_with = "osr_threshold")]
+    always_osr: bool,
+    /// Make every guard of compiled code side-exit the first time it runs (testing).
+    #[arg(long)]
+    stress_deopt: bool,
+    /// Compile every function with its registers written through to their slots, the code
+    /// large bodies get (testing).
+    #[arg(long)]
+    write_through: bool,
+    /// Stop with an error when the run has taken this many seconds (wall clock; a
+    /// fraction such as 0.5 is allowed).
+    #[arg(long, value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// Stop with an "out of memory" error when the program's heap would pass this many
+    /// bytes (K, M, G suffixes allowed) [default: 3/4 of the machine's or the cgroup's
+    /// memory, or half of `ulimit -v`, whichever is least].
+    #[arg(long, value_parser = mdvm::parse_bytes)]
+    max_memory: Option<usize>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a program; its output goes to stdout, errors to stderr (exit status 1).
     Run {
         /// The .mdbc file.
         file: PathBuf,
-        /// Execution tier.
-        #[arg(long, value_enum, default_value = "auto")]
-        tier: TierArg,
-        /// Stop with an error after this many bytecode instructions.
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// Debug a program: breakpoints, stepping, backtraces and registers (commands from the
+    /// terminal, or one per line from stdin or --commands; `help` lists them). The program's
+    /// output goes to stdout, the debugger's to stderr.
+    Debug {
+        /// The .mdbc file.
+        file: PathBuf,
+        /// Read the debugger's commands from this file instead of stdin.
         #[arg(long)]
-        fuel: Option<u64>,
-        /// Maximum number of live frames, main's included.
-        #[arg(long, default_value_t = mdvm::DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
-        max_depth: usize,
-        /// Print execution statistics to stderr.
-        #[arg(long)]
-        stats: bool,
-        /// With --tier auto: compile a function after this many calls (and, without
-        /// --osr-threshold, enter loops by OSR after at most this many back-edges).
-        #[arg(long, default_value_t = mdvm::DEFAULT_JIT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
-        jit_threshold: u64,
-        /// Enter a loop by OSR once its header has been reached by this many back-edges
-        /// [default: 2000, or --jit-threshold when that is smaller].
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        osr_threshold: Option<u32>,
-        /// Enter every loop the interpreter runs by OSR at its first back-edge (testing; the
-        /// same as --osr-threshold 1).
-        #[arg(long, conflicts_with = "osr_threshold")]
-        always_osr: bool,
-        /// Make every guard of compiled code side-exit the first time it runs (testing).
-        #[arg(long)]
-        stress_deopt: bool,
-        /// Compile every function with its registers written through to their slots, the code
-        /// large bodies get (testing).
-        #[arg(long)]
-        write_through: bool,
-        /// Stop with an error when the run has taken this many seconds (wall clock; a
-        /// fraction such as 0.5 is allowed).
-        #[arg(long, value_parser = parse_seconds)]
-        timeout: Option<Duration>,
-        /// Stop with an "out of memory" error when the program's heap would pass this many
-        /// bytes (K, M, G suffixes allowed) [default: 3/4 of the machine's or the cgroup's
-        /// memory, or half of `ulimit -v`, whichever is least].
-        #[arg(long, value_parser = mdvm::parse_bytes)]
-        max_memory: Option<usize>,
+        commands: Option<PathBuf>,
+        #[command(flatten)]
+        options: RunArgs,
     },
     /// Disassemble a program to .mdasm text on stdout.
     Dis {
@@ -119,19 +140,6 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-struct RunOptions {
-    tier: TierArg,
-    fuel: Option<u64>,
-    max_depth: usize,
-    stats: bool,
-    jit_threshold: u64,
-    osr_threshold: Option<u32>,
-    stress_deopt: bool,
-    write_through: bool,
-    timeout: Option<Duration>,
-    max_memory: Option<usize>,
 }
 
 /// Why `main` exits other than with 0: a message for stderr and the exit status.
@@ -231,40 +239,67 @@ mod signals {
     }
 }
 
-fn run(file: PathBuf, o: RunOptions) -> Result<(), Failure> {
-    let RunOptions { tier, fuel, max_depth, stats, jit_threshold, osr_threshold, stress_deopt, write_through, timeout, max_memory } =
-        o;
-    let tier = match tier {
+/// A VM for `file` configured by `o`; `count` makes it count instructions whatever `--stats`
+/// says (the debugger reports them).
+fn build_vm(file: &PathBuf, o: &RunArgs, count: bool) -> Result<Vm, Failure> {
+    let tier = match o.tier {
         TierArg::Interp => Tier::Interp,
         TierArg::Jit => Tier::Jit,
         TierArg::Auto => Tier::Auto,
     };
     let mut builder = Vm::builder();
+    let osr_threshold = if o.always_osr { Some(1) } else { o.osr_threshold };
     if let Some(n) = osr_threshold {
         builder = builder.osr_threshold(n);
     }
-    if let Some(m) = max_memory {
+    if let Some(m) = o.max_memory {
         builder = builder.max_memory(Some(m));
     }
-    let mut vm = builder
+    let vm = builder
         .tier(tier)
-        .fuel(fuel)
-        .max_depth(max_depth)
-        .count_instructions(stats)
-        .jit_threshold(jit_threshold)
-        .stress_deopt(stress_deopt)
-        .write_through(write_through)
-        .timeout(timeout)
-        .load_file(&file).map_err(|e| e.to_string())?;
+        .fuel(o.fuel)
+        .max_depth(o.max_depth)
+        .count_instructions(o.stats || count)
+        .jit_threshold(o.jit_threshold)
+        .stress_deopt(o.stress_deopt)
+        .write_through(o.write_through)
+        .timeout(o.timeout)
+        .load_file(file)
+        .map_err(|e| e.to_string())?;
+    Ok(vm)
+}
+
+fn run(file: PathBuf, o: RunArgs) -> Result<(), Failure> {
+    let mut vm = build_vm(&file, &o, false)?;
     let mut out = SharedOut::stdout();
     #[cfg(unix)]
     let _signals = signals::install(out.clone());
     // `Vm::run` flushes the output before it returns, whatever ended the run.
     let result = vm.run(&mut out);
-    if stats {
+    if o.stats {
         eprint!("{}", vm.stats());
     }
     result.map(|_| ()).map_err(|e| Failure::from(e.to_string()))
+}
+
+/// `mdvm debug`: the session's exit status is the last run's (see [`debug::session`]).
+fn debug(file: PathBuf, commands: Option<PathBuf>, o: RunArgs) -> Result<(), Failure> {
+    let vm = build_vm(&file, &o, true)?;
+    let commands: Option<Box<dyn io::BufRead>> = match commands {
+        Some(p) => Some(Box::new(io::BufReader::new(
+            std::fs::File::open(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let mut out = SharedOut::stdout();
+    let mut flusher = out.clone();
+    let status = debug::session(vm, &mut out, Box::new(move || {
+        let _ = flusher.flush();
+    }), commands);
+    match status {
+        0 => Ok(()),
+        s => Err(Failure { message: String::new(), status: s }),
+    }
 }
 
 fn check(file: PathBuf) -> Result<(), String> {
@@ -315,35 +350,8 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.command {
-        Command::Run {
-            file,
-            tier,
-            fuel,
-            max_depth,
-            stats,
-            jit_threshold,
-            osr_threshold,
-            always_osr,
-            stress_deopt,
-            write_through,
-            timeout,
-            max_memory,
-        } => {
-            let osr_threshold = if always_osr { Some(1) } else { osr_threshold };
-            let o = RunOptions {
-                tier,
-                fuel,
-                max_depth,
-                stats,
-                jit_threshold,
-                osr_threshold,
-                stress_deopt,
-                write_through,
-                timeout,
-                max_memory,
-            };
-            run(file, o)
-        }
+        Command::Run { file, options } => run(file, options),
+        Command::Debug { file, commands, options } => debug(file, commands, options),
         Command::Dis { file } => read(&file).and_then(|b| {
             let m = mdbc::Module::decode(&b).map_err(|e| e.to_string())?;
             io::stdout().write_all(mdbc::disassemble(&m).as_bytes()).map_err(|e| e.to_string())
@@ -363,7 +371,9 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("mdvm: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("mdvm: {}", f.message);
+            }
             ExitCode::from(f.status)
         }
     }

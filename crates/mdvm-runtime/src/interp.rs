@@ -13,6 +13,7 @@ use std::io::{BufRead, Write};
 use std::time::Instant;
 use std::rc::Rc;
 
+use crate::debug::{DebugState, DebugStop, Debugger, FrameView, Resume, StopReason};
 use crate::error::{ErrorKind, OpError, RuntimeError};
 use crate::feedback::Feedback;
 use crate::native::{
@@ -123,6 +124,9 @@ enum Exit {
     /// current frame (`body` at `base`, not on `frames`) at internal index `pc` with the phi
     /// record `rec_from -> rec_to`, or end the run.
     Safepoint { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    /// The debugger's test said stop before internal index `pc` (a [`crate::debug`] stop):
+    /// call the debugger, then resume the current frame there as for `Safepoint`.
+    Debug { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32, reason: StopReason },
 }
 
 /// The state of one program run: value stack, frames, globals, feedback, budgets, and the
@@ -142,7 +146,8 @@ pub struct Machine {
     native: Box<NativeContext>,
     /// Native entry per body (null: none). `native.entries` points here; never resized.
     entries: Vec<*const u8>,
-    /// Bodies the tier failed to compile (not retried).
+    /// Bodies not to compile: the tier failed to compile them (not retried), or a debugger
+    /// pinned them to the interpreter ([`crate::debug`]).
     compile_failed: Vec<bool>,
     tier: Option<Box<dyn CompiledTier>>,
     policy: TierPolicy,
@@ -167,6 +172,13 @@ pub struct Machine {
     poll_interval: Option<std::time::Duration>,
     /// Compiled code tests the interrupt word ([`Machine::enable_safepoints`]).
     safepoints: bool,
+    /// The attached debugger and its settings ([`Machine::set_debugger`]).
+    debugger: Option<Box<dyn Debugger>>,
+    debug: Option<Box<DebugState>>,
+    /// Per level of interpretation in progress (nested when native code calls back into the
+    /// interpreter): the number of frames below it on `frames` and the frame depth of its
+    /// bottom frame. Kept for the debugger's backtrace.
+    levels: Vec<(usize, u64)>,
 }
 
 /// The machine's side of native calls.
@@ -377,6 +389,9 @@ impl Machine {
             poll: None,
             poll_interval: None,
             safepoints: false,
+            debugger: None,
+            debug: None,
+            levels: Vec::new(),
             program,
         };
         m.native.entries = m.entries.as_ptr();
@@ -444,6 +459,39 @@ impl Machine {
         self.stress_flags = if policy.stress_deopt { vec![0; crate::native::stress_flags_len(self.program.module.code.len())] } else { Vec::new() };
         self.native.stress_flags =
             if self.stress_flags.is_empty() { std::ptr::null_mut() } else { self.stress_flags.as_mut_ptr() };
+    }
+
+    /// Attaches `debugger` ([`crate::debug`]): from the next instruction on, the interpreter
+    /// tests before each instruction whether to stop, and calls the debugger when it does.
+    /// Breakpoints are set through [`Machine::debug_state`]. Replaces an earlier debugger.
+    pub fn set_debugger(&mut self, debugger: Box<dyn Debugger>) {
+        if self.debug.is_none() {
+            self.debug = Some(Box::new(DebugState::new(&self.program)));
+        }
+        self.debugger = Some(debugger);
+        self.apply_pins();
+    }
+
+    /// The debugger's settings (breakpoints, watch), when a debugger is attached.
+    pub fn debug_state(&mut self) -> Option<&mut DebugState> {
+        self.debug.as_deref_mut()
+    }
+
+    /// Keeps the bodies the debugger pinned since the last call in the interpreter: discards
+    /// their compiled code and never compiles them again. Frames already running their
+    /// compiled code finish in it.
+    fn apply_pins(&mut self) {
+        let Some(d) = self.debug.as_mut() else { return };
+        for body in std::mem::take(&mut d.newly_pinned) {
+            let b = body as usize;
+            self.compile_failed[b] = true;
+            if !self.entries[b].is_null() {
+                self.entries[b] = std::ptr::null();
+                if let Some(t) = self.tier.as_mut() {
+                    t.discard(body);
+                }
+            }
+        }
     }
 
     /// The program this machine runs.
@@ -535,6 +583,8 @@ impl Machine {
         self.stack.clear();
         self.stack.resize(WINDOW * 4, Value::Empty);
         self.frames.clear();
+        self.levels.clear();
+        self.apply_pins();
         self.pending = None;
         self.halted = false;
         let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
@@ -583,6 +633,9 @@ impl Machine {
     /// The native entry for `body`, compiling it first when the policy says so.
     fn entry_for(&mut self, body: u32) -> Option<NativeEntry> {
         let b = body as usize;
+        if self.debug.as_ref().is_some_and(|d| d.stepping()) {
+            return None;
+        }
         if self.entries[b].is_null() && !self.compile_failed[b] {
             if let Some(tier) = self.tier.as_mut() {
                 let due = self.policy.eager || self.feedback.call_counts[b] >= self.policy.call_threshold;
@@ -652,17 +705,23 @@ impl Machine {
     fn drive(&mut self, start: Start, stop: usize) -> Option<Option<Value>> {
         // Levels nest when native code calls back into the interpreter: keep native stack.
         stacker::maybe_grow(crate::native::STACK_RED_ZONE, crate::native::STACK_SEGMENT, || {
-            self.drive_here(start, stop)
+            self.levels.push((stop, self.native.depth));
+            let r = self.drive_here(start, stop);
+            self.levels.pop();
+            r
         })
     }
 
     fn drive_here(&mut self, mut start: Start, stop: usize) -> Option<Option<Value>> {
         loop {
-            let exit = match (self.feedback.profiling, self.limits.is_metered()) {
-                (true, true) => self.interpret::<true, true>(start, stop),
-                (true, false) => self.interpret::<true, false>(start, stop),
-                (false, true) => self.interpret::<false, true>(start, stop),
-                (false, false) => self.interpret::<false, false>(start, stop),
+            // A debugger's loop always counts (what `DebugStop::instructions` reports).
+            let exit = match (self.feedback.profiling, self.limits.is_metered(), self.debug.is_some()) {
+                (true, _, true) => self.interpret::<true, true, true>(start, stop),
+                (false, _, true) => self.interpret::<false, true, true>(start, stop),
+                (true, true, false) => self.interpret::<true, true, false>(start, stop),
+                (true, false, false) => self.interpret::<true, false, false>(start, stop),
+                (false, true, false) => self.interpret::<false, true, false>(start, stop),
+                (false, false, false) => self.interpret::<false, false, false>(start, stop),
             };
             // The interpreter may have grown (moved) the stack: native code reloads it.
             self.native.stack = self.stack.as_mut_ptr();
@@ -680,8 +739,43 @@ impl Machine {
                     }
                     start = Start::Resume { body, base, pc, rec_from, rec_to };
                 }
+                Exit::Debug { body, base, pc, rec_from, rec_to, reason } => {
+                    if !self.serve_debug_stop(body, base, pc, reason) {
+                        return None;
+                    }
+                    start = Start::Resume { body, base, pc, rec_from, rec_to };
+                }
             }
         }
+    }
+
+    /// Calls the debugger for a stop before internal index `pc` of `body`, whose frame (not
+    /// on `frames`) has its window at `base`; applies what it changed and how it says to go
+    /// on. Returns false, with the error recorded, when it quits.
+    fn serve_debug_stop(&mut self, body: u32, base: u32, pc: u32, reason: StopReason) -> bool {
+        let (Some(debugger), Some(state)) = (self.debugger.as_mut(), self.debug.as_deref_mut()) else { return true };
+        let program = self.program.clone();
+        let frames = frame_views(&program, &self.frames, &self.levels, (body, base, pc), self.native.depth);
+        let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
+        let mut stop = DebugStop {
+            reason,
+            program: &program,
+            frames,
+            stack: &self.stack,
+            instructions: fuel_start - self.native.fuel,
+            call_counts: &self.feedback.call_counts,
+            state,
+        };
+        let resume = debugger.stop(&mut stop);
+        stop.state.mode = (resume, self.native.depth);
+        stop.state.skip = true;
+        self.apply_pins();
+        if resume == Resume::Quit {
+            let e = OpError::new(ErrorKind::Interrupted, "stopped by the debugger".to_string());
+            self.pending.get_or_insert_with(|| fault(&program, body, pc, e));
+            return false;
+        }
+        true
     }
 
     /// `mdvm_call_interp`: runs `body` on the window at `base` as a callee of native code.
@@ -961,7 +1055,7 @@ impl Machine {
         })
     }
 
-    fn interpret<const PROFILE: bool, const METERED: bool>(&mut self, start: Start, stop: usize) -> Exit {
+    fn interpret<const PROFILE: bool, const METERED: bool, const DEBUG: bool>(&mut self, start: Start, stop: usize) -> Exit {
         let Machine {
             program,
             stack,
@@ -982,6 +1076,7 @@ impl Machine {
             osr_entries,
             natives,
             interrupts,
+            debug,
             ..
         } = self;
         let program: &Program = program;
@@ -1127,7 +1222,8 @@ impl Machine {
                 if PROFILE && t <= pc {
                     let n = feedback.backedges[t].saturating_add(1);
                     feedback.backedges[t] = n;
-                    if n >= policy.backedge_threshold && !compile_failed[cur.body as usize] {
+                    let stepping = DEBUG && debug.as_ref().is_some_and(|d| d.mode.0 != Resume::Continue);
+                    if n >= policy.backedge_threshold && !compile_failed[cur.body as usize] && !stepping {
                         if let Some(tier) = tier.as_mut() {
                             if n == policy.backedge_threshold {
                                 // Once per attempt (later crossings re-enter the cached entry).
@@ -1222,7 +1318,8 @@ impl Machine {
                         }
                     }
                     let p = entries[c];
-                    if !p.is_null() {
+                    let stepping = DEBUG && debug.as_ref().is_some_and(|d| d.stepping());
+                    if !p.is_null() && !stepping {
                         // SAFETY: non-null entries hold `NativeEntry` values from the tier.
                         entry = Some(unsafe { std::mem::transmute::<*const u8, NativeEntry>(p) });
                     }
@@ -1326,7 +1423,22 @@ impl Machine {
             frame_returned!(v);
         }
         loop {
-            let op = code[pc];
+            // A debugger sees each instruction of a fused pair by itself.
+            let op = if DEBUG { program.plain_op(pc) } else { code[pc] };
+            if DEBUG && !matches!(op, Op::FallOffEnd) {
+                if let Some(d) = debug.as_deref_mut() {
+                    if let Some(reason) = d.should_stop(pc, matches!(op, Op::Breakpoint {}), native.depth, cur.base, &regs[..]) {
+                        leave!(Exit::Debug {
+                            body: cur.body,
+                            base: cur.base,
+                            pc: pc as u32,
+                            rec_from: cur.rec_from,
+                            rec_to: cur.rec_to,
+                            reason,
+                        });
+                    }
+                }
+            }
             if METERED {
                 if fuel == 0 && !matches!(op, Op::FallOffEnd) {
                     bail!(OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions")));
@@ -1474,6 +1586,32 @@ impl Machine {
 }
 /// Resets a returning frame's window to empty; plain values need only a store.
 #[inline(always)]
+/// The frames of a stopped run for the debugger, outermost first: the interpreter's `frames`
+/// of each level in `levels`, the compiled frames between levels (from the frame depths), and
+/// the stopped frame `(body, base, internal pc)` at frame depth `depth`.
+fn frame_views(program: &Program, frames: &[Frame], levels: &[(usize, u64)], (body, base, pc): (u32, u32, u32), depth: u64) -> Vec<FrameView> {
+    let mut v = Vec::new();
+    // The depth the next interpreted frame would have if no compiled frame came between.
+    let mut next = 1u64;
+    for (i, &(stop, bottom)) in levels.iter().enumerate() {
+        if bottom > next {
+            v.push(FrameView::Compiled { count: bottom - next });
+        }
+        let end = levels.get(i + 1).map_or(frames.len(), |l| l.0);
+        for f in &frames[stop.min(end)..end] {
+            let at = program.bc_index[f.ret_pc.saturating_sub(1) as usize];
+            v.push(FrameView::Interpreted { body: f.body, pc: at, base: f.base, nregs: f.nregs });
+        }
+        next = bottom.max(next) + (end - stop.min(end)) as u64;
+    }
+    if depth > next {
+        v.push(FrameView::Compiled { count: depth - next });
+    }
+    let nregs = program.bodies[body as usize].nregs;
+    v.push(FrameView::Interpreted { body, pc: program.bc_index[pc as usize], base, nregs });
+    v
+}
+
 fn clear_window(window: &mut [Value]) {
     for slot in window {
         slot.set(Value::Empty);
@@ -1532,10 +1670,11 @@ fn add_slow(regs: &mut [Value; WINDOW], dst: u8, a: u8, b: u8) -> Result<Value, 
 #[inline(never)]
 fn compare_slow(op: Op, a: &Value, b: &Value) -> Result<bool, OpError> {
     let c = match op {
-        Op::LtR { .. } => Cmp::Lt,
-        Op::GtR { .. } => Cmp::Gt,
-        Op::LteR { .. } => Cmp::Le,
-        Op::GteR { .. } => Cmp::Ge,
+        // A fused pair's comparison runs alone under a debugger.
+        Op::LtR { .. } | Op::BrLt { .. } | Op::BrLtNot { .. } => Cmp::Lt,
+        Op::GtR { .. } | Op::BrGt { .. } | Op::BrGtNot { .. } => Cmp::Gt,
+        Op::LteR { .. } | Op::BrLe { .. } | Op::BrLeNot { .. } => Cmp::Le,
+        Op::GteR { .. } | Op::BrGe { .. } | Op::BrGeNot { .. } => Cmp::Ge,
         _ => unreachable!("compare_slow called with {op:?}"),
     };
     ops::compare(c, a, b)

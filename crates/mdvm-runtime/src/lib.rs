@@ -4,6 +4,7 @@
 //!
 //! * [`value`]: the [`Value`] type (its in-memory layout is documented for the JIT), strings,
 //!   dicts, reference counting with copy-on-write value semantics;
+//! * [`debug`]: breakpoints, stepping and watches for a debugger attached to the interpreter;
 //! * [`mod@array`]: arrays, packed when they hold only ints or floats;
 //! * [`dict`]: dicts, string keys in insertion order with constant-time removal;
 //! * [`ops`]: the semantics of every operation, shared by both tiers;
@@ -21,6 +22,7 @@
 //! * [`error`]: runtime errors with function and bytecode position.
 
 pub mod array;
+pub mod debug;
 pub mod dict;
 pub mod error;
 pub mod feedback;

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 pub use mdbc::LoadError;
+pub use mdvm_runtime::debug::{DebugState, DebugStop, Debugger, FrameView, Resume, StopReason};
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
 pub use mdvm_runtime::memory::{
@@ -31,7 +32,8 @@ pub use mdvm_runtime::memory::{
 };
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
 use mdvm_runtime::native::TierPolicy;
-use mdvm_runtime::{Machine, Program};
+use mdvm_runtime::Machine;
+pub use mdvm_runtime::Program;
 use thiserror::Error;
 
 /// Which execution tier runs the program.
@@ -493,6 +495,26 @@ impl Vm {
     /// Sets what `read_line` reads (default: the process's standard input).
     pub fn set_input(&mut self, input: impl io::BufRead + 'static) {
         self.machine.set_input(Box::new(input));
+    }
+
+    /// Attaches a debugger: the run stops at its breakpoints (set through
+    /// [`Vm::debug_state`]), at `BREAKPOINT` instructions and where its steps end, and calls
+    /// [`Debugger::stop`] there (the `mdvm_runtime::debug` module documentation says how the
+    /// tiers cooperate). Functions with breakpoints run in the interpreter; the others keep
+    /// their compiled code.
+    pub fn set_debugger(&mut self, debugger: impl Debugger + 'static) {
+        self.machine.set_debugger(Box::new(debugger));
+    }
+
+    /// The attached debugger's breakpoints and watch (`None` without a debugger).
+    pub fn debug_state(&mut self) -> Option<&mut DebugState> {
+        self.machine.debug_state()
+    }
+
+    /// The loaded program in the interpreter's form (function names and ranges, constants),
+    /// for tools such as the debugger.
+    pub fn program(&self) -> &Program {
+        self.machine.program()
     }
 
     /// The loaded module.

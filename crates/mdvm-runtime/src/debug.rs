@@ -1,0 +1,269 @@
+//! The debugger's side of the interpreter: breakpoints, stepping and watches, and what a
+//! debugger sees of a stopped run.
+//!
+//! A [`Debugger`] attached with [`crate::Machine::set_debugger`] makes the interpreter run a
+//! third form of its loop, which tests [`DebugState::should_stop`] before every instruction
+//! (fused instruction pairs run one instruction at a time there). Without a debugger that form
+//! is never entered, so the usual loop pays nothing. When the test says stop, the interpreter
+//! leaves its loop as at a safepoint, calls [`Debugger::stop`] with a [`DebugStop`] (the
+//! frames, their registers, counters), and continues the frame at the same instruction the way
+//! the debugger's [`Resume`] says.
+//!
+//! Stepping always happens in the interpreter: while a step is in progress, and in functions
+//! with breakpoints or `BREAKPOINT` instructions, calls do not enter compiled code and loops
+//! are not entered by OSR. Other functions keep their compiled code, whose frames the
+//! backtrace shows as compiled.
+//!
+//! Positions are bytecode instruction indices in the module's stream, as `mdvm dis` and
+//! runtime errors number them.
+
+use crate::program::Program;
+use crate::value::Value;
+
+/// How the run goes on after a stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Run until a breakpoint, a watch or the end.
+    Continue,
+    /// Execute one instruction, entering calls.
+    Step,
+    /// Execute one instruction, running calls it makes to their end.
+    Next,
+    /// Run until the current frame returns to its caller.
+    Finish,
+    /// End the run at once with [`crate::ErrorKind::Interrupted`] ("stopped by the debugger").
+    Quit,
+}
+
+/// Why the run stopped.
+#[derive(Clone, Debug)]
+pub enum StopReason {
+    /// The instruction is one of the debugger's breakpoints.
+    Breakpoint,
+    /// The instruction is a `BREAKPOINT` (opcode 38).
+    BreakpointInstruction,
+    /// A step, next or finish completed.
+    Step,
+    /// The watched register changed: its register, old and new value.
+    Watch { reg: u8, old: Value, new: Value },
+    /// The frame of the watched register returned; the watch is deleted.
+    WatchEnded { reg: u8 },
+}
+
+/// One frame of a stopped run, innermost last in [`DebugStop::frames`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameView {
+    /// A frame the interpreter runs: its body (0 is the main program), the bytecode index of
+    /// its current instruction (for a caller, the `CALL_R` it waits in), the stack index of
+    /// its register 0 and its register count.
+    Interpreted { body: u32, pc: u32, base: u32, nregs: u32 },
+    /// `count` consecutive frames running compiled code (their positions are not tracked).
+    Compiled { count: u64 },
+}
+
+/// What the debugger can see and change while the run is stopped.
+pub struct DebugStop<'a> {
+    /// Why the run stopped.
+    pub reason: StopReason,
+    /// The program.
+    pub program: &'a Program,
+    /// The frames, outermost (the main program) first; the last is the stopped one and is
+    /// always interpreted.
+    pub frames: Vec<FrameView>,
+    /// The run's value stack; [`DebugStop::register`] reads it.
+    pub(crate) stack: &'a [Value],
+    /// Fuel used so far in this run (instructions and work charges; counted while debugging).
+    pub instructions: u64,
+    /// Calls so far per body (the main program first).
+    pub call_counts: &'a [u64],
+    /// The debugger's settings: breakpoints and the watch.
+    pub state: &'a mut DebugState,
+}
+
+impl DebugStop<'_> {
+    /// The value of register `r` of frame `frame` (an index into [`DebugStop::frames`]);
+    /// `None` for a compiled frame, or a register outside the frame's window.
+    pub fn register(&self, frame: usize, r: u8) -> Option<&Value> {
+        match self.frames.get(frame)? {
+            FrameView::Interpreted { base, nregs, .. } if (r as u32) < *nregs => self.stack.get(*base as usize + r as usize),
+            _ => None,
+        }
+    }
+
+    /// The innermost frame's body, bytecode index, base and register count.
+    pub fn current(&self) -> (u32, u32, u32, u32) {
+        match self.frames.last() {
+            Some(&FrameView::Interpreted { body, pc, base, nregs }) => (body, pc, base, nregs),
+            _ => unreachable!("a stop is always in an interpreted frame"),
+        }
+    }
+
+    /// Sets a watch on register `r` of the stopped frame: the run stops when its value (as
+    /// `EQ_R` compares) changes while that frame runs, or when the frame returns.
+    /// Replaces an earlier watch.
+    pub fn watch(&mut self, r: u8) -> Result<(), String> {
+        let (_, _, base, nregs) = self.current();
+        if r as u32 >= nregs {
+            return Err(format!("r{r} is not a register of this frame (it has {nregs})"));
+        }
+        let depth = self.frames.iter().map(|f| match f {
+            FrameView::Interpreted { .. } => 1,
+            FrameView::Compiled { count } => *count,
+        });
+        let depth = depth.sum::<u64>();
+        let value = self.stack[base as usize + r as usize].clone();
+        self.state.watch = Some(Watch { reg: r, base, depth, value });
+        Ok(())
+    }
+}
+
+/// A debugger attached to a machine.
+pub trait Debugger {
+    /// Called at every stop, with the run's state; returns how to go on. Output the debugger
+    /// writes should not go to the program's output.
+    fn stop(&mut self, stop: &mut DebugStop<'_>) -> Resume;
+}
+
+/// A watched register: the frame (by stack base and frame depth), the register and its last
+/// value.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub reg: u8,
+    pub base: u32,
+    pub depth: u64,
+    pub value: Value,
+}
+
+/// What the interpreter tests before each instruction while a debugger is attached.
+pub struct DebugState {
+    /// Breakpoints by internal code index ([`Program::internal_pc`]).
+    breaks: Vec<bool>,
+    /// Per body: its name, first internal index, first bytecode index and instruction count.
+    bodies: Vec<(String, u32, u32, u32)>,
+    /// Bodies that must run in the interpreter: those with breakpoints or `BREAKPOINT`
+    /// instructions.
+    pinned: Vec<bool>,
+    /// Pinned bodies whose compiled code must still be discarded (the machine does it).
+    pub(crate) newly_pinned: Vec<u32>,
+    /// The step in progress (`Continue`: none) and the frame depth it started at.
+    pub(crate) mode: (Resume, u64),
+    /// Skip the test once: the instruction the run stopped at is executed on resuming.
+    pub(crate) skip: bool,
+    /// The watch, if any.
+    pub watch: Option<Watch>,
+}
+
+impl DebugState {
+    /// Settings for `program`: no breakpoints, no watch, stop at nothing but `BREAKPOINT`
+    /// instructions (whose bodies are pinned to the interpreter).
+    pub(crate) fn new(program: &Program) -> DebugState {
+        let mut pinned = vec![false; program.bodies.len()];
+        for (pc, op) in program.code.iter().enumerate() {
+            if matches!(op, crate::program::Op::Breakpoint {}) {
+                pinned[program.body_of_pc(pc as u32) as usize] = true;
+            }
+        }
+        DebugState {
+            breaks: vec![false; program.code.len()],
+            bodies: program.bodies.iter().map(|b| (b.name.to_string(), b.code_start, b.bc_start, b.code_end - b.code_start)).collect(),
+            newly_pinned: (0..pinned.len() as u32).filter(|&b| pinned[b as usize]).collect(),
+            pinned,
+            mode: (Resume::Continue, 0),
+            skip: false,
+            watch: None,
+        }
+    }
+
+    /// Adds a breakpoint at bytecode index `pc` of `body`, and pins the body to the
+    /// interpreter (its compiled code is discarded when the run goes on). Errors: `pc` is not
+    /// an instruction of `body`.
+    pub fn set_breakpoint(&mut self, body: u32, pc: u32) -> Result<(), String> {
+        let ipc = self.internal(body, pc)?;
+        self.breaks[ipc] = true;
+        if !self.pinned[body as usize] {
+            self.pinned[body as usize] = true;
+            self.newly_pinned.push(body);
+        }
+        Ok(())
+    }
+
+    /// Removes the breakpoint at bytecode index `pc` of `body` (its body stays pinned).
+    pub fn clear_breakpoint(&mut self, body: u32, pc: u32) -> Result<(), String> {
+        let ipc = self.internal(body, pc)?;
+        self.breaks[ipc] = false;
+        Ok(())
+    }
+
+    /// The functions breakpoints can be set in, by body (0 is the main program): name, first
+    /// bytecode index and instruction count.
+    pub fn functions(&self) -> impl Iterator<Item = (&str, u32, u32)> {
+        self.bodies.iter().map(|(n, _, bc, len)| (n.as_str(), *bc, *len))
+    }
+
+    /// The internal index of bytecode index `pc` of `body`. Errors: `pc` is not an instruction
+    /// of `body`.
+    fn internal(&self, body: u32, pc: u32) -> Result<usize, String> {
+        let (name, code_start, bc_start, n) = self.bodies.get(body as usize).ok_or_else(|| format!("no function {body}"))?;
+        if pc < *bc_start || pc >= bc_start + n {
+            return Err(format!("instruction {pc} is not in `{name}` (its instructions are {bc_start}..{})", bc_start + n));
+        }
+        Ok((code_start + (pc - bc_start)) as usize)
+    }
+
+    /// True when calls must stay in the interpreter (a step or next is in progress, which
+    /// stops in the callee or must count its frames).
+    pub(crate) fn stepping(&self) -> bool {
+        matches!(self.mode.0, Resume::Step)
+    }
+
+    /// Whether to stop before executing `op` at internal index `pc`, in the frame at depth
+    /// `depth` (frames counted from the main program's, 1) whose window starts at stack index
+    /// `base` and holds `regs`.
+    #[inline]
+    pub(crate) fn should_stop(&mut self, pc: usize, is_breakpoint_op: bool, depth: u64, base: u32, regs: &[Value]) -> Option<StopReason> {
+        if self.skip {
+            self.skip = false;
+            return None;
+        }
+        if let Some(w) = &mut self.watch {
+            if depth < w.depth {
+                let reg = w.reg;
+                self.watch = None;
+                return Some(StopReason::WatchEnded { reg });
+            }
+            if depth == w.depth && base == w.base {
+                let now = &regs[w.reg as usize];
+                if !same_value(now, &w.value) {
+                    let old = std::mem::replace(&mut w.value, now.clone());
+                    return Some(StopReason::Watch { reg: w.reg, old, new: now.clone() });
+                }
+            }
+        }
+        if self.breaks[pc] {
+            return Some(StopReason::Breakpoint);
+        }
+        if is_breakpoint_op {
+            return Some(StopReason::BreakpointInstruction);
+        }
+        let (mode, at) = self.mode;
+        let stepped = match mode {
+            Resume::Step => true,
+            Resume::Next => depth <= at,
+            Resume::Finish => depth < at,
+            Resume::Continue | Resume::Quit => false,
+        };
+        stepped.then_some(StopReason::Step)
+    }
+}
+
+/// Whether a watched value is unchanged: the same type and, as `EQ_R` compares, equal (a
+/// float NaN stays NaN).
+fn same_value(a: &Value, b: &Value) -> bool {
+    if a.tag() != b.tag() {
+        return false;
+    }
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
+        _ => a.equals(b),
+    }
+}

@@ -1,0 +1,181 @@
+//! `mdvm debug` driven by command files: breakpoints in compiled functions, backtraces,
+//! stepping, registers, watches, `BREAKPOINT` instructions, and the program's output kept
+//! apart from the debugger's and identical to an undebugged run.
+
+use std::path::Path;
+
+use mdvm_tests::{assemble_bytes, run_cli, CliOutput, TempDir};
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("UTF-8 path").to_string()
+}
+
+/// A recursive function called twice from main: `depth(n)` is 100 + n, computed by n nested
+/// calls. Instruction indices (used by the tests): main 0..=10, `depth` 11..=20; the base
+/// case returns at 14..=15, the recursive call is at 18, its caller's call at 4 and 8.
+const RECURSIVE: &str = r#"
+.module debugee
+        LOAD_CONST_R r0, str "start"    ; 0
+        DEBUG_PRINT r0                  ; 1
+        LOAD_CONST_R r1, str "depth"    ; 2
+        LOAD_CONST_R r2, int 3          ; 3
+        CALL_R r1, r3, r2               ; 4: depth(3)
+        DEBUG_PRINT r3                  ; 5
+        LOAD_CONST_R r1, str "depth"    ; 6
+        LOAD_CONST_R r2, int 4          ; 7
+        CALL_R r1, r3, r2               ; 8: depth(4)
+        DEBUG_PRINT r3                  ; 9
+        RETURN_R                        ; 10
+.func depth
+        LOAD_CONST_R r1, int 1          ; 11
+        LT_R r2, r0, r1                 ; 12
+        JUMP_IF_NOT_R r2, rec           ; 13
+        LOAD_CONST_R r3, int 100        ; 14
+        RETURN_R r3                     ; 15
+rec:    SUB_R r4, r0, r1                ; 16
+        LOAD_CONST_R r5, str "depth"    ; 17
+        CALL_R r5, r6, r4               ; 18
+        ADD_R r7, r6, r1                ; 19
+        RETURN_R r7                     ; 20
+"#;
+
+/// Runs `mdvm debug` on `asm` with `commands` (one per line) and the extra `args`.
+fn debug_session(label: &str, asm: &str, commands: &str, args: &[&str]) -> (CliOutput, CliOutput) {
+    let dir = TempDir::new(label);
+    let file = dir.write("p.mdbc", &assemble_bytes(asm));
+    let cmds = dir.write("commands.txt", commands.as_bytes());
+    let mut argv = vec!["debug".to_string(), path_str(&file), "--commands".to_string(), path_str(&cmds)];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let debugged = run_cli(&argv);
+    let mut plain = vec!["run".to_string(), path_str(&file)];
+    plain.extend(args.iter().map(|s| s.to_string()));
+    (debugged, run_cli(&plain))
+}
+
+/// The debugger's answer to command `cmd` (the lines after its echo up to the next prompt),
+/// for its `nth` occurrence (0: first).
+fn answer(stderr: &str, cmd: &str, nth: usize) -> Vec<String> {
+    let echo = format!("(mdvm) {cmd}");
+    let mut seen = 0;
+    let mut lines = stderr.lines();
+    while let Some(l) = lines.next() {
+        if l == echo {
+            if seen == nth {
+                return lines.take_while(|l| !l.starts_with("(mdvm) ")).map(str::to_string).collect();
+            }
+            seen += 1;
+        }
+    }
+    panic!("no answer to {cmd:?} #{nth} in:\n{stderr}");
+}
+
+#[test]
+fn breakpoint_in_a_compiled_recursive_function_backtrace_step_registers_finish() {
+    let commands = "break <main>:6\nrun\nbreak depth:14\ncontinue\nbacktrace\nstep\nregisters\nprint r0\nfinish\nbacktrace\ndelete 2\ncontinue\n";
+    for tier in ["jit", "auto", "interp"] {
+        let (out, plain) = debug_session("dbg-rec", RECURSIVE, commands, &["--tier", tier]);
+        let err = out.stderr_text();
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        // The program's output is that of an undebugged run, and nothing else.
+        assert_eq!(out.stdout, plain.stdout, "tier {tier}\n{}", out.describe());
+        assert_eq!(plain.stdout_text(), "start\n103\n104\n");
+        assert!(answer(&err, "run", 0).contains(&"Breakpoint 1, <main>:6".to_string()), "{err}");
+        // depth(4) stops in its base case five frames deep: 4 recursive calls and main.
+        assert_eq!(answer(&err, "continue", 0)[0], "Breakpoint 2, depth:14", "{err}");
+        let bt = answer(&err, "backtrace", 0);
+        let mut want = vec!["#0  depth at 14: LOAD_CONST_R r3, int 100".to_string()];
+        for n in 1..=4 {
+            want.push(format!("#{n}  depth at 18: CALL_R r5, r6, r4"));
+        }
+        want.push("#5  <main> at 8: CALL_R r1, r3, r2".to_string());
+        assert_eq!(bt, want, "tier {tier}\n{err}");
+        assert_eq!(answer(&err, "step", 0), ["depth:15", "=> 15  RETURN_R r3"], "{err}");
+        let regs = answer(&err, "registers", 0);
+        assert!(regs.contains(&"r0 = 0 (int)".to_string()) && regs.contains(&"r3 = 100 (int)".to_string()), "{regs:?}");
+        assert_eq!(answer(&err, "print r0", 0), ["r0 = 0 (int)"]);
+        // Finish returns to the caller, which goes on after its call.
+        assert_eq!(answer(&err, "finish", 0), ["depth:19", "=> 19  ADD_R r7, r6, r1"], "{err}");
+        let bt = answer(&err, "backtrace", 1);
+        assert_eq!(bt.len(), 5, "{bt:?}");
+        assert_eq!(bt[0], "#0  depth at 19: ADD_R r7, r6, r1");
+        assert_eq!(answer(&err, "continue", 1), ["The program ended."], "{err}");
+    }
+}
+
+#[test]
+fn frames_running_compiled_code_show_in_the_backtrace() {
+    // Under --tier jit main runs compiled; the function with the breakpoint is interpreted.
+    let (out, plain) = debug_session("dbg-compiled", RECURSIVE, "break depth:14\nrun\nbt\nquit\n", &["--tier", "jit"]);
+    let err = out.stderr_text();
+    let bt = answer(&err, "bt", 0);
+    assert_eq!(bt.len(), 5, "{err}");
+    assert_eq!(bt[0], "#0  depth at 14: LOAD_CONST_R r3, int 100");
+    assert_eq!(bt[3], "#3  depth at 18: CALL_R r5, r6, r4");
+    assert_eq!(bt[4], "#4  (1 frame running compiled code)", "{err}");
+    // Quitting ends the program where it stood: its output so far, no error.
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout_text(), "start\n");
+    assert!(plain.stdout_text().starts_with("start\n"));
+}
+
+#[test]
+fn next_steps_over_calls_and_watch_stops_on_change() {
+    let commands = "break <main>:4\nrun\nnext\nnext\nwatch r3\ncontinue\ncontinue\n";
+    let (out, plain) = debug_session("dbg-watch", RECURSIVE, commands, &[]);
+    let err = out.stderr_text();
+    assert_eq!(out.stdout, plain.stdout, "{}", out.describe());
+    // `next` over the call of depth(3) lands on the instruction after it.
+    assert_eq!(answer(&err, "next", 0), ["<main>:5", "=> 5  DEBUG_PRINT r3"], "{err}");
+    assert_eq!(answer(&err, "watch r3", 0), ["Watching r3 of <main> (now 103)"], "{err}");
+    // r3 changes when depth(4) returns into it.
+    assert_eq!(answer(&err, "continue", 0)[0], "Watch r3: 103 -> 104, <main>:9", "{err}");
+    assert_eq!(answer(&err, "continue", 1), ["The program ended."]);
+}
+
+#[test]
+fn breakpoint_instructions_stop_the_debugger_and_nothing_else() {
+    let asm = r#"
+.module bp
+        LOAD_CONST_R r0, int 1          ; 0
+        BREAKPOINT                      ; 1
+        DEBUG_PRINT r0                  ; 2
+        RETURN_R                        ; 3
+"#;
+    let (out, plain) = debug_session("dbg-bp", asm, "run\nprint r0\ncontinue\n", &[]);
+    assert_eq!(plain.code, Some(0));
+    assert_eq!(plain.stdout_text(), "1\n", "a BREAKPOINT is a no-op under `mdvm run`");
+    let err = out.stderr_text();
+    assert_eq!(answer(&err, "run", 0), ["BREAKPOINT instruction, <main>:1", "=> 1  BREAKPOINT"], "{err}");
+    assert_eq!(answer(&err, "print r0", 0), ["r1 = 1 (int)".replace("r1", "r0")]);
+    assert_eq!(out.stdout_text(), "1\n");
+}
+
+#[test]
+fn bad_commands_are_answered_and_the_session_goes_on() {
+    let commands = "break nosuch\nbreak depth:3\nstep\nfrobnicate\ndelete 9\nrun\n";
+    let (out, plain) = debug_session("dbg-bad", RECURSIVE, commands, &[]);
+    let err = out.stderr_text();
+    assert!(answer(&err, "break nosuch", 0)[0].starts_with("no function `nosuch`"), "{err}");
+    assert_eq!(answer(&err, "break depth:3", 0), ["instruction 3 is not in `depth` (its instructions are 11..21)"]);
+    assert_eq!(answer(&err, "step", 0), ["The program is not running (`run` starts it)."]);
+    assert!(answer(&err, "frobnicate", 0)[0].starts_with("unknown command"));
+    assert_eq!(answer(&err, "delete 9", 0), ["no breakpoint \"9\""]);
+    assert_eq!(out.stdout, plain.stdout);
+    assert_eq!(out.code, Some(0));
+}
+
+#[test]
+fn a_failing_program_reports_its_error_and_exits_1() {
+    let asm = r#"
+.module fails
+        LOAD_CONST_R r0, int 1
+        LOAD_CONST_R r1, int 0
+        DIV_R r2, r0, r1
+        RETURN_R
+"#;
+    let (out, plain) = debug_session("dbg-fail", asm, "run\n", &[]);
+    assert_eq!(plain.code, Some(1));
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let err = out.stderr_text();
+    assert!(err.contains("The program failed: ") && err.contains("division by zero"), "{}", out.describe());
+}
