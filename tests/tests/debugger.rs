@@ -179,3 +179,82 @@ fn a_failing_program_reports_its_error_and_exits_1() {
     let err = out.stderr_text();
     assert!(err.contains("The program failed: ") && err.contains("division by zero"), "{}", out.describe());
 }
+
+/// A loop whose step turns from int to float after 2,000 iterations: OSR code compiled for
+/// ints deoptimizes at the first float (the ADD_R at instruction 10).
+const TURNS_FLOAT: &str = r#"
+.module turns
+        LOAD_CONST_R r0, int 0          ; 0
+        LOAD_CONST_R r1, int 1          ; 1
+        LOAD_CONST_R r2, int 3000       ; 2
+        LOAD_CONST_R r3, int 0          ; 3
+loop:   LT_R r4, r0, r2                 ; 4
+        JUMP_IF_NOT_R r4, done          ; 5
+        LOAD_CONST_R r5, int 2000       ; 6
+        LT_R r6, r0, r5                 ; 7
+        JUMP_IF_R r6, inc               ; 8
+        LOAD_CONST_R r1, float 0.5      ; 9
+inc:    ADD_R r3, r3, r1                ; 10
+        ADD_R r0, r0, r1                ; 11
+        JUMP_R loop                     ; 12
+done:   DEBUG_PRINT r3                  ; 13
+        RETURN_R                        ; 14
+"#;
+
+/// Runs `mdvm run ARGS FILE` on `asm` with `MDVM_LOG` unset.
+fn run_traced(label: &str, asm: &str, args: &[&str]) -> (CliOutput, CliOutput) {
+    let dir = TempDir::new(label);
+    let file = dir.write("p.mdbc", &assemble_bytes(asm));
+    let mut argv = vec!["run".to_string()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    argv.push(path_str(&file));
+    let plain = run_cli(&["run".to_string(), path_str(&file)]);
+    (run_cli(&argv), plain)
+}
+
+#[test]
+fn trace_tiers_shows_compiles_osr_entries_and_deopts_with_reason_and_pc() {
+    let (out, plain) = run_traced("trace-tiers", TURNS_FLOAT, &["--trace=tiers", "--osr-threshold", "100"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout, plain.stdout, "tracing changes no output");
+    let err = out.stderr_text();
+    for needle in [
+        "compiled for OSR function=\"<main>\" header=4",
+        "OSR entry function=\"<main>\" header=4",
+        "deopt function=\"<main>\" pc=10 reason=\"guard: not int\" operands=r3 int, r1 float",
+    ] {
+        assert!(err.contains(needle), "no {needle:?} in\n{err}");
+    }
+    // Without --trace nothing is written.
+    assert!(plain.stderr.is_empty(), "{}", plain.describe());
+}
+
+#[test]
+fn trace_instructions_and_calls_see_every_instruction_and_call() {
+    let (out, _) = run_traced("trace-ins", RECURSIVE, &["--trace=instructions,calls", "--stats", "--tier", "jit"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout_text(), "start\n103\n104\n");
+    let err = out.stderr_text();
+    let traced = err.lines().filter(|l| l.starts_with("TRACE mdvm::instructions:")).count();
+    let executed: usize = err
+        .lines()
+        .find_map(|l| l.strip_prefix("instructions executed: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count in\n{err}"));
+    assert_eq!(traced, executed, "one event per instruction executed");
+    // depth(3) and depth(4) make 2 + 3 + 4 = 9 calls of depth, each returning.
+    let calls = err.lines().filter(|l| l.contains("mdvm::calls: call depth(")).count();
+    let returns = err.lines().filter(|l| l.contains("mdvm::calls: return from depth:")).count();
+    assert_eq!((calls, returns), (9, 9), "{err}");
+    assert!(err.contains("mdvm::calls: call depth(0)"), "{err}");
+    assert!(err.contains("SUB_R r4, r0, r1 function=\"depth\" pc=16 operands=r0=4 r1=1"), "{err}");
+    // Every function ran in the interpreter: nothing was compiled.
+    assert!(err.contains("functions compiled: 0"), "{err}");
+}
+
+#[test]
+fn unknown_trace_categories_are_refused() {
+    let (out, _) = run_traced("trace-bad", RECURSIVE, &["--trace=tiers,everything"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr_text().contains("unknown trace category \"everything\""), "{}", out.describe());
+}

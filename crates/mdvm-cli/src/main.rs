@@ -84,6 +84,13 @@ struct RunArgs {
     /// memory, or half of `ulimit -v`, whichever is least].
     #[arg(long, value_parser = mdvm::parse_bytes)]
     max_memory: Option<usize>,
+    /// Trace to stderr: a comma-separated list of `tiers` (compiles, OSR entries, deopts with
+    /// their reasons), `calls` (every call and return, with values) and `instructions` (every
+    /// instruction with its operands' values), or `all`; `--trace` alone is `tiers`. The
+    /// `MDVM_LOG` environment variable takes the same list. `calls` and `instructions` run
+    /// the program in the interpreter.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "tiers", value_name = "LIST")]
+    trace: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -255,7 +262,7 @@ fn build_vm(file: &PathBuf, o: &RunArgs, count: bool) -> Result<Vm, Failure> {
     if let Some(m) = o.max_memory {
         builder = builder.max_memory(Some(m));
     }
-    let vm = builder
+    let mut vm = builder
         .tier(tier)
         .fuel(o.fuel)
         .max_depth(o.max_depth)
@@ -266,7 +273,42 @@ fn build_vm(file: &PathBuf, o: &RunArgs, count: bool) -> Result<Vm, Failure> {
         .timeout(o.timeout)
         .load_file(file)
         .map_err(|e| e.to_string())?;
+    let list = o.trace.clone().or_else(|| std::env::var("MDVM_LOG").ok().filter(|s| !s.trim().is_empty()));
+    if let Some(list) = list {
+        let (calls, instructions) = install_trace(&list)?;
+        vm.set_trace(calls, instructions);
+    }
     Ok(vm)
+}
+
+/// Writes the trace categories in `list` (see `--trace`) to stderr; returns whether `calls`
+/// and `instructions` are among them (they need the interpreter's tracer).
+fn install_trace(list: &str) -> Result<(bool, bool), String> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let mut targets = Targets::new();
+    let (mut calls, mut instructions) = (false, false);
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let names: &[&str] = match item {
+            "all" => &["tiers", "calls", "instructions"],
+            "tiers" => &["tiers"],
+            "calls" => &["calls"],
+            "instructions" => &["instructions"],
+            other => return Err(format!("unknown trace category {other:?} (tiers, calls, instructions or all)")),
+        };
+        for &n in names {
+            let level = if n == "instructions" { LevelFilter::TRACE } else { LevelFilter::DEBUG };
+            targets = targets.with_target(format!("mdvm::{n}"), level);
+            calls |= n == "calls";
+            instructions |= n == "instructions";
+        }
+    }
+    let layer = tracing_subscriber::fmt::layer().with_writer(io::stderr).without_time().with_ansi(false).with_filter(targets);
+    // A second installation (none in this program) would keep the first.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    Ok((calls, instructions))
 }
 
 fn run(file: PathBuf, o: RunArgs) -> Result<(), Failure> {

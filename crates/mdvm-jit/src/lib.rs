@@ -117,6 +117,8 @@ impl std::fmt::Display for CompileError {
 /// Set the environment variable `MDVM_JIT_DUMP` to print the CLIF and machine code of every
 /// compiled function to stderr.
 pub struct CraneliftTier {
+    /// Bytes of machine code defined by the compile in progress (for the `tiers` trace).
+    code_bytes: usize,
     /// Taken only by `Drop`, which frees the code.
     module: std::mem::ManuallyDrop<JITModule>,
     ctx: Context,
@@ -201,6 +203,7 @@ impl CraneliftTier {
         let mut module = JITModule::new(builder);
         let helper_ids = helpers::declare_helpers(&mut module).map_err(CompileError::Failed)?;
         Ok(CraneliftTier {
+            code_bytes: 0,
             linear_isa,
             helper_ids,
             ctx: module.make_context(),
@@ -310,6 +313,9 @@ impl CraneliftTier {
             self.define_linear(id)?;
         } else {
             self.module.define_function(id, &mut self.ctx).map_err(|e| CompileError::Failed(format!("{e:?}")))?;
+        }
+        if let Some(c) = self.ctx.compiled_code() {
+            self.code_bytes += c.code_buffer().len();
         }
         if let Some(clif) = clif {
             eprintln!("; ---- CLIF of body {body}: {name} ----\n{clif}");
@@ -494,13 +500,24 @@ impl CompiledTier for CraneliftTier {
         if self.over_budget.contains(&body) {
             return None;
         }
+        let started = std::time::Instant::now();
+        self.code_bytes = 0;
         match self.build(program, feedback, body, None) {
             Ok(e) => {
                 self.stats.functions_compiled += 1;
                 self.deopts.insert(body, 0);
+                tracing::debug!(
+                    target: "mdvm::tiers",
+                    function = program.body_name(body),
+                    micros = started.elapsed().as_micros() as u64,
+                    code_bytes = self.code_bytes,
+                    recompilation = self.recompiles.get(&body).copied().unwrap_or(0),
+                    "compiled"
+                );
                 Some(e)
             }
             Err(e) => {
+                tracing::debug!(target: "mdvm::tiers", function = program.body_name(body), reason = ?e, "not compiled");
                 self.note_failure(body, e);
                 None
             }
@@ -540,13 +557,24 @@ impl CompiledTier for CraneliftTier {
         if *self.leaves_range.entry(body).or_insert_with(|| leaves_its_range(program, body)) {
             return None;
         }
+        let started = std::time::Instant::now();
+        self.code_bytes = 0;
         match self.build(program, feedback, body, Some((header_bc, latch_bc, frame))) {
             Ok(e) => {
+                tracing::debug!(
+                    target: "mdvm::tiers",
+                    function = program.body_name(body),
+                    header = header_bc,
+                    micros = started.elapsed().as_micros() as u64,
+                    code_bytes = self.code_bytes,
+                    "compiled for OSR"
+                );
                 self.stats.osr_compiled += 1;
                 self.osr.insert((body, header, latch), e);
                 Some(e)
             }
             Err(e) => {
+                tracing::debug!(target: "mdvm::tiers", function = program.body_name(body), reason = ?e, "not compiled");
                 self.note_failure(body, e);
                 None
             }

@@ -17,7 +17,7 @@
 //! Positions are bytecode instruction indices in the module's stream, as `mdvm dis` and
 //! runtime errors number them.
 
-use crate::program::Program;
+use crate::program::{Op, Program};
 use crate::value::Value;
 
 /// How the run goes on after a stop.
@@ -151,6 +151,10 @@ pub struct DebugState {
     pub(crate) skip: bool,
     /// The watch, if any.
     pub watch: Option<Watch>,
+    /// A debugger is attached: breakpoints, steps and watches stop the run.
+    pub(crate) stops: bool,
+    /// The `calls` and `instructions` traces, when on ([`crate::Machine::set_trace`]).
+    pub(crate) tracer: Option<Tracer>,
 }
 
 impl DebugState {
@@ -159,7 +163,7 @@ impl DebugState {
     pub(crate) fn new(program: &Program) -> DebugState {
         let mut pinned = vec![false; program.bodies.len()];
         for (pc, op) in program.code.iter().enumerate() {
-            if matches!(op, crate::program::Op::Breakpoint {}) {
+            if matches!(op, Op::Breakpoint {}) {
                 pinned[program.body_of_pc(pc as u32) as usize] = true;
             }
         }
@@ -171,6 +175,8 @@ impl DebugState {
             mode: (Resume::Continue, 0),
             skip: false,
             watch: None,
+            stops: false,
+            tracer: None,
         }
     }
 
@@ -180,11 +186,16 @@ impl DebugState {
     pub fn set_breakpoint(&mut self, body: u32, pc: u32) -> Result<(), String> {
         let ipc = self.internal(body, pc)?;
         self.breaks[ipc] = true;
+        self.pin(body);
+        Ok(())
+    }
+
+    /// Keeps `body` in the interpreter from now on.
+    pub(crate) fn pin(&mut self, body: u32) {
         if !self.pinned[body as usize] {
             self.pinned[body as usize] = true;
             self.newly_pinned.push(body);
         }
-        Ok(())
     }
 
     /// Removes the breakpoint at bytecode index `pc` of `body` (its body stays pinned).
@@ -221,6 +232,9 @@ impl DebugState {
     /// `base` and holds `regs`.
     #[inline]
     pub(crate) fn should_stop(&mut self, pc: usize, is_breakpoint_op: bool, depth: u64, base: u32, regs: &[Value]) -> Option<StopReason> {
+        if !self.stops {
+            return None;
+        }
         if self.skip {
             self.skip = false;
             return None;
@@ -254,6 +268,80 @@ impl DebugState {
         };
         stepped.then_some(StopReason::Step)
     }
+}
+
+/// The `calls` and `instructions` traces of the interpreter, written as `tracing` events
+/// (targets `mdvm::calls`, level DEBUG, and `mdvm::instructions`, level TRACE).
+pub(crate) struct Tracer {
+    pub(crate) calls: bool,
+    pub(crate) instructions: bool,
+    /// Disassembly text by bytecode index ([`instruction_texts`]).
+    texts: Vec<String>,
+}
+
+impl Tracer {
+    pub(crate) fn new(program: &Program, calls: bool, instructions: bool) -> Tracer {
+        Tracer { calls, instructions, texts: if instructions { instruction_texts(&program.module) } else { Vec::new() } }
+    }
+
+    /// Traces `op`, about to run at internal index `pc` of `body` on the window `regs`, in the
+    /// frame at depth `depth`.
+    pub(crate) fn before(&self, program: &Program, pc: usize, op: Op, body: u32, regs: &[Value], depth: u64) {
+        let bc = program.bc_index[pc];
+        let function = program.body_name(body);
+        if self.instructions && !matches!(op, Op::FallOffEnd) {
+            let mut operands = Vec::new();
+            if let Some(ins) = program.module.code.get(bc as usize) {
+                ins.for_each_use(|r| operands.push(format!("r{r}={}", short(&regs[r as usize]))));
+            }
+            let text = self.texts.get(bc as usize).map_or("?", String::as_str);
+            tracing::trace!(target: "mdvm::instructions", function, pc = bc, operands = %operands.join(" "), "{text}");
+        }
+        if !self.calls {
+            return;
+        }
+        match op {
+            Op::CallR { args: site, .. } | Op::CallNative { site } => {
+                let cs = &program.call_sites[site as usize];
+                let callee = match cs.target {
+                    Some(t) => program.body_name(t).to_string(),
+                    None => regs[cs.func as usize].display_string_within(80).unwrap_or_default(),
+                };
+                let args: Vec<String> = cs.args.iter().map(|&r| short(&regs[r as usize])).collect();
+                tracing::debug!(target: "mdvm::calls", depth, from = function, pc = bc, "call {callee}({})", args.join(", "));
+            }
+            Op::ReturnR { value: Some(r) } => {
+                tracing::debug!(target: "mdvm::calls", depth, "return from {function}: {}", short(&regs[r as usize]))
+            }
+            Op::ReturnR { value: None } | Op::FallOffEnd => {
+                tracing::debug!(target: "mdvm::calls", depth, "return from {function}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A value for a trace: its display form (texts quoted) up to 80 bytes.
+fn short(v: &Value) -> String {
+    let s = v.display_string_within(80).unwrap_or_else(|| format!("({} too long to show)", v.type_name()));
+    match v {
+        Value::Str(_) | Value::Url(_) => format!("{s:?}"),
+        _ => s,
+    }
+}
+
+/// The disassembly text of every instruction of `module`, by instruction index, from the one
+/// disassembler (`mdvm dis`: the lines ending in `; N`), a label before it included.
+pub fn instruction_texts(module: &mdbc::Module) -> Vec<String> {
+    let mut texts = vec![String::new(); module.code.len()];
+    for line in mdbc::disassemble(module).lines() {
+        if let Some((text, n)) = line.rsplit_once(';') {
+            if let Some(slot) = n.trim().parse::<usize>().ok().and_then(|i| texts.get_mut(i)) {
+                *slot = text.trim().to_string();
+            }
+        }
+    }
+    texts
 }
 
 /// Whether a watched value is unchanged: the same type and, as `EQ_R` compares, equal (a

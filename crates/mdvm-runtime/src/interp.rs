@@ -468,8 +468,25 @@ impl Machine {
         if self.debug.is_none() {
             self.debug = Some(Box::new(DebugState::new(&self.program)));
         }
+        self.debug.as_mut().expect("just made").stops = true;
         self.debugger = Some(debugger);
         self.apply_pins();
+    }
+
+    /// Turns the interpreter's `calls` and `instructions` traces on or off: `tracing` events
+    /// for every call and return (target `mdvm::calls`) and every instruction with its
+    /// operands' values (`mdvm::instructions`), written by whatever subscriber the host
+    /// installed. Either trace runs the whole program in the interpreter from then on (its
+    /// compiled code is discarded), so that nothing goes untraced.
+    pub fn set_trace(&mut self, calls: bool, instructions: bool) {
+        let d = self.debug.get_or_insert_with(|| Box::new(DebugState::new(&self.program)));
+        d.tracer = (calls || instructions).then(|| crate::debug::Tracer::new(&self.program, calls, instructions));
+        if calls || instructions {
+            for b in 0..self.program.bodies.len() as u32 {
+                d.pin(b);
+            }
+            self.apply_pins();
+        }
     }
 
     /// The debugger's settings (breakpoints, watch), when a debugger is attached.
@@ -821,12 +838,28 @@ impl Machine {
         }
         self.deopts[reason as usize] += 1;
         *self.deopts_by_body.entry((body, reason)).or_insert(0) += 1;
+        // A call's result guard resumes after the call: the site to blame is the call.
+        let site = if reason == DeoptReason::ResultType { pc.saturating_sub(1) } else { pc };
+        if tracing::enabled!(target: "mdvm::tiers", tracing::Level::DEBUG) {
+            let operands = operand_types(&self.program, site, &self.stack[base..]);
+            tracing::debug!(
+                target: "mdvm::tiers",
+                function = self.program.body_name(body),
+                pc = site,
+                reason = reason.name(),
+                operands = %operands,
+                "deopt"
+            );
+        }
         if let Some(tier) = self.tier.as_mut() {
-            // A call's result guard resumes after the call: the site to blame is the call.
-            let site = if reason == DeoptReason::ResultType { pc.saturating_sub(1) } else { pc };
             if tier.note_deopt(body, site, reason) {
                 self.entries[body as usize] = std::ptr::null();
                 tier.discard(body);
+                tracing::debug!(
+                    target: "mdvm::tiers",
+                    function = self.program.body_name(body),
+                    "discarded after repeated deopts; recompiled with their feedback when hot again"
+                );
             }
         }
         let ipc = self.program.internal_pc(body, pc);
@@ -1234,6 +1267,12 @@ impl Machine {
                             match tier.compile_osr(program, feedback, cur.body, t as u32, pc as u32, &tags) {
                                 Some(entry) => {
                                     *osr_entries += 1;
+                                    tracing::debug!(
+                                        target: "mdvm::tiers",
+                                        function = program.body_name(cur.body),
+                                        header = program.bc_index[t],
+                                        "OSR entry"
+                                    );
                                     leave!(Exit::Native { entry, base: cur.base });
                                 }
                                 None => feedback.backedges[t] = 0,
@@ -1425,9 +1464,17 @@ impl Machine {
         loop {
             // A debugger sees each instruction of a fused pair by itself.
             let op = if DEBUG { program.plain_op(pc) } else { code[pc] };
-            if DEBUG && !matches!(op, Op::FallOffEnd) {
+            if DEBUG {
                 if let Some(d) = debug.as_deref_mut() {
-                    if let Some(reason) = d.should_stop(pc, matches!(op, Op::Breakpoint {}), native.depth, cur.base, &regs[..]) {
+                    let stop = if matches!(op, Op::FallOffEnd) {
+                        None
+                    } else {
+                        d.should_stop(pc, matches!(op, Op::Breakpoint {}), native.depth, cur.base, &regs[..])
+                    };
+                    if let Some(t) = d.tracer.as_ref().filter(|_| stop.is_none()) {
+                        t.before(program, pc, op, cur.body, &regs[..], native.depth);
+                    }
+                    if let Some(reason) = stop {
                         leave!(Exit::Debug {
                             body: cur.body,
                             base: cur.base,
@@ -1586,6 +1633,19 @@ impl Machine {
 }
 /// Resets a returning frame's window to empty; plain values need only a store.
 #[inline(always)]
+/// The registers instruction `pc` (a bytecode index) reads, with the types of their values in
+/// the window `regs`: `r1 int, r2 float` (for the `tiers` trace of a deopt).
+fn operand_types(program: &Program, pc: u32, regs: &[Value]) -> String {
+    let mut v = Vec::new();
+    if let Some(ins) = program.module.code.get(pc as usize) {
+        ins.for_each_use(|r| {
+            let t = regs.get(r as usize).map_or("?", |x| x.type_name());
+            v.push(format!("r{r} {t}"));
+        });
+    }
+    v.join(", ")
+}
+
 /// The frames of a stopped run for the debugger, outermost first: the interpreter's `frames`
 /// of each level in `levels`, the compiled frames between levels (from the frame depths), and
 /// the stopped frame `(body, base, internal pc)` at frame depth `depth`.

@@ -506,6 +506,14 @@ impl Vm {
         self.machine.set_debugger(Box::new(debugger));
     }
 
+    /// Turns the interpreter's `calls` and `instructions` traces on or off (`tracing` events
+    /// with targets `mdvm::calls` and `mdvm::instructions`; the `mdvm::tiers` events of
+    /// compiles, OSR entries and deopts need no switch, only a subscriber). Either trace runs
+    /// the whole program in the interpreter, so that every call and instruction is seen.
+    pub fn set_trace(&mut self, calls: bool, instructions: bool) {
+        self.machine.set_trace(calls, instructions);
+    }
+
     /// The attached debugger's breakpoints and watch (`None` without a debugger).
     pub fn debug_state(&mut self) -> Option<&mut DebugState> {
         self.machine.debug_state()
