@@ -42,6 +42,10 @@ class RustVM:
     ``jit_threshold`` is the call count at which ``"auto"`` compiles a function,
     ``osr_threshold`` the back-edge count at which a loop is entered by on-stack replacement
     (1: every loop at its first back-edge); both at least 1.
+    ``trace`` (or ``MDVM_LOG``) writes traces to ``sys.stderr``: a comma-separated list of
+    ``tiers`` (compiles, OSR entries, deopts with reasons), ``calls`` (calls and returns with
+    values), ``instructions`` (each instruction with its operands) or ``all``; ``calls`` and
+    ``instructions`` run the program in the interpreter.
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class RustVM:
         osr_threshold: int | None = None,
         timeout: float | None = None,
         max_memory: int | None = None,
+        trace: str | None = None,
     ) -> None: ...
     @property
     def max_memory(self) -> int | None: ...
@@ -64,7 +69,8 @@ class RustVM:
     @property
     def debug(self) -> bool: ...
     def set_debug(self, enabled: bool) -> None:
-        """After each ``execute()``, write mdvm's counters to ``sys.stderr``."""
+        """Trace every instruction executed, with its operands, to ``sys.stderr``, and after
+        each ``execute()`` write mdvm's counters there (the program runs in the interpreter)."""
     def instruction_count(self) -> int:
         """Instructions executed since creation or the last ``reset()``."""
     def load_bytecode(self, path: str | os.PathLike[str]) -> None:

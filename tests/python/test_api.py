@@ -310,8 +310,8 @@ def test_instruction_count_and_reset(tier: str) -> None:
     assert vm.instruction_count() == 4
 
 
-def test_set_debug_writes_stats_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    vm = RustVM()
+def test_set_debug_traces_instructions_and_stats_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    vm = RustVM(tier="jit")
     assert vm.debug is False
     vm.set_debug(True)
     assert vm.debug is True
@@ -319,10 +319,28 @@ def test_set_debug_writes_stats_to_stderr_not_stdout(capsys: pytest.CaptureFixtu
     vm.execute()
     out, err = capsys.readouterr()
     assert out == "dbg\n"
+    # The reference VM's instruction trace, one line per instruction executed, with operands.
+    traced = [l for l in err.splitlines() if l.startswith("TRACE mdvm::instructions:")]
+    assert len(traced) == 3, err
+    assert 'DEBUG_PRINT r0 function="<main>" pc=1 operands=r0="dbg"' in traced[1]
     assert "instructions executed: 3" in err
     vm.set_debug(False)
     vm.execute()
     assert capsys.readouterr() == ("dbg\n", "")
+
+
+def test_trace_selects_categories(capsys: pytest.CaptureFixture[str]) -> None:
+    vm = RustVM(trace="calls")
+    vm.load_bytes(recursive(3))
+    assert vm.execute() == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    calls = [l for l in err.splitlines() if "mdvm::calls: call f(" in l]
+    returns = [l for l in err.splitlines() if "mdvm::calls: return from f: 0" in l]
+    assert (len(calls), len(returns)) == (4, 4), err
+    assert "mdvm::instructions" not in err
+    with pytest.raises(ValueError, match="unknown trace category"):
+        RustVM(trace="tiers,nonsense")
 
 
 def recursive(n: int) -> bytes:

@@ -258,3 +258,68 @@ fn unknown_trace_categories_are_refused() {
     assert_eq!(out.code, Some(1));
     assert!(out.stderr_text().contains("unknown trace category \"everything\""), "{}", out.describe());
 }
+
+/// Drives `mdvm debug` on a pseudo-terminal (util-linux's `script` makes one), typing each
+/// command after the debugger's prompt appears, as a person would; returns everything the
+/// terminal showed.
+fn pty_session(file: &Path, typed: &[&str]) -> String {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let cmd = format!("{} debug {}", mdvm_tests::mdvm_bin().display(), path_str(file));
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux `script` runs (it makes the pseudo-terminal)");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut out = child.stdout.take().expect("piped");
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = |seen: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    let mut stdin = child.stdin.take().expect("piped");
+    for (i, keys) in typed.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while text(&seen).matches("(mdvm) ").count() < i + 1 {
+            assert!(Instant::now() < deadline, "no prompt {} on the terminal:\n{}", i + 1, text(&seen));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stdin.write_all(keys.as_bytes()).expect("type into the terminal");
+        stdin.flush().expect("flush");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the debugger did not end:\n{}", text(&seen));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    let _ = reader.join();
+    text(&seen)
+}
+
+#[test]
+fn interactive_session_on_a_terminal_with_history() {
+    let dir = TempDir::new("dbg-pty");
+    let file = dir.write("p.mdbc", &assemble_bytes(RECURSIVE));
+    // The up arrow (ESC [ A) recalls `bt` from the history.
+    let screen = pty_session(&file, &["break depth:14\r", "run\r", "bt\r", "\x1b[A\r", "quit\r"]);
+    assert!(screen.contains("Breakpoint 1, depth:14"), "{screen}");
+    assert!(screen.contains("start"), "the program's output shows: {screen}");
+    let rows = screen.matches("#4  <main> at 4: CALL_R r1, r3, r2").count();
+    assert_eq!(rows, 2, "bt, then bt again from the history:\n{screen}");
+}

@@ -284,31 +284,11 @@ fn build_vm(file: &PathBuf, o: &RunArgs, count: bool) -> Result<Vm, Failure> {
 /// Writes the trace categories in `list` (see `--trace`) to stderr; returns whether `calls`
 /// and `instructions` are among them (they need the interpreter's tracer).
 fn install_trace(list: &str) -> Result<(bool, bool), String> {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let mut targets = Targets::new();
-    let (mut calls, mut instructions) = (false, false);
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let names: &[&str] = match item {
-            "all" => &["tiers", "calls", "instructions"],
-            "tiers" => &["tiers"],
-            "calls" => &["calls"],
-            "instructions" => &["instructions"],
-            other => return Err(format!("unknown trace category {other:?} (tiers, calls, instructions or all)")),
-        };
-        for &n in names {
-            let level = if n == "instructions" { LevelFilter::TRACE } else { LevelFilter::DEBUG };
-            targets = targets.with_target(format!("mdvm::{n}"), level);
-            calls |= n == "calls";
-            instructions |= n == "instructions";
-        }
-    }
-    let layer = tracing_subscriber::fmt::layer().with_writer(io::stderr).without_time().with_ansi(false).with_filter(targets);
+    let c = mdvm::TraceCategories::parse(list)?;
     // A second installation (none in this program) would keep the first.
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-    Ok((calls, instructions))
+    let _ = c.subscriber(io::stderr).try_init();
+    Ok((c.calls, c.instructions))
 }
 
 fn run(file: PathBuf, o: RunArgs) -> Result<(), Failure> {

@@ -31,7 +31,8 @@
 //!
 //! **Defaults from the environment.** Arguments not given to `RustVM(...)` come from
 //! `MDVM_TIER` (`auto`, `interp`, `jit`), `MDVM_FUEL` (instructions), `MDVM_MAX_DEPTH`
-//! (frames), `MDVM_TIMEOUT` (seconds) and `MDVM_MAX_MEMORY` (bytes, `K`/`M`/`G` suffixes),
+//! (frames), `MDVM_TIMEOUT` (seconds), `MDVM_MAX_MEMORY` (bytes, `K`/`M`/`G` suffixes) and
+//! `MDVM_LOG` (trace categories, as `trace=`: `tiers`, `calls`, `instructions`, `all`),
 //! so that the frontend's `python -m machine_dialect
 //! run` and `agent`, which call `RustVM()` with no arguments, can be given budgets.
 
@@ -39,7 +40,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mdvm::{Error as VmError, Tier, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
+use mdvm::{Error as VmError, Tier, TraceCategories, Value, Vm, VmBuilder, DEFAULT_MAX_DEPTH};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -121,6 +122,58 @@ impl Write for PyStdout {
             return Ok(());
         }
         self.emit(self.buf.len(), true)
+    }
+}
+
+/// Trace lines on their way to Python's `sys.stderr` (the `trace=` and `set_debug` traces):
+/// gathered while the program runs and written, taking the GIL, once `FLUSH_BYTES` have
+/// gathered and when `execute()` ends. Each write of the trace's subscriber is whole lines.
+#[derive(Clone, Default)]
+struct TraceSink(Arc<Mutex<Vec<u8>>>);
+
+impl TraceSink {
+    /// Writes what has gathered to `sys.stderr` (errors writing it are ignored, as Python
+    /// ignores them in warnings).
+    fn emit(&self) {
+        let text = {
+            let mut buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if buf.is_empty() {
+                return;
+            }
+            String::from_utf8_lossy(&std::mem::take(&mut *buf)).into_owned()
+        };
+        Python::attach(|py| {
+            if let Ok(stderr) = py.import("sys").and_then(|s| s.getattr("stderr")) {
+                if !stderr.is_none() {
+                    let _ = stderr.call_method1("write", (text,));
+                }
+            }
+        });
+    }
+}
+
+impl Write for TraceSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let full = {
+            let mut buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            buf.extend_from_slice(data);
+            buf.len() >= FLUSH_BYTES
+        };
+        if full {
+            self.emit();
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TraceSink {
+    type Writer = TraceSink;
+    fn make_writer(&'a self) -> TraceSink {
+        self.clone()
     }
 }
 
@@ -433,6 +486,8 @@ pub struct RustVM {
     max_depth: usize,
     vm: Option<Vm>,
     debug: bool,
+    /// What `trace=` (or `MDVM_LOG`) selected; `set_debug(True)` adds `instructions`.
+    trace: TraceCategories,
     /// Instructions executed by programs loaded before the current one (since `reset()`).
     earlier_instructions: u64,
     /// The loaded program's bytes, to load it again when a function is registered after it.
@@ -471,16 +526,25 @@ impl RustVM {
                 })
             })
         });
+        let c = self.categories();
+        if c.calls || c.instructions {
+            vm.set_trace(c.calls, c.instructions);
+        }
         self.vm = Some(vm);
         self.bytes = Some(bytes.to_vec());
         Ok(())
+    }
+
+    /// The traces in effect: `trace=`'s, with `instructions` in debug mode.
+    fn categories(&self) -> TraceCategories {
+        TraceCategories { instructions: self.trace.instructions || self.debug, ..self.trace }
     }
 }
 
 #[pymethods]
 impl RustVM {
     #[new]
-    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None, timeout = None, max_memory = None))]
+    #[pyo3(signature = (tier = None, *, fuel = None, max_depth = None, jit_threshold = None, osr_threshold = None, timeout = None, max_memory = None, trace = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         tier: Option<&str>,
@@ -490,7 +554,12 @@ impl RustVM {
         osr_threshold: Option<u32>,
         timeout: Option<f64>,
         max_memory: Option<usize>,
+        trace: Option<&str>,
     ) -> PyResult<Self> {
+        let trace = match trace.map(str::to_owned).or_else(|| env("MDVM_LOG")) {
+            Some(list) => TraceCategories::parse(&list).map_err(PyValueError::new_err)?,
+            None => TraceCategories::default(),
+        };
         let tier = match tier.map(str::to_owned).or_else(|| env("MDVM_TIER")) {
             Some(t) => parse_tier(t.trim())?,
             None => Tier::Auto,
@@ -550,6 +619,7 @@ impl RustVM {
             max_depth,
             vm: None,
             debug: false,
+            trace,
             earlier_instructions: 0,
             bytes: None,
         })
@@ -586,15 +656,23 @@ impl RustVM {
         };
         let mut out = PyStdout::new();
         self.signal_error.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let job = AssertSend((vm, &mut out));
+        let traces = TraceCategories { instructions: self.trace.instructions || self.debug, ..self.trace };
+        let sink = TraceSink::default();
+        let job = AssertSend((vm, &mut out, sink.clone()));
         let result = py
             .detach(move || {
                 // `into_inner` (not a destructuring pattern) so that the closure captures the
                 // whole wrapper, not its non-`Send` fields.
-                let (vm, out) = job.into_inner();
+                let (vm, out, sink) = job.into_inner();
+                // The trace's subscriber serves this thread for this run only.
+                let _trace = (!traces.is_empty()).then(|| {
+                    use tracing_subscriber::util::SubscriberInitExt;
+                    traces.subscriber(sink).set_default()
+                });
                 AssertSend(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm.run(out))))
             })
             .into_inner();
+        sink.emit();
         // Whatever was printed before an error stays printed (`Vm::run` flushed it).
         let failure = out.failure.take();
         if self.debug {
@@ -671,11 +749,17 @@ impl RustVM {
         Ok(())
     }
 
-    /// Debug mode: after each `execute()`, mdvm's counters (the `mdvm run --stats` report) are
-    /// written to `sys.stderr`. (The reference VM traced every instruction on stdout; mdvm does
-    /// not change the program's output.)
+    /// Debug mode, as in the reference VM: every instruction executed is traced, with its
+    /// operands' values, to `sys.stderr` (the reference VM wrote it into the program's
+    /// output), and after each `execute()` mdvm's counters (the `mdvm run --stats` report)
+    /// follow. The trace runs the program in the interpreter; after `set_debug(False)` it
+    /// stays there until a program is loaded again.
     fn set_debug(&mut self, enabled: bool) {
         self.debug = enabled;
+        let c = self.categories();
+        if let Some(vm) = self.vm.as_mut() {
+            vm.set_trace(c.calls, c.instructions);
+        }
     }
 
     /// Bytecode instructions executed since the VM was created or last `reset()`, over every

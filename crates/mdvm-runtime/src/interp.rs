@@ -477,16 +477,25 @@ impl Machine {
     /// for every call and return (target `mdvm::calls`) and every instruction with its
     /// operands' values (`mdvm::instructions`), written by whatever subscriber the host
     /// installed. Either trace runs the whole program in the interpreter from then on (its
-    /// compiled code is discarded), so that nothing goes untraced.
+    /// compiled code is discarded, and nothing is compiled again), so that nothing goes
+    /// untraced.
     pub fn set_trace(&mut self, calls: bool, instructions: bool) {
-        let d = self.debug.get_or_insert_with(|| Box::new(DebugState::new(&self.program)));
-        d.tracer = (calls || instructions).then(|| crate::debug::Tracer::new(&self.program, calls, instructions));
-        if calls || instructions {
-            for b in 0..self.program.bodies.len() as u32 {
-                d.pin(b);
+        if !(calls || instructions) {
+            // Without a debugger either, the usual loop runs again.
+            if let Some(d) = self.debug.as_mut() {
+                d.tracer = None;
+                if !d.stops {
+                    self.debug = None;
+                }
             }
-            self.apply_pins();
+            return;
         }
+        let d = self.debug.get_or_insert_with(|| Box::new(DebugState::new(&self.program)));
+        d.tracer = Some(crate::debug::Tracer::new(&self.program, calls, instructions));
+        for b in 0..self.program.bodies.len() as u32 {
+            d.pin(b);
+        }
+        self.apply_pins();
     }
 
     /// The debugger's settings (breakpoints, watch), when a debugger is attached.

@@ -22,7 +22,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub mod trace;
+
 pub use mdbc::LoadError;
+pub use trace::TraceCategories;
 pub use mdvm_runtime::debug::{DebugState, DebugStop, Debugger, FrameView, Resume, StopReason};
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
