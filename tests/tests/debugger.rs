@@ -323,3 +323,51 @@ fn interactive_session_on_a_terminal_with_history() {
     let rows = screen.matches("#4  <main> at 4: CALL_R r1, r3, r2").count();
     assert_eq!(rows, 2, "bt, then bt again from the history:\n{screen}");
 }
+
+/// main calls outer(3); outer(n) recurses down to outer(0), which calls leaf(). Instruction
+/// indices: the recursive call is at 13, the addition after it at 14, leaf's call at 9.
+const NESTED: &str = r#"
+.module nested
+        LOAD_CONST_R r0, str "outer"    ; 0
+        LOAD_CONST_R r1, int 3          ; 1
+        CALL_R r0, r2, r1               ; 2
+        DEBUG_PRINT r2                  ; 3
+        RETURN_R                        ; 4
+.func outer
+        LOAD_CONST_R r1, int 1          ; 5
+        LT_R r2, r0, r1                 ; 6
+        JUMP_IF_NOT_R r2, rec           ; 7
+        LOAD_CONST_R r3, str "leaf"     ; 8
+        CALL_R r3, r4                   ; 9
+        RETURN_R r4                     ; 10
+rec:    SUB_R r5, r0, r1                ; 11
+        LOAD_CONST_R r6, str "outer"    ; 12
+        CALL_R r6, r7, r5               ; 13
+        ADD_R r8, r7, r1                ; 14
+        RETURN_R r8                     ; 15
+.func leaf
+        LOAD_CONST_R r0, int 100        ; 16
+        RETURN_R r0                     ; 17
+"#;
+
+#[test]
+fn compiled_activations_running_when_a_breakpoint_is_set_stop_at_it() {
+    // Under --tier jit every activation of `outer` runs compiled; the first stop is in leaf.
+    // A breakpoint set then in `outer` must stop the activations already running: each one
+    // leaves its compiled code when its call returns (DeoptReason::Debugger).
+    let commands = "break leaf\nrun\nbt\nbreak outer:14\ncontinue\nbt\nprint r7\ncontinue\ncontinue\ncontinue\n";
+    let (out, plain) = debug_session("dbg-lazy", NESTED, commands, &["--tier", "jit"]);
+    let err = out.stderr_text();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout, plain.stdout);
+    assert_eq!(plain.stdout_text(), "103\n");
+    assert_eq!(answer(&err, "bt", 0), ["#0  leaf at 16: LOAD_CONST_R r0, int 100", "#1  (5 frames running compiled code)"], "{err}");
+    // outer(1), compiled and waiting for outer(0), stops after its call returns.
+    assert_eq!(answer(&err, "continue", 0)[0], "Breakpoint 2, outer:14", "{err}");
+    assert_eq!(answer(&err, "bt", 1), ["#0  outer at 14: ADD_R r8, r7, r1", "#1  (3 frames running compiled code)"], "{err}");
+    assert_eq!(answer(&err, "print r7", 0), ["r7 = 100 (int)"]);
+    // Then outer(2) and outer(3) in turn, and the end.
+    assert_eq!(answer(&err, "continue", 1)[0], "Breakpoint 2, outer:14", "{err}");
+    assert_eq!(answer(&err, "continue", 2)[0], "Breakpoint 2, outer:14", "{err}");
+    assert_eq!(answer(&err, "continue", 3), ["The program ended."], "{err}");
+}

@@ -95,6 +95,8 @@ pub(crate) struct Request<'a> {
     pub metered: bool,
     /// The interrupt word's address ([`crate::JitOptions::interrupt_flag`]; 0: no safepoints).
     pub interrupt_flag: usize,
+    /// Side-exit after calls into a body a debugger pinned ([`crate::JitOptions::debug_checks`]).
+    pub debug_checks: bool,
     /// The JIT module's function id of each runtime helper, indexed by
     /// [`mdvm_runtime::helpers::Helper`].
     pub helper_ids: &'a [u32],

@@ -80,11 +80,14 @@ pub struct JitOptions {
     /// [`entries::write_through_threshold`] are (tests of that code: with
     /// [`JitOptions::stress_deopt`] every side exit of it runs).
     pub write_through: bool,
+    /// After every call, test whether a debugger pinned the body to the interpreter, and
+    /// side-exit if so ([`CompiledTier::enable_debug_checks`]).
+    pub debug_checks: bool,
 }
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4, interrupt_flag: 0, write_through: false }
+        JitOptions { metered: false, stress_deopt: false, deopt_limit: 4, interrupt_flag: 0, write_through: false, debug_checks: false }
     }
 }
 
@@ -288,6 +291,7 @@ impl CraneliftTier {
                 write_through: self.options.write_through,
                 metered: self.options.metered,
                 interrupt_flag: self.options.interrupt_flag,
+                debug_checks: self.options.debug_checks,
                 helper_ids: &self.helper_ids,
             },
             &mut self.ctx.func,
@@ -620,6 +624,10 @@ impl CompiledTier for CraneliftTier {
 
     fn enable_safepoints(&mut self, flag_address: usize) {
         self.options.interrupt_flag = flag_address;
+    }
+
+    fn enable_debug_checks(&mut self) {
+        self.options.debug_checks = true;
     }
 }
 

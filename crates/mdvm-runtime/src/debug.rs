@@ -12,7 +12,10 @@
 //! Stepping always happens in the interpreter: while a step is in progress, and in functions
 //! with breakpoints or `BREAKPOINT` instructions, calls do not enter compiled code and loops
 //! are not entered by OSR. Other functions keep their compiled code, whose frames the
-//! backtrace shows as compiled.
+//! backtrace shows as compiled. Code compiled while a debugger is attached checks, after each
+//! call, whether its function has been pinned since
+//! ([`crate::native::DeoptReason::Debugger`]), so an activation running compiled when a
+//! breakpoint is set in its function goes on in the interpreter once its call returns.
 //!
 //! Positions are bytecode instruction indices in the module's stream, as `mdvm dis` and
 //! runtime errors number them.

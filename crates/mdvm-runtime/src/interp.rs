@@ -175,6 +175,9 @@ pub struct Machine {
     /// The attached debugger and its settings ([`Machine::set_debugger`]).
     debugger: Option<Box<dyn Debugger>>,
     debug: Option<Box<DebugState>>,
+    /// Per body, 1 once a debugger pinned it ([`crate::native::NativeContext::pinned`] points
+    /// here; never resized).
+    pinned: Vec<u8>,
     /// Per level of interpretation in progress (nested when native code calls back into the
     /// interpreter): the number of frames below it on `frames` and the frame depth of its
     /// bottom frame. Kept for the debugger's backtrace.
@@ -371,6 +374,7 @@ impl Machine {
                 stack_limit: 0,
                 exit_at: 0,
                 exit_pred: 0,
+                pinned: std::ptr::null(),
             }),
             entries: vec![std::ptr::null(); n],
             compile_failed: vec![false; n],
@@ -391,10 +395,12 @@ impl Machine {
             safepoints: false,
             debugger: None,
             debug: None,
+            pinned: vec![0; n],
             levels: Vec::new(),
             program,
         };
         m.native.entries = m.entries.as_ptr();
+        m.native.pinned = m.pinned.as_ptr();
         m.native.call_counts = m.feedback.call_counts.as_mut_ptr();
         m
     }
@@ -455,6 +461,11 @@ impl Machine {
                 t.enable_safepoints(addr);
             }
         }
+        if self.debug.as_ref().is_some_and(|d| d.stops) {
+            if let Some(t) = self.tier.as_mut() {
+                t.enable_debug_checks();
+            }
+        }
         self.feedback.profiling = true;
         self.stress_flags = if policy.stress_deopt { vec![0; crate::native::stress_flags_len(self.program.module.code.len())] } else { Vec::new() };
         self.native.stress_flags =
@@ -470,6 +481,17 @@ impl Machine {
         }
         self.debug.as_mut().expect("just made").stops = true;
         self.debugger = Some(debugger);
+        // Compiled activations of a body pinned later must leave their code when a call
+        // returns into them: code compiled from now on checks, code compiled before goes.
+        if let Some(tier) = self.tier.as_mut() {
+            tier.enable_debug_checks();
+            for (b, e) in self.entries.iter_mut().enumerate() {
+                if !e.is_null() {
+                    *e = std::ptr::null();
+                    tier.discard(b as u32);
+                }
+            }
+        }
         self.apply_pins();
     }
 
@@ -511,6 +533,7 @@ impl Machine {
         for body in std::mem::take(&mut d.newly_pinned) {
             let b = body as usize;
             self.compile_failed[b] = true;
+            self.pinned[b] = 1;
             if !self.entries[b].is_null() {
                 self.entries[b] = std::ptr::null();
                 if let Some(t) = self.tier.as_mut() {

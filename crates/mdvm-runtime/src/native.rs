@@ -103,6 +103,11 @@ pub struct NativeContext {
     /// The phi predecessor of the side exit in [`NativeContext::exit_at`], when it has one
     /// (written only then).
     pub exit_pred: u64,
+    /// One byte per body, nonzero once a debugger pinned it to the interpreter
+    /// ([`crate::debug`]): code compiled with debug checks
+    /// ([`CompiledTier::enable_debug_checks`]) side-exits after every call returning into a
+    /// pinned body's compiled activation, so that the interpreter runs the rest of it.
+    pub pinned: *const u8,
 }
 
 /// [`NativeContext::exit_at`] for a side exit to bytecode index `pc` for `reason`: `pc` in
@@ -142,6 +147,8 @@ pub const OFF_STACK_LIMIT: i32 = 72;
 pub const OFF_EXIT_AT: i32 = 80;
 /// Byte offset of [`NativeContext::exit_pred`].
 pub const OFF_EXIT_PRED: i32 = 88;
+/// Byte offset of [`NativeContext::pinned`].
+pub const OFF_PINNED: i32 = 96;
 
 /// Byte distance between two entries of [`NativeContext::entries`] (one code pointer per body).
 pub const ENTRY_STRIDE: i32 = std::mem::size_of::<*const u8>() as i32;
@@ -205,6 +212,7 @@ const _: () = {
     assert!(std::mem::offset_of!(NativeContext, stress_flags) == OFF_STRESS_FLAGS as usize);
     assert!(std::mem::offset_of!(NativeContext, stack_limit) == OFF_STACK_LIMIT as usize);
     assert!(std::mem::offset_of!(NativeContext, exit_at) == OFF_EXIT_AT as usize);
+    assert!(std::mem::offset_of!(NativeContext, pinned) == OFF_PINNED as usize);
     assert!(std::mem::offset_of!(NativeContext, exit_pred) == OFF_EXIT_PRED as usize);
 };
 
@@ -263,11 +271,14 @@ pub enum DeoptReason {
     /// strong count above 1, or no array there): the interpreter goes on, and the next compile
     /// of that loop guards nothing at its entry.
     SharedArray = 16,
+    /// A call returned into a compiled activation of a body a debugger has since pinned to
+    /// the interpreter ([`NativeContext::pinned`]): the interpreter runs the rest of it.
+    Debugger = 17,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 17] = [
+    pub const ALL: [DeoptReason; 18] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -285,6 +296,7 @@ impl DeoptReason {
         DeoptReason::NotDict,
         DeoptReason::Interrupt,
         DeoptReason::SharedArray,
+        DeoptReason::Debugger,
     ];
 
     /// The reason for code `c`, if valid.
@@ -312,6 +324,7 @@ impl DeoptReason {
             DeoptReason::NotDict => "guard: not dict",
             DeoptReason::Interrupt => "interrupt request",
             DeoptReason::SharedArray => "guard: array held alone",
+            DeoptReason::Debugger => "debugger: function pinned to the interpreter",
         }
     }
 
@@ -401,6 +414,11 @@ pub trait CompiledTier {
     /// ([`crate::interrupt::InterruptHandle::flag_address`]) at every loop back-edge and
     /// function entry. Code compiled before has no such tests: the machine discards it.
     fn enable_safepoints(&mut self, flag_address: usize);
+
+    /// From now on, compiles code that tests [`NativeContext::pinned`] for its body after
+    /// every call and side-exits ([`DeoptReason::Debugger`]) when it is set. Code compiled
+    /// before has no such tests: the machine discards it.
+    fn enable_debug_checks(&mut self) {}
 
     /// Counters for `--stats`.
     fn stats(&self) -> TierStats;

@@ -206,6 +206,19 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
+    /// After the call at `pc` (state `st` with its result): side-exits to the instruction after
+    /// it when a debugger has pinned this body to the interpreter since the code was entered
+    /// ([`mdvm_runtime::native::NativeContext::pinned`]), so that the interpreter runs the
+    /// rest of the activation and stops at its breakpoints. Like the result guard's exit, it
+    /// comes before the fuel of the instructions after the call is charged.
+    pub fn exit_if_pinned(&mut self, pc: u32, st: &State) {
+        let pinned = self.b.ins().load(self.ptr, ctx_flags(), self.ctx, rt::OFF_PINNED);
+        let flag = self.b.ins().uload8(types::I64, flags(), pinned, self.req.body as i32);
+        let set = self.b.ins().icmp_imm_s(IntCC::NotEqual, flag, 0);
+        let snap = self.snapshot(pc + 1, NO_PRED, DeoptReason::Debugger, st, self.s.live_after(pc));
+        self.side_exit_if(set, snap);
+    }
+
     /// The callee's typed entry when it has one and this call's arguments (state `st`) fit
     /// it: every typed parameter's argument is unboxed here with that type (an `Empty`
     /// parameter: known empty or not passed). Returns the imported function, its parameters

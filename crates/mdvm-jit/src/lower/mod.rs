@@ -265,6 +265,9 @@ impl Emitter<'_, '_, '_> {
                 self.write_through_def(d, after[d as usize]);
             }
             st = after;
+            if self.req.debug_checks && matches!(plan, Plan::Call { .. }) {
+                self.exit_if_pinned(bc, &st);
+            }
             self.ranges.step(self.s.m, ins);
             // A new fuel segment starts after a call inside the block.
             if let Some(&(s, e)) = segs.iter().find(|(s, _)| *s == bc + 1) {
