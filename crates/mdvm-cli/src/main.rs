@@ -314,6 +314,10 @@ fn debug(file: PathBuf, commands: Option<PathBuf>, o: RunArgs) -> Result<(), Fai
         None => None,
     };
     let mut out = SharedOut::stdout();
+    // As under `run`: SIGINT, SIGTERM and SIGHUP end the session with the output flushed (the
+    // line editor takes Ctrl-C at the prompt itself).
+    #[cfg(unix)]
+    let _signals = signals::install(out.clone());
     let mut flusher = out.clone();
     let status = debug::session(vm, &mut out, Box::new(move || {
         let _ = flusher.flush();
