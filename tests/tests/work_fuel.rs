@@ -185,3 +185,54 @@ fn work_loops_charge_more_than_their_instructions() {
         assert!(r.instructions > instructions, "{}: {} charged for {instructions} instructions", src.lines().next().unwrap(), r.instructions);
     }
 }
+
+/// The interpreter runs `ADD_R t; MOVE_R v, t` as one fused dispatch and returns ints to its
+/// callers as two words: fuel must still run out at the exact instruction, the move included,
+/// in every mode.
+const FUSED_PAIRS: &str = "
+.module fused
+        LOAD_CONST_R r0, int 0          ; 0
+        LOAD_CONST_R r1, int 0          ; 1
+        LOAD_CONST_R r2, int 1          ; 2
+        LOAD_CONST_R r3, int 40         ; 3
+loop:   LT_R r4, r1, r3                 ; 4
+        JUMP_IF_NOT_R r4, done          ; 5
+        ADD_R r5, r0, r1                ; 6
+        MOVE_R r0, r5                   ; 7
+        LOAD_CONST_R r6, str \"twice\"    ; 8
+        CALL_R r6, r7, r1               ; 9
+        MUL_R r8, r7, r2                ; 10
+        MOVE_R r9, r8                   ; 11
+        ADD_R r10, r1, r2               ; 12
+        MOVE_R r1, r10                  ; 13
+        JUMP_R loop                     ; 14
+done:   DEBUG_PRINT r0                  ; 15
+        DEBUG_PRINT r9                  ; 16
+        RETURN_R                        ; 17
+.func twice
+        ADD_R r1, r0, r0                ; 18
+        RETURN_R r1                     ; 19
+";
+
+#[test]
+fn fuel_runs_out_inside_fused_pairs_at_the_exact_instruction() {
+    let bytes = assemble_bytes(FUSED_PAIRS);
+    let full = run_bytes_mode(&bytes, Mode::INTERP, None, None);
+    assert_eq!(full.status, 0, "{:?}", full.error);
+    assert_eq!(full.stdout, b"780\n78\n");
+    let total = full.instructions;
+    // The 7th instruction executed is the first MOVE_R (index 7), the second half of a pair.
+    let at_move = run_bytes_mode(&bytes, Mode::INTERP, Some(7), None);
+    assert!(at_move.error.as_deref().is_some_and(|e| e.contains("at instruction 7,")), "{:?}", at_move.error);
+    for fuel in 1..=total {
+        let interp = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
+        for mode in &Mode::ALL[1..] {
+            let r = run_bytes_mode(&bytes, *mode, Some(fuel), None);
+            assert_eq!(
+                (&r.stdout, r.status, &r.error, r.instructions),
+                (&interp.stdout, interp.status, &interp.error, interp.instructions),
+                "fuel {fuel} of {total}, {mode}"
+            );
+        }
+    }
+}

@@ -1316,6 +1316,24 @@ impl Machine {
                 continue;
             }};
         }
+        // The `MOVE_R $to, $src` that stays at the next index after an arithmetic op fused with
+        // it (`AddMove`, ...): counted as its own instruction, which is where fuel runs out if
+        // it does.
+        macro_rules! move_after {
+            ($src:expr, $to:expr) => {{
+                pc += 1;
+                if METERED {
+                    if fuel == 0 {
+                        continue;
+                    }
+                    fuel -= 1;
+                }
+                if $to != $src && !copy_number(&mut regs[..], $to as usize, $src as usize) {
+                    let v = r!($src).clone();
+                    r!($to).set(v);
+                }
+            }};
+        }
         // A fused comparison + conditional jump (the jump is the next bytecode instruction).
         macro_rules! cmp_branch {
             ($dst:expr, $a:expr, $b:expr, $target:expr, $op:tt, $when:expr) => {{
@@ -1400,12 +1418,14 @@ impl Machine {
                 if stack.len() < new_base + WINDOW {
                     grow(stack, new_base + WINDOW);
                 }
-                let (caller, callee_regs) = stack.split_at_mut(new_base);
-                let caller = &caller[base..];
-                for (i, (slot, &r)) in callee_regs.iter_mut().zip(cs.args.iter()).take(cb.nregs as usize).enumerate() {
+                for (i, &r) in cs.args.iter().enumerate().take(cb.nregs as usize) {
                     // Native code expects `Empty` in every slot it does not read first.
                     if entry.is_none() || cb.entry_live.contains(i as u8) {
-                        slot.set(caller[r as usize].clone());
+                        let (to, from) = (new_base + i, base + r as usize);
+                        if !copy_number(stack, to, from) {
+                            let v = stack[from].clone();
+                            stack[to].set(v);
+                        }
                     }
                 }
                 cur.ret_pc = pc as u32 + 1;
@@ -1462,17 +1482,25 @@ impl Machine {
         }
         // The current frame returned `$v: Option<Value>` (its window already cleared): continue
         // the caller (the top of `frames`), or leave if the frame was the level's bottom.
+        // Continues the caller (the top of `frames`, above the level's stop) after its call;
+        // evaluates to that frame.
+        macro_rules! pop_frame {
+            () => {{
+                let f = frames.pop().expect("frames above the level's stop");
+                native.depth -= 1;
+                cur = f;
+                pc = f.ret_pc as usize;
+                regs = window(stack, f.base as usize);
+                f
+            }};
+        }
         macro_rules! frame_returned {
             ($v:expr) => {{
                 let v: Option<Value> = $v;
                 if frames.len() == stop {
                     leave!(Exit::Returned(v));
                 }
-                let f = frames.pop().expect("frames above the level's stop");
-                native.depth -= 1;
-                cur = f;
-                pc = f.ret_pc as usize;
-                regs = window(stack, f.base as usize);
+                let f = pop_frame!();
                 if let Some(v) = v {
                     if PROFILE {
                         feedback.site_types[pc - 1].out |= 1 << (v.tag() as u16);
@@ -1530,7 +1558,7 @@ impl Machine {
                     r!(dst).set(v);
                 }
                 Op::MoveR { dst, src } => {
-                    if dst != src {
+                    if dst != src && !copy_number(&mut regs[..], dst as usize, src as usize) {
                         let v = r!(src).clone();
                         r!(dst).set(v);
                     }
@@ -1538,6 +1566,18 @@ impl Machine {
                 Op::AddR { dst, a, b } => arith!(dst, a, b, checked_add, +, add_slow(regs, dst, a, b)),
                 Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -, binary_slow(code[pc], &r!(a), &r!(b))),
                 Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *, binary_slow(code[pc], &r!(a), &r!(b))),
+                Op::AddMove { dst, a, b, to } => {
+                    arith!(dst, a, b, checked_add, +, add_slow(regs, dst, a, b));
+                    move_after!(dst, to);
+                }
+                Op::SubMove { dst, a, b, to } => {
+                    arith!(dst, a, b, checked_sub, -, binary_slow(code[pc], &r!(a), &r!(b)));
+                    move_after!(dst, to);
+                }
+                Op::MulMove { dst, a, b, to } => {
+                    arith!(dst, a, b, checked_mul, *, binary_slow(code[pc], &r!(a), &r!(b)));
+                    move_after!(dst, to);
+                }
                 Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
                     profile2!(a, b);
                     let v = tryop!(charged!(binary_slow(op, &r!(a), &r!(b))));
@@ -1614,6 +1654,19 @@ impl Machine {
                     site_native!(site)
                 }
                 Op::ReturnR { value: Some(src) } => {
+                    // An int or float returned to an interpreted caller goes as its two words
+                    // (see `number_words`).
+                    if frames.len() > stop {
+                        if let Some(w) = number_words(&regs[..], src as usize) {
+                            clear_window(&mut regs[..cur.nregs as usize]);
+                            let f = pop_frame!();
+                            if PROFILE {
+                                feedback.site_types[pc - 1].out |= 1 << (w.0 as u16);
+                            }
+                            write_number(&mut regs[..], f.dst as usize, w);
+                            continue;
+                        }
+                    }
                     let v = std::mem::take(&mut r!(src));
                     ret!(Some(v))
                 }
@@ -1704,6 +1757,62 @@ fn frame_views(program: &Program, frames: &[Frame], levels: &[(usize, u64)], (bo
     v
 }
 
+/// The two words of `values[src]` when it holds an int or a float (tags 2 and 3), the payload
+/// read by itself.
+///
+/// Why not `clone`: a register was usually written just before as two 8-byte stores (tag,
+/// payload), and the compiler copies a `Value` with one 16-byte load, which cannot be served
+/// from those stores (a store-forwarding stall of about a dozen cycles: half the time of a loop
+/// of additions and moves). The payload is read volatile so that the two reads are not merged
+/// into that load.
+#[inline(always)]
+fn number_words(values: &[Value], src: usize) -> Option<(u64, u64)> {
+    const _: () = assert!(std::mem::size_of::<Value>() == 16);
+    let v = values.get(src)?;
+    let words = v as *const Value as *const u64;
+    // SAFETY: `Value` is `repr(C, u64)`: the tag word at offset 0 is always initialized, and
+    // an int's or a float's payload word at offset 8 is initialized; only those are read.
+    unsafe {
+        let tag = std::ptr::read(words);
+        if !(2..=3).contains(&tag) {
+            return None;
+        }
+        Some((tag, std::ptr::read_volatile(words.add(1))))
+    }
+}
+
+/// Writes the int or float `(tag, payload)` ([`number_words`]) to `values[dst]` as two 8-byte
+/// stores when it holds a plain value (nothing to release); otherwise through `set`.
+#[inline(always)]
+fn write_number(values: &mut [Value], dst: usize, (tag, payload): (u64, u64)) {
+    let d = &mut values[dst];
+    if d.is_heap() {
+        // SAFETY: `(tag, payload)` are the words of an int or a float (`number_words`).
+        d.set(unsafe { Value::from_raw_parts(tag, payload) });
+        return;
+    }
+    let words = d as *mut Value as *mut u64;
+    // SAFETY: the destination holds no reference, so overwriting its two words leaks nothing,
+    // and an int or float written as its two words is a valid value.
+    unsafe {
+        std::ptr::write(words, tag);
+        std::ptr::write(words.add(1), payload);
+    }
+}
+
+/// Copies `values[src]` to `values[dst]` when it is an int or a float, as two words
+/// ([`number_words`]); returns false, copying nothing, otherwise.
+#[inline(always)]
+fn copy_number(values: &mut [Value], dst: usize, src: usize) -> bool {
+    match number_words(values, src) {
+        Some(w) if dst < values.len() => {
+            write_number(values, dst, w);
+            true
+        }
+        _ => false,
+    }
+}
+
 fn clear_window(window: &mut [Value]) {
     for slot in window {
         slot.set(Value::Empty);
@@ -1721,9 +1830,9 @@ fn grow(stack: &mut Vec<Value>, need: usize) {
 #[inline(never)]
 fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
     match op {
-        Op::AddR { .. } => ops::add(a, b),
-        Op::SubR { .. } => ops::sub(a, b),
-        Op::MulR { .. } => ops::mul(a, b),
+        Op::AddR { .. } | Op::AddMove { .. } => ops::add(a, b),
+        Op::SubR { .. } | Op::SubMove { .. } => ops::sub(a, b),
+        Op::MulR { .. } | Op::MulMove { .. } => ops::mul(a, b),
         Op::DivR { .. } => ops::div(a, b),
         Op::ModR { .. } => ops::rem(a, b),
         _ => unreachable!("binary_slow called with {op:?}"),
@@ -1984,6 +2093,10 @@ fn exec_cold(
         | Op::BrEqNot { .. }
         | Op::BrNe { .. }
         | Op::BrNeNot { .. } => return Err(OpError::type_error(format!("{op:?} is a control operation"))),
+        // Fused pairs: the dispatch loop runs them; single instructions come in plain form.
+        Op::AddMove { .. } | Op::SubMove { .. } | Op::MulMove { .. } => {
+            return Err(OpError::type_error(format!("{op:?} is a fused pair")))
+        }
         // Executed by the dispatch loop and by `exec_simple`.
         Op::LoadConstR { .. }
         | Op::MoveR { .. }

@@ -252,6 +252,15 @@ macro_rules! define_op {
             BrNe { dst: u8, a: u8, b: u8, target: u32 },
             #[allow(missing_docs)]
             BrNeNot { dst: u8, a: u8, b: u8, target: u32 },
+            /// `ADD_R dst, a, b` followed by `MOVE_R to, dst` (which stays in the code at the
+            /// next index, and nothing jumps to), fused into one dispatch: the frontend
+            /// computes into a temporary and then moves it into the variable. Writes `dst`,
+            /// then `to`, each counted as an instruction.
+            AddMove { dst: u8, a: u8, b: u8, to: u8 },
+            /// `SUB_R` then `MOVE_R`, as [`Op::AddMove`].
+            SubMove { dst: u8, a: u8, b: u8, to: u8 },
+            /// `MUL_R` then `MOVE_R`, as [`Op::AddMove`].
+            MulMove { dst: u8, a: u8, b: u8, to: u8 },
         }
 
         impl Op {
@@ -679,6 +688,20 @@ impl Program {
                 (_, _) => Op::BrNeNot { dst, a, b, target },
             };
         }
+        // Fuse an addition, subtraction or multiplication with the move of its result right
+        // after it, unless the move can be reached another way.
+        for i in code_start as usize..self.code.len().saturating_sub(1) {
+            let Op::MoveR { dst: to, src } = self.code[i + 1] else { continue };
+            if targets.contains(&self.bc_index[i + 1]) {
+                continue;
+            }
+            self.code[i] = match self.code[i] {
+                Op::AddR { dst, a, b } if dst == src => Op::AddMove { dst, a, b, to },
+                Op::SubR { dst, a, b } if dst == src => Op::SubMove { dst, a, b, to },
+                Op::MulR { dst, a, b } if dst == src => Op::MulMove { dst, a, b, to },
+                _ => continue,
+            };
+        }
         let code_end = self.code.len() as u32;
         self.code.push(Op::FallOffEnd);
         self.bc_index.push(end);
@@ -717,6 +740,9 @@ impl Program {
     pub fn plain_op(&self, pc: usize) -> Op {
         match self.code[pc] {
             Op::BrLt { dst, a, b, .. } | Op::BrLtNot { dst, a, b, .. } => Op::LtR { dst, a, b },
+            Op::AddMove { dst, a, b, .. } => Op::AddR { dst, a, b },
+            Op::SubMove { dst, a, b, .. } => Op::SubR { dst, a, b },
+            Op::MulMove { dst, a, b, .. } => Op::MulR { dst, a, b },
             Op::BrGt { dst, a, b, .. } | Op::BrGtNot { dst, a, b, .. } => Op::GtR { dst, a, b },
             Op::BrLe { dst, a, b, .. } | Op::BrLeNot { dst, a, b, .. } => Op::LteR { dst, a, b },
             Op::BrGe { dst, a, b, .. } | Op::BrGeNot { dst, a, b, .. } => Op::GteR { dst, a, b },
