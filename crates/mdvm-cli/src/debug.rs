@@ -11,7 +11,6 @@
 //! runtime errors name them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::rc::Rc;
 
@@ -83,8 +82,8 @@ struct Session {
     breakpoints: Vec<Option<(u32, u32)>>,
     /// Function names, first instruction and count, by body.
     functions: Vec<(String, u32, u32)>,
-    /// Disassembly text by instruction index.
-    listing: HashMap<u32, String>,
+    /// Disassembly text by instruction index ([`mdvm::instruction_texts`]).
+    listing: Vec<String>,
     /// The program's output, flushed at every stop so that it reads in order.
     out: Box<dyn FnMut()>,
     /// Set by `quit`.
@@ -122,7 +121,7 @@ impl Session {
 
     /// The instruction's text (disassembly), trimmed.
     fn instruction(&self, pc: u32) -> &str {
-        self.listing.get(&pc).map(String::as_str).unwrap_or("?")
+        self.listing.get(pc as usize).map(String::as_str).unwrap_or("?")
     }
 
     /// Runs the commands that need no running program: break, delete, info, help. Returns
@@ -355,20 +354,6 @@ impl Debugger for Hook {
     }
 }
 
-/// Disassembly text per instruction index, from the one disassembler (`mdvm dis`): the lines
-/// ending in `; N`.
-fn listing(module: &mdbc::Module) -> HashMap<u32, String> {
-    let mut map = HashMap::new();
-    for line in mdbc::disassemble(module).lines() {
-        if let Some((text, n)) = line.rsplit_once(';') {
-            if let Ok(i) = n.trim().parse::<u32>() {
-                map.insert(i, text.trim().to_string());
-            }
-        }
-    }
-    map
-}
-
 /// Runs the debugger on `vm` (built with a debugger-friendly configuration by the caller),
 /// the program's output going to `out` (flushed at each stop by `flush`). Commands come from
 /// `commands` when given, else from stdin. Returns the exit status: that of the last run
@@ -391,7 +376,7 @@ pub fn session(mut vm: Vm, out: &mut dyn Write, flush: Box<dyn FnMut()>, command
         input,
         breakpoints: Vec::new(),
         functions,
-        listing: listing(vm.module()),
+        listing: mdvm::instruction_texts(vm.module()),
         out: flush,
         quit: false,
     }));

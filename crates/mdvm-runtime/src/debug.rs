@@ -208,12 +208,6 @@ impl DebugState {
         Ok(())
     }
 
-    /// The functions breakpoints can be set in, by body (0 is the main program): name, first
-    /// bytecode index and instruction count.
-    pub fn functions(&self) -> impl Iterator<Item = (&str, u32, u32)> {
-        self.bodies.iter().map(|(n, _, bc, len)| (n.as_str(), *bc, *len))
-    }
-
     /// The internal index of bytecode index `pc` of `body`. Errors: `pc` is not an instruction
     /// of `body`.
     fn internal(&self, body: u32, pc: u32) -> Result<usize, String> {
