@@ -321,6 +321,46 @@ mod cli {
     }
 
     #[test]
+    fn a_signal_ends_the_run_when_stderr_is_a_closed_pipe() {
+        // The reader of stderr is gone (a pipe into `head -1` that has exited): writing the
+        // signal's message fails, and the process must still end with 128 + the signal and
+        // the output flushed, in every tier, traced or not.
+        let dir = TempDir::new("closed-stderr");
+        let file = dir.write("loop.mdbc", &assemble_bytes(LOOP));
+        for (tier, trace) in [("interp", None), ("jit", None), ("auto", Some("--trace=instructions"))] {
+            let out_path = dir.path().join(format!("out-{tier}.txt"));
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            let mut child = Command::new(mdvm_bin())
+                .arg("run")
+                .args(["--tier", tier])
+                .args(trace)
+                .arg(&file)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+                .stderr(writer)
+                .spawn()
+                .expect("start mdvm");
+            std::thread::sleep(Duration::from_millis(if cfg!(target_arch = "x86_64") { 300 } else { 3000 }));
+            let kill = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+            assert!(kill.success());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let status = loop {
+                if let Some(s) = child.try_wait().expect("wait") {
+                    break s;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("--tier {tier} {trace:?}: mdvm did not end after SIGTERM with stderr closed");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            assert_eq!(status.code(), Some(143), "--tier {tier} {trace:?}");
+            assert_eq!(std::fs::read_to_string(&out_path).expect("stdout"), "before\n", "--tier {tier} {trace:?}");
+        }
+    }
+
+    #[test]
     fn a_signal_while_read_line_waits_exits_with_the_prompt_kept() {
         // read_line flushes the output before it blocks (a prompt shows), and the signal ends
         // the process while it waits.

@@ -22,6 +22,24 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mdvm::{Tier, Vm};
 
+/// `eprintln!` without its panic: a write to a closed stderr (the reader of a pipe gone) is
+/// dropped, so the run, its exit status and a signal's exit are not lost to a panic. Shadows
+/// std's macro in this crate.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` without its panic (see `eprintln!`).
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod debug;
 
 #[derive(Parser)]
