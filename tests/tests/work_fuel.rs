@@ -236,3 +236,85 @@ fn fuel_runs_out_inside_fused_pairs_at_the_exact_instruction() {
         }
     }
 }
+
+/// Every other superinstruction of the loader: `MOVE_R` + `MOVE_R`, `MOVE_R` + `LOAD_CONST_R`,
+/// `LOAD_CONST_R` + `MOVE_R`, `MOVE_R` + `JUMP_R` and `ADD_R` + `JUMP_R` (back-edges), and a
+/// string moved through a fused pair (its reference counted).
+const MOVE_PAIRS: &str = "
+.module moves
+        LOAD_CONST_R r0, int 0          ; 0  sum
+        LOAD_CONST_R r1, int 0          ; 1  i
+        LOAD_CONST_R r2, int 1          ; 2
+        LOAD_CONST_R r3, int 12         ; 3
+        LOAD_CONST_R r9, str \"s\"       ; 4
+outer:  LT_R r4, r1, r3                 ; 5
+        JUMP_IF_NOT_R r4, done          ; 6
+        ADD_R r5, r0, r1                ; 7
+        ADD_R r6, r1, r2                ; 8
+        MOVE_R r0, r5                   ; 9   MOVE + MOVE
+        MOVE_R r10, r9                  ; 10
+        MOVE_R r7, r6                   ; 11  MOVE + LOAD_CONST
+        LOAD_CONST_R r8, int 3          ; 12
+        LOAD_CONST_R r11, str \"t\"      ; 13  LOAD_CONST + MOVE
+        MOVE_R r9, r11                  ; 14
+        MOVE_R r1, r7                   ; 15  MOVE + JUMP
+        JUMP_R inner                    ; 16
+inner:  GTE_R r4, r8, r2                ; 17
+        JUMP_IF_NOT_R r4, outer         ; 18
+        SUB_R r8, r8, r2                ; 19
+        ADD_R r0, r0, r2                ; 20  ADD + JUMP
+        JUMP_R inner                    ; 21
+done:   DEBUG_PRINT r0                  ; 22
+        DEBUG_PRINT r9                  ; 23
+        DEBUG_PRINT r10                 ; 24
+        RETURN_R                        ; 25
+";
+
+#[test]
+fn fuel_runs_out_inside_move_and_jump_pairs_at_the_exact_instruction() {
+    let bytes = assemble_bytes(MOVE_PAIRS);
+    let full = run_bytes_mode(&bytes, Mode::INTERP, None, None);
+    assert_eq!(full.status, 0, "{:?}", full.error);
+    // sum of 0..12 plus 3 per outer iteration; the last string moved in each pair.
+    assert_eq!(full.stdout, b"102\nt\nt\n");
+    let total = full.instructions;
+    // The second halves: instructions 10, 12, 14, 16 and 21 are each the n+1-th executed on
+    // the first pass through the loop (the program starts at 0 with no jumps before them).
+    for (fuel, at) in [(10, 10), (12, 12), (14, 14), (16, 16)] {
+        let r = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
+        let want = format!("at instruction {at},");
+        assert!(r.error.as_deref().is_some_and(|e| e.contains(&want)), "fuel {fuel}: {:?}", r.error);
+    }
+    for fuel in 1..=total {
+        let interp = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
+        for mode in &Mode::ALL[1..] {
+            let r = run_bytes_mode(&bytes, *mode, Some(fuel), None);
+            assert_eq!(
+                (&r.stdout, r.status, &r.error, r.instructions),
+                (&interp.stdout, interp.status, &interp.error, interp.instructions),
+                "fuel {fuel} of {total}, {mode}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_overflow_in_a_fused_add_and_back_edge_names_the_add() {
+    let bytes = assemble_bytes(
+        "
+.module overflow
+        LOAD_CONST_R r0, int 9223372036854775805
+        LOAD_CONST_R r1, int 1
+loop:   DEBUG_PRINT r0
+        ADD_R r0, r0, r1
+        JUMP_R loop
+",
+    );
+    for mode in Mode::ALL {
+        let r = run_bytes_mode(&bytes, mode, None, None);
+        assert_eq!(r.status, 1, "{mode}");
+        assert_eq!(r.stdout, b"9223372036854775805\n9223372036854775806\n9223372036854775807\n", "{mode}");
+        let e = r.error.as_deref().unwrap_or("");
+        assert!(e.contains("overflows") && e.contains("at instruction 3,"), "{mode}: {e}");
+    }
+}

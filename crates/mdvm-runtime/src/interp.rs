@@ -1321,6 +1321,14 @@ impl Machine {
         // it does.
         macro_rules! move_after {
             ($src:expr, $to:expr) => {{
+                second_half!();
+                move_value!($to, $src);
+            }};
+        }
+        // Moves to the second instruction of a fused pair (the next index), charging its fuel:
+        // with none left, the loop stops there, as it would have without the fusion.
+        macro_rules! second_half {
+            () => {
                 pc += 1;
                 if METERED {
                     if fuel == 0 {
@@ -1328,10 +1336,22 @@ impl Machine {
                     }
                     fuel -= 1;
                 }
-                if $to != $src && !copy_number(&mut regs[..], $to as usize, $src as usize) {
+            };
+        }
+        // `MOVE_R $dst, $src`.
+        macro_rules! move_value {
+            ($dst:expr, $src:expr) => {
+                if $dst != $src && !copy_number(&mut regs[..], $dst as usize, $src as usize) {
                     let v = r!($src).clone();
-                    r!($to).set(v);
+                    r!($dst).set(v);
                 }
+            };
+        }
+        // `LOAD_CONST_R $dst, $k`.
+        macro_rules! load_const {
+            ($dst:expr, $k:expr) => {{
+                let v = program.constants[$k as usize].clone();
+                r!($dst).set(v);
             }};
         }
         // A fused comparison + conditional jump (the jump is the next bytecode instruction).
@@ -1553,16 +1573,9 @@ impl Machine {
                 fuel = fuel.wrapping_sub(1);
             }
             match op {
-                Op::LoadConstR { dst, k } => {
-                    let v = program.constants[k as usize].clone();
-                    r!(dst).set(v);
-                }
-                Op::MoveR { dst, src } => {
-                    if dst != src && !copy_number(&mut regs[..], dst as usize, src as usize) {
-                        let v = r!(src).clone();
-                        r!(dst).set(v);
-                    }
-                }
+                Op::LoadConstR { dst, k } => load_const!(dst, k),
+                Op::LoadInt { dst, value } => write_number(&mut regs[..], dst as usize, (crate::value::Tag::Int as u64, value as i64 as u64)),
+                Op::MoveR { dst, src } => move_value!(dst, src),
                 Op::AddR { dst, a, b } => arith!(dst, a, b, checked_add, +, add_slow(regs, dst, a, b)),
                 Op::SubR { dst, a, b } => arith!(dst, a, b, checked_sub, -, binary_slow(code[pc], &r!(a), &r!(b))),
                 Op::MulR { dst, a, b } => arith!(dst, a, b, checked_mul, *, binary_slow(code[pc], &r!(a), &r!(b))),
@@ -1576,6 +1589,29 @@ impl Machine {
                 }
                 Op::MulMove { dst, a, b, to } => {
                     arith!(dst, a, b, checked_mul, *, binary_slow(code[pc], &r!(a), &r!(b)));
+                    move_after!(dst, to);
+                }
+                Op::AddJump { dst, a, b, target } => {
+                    arith!(dst, a, b, checked_add, +, add_slow(regs, dst, a, b));
+                    second_half!();
+                    jump!(target)
+                }
+                Op::MoveJump { dst, src, target } => {
+                    move_value!(dst, src);
+                    second_half!();
+                    jump!(target)
+                }
+                Op::MoveMove { dst, src, dst2, src2 } => {
+                    move_value!(dst, src);
+                    move_after!(src2, dst2);
+                }
+                Op::MoveLoadConst { dst, src, kdst, k } => {
+                    move_value!(dst, src);
+                    second_half!();
+                    load_const!(kdst, k);
+                }
+                Op::LoadConstMove { dst, to, k } => {
+                    load_const!(dst, k);
                     move_after!(dst, to);
                 }
                 Op::DivR { dst, a, b } | Op::ModR { dst, a, b } => {
@@ -1830,7 +1866,7 @@ fn grow(stack: &mut Vec<Value>, need: usize) {
 #[inline(never)]
 fn binary_slow(op: Op, a: &Value, b: &Value) -> Result<Value, OpError> {
     match op {
-        Op::AddR { .. } | Op::AddMove { .. } => ops::add(a, b),
+        Op::AddR { .. } | Op::AddMove { .. } | Op::AddJump { .. } => ops::add(a, b),
         Op::SubR { .. } | Op::SubMove { .. } => ops::sub(a, b),
         Op::MulR { .. } | Op::MulMove { .. } => ops::mul(a, b),
         Op::DivR { .. } => ops::div(a, b),
@@ -2094,11 +2130,19 @@ fn exec_cold(
         | Op::BrNe { .. }
         | Op::BrNeNot { .. } => return Err(OpError::type_error(format!("{op:?} is a control operation"))),
         // Fused pairs: the dispatch loop runs them; single instructions come in plain form.
-        Op::AddMove { .. } | Op::SubMove { .. } | Op::MulMove { .. } => {
+        Op::AddMove { .. }
+        | Op::SubMove { .. }
+        | Op::MulMove { .. }
+        | Op::AddJump { .. }
+        | Op::MoveJump { .. }
+        | Op::MoveMove { .. }
+        | Op::MoveLoadConst { .. }
+        | Op::LoadConstMove { .. } => {
             return Err(OpError::type_error(format!("{op:?} is a fused pair")))
         }
         // Executed by the dispatch loop and by `exec_simple`.
         Op::LoadConstR { .. }
+        | Op::LoadInt { .. }
         | Op::MoveR { .. }
         | Op::AddR { .. }
         | Op::SubR { .. }
@@ -2145,6 +2189,7 @@ fn exec_simple(
             let v = program.constants[k as usize].clone();
             r!(dst).set(v);
         }
+        Op::LoadInt { dst, value } => r!(dst).set(Value::Int(value.into())),
         Op::MoveR { dst, src } => {
             let v = r!(src).clone();
             r!(dst).set(v);

@@ -224,6 +224,9 @@ macro_rules! define_op {
             LoadCallNative { site: u32 },
             /// The end of a body: return without a value.
             FallOffEnd,
+            /// A `LOAD_CONST_R` of an int constant that fits in 32 bits, its value held here
+            /// (not a fusion: it replaces the `LOAD_CONST_R`, and `plain_op` keeps it).
+            LoadInt { dst: u8, value: i32 },
             /// A comparison whose result register is tested by the next instruction (a
             /// conditional jump that nothing else jumps to), fused into one dispatch: `BrXx` is
             /// `XX_R` then `JUMP_IF_R`, `BrXxNot` is `XX_R` then `JUMP_IF_NOT_R`. Writes `dst`
@@ -261,6 +264,21 @@ macro_rules! define_op {
             SubMove { dst: u8, a: u8, b: u8, to: u8 },
             /// `MUL_R` then `MOVE_R`, as [`Op::AddMove`].
             MulMove { dst: u8, a: u8, b: u8, to: u8 },
+            /// `ADD_R dst, a, b` followed by `JUMP_R target` (which stays in the code at the
+            /// next index, and nothing else jumps to): a loop's increment and its back-edge.
+            AddJump { dst: u8, a: u8, b: u8, target: u32 },
+            /// `MOVE_R dst, src` followed by `JUMP_R target` (at the next index, reached no
+            /// other way): the last move of a loop-carried value and the back-edge.
+            MoveJump { dst: u8, src: u8, target: u32 },
+            /// Two `MOVE_R`s in a row (the second at the next index, reached no other way):
+            /// `dst = src`, then `dst2 = src2`.
+            MoveMove { dst: u8, src: u8, dst2: u8, src2: u8 },
+            /// `MOVE_R dst, src` followed by `LOAD_CONST_R kdst, k` (at the next index, reached
+            /// no other way).
+            MoveLoadConst { dst: u8, src: u8, kdst: u8, k: u32 },
+            /// `LOAD_CONST_R dst, k` followed by `MOVE_R to, dst` (at the next index, reached
+            /// no other way): a constant assigned to a variable through a temporary.
+            LoadConstMove { dst: u8, to: u8, k: u32 },
         }
 
         impl Op {
@@ -571,6 +589,15 @@ impl Program {
             cx.at = idx;
             let ins = &self.module.code[idx as usize];
             let mut op = Op::lower(ins, &mut cx);
+            if let Op::LoadConstR { dst, k } = op {
+                // An int constant that fits in 32 bits travels in the op: no load from the
+                // constant table.
+                if let Constant::Int(v) = self.module.constants[k as usize] {
+                    if let Ok(value) = i32::try_from(v) {
+                        op = Op::LoadInt { dst, value };
+                    }
+                }
+            }
             if let Op::CallR { func, dst, args } = op {
                 // Resolve once when the callee name is a constant loaded into `func` by the
                 // instruction just before, and the call cannot be reached another way.
@@ -651,56 +678,25 @@ impl Program {
                 };
             }
         }
-        // Fuse a comparison with the conditional jump right after it that tests its result,
-        // unless the jump can be reached another way.
-        for i in code_start as usize..self.code.len().saturating_sub(1) {
-            let (cmp, next) = (self.code[i], self.code[i + 1]);
-            let (cond, target, jump_if) = match next {
-                Op::JumpIfR { cond, target } => (cond, target, true),
-                Op::JumpIfNotR { cond, target } => (cond, target, false),
-                _ => continue,
-            };
-            let (dst, a, b) = match cmp {
-                Op::LtR { dst, a, b }
-                | Op::GtR { dst, a, b }
-                | Op::LteR { dst, a, b }
-                | Op::GteR { dst, a, b }
-                | Op::EqR { dst, a, b }
-                | Op::NeqR { dst, a, b } => (dst, a, b),
-                _ => continue,
-            };
-            let next_bc = self.bc_index[i + 1];
-            if dst != cond || targets.contains(&next_bc) {
+        // Superinstructions: an op fused with the one right after it, which stays in the code
+        // at the next index (a resume, a debugger or a fuel stop there runs it alone) and is
+        // reached no other way. One greedy scan, left to right: an index fused as the second
+        // half of a pair starts no pair of its own. The pairs are the most frequent adjacent
+        // pairs executed by the corpus' frontend programs and the benchmarks.
+        let mut i = code_start as usize;
+        while i + 1 < self.code.len() {
+            let (op, next) = (self.code[i], self.code[i + 1]);
+            if matches!(op, Op::LoadCall { .. } | Op::LoadCallNative { .. }) || targets.contains(&self.bc_index[i + 1]) {
+                // A fused name load covers its call already; a jump target starts a pair.
+                i += if matches!(op, Op::LoadCall { .. } | Op::LoadCallNative { .. }) { 2 } else { 1 };
                 continue;
             }
-            self.code[i] = match (cmp, jump_if) {
-                (Op::LtR { .. }, true) => Op::BrLt { dst, a, b, target },
-                (Op::LtR { .. }, false) => Op::BrLtNot { dst, a, b, target },
-                (Op::GtR { .. }, true) => Op::BrGt { dst, a, b, target },
-                (Op::GtR { .. }, false) => Op::BrGtNot { dst, a, b, target },
-                (Op::LteR { .. }, true) => Op::BrLe { dst, a, b, target },
-                (Op::LteR { .. }, false) => Op::BrLeNot { dst, a, b, target },
-                (Op::GteR { .. }, true) => Op::BrGe { dst, a, b, target },
-                (Op::GteR { .. }, false) => Op::BrGeNot { dst, a, b, target },
-                (Op::EqR { .. }, true) => Op::BrEq { dst, a, b, target },
-                (Op::EqR { .. }, false) => Op::BrEqNot { dst, a, b, target },
-                (Op::NeqR { .. }, true) => Op::BrNe { dst, a, b, target },
-                (_, _) => Op::BrNeNot { dst, a, b, target },
-            };
-        }
-        // Fuse an addition, subtraction or multiplication with the move of its result right
-        // after it, unless the move can be reached another way.
-        for i in code_start as usize..self.code.len().saturating_sub(1) {
-            let Op::MoveR { dst: to, src } = self.code[i + 1] else { continue };
-            if targets.contains(&self.bc_index[i + 1]) {
-                continue;
+            if let Some(fused) = fuse_pair(op, next) {
+                self.code[i] = fused;
+                i += 2;
+            } else {
+                i += 1;
             }
-            self.code[i] = match self.code[i] {
-                Op::AddR { dst, a, b } if dst == src => Op::AddMove { dst, a, b, to },
-                Op::SubR { dst, a, b } if dst == src => Op::SubMove { dst, a, b, to },
-                Op::MulR { dst, a, b } if dst == src => Op::MulMove { dst, a, b, to },
-                _ => continue,
-            };
         }
         let code_end = self.code.len() as u32;
         self.code.push(Op::FallOffEnd);
@@ -743,6 +739,11 @@ impl Program {
             Op::AddMove { dst, a, b, .. } => Op::AddR { dst, a, b },
             Op::SubMove { dst, a, b, .. } => Op::SubR { dst, a, b },
             Op::MulMove { dst, a, b, .. } => Op::MulR { dst, a, b },
+            Op::AddJump { dst, a, b, .. } => Op::AddR { dst, a, b },
+            Op::MoveJump { dst, src, .. } | Op::MoveMove { dst, src, .. } | Op::MoveLoadConst { dst, src, .. } => {
+                Op::MoveR { dst, src }
+            }
+            Op::LoadConstMove { dst, k, .. } => Op::LoadConstR { dst, k },
             Op::BrGt { dst, a, b, .. } | Op::BrGtNot { dst, a, b, .. } => Op::GtR { dst, a, b },
             Op::BrLe { dst, a, b, .. } | Op::BrLeNot { dst, a, b, .. } => Op::LteR { dst, a, b },
             Op::BrGe { dst, a, b, .. } | Op::BrGeNot { dst, a, b, .. } => Op::GteR { dst, a, b },
@@ -760,4 +761,45 @@ impl Program {
     pub fn body_name(&self, body: u32) -> &str {
         &self.bodies[body as usize].name
     }
+}
+
+/// The superinstruction for `op` followed by `next` (its result tested or moved, a move and a
+/// back-edge, two moves, ...), if the pair has one. [`Program::plain_op`] undoes it.
+fn fuse_pair(op: Op, next: Op) -> Option<Op> {
+    Some(match (op, next) {
+        (
+            Op::LtR { dst, a, b }
+            | Op::GtR { dst, a, b }
+            | Op::LteR { dst, a, b }
+            | Op::GteR { dst, a, b }
+            | Op::EqR { dst, a, b }
+            | Op::NeqR { dst, a, b },
+            Op::JumpIfR { cond, target } | Op::JumpIfNotR { cond, target },
+        ) if cond == dst => {
+            let jump_if = matches!(next, Op::JumpIfR { .. });
+            match (op, jump_if) {
+                (Op::LtR { .. }, true) => Op::BrLt { dst, a, b, target },
+                (Op::LtR { .. }, false) => Op::BrLtNot { dst, a, b, target },
+                (Op::GtR { .. }, true) => Op::BrGt { dst, a, b, target },
+                (Op::GtR { .. }, false) => Op::BrGtNot { dst, a, b, target },
+                (Op::LteR { .. }, true) => Op::BrLe { dst, a, b, target },
+                (Op::LteR { .. }, false) => Op::BrLeNot { dst, a, b, target },
+                (Op::GteR { .. }, true) => Op::BrGe { dst, a, b, target },
+                (Op::GteR { .. }, false) => Op::BrGeNot { dst, a, b, target },
+                (Op::EqR { .. }, true) => Op::BrEq { dst, a, b, target },
+                (Op::EqR { .. }, false) => Op::BrEqNot { dst, a, b, target },
+                (Op::NeqR { .. }, true) => Op::BrNe { dst, a, b, target },
+                (_, _) => Op::BrNeNot { dst, a, b, target },
+            }
+        }
+        (Op::AddR { dst, a, b }, Op::MoveR { dst: to, src }) if src == dst => Op::AddMove { dst, a, b, to },
+        (Op::SubR { dst, a, b }, Op::MoveR { dst: to, src }) if src == dst => Op::SubMove { dst, a, b, to },
+        (Op::MulR { dst, a, b }, Op::MoveR { dst: to, src }) if src == dst => Op::MulMove { dst, a, b, to },
+        (Op::AddR { dst, a, b }, Op::JumpR { target }) => Op::AddJump { dst, a, b, target },
+        (Op::MoveR { dst, src }, Op::JumpR { target }) => Op::MoveJump { dst, src, target },
+        (Op::MoveR { dst, src }, Op::MoveR { dst: dst2, src: src2 }) => Op::MoveMove { dst, src, dst2, src2 },
+        (Op::MoveR { dst, src }, Op::LoadConstR { dst: kdst, k }) => Op::MoveLoadConst { dst, src, kdst, k },
+        (Op::LoadConstR { dst, k }, Op::MoveR { dst: to, src }) if src == dst => Op::LoadConstMove { dst, to, k },
+        _ => return None,
+    })
 }
