@@ -255,6 +255,22 @@ mod cli {
 
     use super::*;
 
+    /// Waits up to 60 s for `child` to end and returns its status; kills it and fails the test,
+    /// naming `what`, if it does not.
+    fn wait_for_exit(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{what}: mdvm did not end");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Runs `mdvm run ARGS FILE` with stdout to a file, sends `signal` once `before` is in the
     /// file, and returns (exit code, stdout file content, stderr).
     fn signalled(args: &[&str], file: &std::path::Path, signal: &str, dir: &TempDir) -> (Option<i32>, String, String) {
@@ -286,17 +302,7 @@ mod cli {
         std::thread::sleep(Duration::from_millis(if cfg!(target_arch = "x86_64") { 300 } else { 3000 }));
         let kill = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().expect("kill");
         assert!(kill.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("mdvm {args:?} did not end after SIG{signal}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = wait_for_exit(&mut child, &format!("mdvm {args:?} after SIG{signal}"));
         (
             status.code(),
             std::fs::read_to_string(&out_path).expect("stdout"),
@@ -344,17 +350,7 @@ mod cli {
             std::thread::sleep(Duration::from_millis(if cfg!(target_arch = "x86_64") { 300 } else { 3000 }));
             let kill = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
             assert!(kill.success());
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let status = loop {
-                if let Some(s) = child.try_wait().expect("wait") {
-                    break s;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("--tier {tier} {trace:?}: mdvm did not end after SIGTERM with stderr closed");
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            };
+            let status = wait_for_exit(&mut child, &format!("--tier {tier} {trace:?}, SIGTERM with stderr closed"));
             assert_eq!(status.code(), Some(143), "--tier {tier} {trace:?}");
             assert_eq!(std::fs::read_to_string(&out_path).expect("stdout"), "before\n", "--tier {tier} {trace:?}");
         }

@@ -214,6 +214,22 @@ done:   DEBUG_PRINT r0                  ; 15
         RETURN_R r1                     ; 19
 ";
 
+/// Runs `bytes` with every fuel budget from 1 to `total` in every mode and checks that each
+/// mode prints, fails and counts exactly as the interpreter does.
+fn every_budget_agrees_in_every_mode(bytes: &[u8], total: u64) {
+    for fuel in 1..=total {
+        let interp = run_bytes_mode(bytes, Mode::INTERP, Some(fuel), None);
+        for mode in &Mode::ALL[1..] {
+            let r = run_bytes_mode(bytes, *mode, Some(fuel), None);
+            assert_eq!(
+                (&r.stdout, r.status, &r.error, r.instructions),
+                (&interp.stdout, interp.status, &interp.error, interp.instructions),
+                "fuel {fuel} of {total}, {mode}"
+            );
+        }
+    }
+}
+
 #[test]
 fn fuel_runs_out_inside_fused_pairs_at_the_exact_instruction() {
     let bytes = assemble_bytes(FUSED_PAIRS);
@@ -224,17 +240,7 @@ fn fuel_runs_out_inside_fused_pairs_at_the_exact_instruction() {
     // The 7th instruction executed is the first MOVE_R (index 7), the second half of a pair.
     let at_move = run_bytes_mode(&bytes, Mode::INTERP, Some(7), None);
     assert!(at_move.error.as_deref().is_some_and(|e| e.contains("at instruction 7,")), "{:?}", at_move.error);
-    for fuel in 1..=total {
-        let interp = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
-        for mode in &Mode::ALL[1..] {
-            let r = run_bytes_mode(&bytes, *mode, Some(fuel), None);
-            assert_eq!(
-                (&r.stdout, r.status, &r.error, r.instructions),
-                (&interp.stdout, interp.status, &interp.error, interp.instructions),
-                "fuel {fuel} of {total}, {mode}"
-            );
-        }
-    }
+    every_budget_agrees_in_every_mode(&bytes, total);
 }
 
 /// Every other superinstruction of the loader: `MOVE_R` + `MOVE_R`, `MOVE_R` + `LOAD_CONST_R`,
@@ -278,24 +284,14 @@ fn fuel_runs_out_inside_move_and_jump_pairs_at_the_exact_instruction() {
     // sum of 0..12 plus 3 per outer iteration; the last string moved in each pair.
     assert_eq!(full.stdout, b"102\nt\nt\n");
     let total = full.instructions;
-    // The second halves: instructions 10, 12, 14, 16 and 21 are each the n+1-th executed on
-    // the first pass through the loop (the program starts at 0 with no jumps before them).
-    for (fuel, at) in [(10, 10), (12, 12), (14, 14), (16, 16)] {
-        let r = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
+    // The second halves 10, 12, 14 and 16: on the first pass no jump has been taken before
+    // them, so with fuel N the run stops at instruction N, inside its pair.
+    for at in [10, 12, 14, 16] {
+        let r = run_bytes_mode(&bytes, Mode::INTERP, Some(at), None);
         let want = format!("at instruction {at},");
-        assert!(r.error.as_deref().is_some_and(|e| e.contains(&want)), "fuel {fuel}: {:?}", r.error);
+        assert!(r.error.as_deref().is_some_and(|e| e.contains(&want)), "fuel {at}: {:?}", r.error);
     }
-    for fuel in 1..=total {
-        let interp = run_bytes_mode(&bytes, Mode::INTERP, Some(fuel), None);
-        for mode in &Mode::ALL[1..] {
-            let r = run_bytes_mode(&bytes, *mode, Some(fuel), None);
-            assert_eq!(
-                (&r.stdout, r.status, &r.error, r.instructions),
-                (&interp.stdout, interp.status, &interp.error, interp.instructions),
-                "fuel {fuel} of {total}, {mode}"
-            );
-        }
-    }
+    every_budget_agrees_in_every_mode(&bytes, total);
 }
 
 #[test]

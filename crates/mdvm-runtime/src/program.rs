@@ -686,16 +686,18 @@ impl Program {
         let mut i = code_start as usize;
         while i + 1 < self.code.len() {
             let (op, next) = (self.code[i], self.code[i + 1]);
-            if matches!(op, Op::LoadCall { .. } | Op::LoadCallNative { .. }) || targets.contains(&self.bc_index[i + 1]) {
-                // A fused name load covers its call already; a jump target starts a pair.
-                i += if matches!(op, Op::LoadCall { .. } | Op::LoadCallNative { .. }) { 2 } else { 1 };
-                continue;
-            }
-            if let Some(fused) = fuse_pair(op, next) {
-                self.code[i] = fused;
-                i += 2;
-            } else {
-                i += 1;
+            // A fused name load covers its call already; a jump target is no second half.
+            let fused = match op {
+                Op::LoadCall { .. } | Op::LoadCallNative { .. } => Some(op),
+                _ if targets.contains(&self.bc_index[i + 1]) => None,
+                _ => fuse_pair(op, next),
+            };
+            match fused {
+                Some(f) => {
+                    self.code[i] = f;
+                    i += 2;
+                }
+                None => i += 1,
             }
         }
         let code_end = self.code.len() as u32;
