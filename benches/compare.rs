@@ -32,7 +32,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mdvm::{Tier, Vm};
-use mdvm_benches::{calls_in_fib, count_iterations, read_corpus_text, resize_asm};
+use mdvm_benches::{calls_in_fib, count_iterations, machine, on_path, output_of, read_corpus_text, resize_asm};
 
 const START: &str = "<!-- bench-compare:start -->";
 const END: &str = "<!-- bench-compare:end -->";
@@ -336,20 +336,7 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("bench-compare: {}", msg.as_ref());
 }
 
-fn output_of(cmd: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(cmd).args(args).stdin(Stdio::null()).output().ok()?;
-    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    let s = s.lines().next().unwrap_or("").trim().to_string();
-    (out.status.success() && !s.is_empty()).then_some(s)
-}
 
-fn on_path(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
     log(format!("{what}: {cmd:?}"));
@@ -773,28 +760,6 @@ fn versions(peers: &[Peer]) -> Vec<String> {
     v
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let kernel = output_of("uname", &["-sr"]).unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| format!(", {:.0} GiB memory", kb / 1048576.0))
-        .unwrap_or_default();
-    format!("{model}, {cpus} logical CPUs{mem}, {kernel}")
-}
 
 fn revision() -> String {
     let dir = repo_dir();

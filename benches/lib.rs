@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use mdvm::{Tier, Vm};
 
@@ -815,4 +816,45 @@ mod tests {
         assert_eq!(count_calls(&p.bytes).unwrap(), calls_in_fib(27));
         check(&p, Tier::Interp).unwrap();
     }
+}
+
+/// The first line of `cmd args`' output (stdout, then stderr), when it ran successfully.
+pub fn output_of(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).stdin(Stdio::null()).output().ok()?;
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    let s = s.lines().next().unwrap_or("").trim().to_string();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
+/// True when `cmd` is on the `PATH`.
+pub fn on_path(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The machine, for a benchmark's header: CPU model, logical CPUs, memory and kernel.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = output_of("uname", &["-sr"]).unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| format!(", {:.0} GiB memory", kb / 1048576.0))
+        .unwrap_or_default();
+    format!("{model}, {cpus} logical CPUs{mem}, {kernel}")
 }

@@ -449,7 +449,8 @@ fn natives_lists_every_native_with_its_arity() {
         ("slice", "3"), ("reverse", "1"), ("sort", "1"), ("index_of", "2"), ("range", "2"),
         ("type_of", "1"), ("is_number", "1"), ("is_int", "1"), ("is_float", "1"), ("is_string", "1"),
         ("is_bool", "1"), ("is_array", "1"), ("is_dict", "1"), ("is_empty", "1"), ("read_line", "0"),
-        ("clock", "0"),
+        ("clock", "0"), ("spawn", "1+"), ("self", "0"), ("send", "2"), ("receive", "0"), ("try_receive", "0"),
+        ("wait", "1"), ("link", "1"), ("process_count", "0"),
     ];
     assert_eq!(rows.len(), expected.len(), "{text}");
     for (name, arity) in expected {

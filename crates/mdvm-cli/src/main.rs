@@ -68,9 +68,12 @@ struct RunArgs {
     /// Stop with an error after this many bytecode instructions.
     #[arg(long)]
     fuel: Option<u64>,
-    /// Maximum number of live frames, main's included.
+    /// Maximum number of live frames, main's included (per process).
     #[arg(long, default_value_t = mdvm::DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     max_depth: usize,
+    /// Instructions a process runs per slice while other processes are runnable.
+    #[arg(long, default_value_t = mdvm::DEFAULT_REDUCTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    reductions: u32,
     /// Print execution statistics to stderr.
     #[arg(long)]
     stats: bool,
@@ -284,6 +287,7 @@ fn build_vm(file: &PathBuf, o: &RunArgs, count: bool) -> Result<Vm, Failure> {
         .tier(tier)
         .fuel(o.fuel)
         .max_depth(o.max_depth)
+        .reductions(o.reductions)
         .count_instructions(o.stats || count)
         .jit_threshold(o.jit_threshold)
         .stress_deopt(o.stress_deopt)

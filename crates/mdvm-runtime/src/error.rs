@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Interrupted,
     /// The memory limit was reached ([`crate::memory`]).
     OutOfMemory,
+    /// Every process left is blocked ([`crate::process`]).
+    Deadlock,
 }
 
 impl ErrorKind {
@@ -53,7 +55,16 @@ impl ErrorKind {
             ErrorKind::Host => "host error",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::OutOfMemory => "out of memory",
+            ErrorKind::Deadlock => "deadlock",
         }
+    }
+}
+
+impl ErrorKind {
+    /// True for the kinds that end the whole run from any process ([`crate::process`]): the
+    /// run's budgets (fuel, memory, time and the interrupt) and a failed output.
+    pub fn ends_run(self) -> bool {
+        matches!(self, ErrorKind::FuelExhausted | ErrorKind::Interrupted | ErrorKind::OutOfMemory | ErrorKind::Output)
     }
 }
 

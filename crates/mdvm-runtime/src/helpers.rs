@@ -179,15 +179,16 @@ pub unsafe extern "C" fn mdvm_reserve(ctx: *mut NativeContext, need: u64) {
 
 /// Performs the `CALL_R` at bytecode index `pc` of `body` (window at `base`) with the
 /// interpreter's semantics: the callee comes from its register, the arguments and the
-/// destination are in their slots (the destination is written there). Returns 0, or 1 when
-/// the run must unwind (native code then returns [`crate::native::RET_UNWIND`]).
+/// destination are in their slots (the destination is written there). Returns a status:
+/// [`crate::native::CALL_DONE`], `CALL_UNWIND` (native code then returns
+/// [`crate::native::RET_UNWIND`]), `CALL_SUSPENDED` or `CALL_BLOCKED`.
 ///
 /// # Safety
 /// Called by native code only (see above).
 pub unsafe extern "C" fn mdvm_call_dynamic(ctx: *mut NativeContext, body: u32, pc: u32, base: u64) -> u32 {
     // SAFETY: helper contract.
     let m = unsafe { machine(ctx) };
-    (!m.call_dynamic(body, pc, base as usize)) as u32
+    m.call_dynamic(body, pc, base as usize)
 }
 
 /// Runs native `native` ([`crate::Program::natives`] index), the callee of the `CALL_R` at

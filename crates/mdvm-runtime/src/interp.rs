@@ -17,8 +17,8 @@ use crate::debug::{DebugState, DebugStop, Debugger, FrameView, Resume, StopReaso
 use crate::error::{ErrorKind, OpError, RuntimeError};
 use crate::feedback::Feedback;
 use crate::native::{
-    CompiledTier, DeoptReason, NativeContext, NativeEntry, NativeRet, OutPtr, TierPolicy, TierReport, RET_NONE,
-    RET_UNWIND,
+    CompiledTier, DeoptReason, NativeContext, NativeEntry, NativeRet, OutPtr, TierPolicy, TierReport, CALL_BLOCKED,
+    CALL_DONE, CALL_SUSPENDED, CALL_UNWIND, RET_BLOCK, RET_NONE, RET_SUSPEND, RET_UNWIND,
 };
 use crate::ops::{self, Cmp};
 use crate::interrupt::{safepoint, InterruptHandle, PollHook, Watchdog};
@@ -49,6 +49,9 @@ pub struct Limits {
     /// Heap bytes a run may have in use ([`crate::memory`]); `None` for no limit. Reaching it
     /// is an [`ErrorKind::OutOfMemory`] error.
     pub max_memory: Option<usize>,
+    /// Instructions per slice of a process while others are runnable ([`crate::process`];
+    /// default [`crate::process::DEFAULT_REDUCTIONS`]); at least 1.
+    pub reductions: u32,
 }
 
 impl Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             metered: true,
             timeout: None,
             max_memory: default_memory_limit(),
+            reductions: crate::process::DEFAULT_REDUCTIONS,
         }
     }
 }
@@ -78,9 +82,10 @@ fn default_memory_limit() -> Option<usize> {
     *LIMIT.get_or_init(crate::memory::default_limit)
 }
 
-/// A suspended caller.
+/// A suspended caller: its body, the internal index it goes on at, its window (`base`,
+/// `nregs`), the register the callee's result goes to, and its phi record.
 #[derive(Clone, Copy, Debug)]
-struct Frame {
+pub(crate) struct Frame {
     body: u32,
     ret_pc: u32,
     base: u32,
@@ -127,6 +132,19 @@ enum Exit {
     /// The debugger's test said stop before internal index `pc` (a [`crate::debug`] stop):
     /// call the debugger, then resume the current frame there as for `Safepoint`.
     Debug { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32, reason: StopReason },
+    /// The process suspends before internal index `pc` of the current frame (its slice ran
+    /// out, or a native there blocked): every frame of the process becomes a suspended one
+    /// ([`crate::process`]).
+    Suspend { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+}
+
+/// A process suspending: where its top frame goes on, and where on `frames` the compiled
+/// activations still on the native stack, side-exiting one by one, insert theirs (below the
+/// frames of the level that suspended, [`DeoptReason::Suspend`]).
+#[derive(Clone, Copy, Debug)]
+struct Suspension {
+    resume: crate::process::Resume,
+    insert_at: usize,
 }
 
 /// The state of one program run: value stack, frames, globals, feedback, budgets, and the
@@ -182,6 +200,11 @@ pub struct Machine {
     /// interpreter): the number of frames below it on `frames` and the frame depth of its
     /// bottom frame. Kept for the debugger's backtrace.
     levels: Vec<(usize, u64)>,
+    /// Set while a process suspends, from the level that suspended until the run's scheduler
+    /// takes it.
+    suspension: Option<Suspension>,
+    /// The process counters of the last run.
+    process_stats: crate::process::ProcessStats,
 }
 
 /// The machine's side of native calls.
@@ -194,6 +217,8 @@ struct NativeEnv {
     /// The arguments of the native call in progress (natives cannot call back into the
     /// machine, so one buffer serves every call); empty between calls.
     args: Vec<Value>,
+    /// The run's processes and their scheduler state ([`crate::process`]).
+    procs: crate::process::Processes,
 }
 #[inline(always)]
 fn window(stack: &mut [Value], base: usize) -> &mut [Value; WINDOW] {
@@ -375,6 +400,7 @@ impl Machine {
                 exit_at: 0,
                 exit_pred: 0,
                 pinned: std::ptr::null(),
+                reserve: 0,
             }),
             entries: vec![std::ptr::null(); n],
             compile_failed: vec![false; n],
@@ -388,7 +414,7 @@ impl Machine {
             pending: None,
             halted: false,
             out: None,
-            natives: NativeEnv { input: None, started: Instant::now(), args: Vec::new() },
+            natives: NativeEnv { input: None, started: Instant::now(), args: Vec::new(), procs: crate::process::Processes::new() },
             interrupts: InterruptHandle::new(),
             poll: None,
             poll_interval: None,
@@ -397,8 +423,15 @@ impl Machine {
             debug: None,
             pinned: vec![0; n],
             levels: Vec::new(),
+            suspension: None,
+            process_stats: crate::process::ProcessStats::default(),
             program,
         };
+        // Processes are scheduled by instruction counts, so a program that names `spawn`
+        // counts instructions ([`crate::process`]).
+        if m.program.uses_processes() {
+            m.limits.metered = true;
+        }
         m.native.entries = m.entries.as_ptr();
         m.native.pinned = m.pinned.as_ptr();
         m.native.call_counts = m.feedback.call_counts.as_mut_ptr();
@@ -556,6 +589,9 @@ impl Machine {
     /// Changes the budgets for later runs.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+        if self.program.uses_processes() {
+            self.limits.metered = true;
+        }
     }
 
     /// Turns recording of per-site type feedback and back-edge counts on or off (call counts
@@ -637,8 +673,15 @@ impl Machine {
         self.pending = None;
         self.halted = false;
         let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
-        self.native.fuel = fuel_start;
         self.native.depth = 1;
+        self.suspension = None;
+        let procs = &mut self.natives.procs;
+        *procs = crate::process::Processes::new();
+        procs.metered = self.limits.is_metered();
+        procs.enabled = self.program.uses_processes();
+        procs.reductions = self.limits.reductions.max(1) as u64;
+        procs.budget = crate::process::Budget::new(fuel_start);
+        procs.budget.unfold(&mut self.native, None);
         self.native.max_depth = self.limits.max_depth as u64;
         // SAFETY: only the lifetime is erased. `self.out` is cleared below before `run`
         // returns, and it is used only by code running inside this call.
@@ -647,36 +690,217 @@ impl Machine {
         let watchdog = Watchdog::start(&self.interrupts, self.limits.timeout, self.poll_interval);
         let memory_limit = self.limits.max_memory.map(|l| crate::memory::ActiveLimit::enter(l, self.interrupts.word()));
 
-        let body = self.program.entry_body;
+        // The scheduler ([`crate::process`]): main first, then whichever process is next.
+        let mut resume = crate::process::Resume::Enter { body: self.program.entry_body };
+        let result = loop {
+            let r = match resume {
+                crate::process::Resume::Enter { body } => self.enter_process(body),
+                crate::process::Resume::At { body, base, pc, rec_from, rec_to } => {
+                    self.drive(Start::Resume { body, base, pc, rec_from, rec_to }, 0)
+                }
+            };
+            match self.end_slice(r) {
+                Ok(next) => resume = next,
+                Err(result) => break result,
+            }
+        };
+        if self.limits.is_metered() {
+            self.executed = self.executed.wrapping_add(self.natives.procs.budget.used);
+        }
+        drop(watchdog);
+        // Drop whatever the run left in registers (on error or HALT frames are still live),
+        // and the other processes, before the limit's flag is cleared.
+        self.stack.clear();
+        self.frames.clear();
+        self.process_stats = self.natives.procs.stats;
+        self.natives.procs = crate::process::Processes::new();
+        drop(memory_limit);
+        self.interrupts.clear();
+        self.out = None;
+        result
+    }
+
+    /// Runs a process's first slice: `body` entered with a fresh window at 0 (its arguments
+    /// in place). `Some(result)` when it returned, `None` when it unwound or suspended.
+    fn enter_process(&mut self, body: u32) -> Option<Option<Value>> {
         self.feedback.call_counts[body as usize] += 1;
-        let entry = self.entry_for(body);
-        let r = match entry {
+        match self.entry_for(body) {
             Some(e) => {
                 self.native_entries += 1;
+                // Native code expects `Empty` in every slot it does not read first.
+                let b = &self.program.bodies[body as usize];
+                let live = b.entry_live;
+                for (i, slot) in self.stack[..b.nregs as usize].iter_mut().enumerate() {
+                    if !live.contains(i as u8) {
+                        slot.set(Value::Empty);
+                    }
+                }
                 let r = self.call_native(e, 0);
                 self.native_result(r)
             }
             None => self.drive(Start::Enter { body, base: 0 }, 0),
-        };
-        let result = match r {
-            Some(v) => Ok(v.unwrap_or(Value::Empty)),
-            None => match self.pending.take() {
-                Some(e) => Err(e),
-                None => Ok(Value::Empty), // HALT
-            },
-        };
-        if self.limits.is_metered() {
-            self.executed += fuel_start - self.native.fuel;
         }
-        drop(watchdog);
-        drop(memory_limit);
-        // Drop whatever the run left in registers (on error or HALT frames are still live)
-        // before the limit's flag is cleared.
-        self.stack.clear();
+    }
+
+    /// After a slice of the running process ended with `r` (as [`Machine::drive`] returns
+    /// it): saves or ends that process, then makes the next runnable one current and returns
+    /// where it goes on, or `Err` with the run's result when the run is over (main ended,
+    /// `HALT`, an error of main, a deadlock).
+    fn end_slice(&mut self, r: Option<Option<Value>>) -> Result<crate::process::Resume, Result<Value, RuntimeError>> {
+        use crate::process::{Outcome, State};
+        let pid = self.natives.procs.current;
+        self.natives.procs.budget.fold(&self.native);
+        if let Some(s) = self.suspension.take() {
+            let blocked = self.natives.procs.blocked.take();
+            self.save_process(pid, s.resume);
+            let procs = &mut self.natives.procs;
+            let p = procs.get(pid).expect("the running process is live");
+            match blocked {
+                Some(b) => p.state = State::Blocked(b),
+                None => {
+                    p.state = State::Runnable;
+                    procs.queue.push_back(pid);
+                }
+            }
+        } else {
+            self.natives.procs.blocked = None;
+            match r {
+                Some(v) if pid == 0 => return Err(Ok(v.unwrap_or(Value::Empty))),
+                Some(v) => {
+                    self.natives.procs.end(pid, Outcome::Returned(v.unwrap_or(Value::Empty)));
+                }
+                None => {
+                    let Some(e) = self.pending.take() else { return Err(Ok(Value::Empty)) }; // HALT
+                    if pid == 0 || e.kind.ends_run() {
+                        return Err(Err(e));
+                    }
+                    // Its frames are still live: drop them.
+                    self.frames.clear();
+                    for v in self.stack.iter_mut() {
+                        v.set(Value::Empty);
+                    }
+                    if let Some(e) = self.process_failed(pid, e) {
+                        return Err(Err(e));
+                    }
+                }
+            }
+        }
+        loop {
+            let procs = &mut self.natives.procs;
+            let Some(next) = procs.queue.pop_front() else {
+                // Nothing runnable, and main has not ended: every live process is blocked.
+                let list = procs.blocked_list();
+                let e = OpError::new(ErrorKind::Deadlock, format!("every process is blocked: {list}"));
+                return Err(Err(self.process_fault(0, e)));
+            };
+            if !procs.get(next).is_some_and(|p| p.state == State::Runnable) {
+                continue;
+            }
+            procs.stats.slices += 1;
+            if next != pid {
+                procs.stats.context_switches += 1;
+            }
+            procs.current = next;
+            let bounded = !procs.queue.is_empty() && procs.metered;
+            procs.bounded = bounded;
+            procs.bound_slice = false;
+            let n = procs.reductions;
+            procs.budget.unfold(&mut self.native, bounded.then_some(n));
+            return Ok(self.restore_process(next));
+        }
+    }
+
+    /// Moves the running process `pid`'s frames and registers into its record; it goes on
+    /// at `resume`.
+    fn save_process(&mut self, pid: u64, resume: crate::process::Resume) {
+        let (top_base, top_body) = match resume {
+            crate::process::Resume::At { body, base, .. } => (base as usize, body),
+            crate::process::Resume::Enter { body } => (0, body),
+        };
+        let extent = top_base + self.program.bodies[top_body as usize].nregs as usize;
+        let p = self.natives.procs.get(pid).expect("the running process is live");
+        p.resume = resume;
+        std::mem::swap(&mut p.frames, &mut self.frames);
         self.frames.clear();
-        self.interrupts.clear();
-        self.out = None;
-        result
+        p.slots.clear();
+        let extent = extent.min(self.stack.len());
+        p.slots.extend(self.stack[..extent].iter_mut().map(std::mem::take));
+        debug_assert!(self.stack.iter().all(|v| matches!(v, Value::Empty)), "slots above the top window are empty");
+    }
+
+    /// Makes process `pid` current: its frames and registers back on the machine. Returns
+    /// where it goes on.
+    fn restore_process(&mut self, pid: u64) -> crate::process::Resume {
+        let p = self.natives.procs.get(pid).expect("a runnable process is live");
+        p.state = crate::process::State::Running;
+        std::mem::swap(&mut p.frames, &mut self.frames);
+        let need = p.slots.len() + WINDOW;
+        let resume = p.resume;
+        let mut slots = std::mem::take(&mut p.slots);
+        if self.stack.len() < need {
+            grow(&mut self.stack, need);
+        }
+        for (slot, v) in self.stack.iter_mut().zip(slots.drain(..)) {
+            *slot = v;
+        }
+        // The emptied buffer goes back for the next suspension.
+        self.natives.procs.get(pid).expect("live").slots = slots;
+        self.native.depth = self.frames.len() as u64 + 1;
+        resume
+    }
+
+    /// Process `pid` (not main) ended with error `e`: its links fail too, with an error naming
+    /// it; without links it is reported on stderr. Returns main's error when main is linked.
+    fn process_failed(&mut self, pid: u64, e: RuntimeError) -> Option<RuntimeError> {
+        let e = Rc::new(e);
+        let links = self.natives.procs.end(pid, crate::process::Outcome::Failed(e.clone()));
+        let links: Vec<u64> = links.into_iter().filter(|&l| self.natives.procs.get(l).is_some()).collect();
+        if links.is_empty() {
+            if let Some(out) = self.out {
+                // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
+                // nothing else is writing to it now. Flushed so that the report follows what
+                // was printed before it.
+                let _ = unsafe { &mut *out }.flush();
+            }
+            let _ = writeln!(std::io::stderr(), "mdvm: process {pid} failed: {e}");
+            return None;
+        }
+        for l in links {
+            let le = OpError::new(
+                e.kind,
+                format!("linked process {pid} failed: {} (in function `{}` at instruction {})", e.message, e.function, e.index),
+            );
+            let err = self.process_fault(l, le);
+            if l == 0 {
+                return Some(err);
+            }
+            if self.natives.procs.get(l).is_some() {
+                if let Some(p) = self.natives.procs.get(l) {
+                    p.frames.clear();
+                    p.slots.clear();
+                    p.mailbox.clear();
+                }
+                if let Some(m) = self.process_failed(l, err) {
+                    return Some(m);
+                }
+            }
+        }
+        None
+    }
+
+    /// Error `e` raised where the suspended process `pid` goes on.
+    fn process_fault(&mut self, pid: u64, e: OpError) -> RuntimeError {
+        let (body, pc) = match self.natives.procs.get(pid).map(|p| p.resume) {
+            Some(crate::process::Resume::At { body, pc, .. }) => (body, pc),
+            Some(crate::process::Resume::Enter { body }) => (body, self.program.bodies[body as usize].code_start),
+            None => (self.program.entry_body, self.program.bodies[self.program.entry_body as usize].code_start),
+        };
+        fault(&self.program, body, pc, e)
+    }
+
+    /// The counters of the processes of the last run ([`crate::process`]).
+    pub fn process_stats(&self) -> crate::process::ProcessStats {
+        self.process_stats
     }
 
     /// The native entry for `body`, compiling it first when the policy says so.
@@ -739,11 +963,12 @@ impl Machine {
         unsafe { entry(ctx, base as u64) }
     }
 
-    /// Turns a native result into `Some(returned value)` or `None` for unwinding.
+    /// Turns a native result into `Some(returned value)` or `None` for unwinding (or
+    /// suspending, [`Machine::suspension`]).
     fn native_result(&mut self, r: NativeRet) -> Option<Option<Value>> {
         match r.tag {
             RET_NONE => Some(None),
-            RET_UNWIND => None,
+            RET_UNWIND | RET_SUSPEND => None,
             // SAFETY: native code returns a value it owns, in the layout of `Value`.
             _ => Some(Some(unsafe { Value::from_raw_parts(r.tag, r.payload) })),
         }
@@ -780,7 +1005,20 @@ impl Machine {
                 Exit::Unwind => return None,
                 Exit::Native { entry, base } => {
                     let r = self.call_native(entry, base);
+                    if r.tag == RET_SUSPEND {
+                        // The compiled activations above this level's frames are frames now;
+                        // those of the levels below go under this level's.
+                        if let Some(s) = self.suspension.as_mut() {
+                            s.insert_at = stop;
+                        }
+                        return None;
+                    }
                     start = Start::FrameReturned(self.native_result(r)?);
+                }
+                Exit::Suspend { body, base, pc, rec_from, rec_to } => {
+                    let resume = crate::process::Resume::At { body, base, pc, rec_from, rec_to };
+                    self.suspension = Some(Suspension { resume, insert_at: stop });
+                    return None;
                 }
                 Exit::Safepoint { body, base, pc, rec_from, rec_to } => {
                     if !self.serve_safepoint(body, pc) {
@@ -846,11 +1084,12 @@ impl Machine {
             }
             None => self.drive(Start::Enter { body, base: base as u32 }, stop),
         };
-        Self::to_native(r)
+        self.to_native(r)
     }
 
-    fn to_native(r: Option<Option<Value>>) -> NativeRet {
+    fn to_native(&self, r: Option<Option<Value>>) -> NativeRet {
         match r {
+            None if self.suspension.is_some() => NativeRet { tag: RET_SUSPEND, payload: 0 },
             None => NativeRet { tag: RET_UNWIND, payload: 0 },
             Some(None) => NativeRet { tag: RET_NONE, payload: 0 },
             Some(Some(v)) => {
@@ -864,6 +1103,9 @@ impl Machine {
     /// index `pc`.
     pub(crate) fn resume_after_deopt(&mut self, body: u32, pc: u32, base: usize, pred: u32, reason: u32) -> NativeRet {
         let reason = DeoptReason::from_u32(reason).unwrap_or(DeoptReason::Fault);
+        if reason == DeoptReason::Suspend {
+            return self.suspend_compiled_frame(body, pc, base);
+        }
         // A safepoint of compiled code: serve the request before the interpreter goes on.
         if reason == DeoptReason::Interrupt && !self.safepoint_at(body, pc) {
             return NativeRet { tag: RET_UNWIND, payload: 0 };
@@ -901,7 +1143,34 @@ impl Machine {
             (self.program.internal_pc(body, pred), ipc)
         };
         let stop = self.frames.len();
-        Self::to_native(self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from, rec_to }, stop))
+        {
+            let r = self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from, rec_to }, stop);
+            self.to_native(r)
+        }
+    }
+
+    /// A [`DeoptReason::Suspend`] exit of compiled code: a callee of the call before bytecode
+    /// index `pc` of `body` (window at `base`) suspended its process, so this activation becomes
+    /// the interpreter frame that goes on at `pc` with the callee's result, inserted below the
+    /// frames of the callee's level. Returns `RET_SUSPEND` for the caller to pass on.
+    fn suspend_compiled_frame(&mut self, body: u32, pc: u32, base: usize) -> NativeRet {
+        self.deopts[DeoptReason::Suspend as usize] += 1;
+        let ret = self.program.internal_pc(body, pc);
+        let call = ret.wrapping_sub(1) as usize;
+        let dst = match self.program.code.get(call).map(|_| self.program.plain_op(call)) {
+            Some(Op::CallR { args: site, .. } | Op::CallNative { site }) => Some(self.program.call_sites[site as usize].dst),
+            _ => None,
+        };
+        let (Some(dst), Some(s)) = (dst, self.suspension) else {
+            let e = OpError::new(ErrorKind::Value, "internal: a suspension exit not after a call".to_string());
+            self.pending.get_or_insert_with(|| fault(&self.program, body, ret, e));
+            self.suspension = None;
+            return NativeRet { tag: RET_UNWIND, payload: 0 };
+        };
+        let nregs = self.program.bodies[body as usize].nregs;
+        let f = Frame { body, ret_pc: ret, base: base as u32, nregs, dst, rec_from: NO_JUMP, rec_to: NO_JUMP };
+        self.frames.insert(s.insert_at.min(self.frames.len()), f);
+        NativeRet { tag: RET_SUSPEND, payload: 0 }
     }
 
     /// `mdvm_reserve`: makes the stack hold at least `need` slots.
@@ -915,15 +1184,17 @@ impl Machine {
 
     /// `mdvm_call_dynamic`: performs the `CALL_R` at bytecode index `pc` of `body`, whose
     /// window is at `base`, with the interpreter's semantics (callee from its register,
-    /// arguments and destination in their slots). Returns false when the run must unwind.
-    pub(crate) fn call_dynamic(&mut self, body: u32, pc: u32, base: usize) -> bool {
+    /// arguments and destination in their slots). Returns [`CALL_DONE`], [`CALL_UNWIND`] when
+    /// the run must unwind, [`CALL_SUSPENDED`] when the callee suspended its process, or
+    /// [`CALL_BLOCKED`] when the callee is a native that would block (it did nothing).
+    pub(crate) fn call_dynamic(&mut self, body: u32, pc: u32, base: usize) -> u32 {
         let ipc = self.program.internal_pc(body, pc);
         let caller_nregs = self.program.bodies[body as usize].nregs as usize;
         let (Op::CallR { args: site, .. } | Op::CallNative { site }) = self.program.plain_op(ipc as usize) else {
             self.pending.get_or_insert_with(|| {
                 fault(&self.program, body, ipc, OpError::type_error("call_dynamic on a non-call"))
             });
-            return false;
+            return CALL_UNWIND;
         };
         let program = self.program.clone();
         let cs = &program.call_sites[site as usize];
@@ -941,13 +1212,16 @@ impl Machine {
         let callee = match callee {
             Ok(Callee::Body(c)) => c,
             Ok(Callee::Native(n)) => {
-                let Some(v) = self.run_native(&program, (body, ipc), cs, n, base) else { return false };
+                let Some(v) = self.run_native(&program, (body, ipc), cs, n, base) else { return CALL_UNWIND };
+                if self.natives.procs.blocked.take().is_some() {
+                    return CALL_BLOCKED;
+                }
                 self.stack[base + cs.dst as usize].set(v);
-                return true;
+                return CALL_DONE;
             }
             Err(e) => {
                 self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
-                return false;
+                return CALL_UNWIND;
             }
         };
         if self.native.depth >= self.native.max_depth {
@@ -956,7 +1230,7 @@ impl Machine {
                 format!("call depth limit of {} frames reached", self.limits.max_depth),
             );
             self.pending.get_or_insert_with(|| fault(&program, body, ipc, e));
-            return false;
+            return CALL_UNWIND;
         }
         let new_base = base + caller_nregs;
         self.reserve(new_base + WINDOW);
@@ -970,15 +1244,18 @@ impl Machine {
         self.native.depth -= 1;
         self.native.stack = self.stack.as_mut_ptr();
         self.native.stack_len = self.stack.len() as u64;
+        if r.tag == RET_SUSPEND {
+            return CALL_SUSPENDED;
+        }
         match self.native_result(r) {
-            None => false,
-            Some(None) => true,
+            None => CALL_UNWIND,
+            Some(None) => CALL_DONE,
             Some(Some(v)) => {
                 if self.feedback.profiling {
                     self.feedback.site_types[ipc as usize].out |= 1 << (v.tag() as u16);
                 }
                 self.stack[base + cs.dst as usize].set(v);
-                true
+                CALL_DONE
             }
         }
     }
@@ -1001,7 +1278,10 @@ impl Machine {
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         };
         let v = self.run_native(&program, (body, ipc), &program.call_sites[site as usize], native, base);
-        Self::to_native(v.map(Some))
+        if v.is_some() && self.natives.procs.blocked.take().is_some() {
+            return NativeRet { tag: RET_BLOCK, payload: 0 };
+        }
+        self.to_native(v.map(Some))
     }
 
     /// Runs native `n` for call site `cs`, at internal index `ipc` of `body`, on the window at
@@ -1010,10 +1290,15 @@ impl Machine {
         let out = self.out.expect("natives run inside Machine::run");
         let site_types = if self.feedback.profiling { Some(&mut self.feedback.site_types[ipc as usize]) } else { None };
         let regs = window(&mut self.stack, base);
-        // A call ends its fuel segment, so the context's fuel is exact here ([`crate::work`]).
-        let meter = crate::work::begin(self.native.fuel);
+        // A call ends its fuel segment, so the context's fuel is exact here ([`crate::work`]),
+        // and a bounded slice's reserve may cover the work ([`crate::process`]).
+        let meter = crate::work::begin(self.native.fuel.saturating_add(self.native.reserve));
         let r = invoke_native(program, n, cs, regs, out, &mut self.natives, site_types);
-        self.native.fuel -= meter.end();
+        let units = meter.end();
+        crate::process::spend(&mut self.native.fuel, &mut self.native.reserve, units);
+        if self.natives.procs.bound_slice {
+            self.natives.procs.rebound(&mut self.native);
+        }
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -1208,9 +1493,11 @@ impl Machine {
         macro_rules! charged {
             ($e:expr) => {{
                 if METERED {
-                    let meter = crate::work::begin(fuel);
+                    // A bounded slice's work may take the rest from the run's reserve
+                    // ([`crate::process`]).
+                    let meter = crate::work::begin(fuel.saturating_add(native.reserve));
                     let r = $e;
-                    fuel -= meter.end();
+                    crate::process::spend(&mut fuel, &mut native.reserve, meter.end());
                     r
                 } else {
                     $e
@@ -1490,6 +1777,19 @@ impl Machine {
                 let cs: &CallSite = $cs;
                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
                 let v = tryop!(charged!(invoke_native(program, $n, cs, regs, out, natives, site_types)));
+                if natives.procs.blocked.is_some() {
+                    // It did nothing: the call runs again, counted then, when the process
+                    // is woken ([`crate::process`]).
+                    if METERED {
+                        fuel += 1;
+                    }
+                    leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+                }
+                if natives.procs.bound_slice {
+                    native.fuel = fuel;
+                    natives.procs.rebound(native);
+                    fuel = native.fuel;
+                }
                 r!(cs.dst).set(v);
             }};
         }
@@ -1568,6 +1868,10 @@ impl Machine {
             }
             if METERED {
                 if fuel == 0 && !matches!(op, Op::FallOffEnd) {
+                    if native.reserve > 0 {
+                        // A process's slice ran out, not the run's fuel.
+                        leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+                    }
                     bail!(OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions")));
                 }
                 fuel = fuel.wrapping_sub(1);
@@ -1965,8 +2269,15 @@ fn invoke_native(
     // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and nothing
     // else is writing to it during this call.
     let out = unsafe { &mut *out };
-    let mut call = NativeCall { args: &mut args, out, input, started: env.started };
+    let process = Some(crate::process::ProcessCall { procs: &mut env.procs, program });
+    let mut call = NativeCall { args: &mut args, out, input, started: env.started, process };
     let r = program.natives.call(native, &mut call);
+    if env.procs.blocked.is_some() {
+        // A blocked call did nothing: the destination it gave up goes back.
+        if let Some(i) = cs.args.iter().position(|&a| a == cs.dst) {
+            regs[cs.dst as usize].set(args[i].clone());
+        }
+    }
     args.clear();
     env.args = args;
     let v = r?;

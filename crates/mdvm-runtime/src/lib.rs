@@ -33,6 +33,7 @@ pub mod memory;
 pub mod native;
 pub mod natives;
 pub mod ops;
+pub mod process;
 pub mod program;
 pub mod value;
 pub mod work;

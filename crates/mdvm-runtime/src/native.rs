@@ -57,7 +57,7 @@ pub type NativeEntry = unsafe extern "C" fn(*mut NativeContext, u64) -> NativeRe
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NativeRet {
-    /// A value tag (0..=8), [`RET_NONE`] or [`RET_UNWIND`].
+    /// A value tag (0..=8), [`RET_NONE`], [`RET_UNWIND`], [`RET_SUSPEND`] or [`RET_BLOCK`].
     pub tag: u64,
     /// The payload for a value tag (the bits of the value's 8-byte payload).
     pub payload: u64,
@@ -67,6 +67,27 @@ pub struct NativeRet {
 pub const RET_NONE: u64 = 9;
 /// [`NativeRet::tag`]: the run is ending (error recorded or `HALT`); unwind at once.
 pub const RET_UNWIND: u64 = 10;
+/// [`NativeRet::tag`]: the running process is suspending ([`crate::process`]): the callee's
+/// activations are already interpreter frames on the machine's frame stack; a compiled caller
+/// side-exits with [`DeoptReason::Suspend`] after the call, which adds its own frame below
+/// them, and returns this tag again.
+pub const RET_SUSPEND: u64 = 11;
+/// [`NativeRet::tag`] from `mdvm_call_native`: the native would block (`receive` with an
+/// empty mailbox, `wait` for a running process) and did nothing; compiled code side-exits
+/// before the call ([`DeoptReason::Blocked`]) so that the interpreter suspends the process
+/// there.
+pub const RET_BLOCK: u64 = 12;
+
+/// `mdvm_call_dynamic`'s status: the call is done, its result in the destination's slot.
+pub const CALL_DONE: u32 = 0;
+/// `mdvm_call_dynamic`'s status: the run is ending; return [`RET_UNWIND`].
+pub const CALL_UNWIND: u32 = 1;
+/// `mdvm_call_dynamic`'s status: the callee suspended its process; side-exit after the call
+/// with [`DeoptReason::Suspend`].
+pub const CALL_SUSPENDED: u32 = 2;
+/// `mdvm_call_dynamic`'s status: the callee is a native that would block and did nothing;
+/// side-exit before the call with [`DeoptReason::Blocked`].
+pub const CALL_BLOCKED: u32 = 3;
 
 /// State shared by the interpreter, native code and helpers. `#[repr(C)]`: native code reads
 /// the fields at the `OFF_*` offsets.
@@ -108,6 +129,11 @@ pub struct NativeContext {
     /// ([`CompiledTier::enable_debug_checks`]) side-exits after every call returning into a
     /// pinned body's compiled activation, so that the interpreter runs the rest of it.
     pub pinned: *const u8,
+    /// Fuel of the run that is not in [`NativeContext::fuel`] while a process runs a bounded
+    /// slice ([`crate::process`]): `fuel` counts the slice, and this the rest of the budget
+    /// (`u64::MAX`: no budget). When `fuel` runs out with a reserve left, the slice ends
+    /// instead of the run. Native code never reads it.
+    pub reserve: u64,
 }
 
 /// [`NativeContext::exit_at`] for a side exit to bytecode index `pc` for `reason`: `pc` in
@@ -274,11 +300,17 @@ pub enum DeoptReason {
     /// A call returned into a compiled activation of a body a debugger has since pinned to
     /// the interpreter ([`NativeContext::pinned`]): the interpreter runs the rest of it.
     Debugger = 17,
+    /// A callee suspended its process ([`RET_SUSPEND`]): the caller's activation becomes an
+    /// interpreter frame that resumes after the call.
+    Suspend = 18,
+    /// A native would block ([`RET_BLOCK`]): the interpreter executes the call again and
+    /// suspends the process there.
+    Blocked = 19,
 }
 
 impl DeoptReason {
     /// Every reason, in order.
-    pub const ALL: [DeoptReason; 18] = [
+    pub const ALL: [DeoptReason; 20] = [
         DeoptReason::NotInt,
         DeoptReason::NotFloat,
         DeoptReason::NotBool,
@@ -297,6 +329,8 @@ impl DeoptReason {
         DeoptReason::Interrupt,
         DeoptReason::SharedArray,
         DeoptReason::Debugger,
+        DeoptReason::Suspend,
+        DeoptReason::Blocked,
     ];
 
     /// The reason for code `c`, if valid.
@@ -325,6 +359,8 @@ impl DeoptReason {
             DeoptReason::Interrupt => "interrupt request",
             DeoptReason::SharedArray => "guard: array held alone",
             DeoptReason::Debugger => "debugger: function pinned to the interpreter",
+            DeoptReason::Suspend => "process suspended in a callee",
+            DeoptReason::Blocked => "process blocked in a native",
         }
     }
 

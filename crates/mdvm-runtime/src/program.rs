@@ -727,6 +727,14 @@ impl Program {
             .unwrap_or(0) as u32
     }
 
+    /// True when a string constant names `spawn`, the native that starts a process: such a
+    /// program is scheduled by instruction counts ([`crate::process`]), so its runs count
+    /// instructions (a name built at run time is not seen, and its processes then switch
+    /// only when they block or end).
+    pub fn uses_processes(&self) -> bool {
+        self.constants.iter().any(|c| matches!(c, Value::Str(s) if s.as_str() == "spawn"))
+    }
+
     /// What callee name `name` resolves to: a function of the module, else a native.
     pub fn resolve_name(&self, name: &str) -> Option<Callee> {
         resolve(&self.by_name, &self.natives, name)

@@ -34,6 +34,7 @@ pub use mdvm_runtime::memory::{
     CountingAllocator, DECODE_BYTES_PER_INSTRUCTION, PREPARE_BYTES_PER_BLOCK, PREPARE_BYTES_PER_INSTRUCTION,
 };
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
+pub use mdvm_runtime::process::DEFAULT_REDUCTIONS;
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::Machine;
 pub use mdvm_runtime::Program;
@@ -203,9 +204,19 @@ impl VmBuilder {
         self
     }
 
-    /// Sets the maximum number of live frames, main's included (default 10,000).
+    /// Sets the maximum number of live frames, main's included (default 10,000); with
+    /// processes, each process has this many ([`mdvm_runtime::process`]).
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.limits.max_depth = depth;
+        self
+    }
+
+    /// Sets the length of a process's slice in instructions while other processes are
+    /// runnable (default 2,000, [`mdvm_runtime::process::DEFAULT_REDUCTIONS`]; 0 counts as
+    /// 1). Scheduling depends only on these counts, so a program's output is the same in
+    /// every tier.
+    pub fn reductions(mut self, n: u32) -> Self {
+        self.limits.reductions = n.max(1);
         self
     }
 
@@ -276,7 +287,7 @@ impl VmBuilder {
         let mut jit_target = None;
         if self.tier != Tier::Interp {
             let options = mdvm_jit::JitOptions {
-                metered: self.limits.is_metered(),
+                metered: machine.limits().is_metered(),
                 stress_deopt: self.stress_deopt,
                 write_through: self.write_through,
                 ..Default::default()
@@ -336,7 +347,12 @@ pub struct Stats {
     /// The target triple the compiled tier emits machine code for (e.g.
     /// `aarch64-unknown-linux-gnu`), when it is attached.
     pub jit_target: Option<String>,
+    /// The processes of the last run ([`mdvm_runtime::process`]).
+    pub processes: ProcessStats,
 }
+
+/// Counters of a run's processes.
+pub use mdvm_runtime::process::ProcessStats;
 
 /// Counters of the compiled tier.
 pub type JitStats = mdvm_runtime::native::TierReport;
@@ -349,6 +365,11 @@ impl fmt::Display for Stats {
         for (name, n) in &self.calls {
             writeln!(f, "  {name}: {n}")?;
         }
+        let p = &self.processes;
+        writeln!(f, "processes spawned: {}", p.spawned)?;
+        writeln!(f, "messages sent: {}", p.messages)?;
+        writeln!(f, "slices: {}", p.slices)?;
+        writeln!(f, "context switches: {}", p.context_switches)?;
         if let Some(target) = &self.jit_target {
             writeln!(f, "JIT target: {target}")?;
         }
@@ -455,6 +476,7 @@ impl Vm {
             calls,
             jit,
             jit_target: self.jit_target.clone(),
+            processes: self.machine.process_stats(),
         }
     }
 

@@ -8,7 +8,10 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Block, BlockArg, FuncRef, Inst, InstBuilder, MemFlagsData as MemFlags, Value as ClifValue};
 use mdvm_runtime::helpers::Helper;
-use mdvm_runtime::native::{self as rt, DeoptReason, CALL_COUNT_STRIDE, ENTRY_STRIDE, NO_PRED, RET_NONE, RET_UNWIND};
+use mdvm_runtime::native::{
+    self as rt, DeoptReason, CALL_BLOCKED, CALL_COUNT_STRIDE, CALL_SUSPENDED, CALL_UNWIND, ENTRY_STRIDE, NO_PRED, RET_NONE,
+    RET_SUSPEND, RET_UNWIND,
+};
 use mdvm_runtime::value::Tag;
 
 use crate::entries::{entry_signature, typed_signature};
@@ -56,7 +59,16 @@ impl Emitter<'_, '_, '_> {
             self.store_depth(depth);
             let call = self.call_helper(Helper::CallDynamic, &[ctx, body, pcv, base]);
             let status = self.b.inst_results(call)[0];
-            self.unwind_if(status, None);
+            if self.req.program.uses_processes() {
+                let suspended = self.b.ins().icmp_imm_s(IntCC::Equal, status, CALL_SUSPENDED as i64);
+                let snap = self.suspend_snapshot(at.pc, at.before);
+                self.side_exit_if(suspended, snap);
+                let blocked = self.b.ins().icmp_imm_s(IntCC::Equal, status, CALL_BLOCKED as i64);
+                let snap = self.snapshot_at(at, DeoptReason::Blocked);
+                self.side_exit_if(blocked, snap);
+            }
+            let unwinding = self.b.ins().icmp_imm_s(IntCC::Equal, status, CALL_UNWIND as i64);
+            self.unwind_if(unwinding, None);
             return;
         };
         let cb = &self.req.program.bodies[callee as usize];
@@ -137,7 +149,20 @@ impl Emitter<'_, '_, '_> {
         self.resume_at(joined);
         let tag = self.b.block_params(joined)[0];
         let payload = self.b.block_params(joined)[1];
+        if self.req.program.uses_processes() {
+            let suspended = self.b.ins().icmp_imm_s(IntCC::Equal, tag, RET_SUSPEND as i64);
+            let snap = self.suspend_snapshot(at.pc, ops);
+            self.side_exit_if(suspended, snap);
+        }
         self.finish_call(at, dst, expect, (tag, payload), ops);
+    }
+
+    /// The side exit after the call at `pc` (state `st` before its result) when the callee
+    /// suspended its process ([`RET_SUSPEND`]): this activation becomes an interpreter frame
+    /// that goes on after the call when the callee's frames return. Like the debugger's exit,
+    /// it comes before the fuel of the instructions after the call is charged.
+    fn suspend_snapshot(&self, pc: u32, st: &State) -> crate::lower::exits::Snapshot {
+        self.snapshot(pc + 1, NO_PRED, DeoptReason::Suspend, st, self.s.live_after(pc))
     }
 
     /// Calls `callee` through its entry-table slot (`entry`, loaded): its generic entry when

@@ -28,10 +28,14 @@ impl Emitter<'_, '_, '_> {
     /// Fuel already charged for instructions from `pc` to the end of its segment (which the
     /// interpreter charges again when it executes them after a side exit at `pc` for
     /// `reason`): none before anything is charged, for a fuel exit (it charged nothing) and
-    /// for a call's result guard (it resumes after the call, in a new segment).
+    /// for the exits right after a call returned (a result guard, a debugger's pin, a
+    /// suspension): they resume after the call, in a segment not charged yet.
     pub fn charged_ahead(&self, pc: u32, reason: DeoptReason) -> u32 {
         let outside = pc < self.s.cfg.start || pc >= self.s.cfg.end;
-        if self.uncharged_exits || matches!(reason, DeoptReason::Fuel | DeoptReason::Interrupt | DeoptReason::ResultType) || outside {
+        if self.uncharged_exits || matches!(
+            reason,
+            DeoptReason::Fuel | DeoptReason::Interrupt | DeoptReason::ResultType | DeoptReason::Debugger | DeoptReason::Suspend
+        ) || outside {
             return 0;
         }
         // Lowering asks for the pcs of a segment in order: remember the last segment found, so

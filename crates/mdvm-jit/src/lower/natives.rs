@@ -10,7 +10,7 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClifValue};
 use mdvm_runtime::helpers::Helper;
-use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot};
+use mdvm_runtime::native::{stress_id, DeoptReason, GuardSlot, RET_BLOCK};
 use mdvm_runtime::value::{str_layout, Tag};
 
 use crate::lower::frame::flags;
@@ -36,6 +36,13 @@ impl Emitter<'_, '_, '_> {
         let n = self.b.ins().iconst(types::I32, native as i64);
         let call = self.call_helper(Helper::CallNative, &[ctx, body, pcv, base, n]);
         let r = self.b.inst_results(call).to_vec();
+        if self.req.program.natives.get(native).builtin.is_some_and(|b| b.may_block()) {
+            // It would block and did nothing: the interpreter runs the call again and
+            // suspends the process there ([`mdvm_runtime::process`]).
+            let blocked = self.b.ins().icmp_imm_s(IntCC::Equal, r[0], RET_BLOCK as i64);
+            let snap = self.snapshot_at(at, DeoptReason::Blocked);
+            self.side_exit_if(blocked, snap);
+        }
         self.finish_call(at, dst, expect, (r[0], r[1]), ops);
     }
 

@@ -78,6 +78,8 @@ pub struct NativeCall<'a> {
     pub input: &'a mut dyn BufRead,
     /// When the machine was created (`clock`).
     pub started: Instant,
+    /// The run's processes, for the process natives (`None` outside a machine's run).
+    pub(crate) process: Option<crate::process::ProcessCall<'a>>,
 }
 
 /// The function behind a native: takes the call, returns the result or an error (whose

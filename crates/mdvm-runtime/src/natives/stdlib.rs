@@ -99,6 +99,23 @@ builtins! {
     IsEmpty "is_empty" Exact(1), is_empty, "whether the value is empty";
     ReadLine "read_line" Exact(0), read_line, "the next line of standard input without its line ending; empty at the end (flushes the output first)";
     Clock "clock" Exact(0), clock, "seconds since the program started, a float";
+    Spawn "spawn" AtLeast(1), spawn, "starts function f (a name or function value) with these arguments in a new process; returns its pid";
+    SelfPid "self" Exact(0), self_pid, "the calling process's pid (main is 0)";
+    Send "send" Exact(2), send, "appends v to the mailbox of process pid (nothing if it has ended); returns empty";
+    Receive "receive" Exact(0), receive, "the oldest message in the caller's mailbox; blocks while it is empty";
+    TryReceive "try_receive" Exact(0), try_receive, "the oldest message in the caller's mailbox, or empty at once when there is none";
+    Wait "wait" Exact(1), wait, "blocks until process pid ends and returns its result; its error fails the caller";
+    Link "link" Exact(1), link, "links the caller and process pid: when one ends with an error, the other fails too";
+    ProcessCount "process_count" Exact(0), process_count, "the number of processes running, runnable or blocked";
+}
+
+impl Builtin {
+    /// True for the natives that may block the calling process ([`crate::process`]):
+    /// `receive` and `wait`. A blocked call does nothing and runs again when the process is
+    /// woken.
+    pub fn may_block(self) -> bool {
+        matches!(self, Builtin::Receive | Builtin::Wait)
+    }
 }
 
 impl Builtin {
@@ -640,6 +657,49 @@ fn clock(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
     Ok(Value::Float(c.started.elapsed().as_secs_f64()))
 }
 
+// Processes ([`crate::process`]): the machine's scheduler state, through `NativeCall::process`.
+
+/// The scheduler of the run, or an error when the native runs outside a machine.
+fn processes<'c, 'a>(c: &'c mut NativeCall<'a>) -> Result<&'c mut crate::process::ProcessCall<'a>, OpError> {
+    c.process.as_mut().ok_or_else(|| OpError::new(ErrorKind::Value, "processes run only inside a machine's run"))
+}
+
+fn spawn(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    let p = c.process.as_mut().ok_or_else(|| OpError::new(ErrorKind::Value, "processes run only inside a machine's run"))?;
+    p.procs.spawn(p.program, c.args)
+}
+
+fn self_pid(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    Ok(Value::Int(processes(c)?.procs.current as i64))
+}
+
+fn send(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    let p = c.process.as_mut().ok_or_else(|| OpError::new(ErrorKind::Value, "processes run only inside a machine's run"))?;
+    p.procs.send(c.args)
+}
+
+fn receive(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    processes(c)?.procs.receive(true)
+}
+
+fn try_receive(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    processes(c)?.procs.receive(false)
+}
+
+fn wait(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    let p = c.process.as_mut().ok_or_else(|| OpError::new(ErrorKind::Value, "processes run only inside a machine's run"))?;
+    p.procs.wait(c.args)
+}
+
+fn link(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    let p = c.process.as_mut().ok_or_else(|| OpError::new(ErrorKind::Value, "processes run only inside a machine's run"))?;
+    p.procs.link(c.args)
+}
+
+fn process_count(c: &mut NativeCall<'_>) -> Result<Value, OpError> {
+    Ok(Value::Int(processes(c)?.procs.live as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,7 +710,7 @@ mod tests {
         let mut args = args;
         let mut out = Vec::new();
         let mut input: &[u8] = b"one\r\ntwo";
-        let mut c = NativeCall { args: &mut args, out: &mut out, input: &mut input, started: std::time::Instant::now() };
+        let mut c = NativeCall { args: &mut args, out: &mut out, input: &mut input, started: std::time::Instant::now(), process: None };
         n.call(n.lookup(name).expect("a builtin"), &mut c)
     }
 
@@ -729,7 +789,7 @@ mod tests {
         let mut lines = Vec::new();
         for _ in 0..4 {
             let mut args = [];
-            let mut c = NativeCall { args: &mut args, out: &mut out, input: &mut input, started: std::time::Instant::now() };
+            let mut c = NativeCall { args: &mut args, out: &mut out, input: &mut input, started: std::time::Instant::now(), process: None };
             lines.push(n.call(i, &mut c).unwrap().display_string());
         }
         assert_eq!(lines, ["one", "t\u{fffd}o", "three", "empty"]);
