@@ -82,10 +82,11 @@ fn run_mdvm(bytes: &[u8], tier: Tier, output: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
-/// One BEAM run: the seconds of the work it reports, after checking the output.
-fn run_beam(args: &[&str], output: &str) -> Result<f64, String> {
+/// One BEAM run of program `name` with `args`: the seconds of the work it reports, after checking the output.
+fn run_beam(name: &str, args: &[&str], output: &str) -> Result<f64, String> {
     let out = Command::new("escript")
         .arg(peers_dir().join("processes.erl"))
+        .arg(name)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -171,7 +172,7 @@ fn run() -> Result<(), String> {
         for i in 0..runs {
             interp.push(run_mdvm(&bytes, Tier::Interp, p.output)?);
             auto.push(run_mdvm(&bytes, Tier::Auto, p.output)?);
-            beam.push(run_beam(p.beam_args, p.output)?);
+            beam.push(run_beam(p.name, p.beam_args, p.output)?);
             eprintln!("bench-processes: {} run {}/{runs}", p.name, i + 1);
         }
         let (i, a, b) = (median(interp), median(auto), median(beam));

@@ -1106,6 +1106,9 @@ impl Machine {
         if reason == DeoptReason::Suspend {
             return self.suspend_compiled_frame(body, pc, base);
         }
+        if reason == DeoptReason::Blocked {
+            return self.suspend_blocked(body, pc, base);
+        }
         // A safepoint of compiled code: serve the request before the interpreter goes on.
         if reason == DeoptReason::Interrupt && !self.safepoint_at(body, pc) {
             return NativeRet { tag: RET_UNWIND, payload: 0 };
@@ -1173,6 +1176,29 @@ impl Machine {
         NativeRet { tag: RET_SUSPEND, payload: 0 }
     }
 
+    /// A [`DeoptReason::Blocked`] exit of compiled code: the native called at bytecode index
+    /// `pc` of `body` (window at `base`) would block and did nothing ([`Processes::blocked`]
+    /// says on what), so the process suspends there, this activation its top frame; the call
+    /// runs again when the process is next scheduled.
+    ///
+    /// The loops of `body` lose their back-edge counts: a loop that blocks on every
+    /// iteration (a `receive` loop) would otherwise enter its compiled code by OSR after every
+    /// message only to leave it at the next call; now it enters after another threshold of
+    /// iterations without blocking.
+    ///
+    /// [`Processes::blocked`]: crate::process::Processes
+    fn suspend_blocked(&mut self, body: u32, pc: u32, base: usize) -> NativeRet {
+        self.deopts[DeoptReason::Blocked as usize] += 1;
+        let b = &self.program.bodies[body as usize];
+        for n in &mut self.feedback.backedges[b.code_start as usize..=b.code_end as usize] {
+            *n = 0;
+        }
+        let ipc = self.program.internal_pc(body, pc);
+        let resume = crate::process::Resume::At { body, base: base as u32, pc: ipc, rec_from: NO_JUMP, rec_to: NO_JUMP };
+        self.suspension = Some(Suspension { resume, insert_at: self.frames.len() });
+        NativeRet { tag: RET_SUSPEND, payload: 0 }
+    }
+
     /// `mdvm_reserve`: makes the stack hold at least `need` slots.
     pub(crate) fn reserve(&mut self, need: usize) {
         if self.stack.len() < need {
@@ -1213,7 +1239,7 @@ impl Machine {
             Ok(Callee::Body(c)) => c,
             Ok(Callee::Native(n)) => {
                 let Some(v) = self.run_native(&program, (body, ipc), cs, n, base) else { return CALL_UNWIND };
-                if self.natives.procs.blocked.take().is_some() {
+                if self.natives.procs.blocked.is_some() {
                     return CALL_BLOCKED;
                 }
                 self.stack[base + cs.dst as usize].set(v);
@@ -1278,7 +1304,7 @@ impl Machine {
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         };
         let v = self.run_native(&program, (body, ipc), &program.call_sites[site as usize], native, base);
-        if v.is_some() && self.natives.procs.blocked.take().is_some() {
+        if v.is_some() && self.natives.procs.blocked.is_some() {
             return NativeRet { tag: RET_BLOCK, payload: 0 };
         }
         self.to_native(v.map(Some))

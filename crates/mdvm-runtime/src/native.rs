@@ -74,8 +74,7 @@ pub const RET_UNWIND: u64 = 10;
 pub const RET_SUSPEND: u64 = 11;
 /// [`NativeRet::tag`] from `mdvm_call_native`: the native would block (`receive` with an
 /// empty mailbox, `wait` for a running process) and did nothing; compiled code side-exits
-/// before the call ([`DeoptReason::Blocked`]) so that the interpreter suspends the process
-/// there.
+/// before the call ([`DeoptReason::Blocked`]) and the process suspends there.
 pub const RET_BLOCK: u64 = 12;
 
 /// `mdvm_call_dynamic`'s status: the call is done, its result in the destination's slot.
@@ -303,8 +302,8 @@ pub enum DeoptReason {
     /// A callee suspended its process ([`RET_SUSPEND`]): the caller's activation becomes an
     /// interpreter frame that resumes after the call.
     Suspend = 18,
-    /// A native would block ([`RET_BLOCK`]): the interpreter executes the call again and
-    /// suspends the process there.
+    /// A native would block ([`RET_BLOCK`]): the process suspends at the call, which runs
+    /// again when the process is next scheduled.
     Blocked = 19,
 }
 
