@@ -349,3 +349,55 @@ def test_a_value_that_contains_itself_is_refused(tier: str) -> None:
         vm.load_bytes(a.bytes())
         with pytest.raises(RuntimeError, match="contains itself"):
             vm.execute()
+
+
+def process_program(n: int) -> bytes:
+    """Main spawns `worker(i)` for i in 0..n-1, each calling the host function `twice` on its
+    argument and sending the result to main; main prints and adds up what it receives."""
+    a = Asm()
+    a.load(0, 0)  # i
+    a.load(1, n)
+    a.load(2, 1)
+    a.load(3, 0)  # sum
+    a.op3(EQ_R, 4, 0, 1)  # 4: spawn loop head
+    a.jump_if_not(4, 1)  # -> body
+    a.jump(5)  # -> receive loop
+    a.load(5, "worker")  # 7: body
+    a.load(9, "spawn")
+    a.call(9, 6, 5, 0)
+    a.op3(ADD_R, 0, 0, 2)
+    a.jump(-8)  # -> 4
+    a.load(0, 0)  # 12: receive loop
+    a.op3(EQ_R, 4, 0, 1)  # 13: head
+    a.jump_if_not(4, 1)  # -> body
+    a.jump(6)  # -> end
+    a.load(9, "receive")  # 16: body
+    a.call(9, 7)
+    a.say(7)
+    a.op3(ADD_R, 3, 3, 7)
+    a.op3(ADD_R, 0, 0, 2)
+    a.jump(-9)  # -> 13
+    a.ret(3)  # 22: end
+    a.func("worker")  # r0: its number
+    a.load(9, "twice")
+    a.call(9, 1, 0)
+    a.load(2, 0)
+    a.load(9, "send")
+    a.call(9, 3, 2, 1)
+    a.ret()
+    return a.bytes()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_host_functions_are_called_from_every_process(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[int] = []
+
+    def twice(x: int) -> int:
+        seen.append(x)
+        return 2 * x
+
+    # execute() runs the scheduler until main ends: the workers run in the order they were
+    # spawned, each to its end (main blocks in `receive` before any of them runs).
+    assert run(process_program(5), tier, {"twice": twice}) == 20
+    assert seen == [0, 1, 2, 3, 4]
+    assert capsys.readouterr().out == "0\n2\n4\n6\n8\n"
