@@ -132,10 +132,12 @@ enum Exit {
     /// The debugger's test said stop before internal index `pc` (a [`crate::debug`] stop):
     /// call the debugger, then resume the current frame there as for `Safepoint`.
     Debug { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32, reason: StopReason },
-    /// The process suspends before internal index `pc` of the current frame (its slice ran
-    /// out, or a native there blocked): every frame of the process becomes a suspended one
-    /// ([`crate::process`]).
+    /// The process suspends before internal index `pc` of the current frame (a native there
+    /// blocked): every frame of the process becomes a suspended one ([`crate::process`]).
     Suspend { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    /// No fuel is left for internal index `pc` of the current frame: the slice ends there if
+    /// the run's reserve has more ([`crate::process`]), else the run is out of fuel.
+    OutOfFuel { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
 }
 
 /// A process suspending: where its top frame goes on, and where on `frames` the compiled
@@ -1020,6 +1022,18 @@ impl Machine {
                     self.suspension = Some(Suspension { resume, insert_at: stop });
                     return None;
                 }
+                Exit::OutOfFuel { body, base, pc, rec_from, rec_to } => {
+                    if self.native.reserve > 0 {
+                        // A process's slice ran out, not the run's fuel.
+                        let resume = crate::process::Resume::At { body, base, pc, rec_from, rec_to };
+                        self.suspension = Some(Suspension { resume, insert_at: stop });
+                        return None;
+                    }
+                    let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
+                    let e = OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions"));
+                    self.pending.get_or_insert_with(|| fault(&self.program, body, pc, e));
+                    return None;
+                }
                 Exit::Safepoint { body, base, pc, rec_from, rec_to } => {
                     if !self.serve_safepoint(body, pc) {
                         return None;
@@ -1458,7 +1472,6 @@ impl Machine {
         let program: &Program = program;
         let code: &[Op] = &program.code;
         let out: OutPtr = out.expect("interpret runs inside Machine::run");
-        let fuel_start = limits.fuel.unwrap_or(u64::MAX);
         let mut fuel = native.fuel;
         let max_depth = native.max_depth;
         let interrupt_word = interrupts.word();
@@ -1803,18 +1816,13 @@ impl Machine {
                 let cs: &CallSite = $cs;
                 let site_types = if PROFILE { Some(&mut feedback.site_types[pc]) } else { None };
                 let v = tryop!(charged!(invoke_native(program, $n, cs, regs, out, natives, site_types)));
-                if natives.procs.blocked.is_some() {
-                    // It did nothing: the call runs again, counted then, when the process
-                    // is woken ([`crate::process`]).
-                    if METERED {
-                        fuel += 1;
-                    }
-                    leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
-                }
-                if natives.procs.bound_slice {
+                if natives.procs.signalled() {
                     native.fuel = fuel;
-                    natives.procs.rebound(native);
+                    let blocked = natives.procs.after_native(native, METERED);
                     fuel = native.fuel;
+                    if blocked {
+                        leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+                    }
                 }
                 r!(cs.dst).set(v);
             }};
@@ -1894,11 +1902,7 @@ impl Machine {
             }
             if METERED {
                 if fuel == 0 && !matches!(op, Op::FallOffEnd) {
-                    if native.reserve > 0 {
-                        // A process's slice ran out, not the run's fuel.
-                        leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
-                    }
-                    bail!(OpError::new(ErrorKind::FuelExhausted, format!("fuel exhausted after {fuel_start} instructions")));
+                    leave!(Exit::OutOfFuel { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
                 }
                 fuel = fuel.wrapping_sub(1);
             }

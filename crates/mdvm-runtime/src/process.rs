@@ -250,6 +250,30 @@ impl Processes {
         }
     }
 
+    /// True when the native call just made blocked the process or must bound its slice
+    /// ([`Processes::after_native`]).
+    #[inline(always)]
+    pub(crate) fn signalled(&self) -> bool {
+        self.blocked.is_some() | self.bound_slice
+    }
+
+    /// After a native call that [`Processes::signalled`], with the slice's fuel in `ctx`:
+    /// returns true when the call blocked (it did nothing; its unit of fuel, charged by a
+    /// `metered` interpreter, goes back, as it runs again when the process is woken), else
+    /// bounds the slice.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn after_native(&mut self, ctx: &mut NativeContext, metered: bool) -> bool {
+        if self.blocked.is_some() {
+            if metered {
+                ctx.fuel += 1;
+            }
+            return true;
+        }
+        self.rebound(ctx);
+        false
+    }
+
     /// Bounds the running slice ([`Processes::bound_slice`]): `reductions` instructions from
     /// the next one.
     pub(crate) fn rebound(&mut self, ctx: &mut NativeContext) {
@@ -383,7 +407,11 @@ impl Processes {
         let slot = std::mem::replace(&mut self.table[pid as usize], Slot::Ended(outcome));
         let Slot::Live(p) = slot else { return Vec::new() };
         self.live -= 1;
-        self.queue.retain(|&q| q != pid);
+        if p.state == State::Runnable {
+            // Only a process failing through a link can be queued (the one that ended by
+            // itself was running): the queue holds exactly the runnable processes.
+            self.queue.retain(|&q| q != pid);
+        }
         for w in p.waiters {
             if self.get(w).is_some_and(|q| q.state == State::Blocked(Blocked::Wait(pid))) {
                 self.enqueue(w);
