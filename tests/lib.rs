@@ -259,6 +259,19 @@ impl Mode {
         Mode::ALWAYS_OSR,
         Mode::ALWAYS_OSR_STRESS,
     ];
+    /// [`Mode::ALL`] and the written-through stress modes: every way a function can run.
+    pub const EVERY: [Mode; 10] = [
+        Mode::INTERP,
+        Mode::JIT,
+        Mode::AUTO,
+        Mode::AUTO_T1,
+        Mode::JIT_STRESS,
+        Mode::AUTO_T1_STRESS,
+        Mode::ALWAYS_OSR,
+        Mode::ALWAYS_OSR_STRESS,
+        Mode::JIT_WRITE_THROUGH_STRESS,
+        Mode::ALWAYS_OSR_WRITE_THROUGH_STRESS,
+    ];
 
     /// A builder configured for this mode.
     pub fn builder(self) -> mdvm::VmBuilder {

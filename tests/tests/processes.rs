@@ -9,21 +9,11 @@ use mdvm::ErrorKind;
 use mdvm_tests::{assemble_bytes, workspace_dir, Mode};
 
 /// Every mode of the conformance suite, plus the written-through stress modes.
-const MODES: [Mode; 10] = [
-    Mode::INTERP,
-    Mode::JIT,
-    Mode::AUTO,
-    Mode::AUTO_T1,
-    Mode::JIT_STRESS,
-    Mode::AUTO_T1_STRESS,
-    Mode::ALWAYS_OSR,
-    Mode::ALWAYS_OSR_STRESS,
-    Mode::JIT_WRITE_THROUGH_STRESS,
-    Mode::ALWAYS_OSR_WRITE_THROUGH_STRESS,
-];
+const MODES: [Mode; 10] = Mode::EVERY;
 
 /// What a run gave: stdout, the error (as the CLI prints it) and its kind, the instruction
-/// count, and the process counters.
+/// count, the process counters, and the failures of unlinked processes (pid and error as
+/// printed).
 #[derive(Debug, PartialEq)]
 struct Outcome {
     stdout: String,
@@ -31,6 +21,7 @@ struct Outcome {
     kind: Option<ErrorKind>,
     instructions: u64,
     stats: mdvm::ProcessStats,
+    failures: Vec<(u64, String)>,
 }
 
 fn run(bytes: &[u8], mode: Mode, reductions: Option<u32>, fuel: Option<u64>) -> Outcome {
@@ -39,6 +30,7 @@ fn run(bytes: &[u8], mode: Mode, reductions: Option<u32>, fuel: Option<u64>) -> 
         b = b.reductions(r);
     }
     let mut vm = b.load_bytes(bytes).expect("the program loads");
+    vm.set_report_process_failures(false);
     let out = vm.run_captured();
     let (error, kind) = match &out.result {
         Ok(_) => (None, None),
@@ -50,6 +42,7 @@ fn run(bytes: &[u8], mode: Mode, reductions: Option<u32>, fuel: Option<u64>) -> 
         kind,
         instructions: vm.instruction_count(),
         stats: vm.stats().processes,
+        failures: vm.process_failures().iter().map(|f| (f.pid, f.error.to_string())).collect(),
     }
 }
 
@@ -109,6 +102,12 @@ fn errors_of_processes_name_the_pid_they_come_from() {
     let waited = run(&program("wait_failed"), Mode::AUTO, None, None);
     let e = waited.error.expect("main fails");
     assert!(e.contains("`wait`: process 1 failed: modulo by zero (in function `bad`"), "{e}");
+    let unlinked = run(&program("unlinked_crash"), Mode::ALWAYS_OSR_STRESS, Some(1), None);
+    assert_eq!(unlinked.error, None);
+    assert_eq!(unlinked.failures.len(), 1, "{:?}", unlinked.failures);
+    let (pid, e) = &unlinked.failures[0];
+    assert_eq!(*pid, 1);
+    assert!(e.contains("division by zero") && e.contains("`bad`"), "{e}");
     let deadlock = run(&program("deadlock"), Mode::INTERP, None, None);
     assert_eq!(deadlock.kind, Some(ErrorKind::Deadlock));
     let e = deadlock.error.expect("a deadlock");
@@ -289,10 +288,14 @@ more:   LOAD_CONST_R r3, int 1
     let bytes = assemble_bytes(src);
     for mode in MODES {
         let mut vm = mode.builder().max_depth(50).reductions(5).load_bytes(&bytes).expect("loads");
+        vm.set_report_process_failures(false);
         let out = vm.run_captured();
         assert_eq!(String::from_utf8_lossy(&out.output), "40\n40\n", "{mode}");
         let e = out.result.expect_err("the second worker goes too deep");
         assert!(e.to_string().contains("`wait`: process 2 failed: call depth limit of 50 frames reached"), "{mode}: {e}");
+        // No link carried the worker's error: it is also a failure of its own.
+        let failures: Vec<_> = vm.process_failures().iter().map(|f| (f.pid, f.error.kind)).collect();
+        assert_eq!(failures, [(2, ErrorKind::CallDepth)], "{mode}");
     }
 }
 
@@ -438,6 +441,13 @@ fn the_cli_reports_processes_and_takes_a_slice_length() {
     }
     assert_eq!((lib.spawned, lib.messages), (1, 10));
     assert!(lib.slices > 10, "{lib:?}");
+    // An unlinked process's failure is reported on stderr, after what was printed before it.
+    let crash = dir.write("unlinked_crash.mdbc", &program("unlinked_crash"));
+    let out = mdvm_tests::run_cli(&["run", crash.to_str().expect("utf-8 path")]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout_text(), "42\n1\n");
+    let lib = run(&program("unlinked_crash"), Mode::AUTO, None, None).failures;
+    assert_eq!(out.stderr_text(), format!("mdvm: process 1 failed: {}\n", lib[0].1), "{}", out.describe());
     let bad = mdvm_tests::run_cli(&["run", "--reductions", "0", file]);
     assert_eq!(bad.code, Some(2), "{}", bad.describe());
 }

@@ -207,6 +207,11 @@ pub struct Machine {
     suspension: Option<Suspension>,
     /// The process counters of the last run.
     process_stats: crate::process::ProcessStats,
+    /// The failures of processes no link carried on, in the last run, in the order they
+    /// happened.
+    process_failures: Vec<crate::process::ProcessFailure>,
+    /// Whether such a failure is also written to stderr when it happens (default true).
+    report_failures: bool,
 }
 
 /// The machine's side of native calls.
@@ -427,6 +432,8 @@ impl Machine {
             levels: Vec::new(),
             suspension: None,
             process_stats: crate::process::ProcessStats::default(),
+            process_failures: Vec::new(),
+            report_failures: true,
             program,
         };
         // Processes are scheduled by instruction counts, so a program that names `spawn`
@@ -677,6 +684,7 @@ impl Machine {
         let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
         self.native.depth = 1;
         self.suspension = None;
+        self.process_failures.clear();
         let procs = &mut self.natives.procs;
         *procs = crate::process::Processes::new();
         procs.metered = self.limits.is_metered();
@@ -852,12 +860,17 @@ impl Machine {
     }
 
     /// Process `pid` (not main) ended with error `e`: its links fail too, with an error naming
-    /// it; without links it is reported on stderr. Returns main's error when main is linked.
+    /// it; without links it is recorded in `process_failures` and, when `report_failures`,
+    /// written to stderr. Returns main's error when main is linked.
     fn process_failed(&mut self, pid: u64, e: RuntimeError) -> Option<RuntimeError> {
         let e = Rc::new(e);
         let links = self.natives.procs.end(pid, crate::process::Outcome::Failed(e.clone()));
         let links: Vec<u64> = links.into_iter().filter(|&l| self.natives.procs.get(l).is_some()).collect();
         if links.is_empty() {
+            self.process_failures.push(crate::process::ProcessFailure { pid, error: (*e).clone() });
+            if !self.report_failures {
+                return None;
+            }
             if let Some(out) = self.out {
                 // SAFETY: `out` is the output of the run in progress (see `Machine::run`), and
                 // nothing else is writing to it now. Flushed so that the report follows what
@@ -903,6 +916,19 @@ impl Machine {
     /// The counters of the processes of the last run ([`crate::process`]).
     pub fn process_stats(&self) -> crate::process::ProcessStats {
         self.process_stats
+    }
+
+    /// The failures of processes (never main) whose error no link carried on, in the last
+    /// run, in the order they happened. Empty for a run without processes.
+    pub fn process_failures(&self) -> &[crate::process::ProcessFailure] {
+        &self.process_failures
+    }
+
+    /// Whether a failure of a process no link carries on is written to stderr when it happens
+    /// (`mdvm: process P failed: ERROR`, after flushing the output; default true). Either
+    /// way it is recorded for [`Machine::process_failures`].
+    pub fn set_report_failures(&mut self, on: bool) {
+        self.report_failures = on;
     }
 
     /// The native entry for `body`, compiling it first when the policy says so.

@@ -103,6 +103,16 @@ pub(crate) enum Outcome {
     Failed(Rc<RuntimeError>),
 }
 
+/// A process that ended with an error no link carried on (reported on stderr by default;
+/// `Machine::process_failures`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessFailure {
+    /// The pid of the process that failed (never 0: main's error ends the run).
+    pub pid: u64,
+    /// Its error, naming the function and the bytecode position where it was raised.
+    pub error: RuntimeError,
+}
+
 /// Counters for `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcessStats {

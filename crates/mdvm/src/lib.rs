@@ -34,7 +34,7 @@ pub use mdvm_runtime::memory::{
     CountingAllocator, DECODE_BYTES_PER_INSTRUCTION, PREPARE_BYTES_PER_BLOCK, PREPARE_BYTES_PER_INSTRUCTION,
 };
 pub use mdvm_runtime::{ErrorKind, InterruptHandle, Limits, RuntimeError, Value, DEFAULT_MAX_DEPTH};
-pub use mdvm_runtime::process::DEFAULT_REDUCTIONS;
+pub use mdvm_runtime::process::{ProcessFailure, DEFAULT_REDUCTIONS};
 use mdvm_runtime::native::TierPolicy;
 use mdvm_runtime::Machine;
 pub use mdvm_runtime::Program;
@@ -478,6 +478,21 @@ impl Vm {
             jit_target: self.jit_target.clone(),
             processes: self.machine.process_stats(),
         }
+    }
+
+    /// The failures of processes whose error no link carried on, in the last run, in the
+    /// order they happened: each process's pid and its error (function and bytecode
+    /// position). Main's error is the run's result, never here. Empty without processes.
+    pub fn process_failures(&self) -> &[ProcessFailure] {
+        self.machine.process_failures()
+    }
+
+    /// Whether a failure of a process no link carries on is also written to stderr when it
+    /// happens, as `mdvm: process P failed: ERROR` after the output so far is flushed (default
+    /// true). Either way it is recorded for [`Vm::process_failures`]; an embedder that shows
+    /// them itself turns this off.
+    pub fn set_report_process_failures(&mut self, on: bool) {
+        self.machine.set_report_failures(on);
     }
 
     /// Clears globals, feedback and counters.
