@@ -19,7 +19,23 @@
 //! * deliberate type changes: branches and loop phis give one register values of different
 //!   types, so the same instruction (an arithmetic operation, or a native call the compiled
 //!   tier may inline) sees an int in one iteration and a float or string in the next, and
-//!   compiled code's guards fail and deoptimize.
+//!   compiled code's guards fail and deoptimize;
+//! * in a share of modules ([`GenConfig::process_share`], an eighth by default), processes
+//!   ([`PROCESS_NATIVES`], ARCHITECTURE.md, *Processes*): the pool holds `"spawn"` (so the
+//!   program is prepared for processes), every body keeps one or two control registers that
+//!   always hold a pid (main's, or its own, until a `spawn` writes one), and process
+//!   statements take a share of the straight-line ones: `p = spawn(f, depth, leaves...)` of a
+//!   generated function, by name or function value (depth `r0 - 1` guarded by `r0 > 0` as
+//!   for calls, or 0, and only while `process_count()` is below a small bound, so spawns in
+//!   loops are bounded by trip counts, fuel and that bound, and spawns in spawned functions
+//!   by the recursion depth), sometimes followed by a call while the new process waits to
+//!   run; `send` of a leaf to a pid register, `self()` or main; `try_receive`, `self`,
+//!   `process_count` into leaves; and now and then `receive`, `wait` (the result into a grown
+//!   register) and `link`, which may block, deadlock the run or carry a process's error. Main
+//!   often starts with a spawn and a send, functions with a send or a receive, and a
+//!   function sometimes ends in `HALT` (which ends the run from any process). Rarely a
+//!   spawn names an undefined function or a native, or a pid is a data register (errors).
+//!   Other modules are generated exactly as before processes existed.
 //!
 //! Phi block ids follow ARCHITECTURE.md (*Calls, frames and phis*) exactly: the source for the path
 //! through the `then` branch names that branch's final `JUMP_R`, the fall-through path names the
@@ -58,11 +74,15 @@ pub struct GenConfig {
     pub max_trip: i64,
     /// Largest recursion depth main starts with.
     pub max_depth: i64,
+    /// Which modules use processes, out of 256: those whose input's last byte is below this
+    /// (0: none, 256: all). Deciding by the last byte reads no input, so a module without
+    /// processes is exactly what the same input gave before processes existed.
+    pub process_share: u32,
 }
 
 impl Default for GenConfig {
     fn default() -> Self {
-        GenConfig { max_functions: 4, max_statements: 40, max_nesting: 3, max_trip: 12, max_depth: 4 }
+        GenConfig { max_functions: 4, max_statements: 40, max_nesting: 3, max_trip: 12, max_depth: 4, process_share: 32 }
     }
 }
 
@@ -92,16 +112,24 @@ pub fn generate(u: &mut Unstructured<'_>) -> Result<Module, GenError> {
 /// padding with `NOP`s (dictionary opcodes shift the frontend's instruction count).
 pub fn generate_with(u: &mut Unstructured<'_>, cfg: &GenConfig) -> Result<Module, GenError> {
     reset_pool();
+    // Decided without reading `u` (see `GenConfig::process_share`).
+    let last = u.peek_bytes(u.len()).and_then(|b| b.last().copied());
+    let procs = last.is_some_and(|b| u32::from(b) < cfg.process_share);
+    if procs {
+        // Prepares the program for processes (`Program::uses_processes`) even when no
+        // `spawn` is generated.
+        konst(Constant::Str("spawn".into()));
+    }
     let nfuncs = pick(u, 0, cfg.max_functions.min(8));
     let sigs: Vec<Sig> = (0..nfuncs)
         .map(|i| Sig { name: format!("f{}", i + 1), params: pick(u, 0, 3) as u8 })
         .collect();
     let ndata_main = pick(u, 2, 8) as u8;
     let mut bodies = Vec::new();
-    bodies.push(BodyGen::new(u, cfg, &sigs, None, ndata_main).finish_main());
+    bodies.push(BodyGen::new(u, cfg, &sigs, None, ndata_main, procs).finish_main());
     for i in 0..sigs.len() {
         let nd = (sigs[i].params + pick(u, 1, 6) as u8).min(12);
-        bodies.push(BodyGen::new(u, cfg, &sigs, Some(i), nd).finish_function());
+        bodies.push(BodyGen::new(u, cfg, &sigs, Some(i), nd, procs).finish_function());
     }
     layout(bodies, &sigs)
 }
@@ -255,6 +283,11 @@ struct BodyGen<'a, 'b> {
     next_ctl: u16,
     statements: u32,
     nesting: u32,
+    /// The module uses processes: process statements are drawn ([`BodyGen::process`]).
+    procs: bool,
+    /// Control registers that always hold a pid (with `procs`): set in the prologue to main's
+    /// or the process's own, then only by `spawn`.
+    pids: Vec<u8>,
 }
 
 const GLOBALS: [&str; 3] = ["g", "count", "name with spaces"];
@@ -269,6 +302,11 @@ pub const NATIVES: [&str; 43] = [
     "slice", "reverse", "sort", "index_of", "range", "print",
 ];
 
+/// The process natives, called only by modules that use processes
+/// ([`GenConfig::process_share`]).
+pub const PROCESS_NATIVES: [&str; 8] =
+    ["spawn", "self", "send", "receive", "try_receive", "wait", "link", "process_count"];
+
 /// One-argument natives the compiled tier may inline (the sites of [`BodyGen::type_flip_loop`]).
 const INLINE_NATIVES: [&str; 12] =
     ["abs", "floor", "ceil", "round", "int", "float", "sqrt", "len", "is_int", "is_number", "type_of", "str"];
@@ -280,13 +318,14 @@ impl<'a, 'b> BodyGen<'a, 'b> {
         sigs: &'a [Sig],
         me: Option<usize>,
         ndata: u8,
+        procs: bool,
     ) -> Self {
         let ndata = ndata.max(2);
         let params = me.map(|i| sigs[i].params).unwrap_or(0);
         let mut leaf = vec![true; ndata as usize + 1];
         // Parameters are leaves (callers pass leaves); about a third of the rest grow.
-        for r in (params as usize + 1)..=ndata as usize {
-            leaf[r] = r % 3 != 0;
+        for (r, l) in leaf.iter_mut().enumerate().skip(params as usize + 1) {
+            *l = r % 3 != 0;
         }
         // At least one of each kind.
         leaf[ndata as usize] = false;
@@ -306,9 +345,26 @@ impl<'a, 'b> BodyGen<'a, 'b> {
             next_ctl: ndata as u16 + 1,
             statements: 0,
             nesting: 0,
+            procs,
+            pids: Vec::new(),
         };
         g.types[0] = Ty::Int;
         g.prologue(params);
+        if g.procs && g.n(0, 1) == 0 {
+            // Processes often start with process statements, before an error can end them:
+            // main spawns a process and sends to it, a function sends or receives (a worker
+            // blocking for its first message, or, called by a process nobody sends to, a
+            // deadlock).
+            if me.is_none() && !sigs.is_empty() {
+                g.spawn();
+            }
+            match g.n(0, 3) {
+                0 => g.send(),
+                1 => g.process_native("try_receive", Ty::Unknown),
+                2 if me.is_some() => g.process_native("receive", Ty::Unknown),
+                _ => {}
+            }
+        }
         g.block();
         g
     }
@@ -440,6 +496,19 @@ impl<'a, 'b> BodyGen<'a, 'b> {
                 self.set_ty(r, Ty::Dict);
             }
         }
+        if self.procs {
+            // Pid registers: main's pid (0) or, in a function, often the caller's own.
+            for _ in 0..self.n(1, 2) {
+                let (Some(p), Some(f)) = (self.ctl(), self.ctl()) else { break };
+                if self.me.is_some() && self.n(0, 1) == 0 {
+                    self.load(f, Constant::Str("self".into()));
+                    self.emit(Instr::CallR { func: Src(f), dst: Dst(p), args: Args(Vec::new().into()) });
+                } else {
+                    self.load(p, Constant::Int(0));
+                }
+                self.pids.push(p);
+            }
+        }
     }
 
     /// A control register loaded with `c` (falls back to a leaf data register when full).
@@ -511,7 +580,13 @@ impl<'a, 'b> BodyGen<'a, 'b> {
 
     fn statement(&mut self) {
         let deep = self.nesting >= self.cfg.max_nesting;
-        match self.n(0, 33) {
+        let which = self.n(0, 33);
+        if self.procs && matches!(which, 0..=4 | 31) {
+            // Modules with processes take a share of the straight-line statements (and the
+            // unused 31) for them; other modules draw exactly as before.
+            return self.process();
+        }
+        match which {
             0..=15 => self.simple(),
             16 | 17 => self.print(),
             18 if !deep => self.if_then(),
@@ -1248,6 +1323,171 @@ impl<'a, 'b> BodyGen<'a, 'b> {
         self.set_ty(dst, ty);
     }
 
+    /// A statement of the process natives ([`PROCESS_NATIVES`]; modules with processes only):
+    /// `spawn`, `send`, `try_receive` most often, `self` and `process_count`, and now and
+    /// then `receive`, `wait` and `link`, which may block the process, deadlock the run or
+    /// carry another process's error.
+    fn process(&mut self) {
+        match self.n(0, 16) {
+            0..=4 => self.spawn(),
+            5..=8 => self.send(),
+            9..=11 => self.process_native("try_receive", Ty::Unknown),
+            12 => {
+                let name = if self.n(0, 1) == 0 { "self" } else { "process_count" };
+                self.process_native(name, Ty::Int)
+            }
+            13 => self.process_native("receive", Ty::Unknown),
+            14 => self.wait(),
+            _ => self.link(),
+        }
+    }
+
+    /// A pid register of this body ([`BodyGen::pids`]); now and then, with `any`, a leaf data
+    /// register instead (maybe no pid: a type or value error).
+    fn pid(&mut self, any: bool) -> u8 {
+        if self.pids.is_empty() || (any && self.chance(12)) {
+            return self.leaf_src(Want::Int);
+        }
+        let k = self.n(0, self.pids.len() as u32 - 1) as usize;
+        self.pids[k]
+    }
+
+    /// `d = name()` for `try_receive`, `receive`, `self` and `process_count`, into a leaf
+    /// (messages are leaf values).
+    fn process_native(&mut self, name: &str, ty: Ty) {
+        let Some(f) = self.ctl() else { return self.simple() };
+        let d = self.dst(true);
+        self.load(f, Constant::Str(name.to_string()));
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(d), args: Args(Vec::new().into()) });
+        self.set_ty(d, ty);
+    }
+
+    /// `p = spawn(f, depth, args...)` into a pid register. The depth is `r0 - 1` guarded by
+    /// `r0 > 0`, as for calls, or 0 (the process then calls and spawns nothing), so a spawned
+    /// function that spawns is bounded by the recursion depth; and it runs only while fewer
+    /// than a small number of processes are live (`process_count()`), so that processes
+    /// blocked for good do not pile up in a long loop (the fuel budget bounds the rest).
+    /// The function is named by a string or, sometimes, a function value (`CAST_R`); rarely
+    /// it is undefined or a native (errors in the spawning process), or the argument count
+    /// is wrong. Sometimes the pid is also copied to a leaf data register.
+    fn spawn(&mut self) {
+        if self.sigs.is_empty() && !self.chance(8) {
+            return self.send();
+        }
+        let regs = (self.ctl(), self.ctl(), self.ctl(), self.ctl());
+        let (Some(c), Some(d1), Some(f), Some(s)) = regs else { return self.simple() };
+        let before = self.types.clone();
+        let skip = self.label();
+        if self.n(0, 2) != 0 {
+            self.load(c, Constant::Int(0));
+            self.emit(Instr::GtR { dst: Dst(c), a: Src(0), b: Src(c) });
+            self.jump_if(c, skip, false);
+            self.load(d1, Constant::Int(1));
+            self.emit(Instr::SubR { dst: Dst(d1), a: Src(0), b: Src(d1) });
+        } else {
+            self.load(d1, Constant::Int(0));
+        }
+        let limit = [2, 3, 4, 6, 8][self.n(0, 4) as usize];
+        self.load(s, Constant::Str("process_count".into()));
+        self.emit(Instr::CallR { func: Src(s), dst: Dst(c), args: Args(Vec::new().into()) });
+        self.load(f, Constant::Int(limit));
+        self.emit(Instr::LtR { dst: Dst(c), a: Src(c), b: Src(f) });
+        self.jump_if(c, skip, false);
+        let (name, params) = match self.n(0, 31) {
+            _ if self.sigs.is_empty() => ("no such function".to_string(), 1),
+            30 => ("no such function".to_string(), 1),
+            31 => ("len".to_string(), 1),
+            _ => {
+                let s = &self.sigs[self.n(0, self.sigs.len() as u32 - 1) as usize];
+                (s.name.clone(), s.params)
+            }
+        };
+        self.load(f, Constant::Str(name));
+        if self.n(0, 3) == 0 {
+            // A function value (the cast of a native's name is a type error).
+            self.emit(Instr::CastR { dst: Dst(f), src: Src(f), ty: TypeId(5) });
+        }
+        let nargs = match self.n(0, 9) {
+            0 => params.saturating_sub(1),
+            1 => params + 1,
+            _ => params,
+        };
+        let mut args = vec![f, d1];
+        for _ in 0..nargs {
+            let a = self.leaf_src(Want::Any);
+            args.push(a);
+        }
+        let p = self.pid(false);
+        self.load(s, Constant::Str("spawn".into()));
+        self.emit(Instr::CallR { func: Src(s), dst: Dst(p), args: Args(args.into()) });
+        if self.chance(3) {
+            let d = self.dst(true);
+            self.emit(Instr::MoveR { dst: Dst(d), src: Src(p) });
+            self.set_ty(d, Ty::Int);
+        }
+        if self.chance(2) {
+            // A call while the new process waits in the run queue: the slice is bounded, so
+            // with short slices it often ends in the callee, under the caller's compiled code.
+            self.call();
+        }
+        self.emit(Instr::Nop {});
+        self.bind(skip);
+        self.merge(&before);
+    }
+
+    /// `send(pid, v)` of a leaf value to a pid register, `self()` or main (0); the result
+    /// (empty) goes to a control register or, sometimes, a leaf.
+    fn send(&mut self) {
+        let (Some(f), Some(t)) = (self.ctl(), self.ctl()) else { return self.simple() };
+        let target = match self.n(0, 7) {
+            0 => {
+                self.load(f, Constant::Str("self".into()));
+                self.emit(Instr::CallR { func: Src(f), dst: Dst(t), args: Args(Vec::new().into()) });
+                t
+            }
+            1 => {
+                self.load(t, Constant::Int(0));
+                t
+            }
+            _ => self.pid(true),
+        };
+        let v = self.leaf_src(Want::Any);
+        let d = if self.chance(6) { self.dst(true) } else { t };
+        self.load(f, Constant::Str("send".into()));
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(d), args: Args(vec![target, v].into()) });
+        self.set_ty(d, Ty::Empty);
+    }
+
+    /// `d = wait(pid)`, usually guarded by `pid != self()` (waiting for oneself is an error);
+    /// the result is the process function's, so it goes to a grown register.
+    fn wait(&mut self) {
+        let (Some(f), Some(c)) = (self.ctl(), self.ctl()) else { return self.simple() };
+        let p = self.pid(true);
+        let before = self.types.clone();
+        let skip = self.label();
+        if self.n(0, 3) != 3 {
+            self.load(f, Constant::Str("self".into()));
+            self.emit(Instr::CallR { func: Src(f), dst: Dst(c), args: Args(Vec::new().into()) });
+            self.emit(Instr::NeqR { dst: Dst(c), a: Src(p), b: Src(c) });
+            self.jump_if(c, skip, false);
+        }
+        let d = self.grown_dst();
+        self.load(f, Constant::Str("wait".into()));
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(d), args: Args(vec![p].into()) });
+        self.emit(Instr::Nop {});
+        self.bind(skip);
+        self.merge(&before);
+        self.set_ty(d, Ty::Unknown);
+    }
+
+    /// `link(pid)`: an error of either process then fails the other.
+    fn link(&mut self) {
+        let (Some(f), Some(t)) = (self.ctl(), self.ctl()) else { return self.simple() };
+        let p = self.pid(true);
+        self.load(f, Constant::Str("link".into()));
+        self.emit(Instr::CallR { func: Src(f), dst: Dst(t), args: Args(vec![p].into()) });
+    }
+
     /// `if cond { return x }`.
     fn early_return(&mut self) {
         let c = self.cond();
@@ -1271,6 +1511,10 @@ impl<'a, 'b> BodyGen<'a, 'b> {
     }
 
     fn epilogue_function(&mut self) {
+        if self.procs && self.chance(12) {
+            // `HALT` in a function: from a spawned process it ends the run too.
+            return self.emit(Instr::Halt {});
+        }
         match self.n(0, 4) {
             0 => self.emit(Instr::ReturnR { value: RetVal(None) }),
             1 => {} // falls off the end: a return without a value

@@ -6,10 +6,12 @@
 //! * [`gen`]: [`generate`] builds a random **valid** module from `arbitrary` bytes
 //!   (ARCHITECTURE.md, *Testing and benchmarks*): functions with parameters, bounded recursion,
 //!   loops, branches, phis, every value type, type changes at one site, overflow, division by zero,
-//!   asserts, calls of the deterministic natives ([`NATIVES`]);
+//!   asserts, calls of the deterministic natives ([`NATIVES`]), and in a share of modules
+//!   processes ([`PROCESS_NATIVES`]);
 //! * [`oracle`]: [`check_module`] runs a module in the interpreter and in the compiled tier
-//!   under several configurations and reports the first disagreement in stdout bytes, result,
-//!   error (kind and bytecode position) or instruction count;
+//!   under several configurations (a module with processes also with a short slice length)
+//!   and reports the first disagreement in stdout bytes, result, error (kind and bytecode
+//!   position), instruction count or process counters;
 //! * [`limits`]: [`check_limits`] runs a module under a small fuel budget, memory limit, time
 //!   limit or interrupt and checks that the run ends cleanly with output the limits only cut short;
 //! * [`check_load`] and [`check_roundtrip`]: the properties of the `load` and `roundtrip`
@@ -22,8 +24,11 @@ pub mod seeded;
 
 pub use limits::{check_limits, LimitCase, LimitRun, Stop};
 pub use seeded::{seeded_input, Xorshift};
-pub use gen::{generate, generate_with, GenConfig, GenError, NATIVES};
-pub use oracle::{check_bytes, check_bytes_in, check_module, compiled_config, run_config, Config, Mismatch, Run, CONFIGS, FUEL};
+pub use gen::{generate, generate_with, GenConfig, GenError, NATIVES, PROCESS_NATIVES};
+pub use oracle::{
+    check_bytes, check_bytes_in, check_module, compiled_config, run_config, run_config_with, short_reductions, slice_lengths,
+    uses_processes, Config, Mismatch, Run, CONFIGS, FUEL, SHORT_REDUCTIONS,
+};
 
 /// The `load` property: the loader and verifier return a result for any bytes. Returns
 /// whether the bytes loaded. (A panic is the failure; the fuzzer and the tests catch it.)

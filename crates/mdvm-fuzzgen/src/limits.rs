@@ -11,8 +11,13 @@
 //!   budget was set (or the reference ended the same way), and what it printed is a prefix of
 //!   the reference's output: a limit may cut the output short, never change it;
 //! * otherwise (a result or an ordinary runtime error) it agrees with the reference exactly,
-//!   as in the differential oracle: output, result, error kind and position, instruction count;
+//!   as in the differential oracle: output, result, error kind and position, instruction count,
+//!   failures of unlinked processes (neither run writes them to stderr);
 //! * no configuration failed to compile a body.
+//!
+//! A module with processes runs, both times, with its short slice length
+//! ([`crate::oracle::short_reductions`]), so that limits also stop runs between slices and
+//! inside slices that end in compiled code.
 //!
 //! Time limits and interrupts make a case's outcome depend on timing, so a failing input may
 //! need a few runs to reproduce; the property holds whenever the limit fires.
@@ -23,7 +28,7 @@ use std::time::Duration;
 use arbitrary::Unstructured;
 use mdvm::{Error, ErrorKind, Vm};
 
-use crate::oracle::{Config, CONFIGS, MAX_DEPTH};
+use crate::oracle::{short_reductions, uses_processes, Config, CONFIGS, MAX_DEPTH};
 
 /// The reference run's fuel budget: far above [`LimitCase::fuel`]'s range, so the limited run
 /// meets its own budget first.
@@ -88,10 +93,13 @@ pub struct LimitRun {
     pub ended_by: Option<String>,
 }
 
-fn builder(cfg: &Config) -> mdvm::VmBuilder {
+fn builder(cfg: &Config, reductions: Option<u32>) -> mdvm::VmBuilder {
     let mut b = Vm::builder();
     if let Some(n) = cfg.osr_threshold {
         b = b.osr_threshold(n);
+    }
+    if let Some(n) = reductions {
+        b = b.reductions(n);
     }
     b.tier(cfg.tier)
         .jit_threshold(cfg.jit_threshold)
@@ -116,18 +124,21 @@ fn reduce(r: Result<mdvm::Value, Error>) -> Result<Outcome, String> {
 ///
 /// Errors: a description of the violation, with both runs.
 pub fn check_limits(bytes: &[u8], case: &LimitCase) -> Result<LimitRun, String> {
+    let reductions = uses_processes(bytes).then(|| short_reductions(bytes));
     // The reference: the interpreter, a large fuel budget, the default memory limit.
-    let mut reference = builder(&CONFIGS[0])
+    let mut reference = builder(&CONFIGS[0], reductions)
         .fuel(Some(REFERENCE_FUEL))
         .load_bytes(bytes)
         .map_err(|e| format!("the module does not load: {e}"))?;
+    reference.set_report_process_failures(false);
     let ref_outcome = reference.run_captured();
     let ref_instructions = reference.instruction_count();
+    let ref_failures = reference.process_failures().to_vec();
     drop(reference);
     let ref_result = reduce(ref_outcome.result).map_err(|e| format!("reference run: unexpected error {e}"))?;
     let ref_output = ref_outcome.output;
 
-    let mut b = builder(&case.config).fuel(Some(case.fuel));
+    let mut b = builder(&case.config, reductions).fuel(Some(case.fuel));
     if let Some(h) = case.memory_headroom {
         b = b.max_memory(Some(mdvm::memory_in_use().saturating_add(h)));
     }
@@ -141,6 +152,7 @@ pub fn check_limits(bytes: &[u8], case: &LimitCase) -> Result<LimitRun, String> 
         }
         Err(e) => return Err(format!("{case:?}: the module does not load: {e}")),
     };
+    vm.set_report_process_failures(false);
     let outcome = match case.stop {
         Stop::Interrupt(d) => {
             let handle = vm.interrupt_handle();
@@ -159,6 +171,7 @@ pub fn check_limits(bytes: &[u8], case: &LimitCase) -> Result<LimitRun, String> 
     };
     let instructions = vm.instruction_count();
     let compile_failures = vm.stats().jit.map_or(0, |j| j.compiled.compile_failures);
+    let failures = vm.process_failures().to_vec();
     drop(vm);
     let output = outcome.output;
     let result = reduce(outcome.result).map_err(|e| format!("{case:?}: unexpected error {e}"))?;
@@ -196,7 +209,7 @@ pub fn check_limits(bytes: &[u8], case: &LimitCase) -> Result<LimitRun, String> 
             }
         }
         None => {
-            if result != ref_result || output != ref_output || instructions != ref_instructions {
+            if result != ref_result || output != ref_output || instructions != ref_instructions || failures != ref_failures {
                 return Err(report("ended without reaching a limit but differs from the reference"));
             }
         }
