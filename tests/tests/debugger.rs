@@ -371,3 +371,75 @@ fn compiled_activations_running_when_a_breakpoint_is_set_stop_at_it() {
     assert_eq!(answer(&err, "continue", 2)[0], "Breakpoint 2, outer:14", "{err}");
     assert_eq!(answer(&err, "continue", 3), ["The program ended."], "{err}");
 }
+
+/// Main and a worker (pid 1) count in the same registers (r1 at window 0 in both), so a
+/// process's registers and frames occupy the same stack slots as the other's. Instruction
+/// indices: main 0..=13 (its loop 6..=10 adds 10 to r1 three times), `worker` 14..=22 (adds 1
+/// to r1 three times).
+const TWO_PROCESSES: &str = r#"
+.module two
+        LOAD_CONST_R r2, str "worker"   ; 0
+        LOAD_CONST_R r9, str "spawn"    ; 1
+        CALL_R r9, r3, r2               ; 2: r3 = spawn("worker")
+        LOAD_CONST_R r1, int 0          ; 3
+        LOAD_CONST_R r4, int 30         ; 4
+        LOAD_CONST_R r5, int 10         ; 5
+loop:   LT_R r6, r1, r4                 ; 6
+        JUMP_IF_NOT_R r6, done          ; 7
+        ADD_R r1, r1, r5                ; 8
+        DEBUG_PRINT r1                  ; 9
+        JUMP_R loop                     ; 10
+done:   LOAD_CONST_R r9, str "wait"     ; 11
+        CALL_R r9, r7, r3               ; 12
+        RETURN_R                        ; 13
+.func worker
+        LOAD_CONST_R r1, int 0          ; 14
+        LOAD_CONST_R r4, int 3          ; 15
+        LOAD_CONST_R r5, int 1          ; 16
+again:  LT_R r6, r1, r4                 ; 17
+        JUMP_IF_NOT_R r6, end           ; 18
+        ADD_R r1, r1, r5                ; 19
+        DEBUG_PRINT r1                  ; 20
+        JUMP_R again                    ; 21
+end:    RETURN_R                        ; 22
+"#;
+
+/// With processes, stops name the process; a watch and `next` stay in the process they were
+/// set in (the other's r1 changes in the same stack slot); a stop whose process's slice ends
+/// before the instruction runs goes on past it when resumed. The transcript is the same in
+/// every tier, and the output that of an undebugged run.
+#[test]
+fn stops_name_the_process_and_watch_and_next_stay_in_it() {
+    let commands = "break <main>:8\nrun\nwatch r1\ncontinue\ncontinue\ncontinue\ncontinue\nnext\nnext\nnext\nbt\ndelete 1\nbreak worker:20\ncontinue\nbt\nregisters\ncontinue\n";
+    let mut transcripts = Vec::new();
+    for tier in ["interp", "jit", "auto"] {
+        // Slices of 4 instructions: the two processes alternate inside the loops, and main's
+        // slice ends right before instruction 9 once.
+        let (out, plain) = debug_session("dbg-procs", TWO_PROCESSES, commands, &["--tier", tier, "--reductions", "4"]);
+        let err = out.stderr_text();
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        assert_eq!(out.stdout, plain.stdout, "tier {tier}\n{}", out.describe());
+        assert_eq!(answer(&err, "run", 0)[0], "Breakpoint 1, <main>:8 in process 0", "{err}");
+        // The watch on main's r1 sees main's additions (10, 20, 30), never the worker's.
+        assert_eq!(answer(&err, "continue", 0)[0], "Watch r1: 0 -> 10, <main>:9 in process 0", "{err}");
+        assert_eq!(answer(&err, "continue", 2)[0], "Watch r1: 10 -> 20, <main>:9 in process 0", "{err}");
+        assert_eq!(answer(&err, "next", 0)[0], "Watch r1: 20 -> 30, <main>:9 in process 0", "{err}");
+        // `next` goes on from instruction 9 (printing 30) and stays in main.
+        let next = answer(&err, "next", 1);
+        assert_eq!(next.last().map(String::as_str), Some("=> 10  JUMP_R L6"), "{err}");
+        assert!(next.contains(&"<main>:10 in process 0".to_string()), "{err}");
+        assert_eq!(answer(&err, "next", 2)[0], "<main>:6 in process 0", "{err}");
+        assert_eq!(answer(&err, "bt", 0), ["process 0:", "#0  <main> at 6: L6:     LT_R r6, r1, r4"], "{err}");
+        // A breakpoint in the worker stops there, in process 1, with the worker's registers.
+        let at = answer(&err, "continue", 4);
+        assert!(at.iter().any(|l| l.starts_with("Breakpoint 2, worker:20 in process 1")), "{err}");
+        let bt = answer(&err, "bt", 1);
+        assert_eq!(bt[0], "process 1:", "{err}");
+        assert!(bt[1].starts_with("#0  worker at 20"), "{err}");
+        assert!(answer(&err, "registers", 0).iter().any(|l| l.starts_with("r1 = ") && l.ends_with("(int)")), "{err}");
+        transcripts.push((tier, err));
+    }
+    for (tier, t) in &transcripts[1..] {
+        assert_eq!(t, &transcripts[0].1, "tier {tier} against the interpreter");
+    }
+}

@@ -26,7 +26,8 @@ commands (aliases in brackets):
   step                 [s]    execute one instruction, entering calls
   next                 [n]    execute one instruction, running calls to their end
   finish               [fin]  run until the current function returns
-  backtrace            [bt]   the frames, innermost first: function and instruction
+  backtrace            [bt]   the frames, innermost first: function and instruction (of the
+                              stopped process, when the program has processes)
   frame N              [f]    select frame N of the backtrace for print, registers and list
   registers            [regs] the registers of the selected frame, with values and types
   print rN             [p]    register N of the selected frame
@@ -172,19 +173,20 @@ impl Session {
     fn at_stop(&mut self, stop: &mut DebugStop<'_>) -> Resume {
         (self.out)();
         let (body, pc, _, _) = stop.current();
+        // With processes, where names the process too.
+        let at = match stop.program.uses_processes() {
+            true => format!("{} in process {}", self.describe((body, pc)), stop.process),
+            false => self.describe((body, pc)),
+        };
         match &stop.reason {
             StopReason::Breakpoint => {
                 let n = self.breakpoints.iter().position(|b| *b == Some((body, pc))).map_or(0, |i| i + 1);
-                eprintln!("Breakpoint {n}, {}", self.describe((body, pc)));
+                eprintln!("Breakpoint {n}, {at}");
             }
-            StopReason::BreakpointInstruction => eprintln!("BREAKPOINT instruction, {}", self.describe((body, pc))),
-            StopReason::Step => eprintln!("{}", self.describe((body, pc))),
-            StopReason::Watch { reg, old, new } => {
-                eprintln!("Watch r{reg}: {} -> {}, {}", show(old), show(new), self.describe((body, pc)))
-            }
-            StopReason::WatchEnded { reg } => {
-                eprintln!("Watch r{reg} deleted: its frame returned; {}", self.describe((body, pc)))
-            }
+            StopReason::BreakpointInstruction => eprintln!("BREAKPOINT instruction, {at}"),
+            StopReason::Step => eprintln!("{at}"),
+            StopReason::Watch { reg, old, new } => eprintln!("Watch r{reg}: {} -> {}, {at}", show(old), show(new)),
+            StopReason::WatchEnded { reg } => eprintln!("Watch r{reg} deleted: its frame returned; {at}"),
         }
         eprintln!("=> {pc}  {}", self.instruction(pc));
         // The selected frame, as an index into `stop.frames`.
@@ -292,6 +294,9 @@ impl Session {
 
     /// `backtrace`: frames innermost first, numbered as `frame` takes them.
     fn backtrace(&self, stop: &DebugStop<'_>) {
+        if stop.program.uses_processes() {
+            eprintln!("process {}:", stop.process);
+        }
         for (n, f) in stop.frames.iter().rev().enumerate() {
             match *f {
                 FrameView::Interpreted { body, pc, .. } => {

@@ -70,8 +70,11 @@ pub struct DebugStop<'a> {
     pub reason: StopReason,
     /// The program.
     pub program: &'a Program,
-    /// The frames, outermost (the main program) first; the last is the stopped one and is
-    /// always interpreted.
+    /// The process that stopped ([`crate::process`]; 0 is main, and the only one of a program
+    /// without processes).
+    pub process: u64,
+    /// The stopped process's frames, outermost (its first function's) first; the last is the
+    /// stopped one and is always interpreted. Other processes' frames are not included.
     pub frames: Vec<FrameView>,
     /// The run's value stack; [`DebugStop::register`] reads it.
     pub(crate) stack: &'a [Value],
@@ -102,8 +105,8 @@ impl DebugStop<'_> {
     }
 
     /// Sets a watch on register `r` of the stopped frame: the run stops when its value (as
-    /// `EQ_R` compares) changes while that frame runs, or when the frame returns.
-    /// Replaces an earlier watch.
+    /// `EQ_R` compares) changes while that frame runs, or when the frame returns (only the
+    /// stopped process is watched). Replaces an earlier watch.
     pub fn watch(&mut self, r: u8) -> Result<(), String> {
         let (_, _, base, nregs) = self.current();
         if r as u32 >= nregs {
@@ -115,7 +118,7 @@ impl DebugStop<'_> {
         });
         let depth = depth.sum::<u64>();
         let value = self.stack[base as usize + r as usize].clone();
-        self.state.watch = Some(Watch { reg: r, base, depth, value });
+        self.state.watch = Some(Watch { reg: r, base, depth, value, process: self.process });
         Ok(())
     }
 }
@@ -127,14 +130,16 @@ pub trait Debugger {
     fn stop(&mut self, stop: &mut DebugStop<'_>) -> Resume;
 }
 
-/// A watched register: the frame (by stack base and frame depth), the register and its last
-/// value.
+/// A watched register: the frame (by process, stack base and frame depth), the register and
+/// its last value.
 #[derive(Clone, Debug)]
 pub struct Watch {
     pub reg: u8,
     pub base: u32,
     pub depth: u64,
     pub value: Value,
+    /// The process whose frame it is (frames of other processes reuse the same stack).
+    pub process: u64,
 }
 
 /// What the interpreter tests before each instruction while a debugger is attached.
@@ -148,10 +153,15 @@ pub struct DebugState {
     pinned: Vec<bool>,
     /// Pinned bodies whose compiled code must still be discarded (the machine does it).
     pub(crate) newly_pinned: Vec<u32>,
-    /// The step in progress (`Continue`: none) and the frame depth it started at.
-    pub(crate) mode: (Resume, u64),
-    /// Skip the test once: the instruction the run stopped at is executed on resuming.
-    pub(crate) skip: bool,
+    /// The step in progress (`Continue`: none), the frame depth and the process it started
+    /// in. A step stops at the next instruction any process executes; a next or finish only
+    /// in its own process.
+    pub(crate) mode: (Resume, u64, u64),
+    /// The running process (set by the scheduler at each slice).
+    pub(crate) process: u64,
+    /// Skip the test once in this process: the instruction the run stopped at is executed
+    /// on resuming (the process's slice may end before it, and others run first).
+    pub(crate) skip: Option<u64>,
     /// The watch, if any.
     pub watch: Option<Watch>,
     /// A debugger is attached: breakpoints, steps and watches stop the run.
@@ -175,8 +185,9 @@ impl DebugState {
             bodies: program.bodies.iter().map(|b| (b.name.to_string(), b.code_start, b.bc_start, b.code_end - b.code_start)).collect(),
             newly_pinned: (0..pinned.len() as u32).filter(|&b| pinned[b as usize]).collect(),
             pinned,
-            mode: (Resume::Continue, 0),
-            skip: false,
+            mode: (Resume::Continue, 0, 0),
+            process: 0,
+            skip: None,
             watch: None,
             stops: false,
             tracer: None,
@@ -232,11 +243,11 @@ impl DebugState {
         if !self.stops {
             return None;
         }
-        if self.skip {
-            self.skip = false;
+        if self.skip == Some(self.process) {
+            self.skip = None;
             return None;
         }
-        if let Some(w) = &mut self.watch {
+        if let Some(w) = self.watch.as_mut().filter(|w| w.process == self.process) {
             if depth < w.depth {
                 let reg = w.reg;
                 self.watch = None;
@@ -256,11 +267,11 @@ impl DebugState {
         if is_breakpoint_op {
             return Some(StopReason::BreakpointInstruction);
         }
-        let (mode, at) = self.mode;
+        let (mode, at, process) = self.mode;
         let stepped = match mode {
             Resume::Step => true,
-            Resume::Next => depth <= at,
-            Resume::Finish => depth < at,
+            Resume::Next => depth <= at && process == self.process,
+            Resume::Finish => depth < at && process == self.process,
             Resume::Continue | Resume::Quit => false,
         };
         stepped.then_some(StopReason::Step)

@@ -680,6 +680,9 @@ impl Machine {
         self.levels.clear();
         self.apply_pins();
         self.pending = None;
+        if let Some(d) = self.debug.as_deref_mut() {
+            d.process = 0;
+        }
         self.halted = false;
         let fuel_start = self.limits.fuel.unwrap_or(u64::MAX);
         self.native.depth = 1;
@@ -811,6 +814,9 @@ impl Machine {
                 procs.stats.context_switches += 1;
             }
             procs.current = next;
+            if let Some(d) = self.debug.as_deref_mut() {
+                d.process = next;
+            }
             let bounded = !procs.queue.is_empty() && procs.metered;
             procs.bounded = bounded;
             procs.bound_slice = false;
@@ -1087,6 +1093,7 @@ impl Machine {
         let mut stop = DebugStop {
             reason,
             program: &program,
+            process: state.process,
             frames,
             stack: &self.stack,
             instructions: fuel_start - self.native.fuel,
@@ -1094,8 +1101,8 @@ impl Machine {
             state,
         };
         let resume = debugger.stop(&mut stop);
-        stop.state.mode = (resume, self.native.depth);
-        stop.state.skip = true;
+        stop.state.mode = (resume, self.native.depth, stop.process);
+        stop.state.skip = Some(stop.process);
         self.apply_pins();
         if resume == Resume::Quit {
             let e = OpError::new(ErrorKind::Interrupted, "stopped by the debugger".to_string());
@@ -1904,6 +1911,12 @@ impl Machine {
         loop {
             // A debugger sees each instruction of a fused pair by itself.
             let op = if DEBUG { program.plain_op(pc) } else { code[pc] };
+            // Out of fuel (or at the end of a slice) before the debugger's test: a stop is
+            // for an instruction that runs next, and its skip is not used up by one that
+            // does not run.
+            if METERED && fuel == 0 && !matches!(op, Op::FallOffEnd) {
+                leave!(Exit::OutOfFuel { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+            }
             if DEBUG {
                 if let Some(d) = debug.as_deref_mut() {
                     let stop = if matches!(op, Op::FallOffEnd) {
@@ -1927,9 +1940,6 @@ impl Machine {
                 }
             }
             if METERED {
-                if fuel == 0 && !matches!(op, Op::FallOffEnd) {
-                    leave!(Exit::OutOfFuel { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
-                }
                 fuel = fuel.wrapping_sub(1);
             }
             match op {
