@@ -365,11 +365,14 @@ impl fmt::Display for Stats {
         for (name, n) in &self.calls {
             writeln!(f, "  {name}: {n}")?;
         }
+        // The process counters, for a run that spawned or sent anything.
         let p = &self.processes;
-        writeln!(f, "processes spawned: {}", p.spawned)?;
-        writeln!(f, "messages sent: {}", p.messages)?;
-        writeln!(f, "slices: {}", p.slices)?;
-        writeln!(f, "context switches: {}", p.context_switches)?;
+        if p.spawned > 0 || p.messages > 0 {
+            writeln!(f, "processes spawned: {}", p.spawned)?;
+            writeln!(f, "messages sent: {}", p.messages)?;
+            writeln!(f, "slices: {}", p.slices)?;
+            writeln!(f, "context switches: {}", p.context_switches)?;
+        }
         if let Some(target) = &self.jit_target {
             writeln!(f, "JIT target: {target}")?;
         }
