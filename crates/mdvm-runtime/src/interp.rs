@@ -83,7 +83,10 @@ fn default_memory_limit() -> Option<usize> {
 }
 
 /// A suspended caller: its body, the internal index it goes on at, its window (`base`,
-/// `nregs`), the register the callee's result goes to, and its phi record.
+/// `nregs`), the register the callee's result goes to, and its phi record: the internal index
+/// of the last jump it took ([`NO_JUMP`] for none), whose target `PHI_R` compares with its
+/// block's head ([`jumped_to`]). Only the jump's index is stored, one store per jump taken;
+/// falling into a head cannot follow a jump to it without another jump between.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Frame {
     body: u32,
@@ -92,7 +95,17 @@ pub(crate) struct Frame {
     nregs: u32,
     dst: u8,
     rec_from: u32,
-    rec_to: u32,
+}
+
+/// The target of the jump at internal index `from` (the last jump taken), or [`NO_JUMP`].
+fn jumped_to(program: &Program, from: u32) -> u32 {
+    if from == NO_JUMP {
+        return NO_JUMP;
+    }
+    match program.plain_op(from as usize) {
+        Op::JumpR { target } | Op::JumpIfR { target, .. } | Op::JumpIfNotR { target, .. } => target,
+        _ => NO_JUMP,
+    }
 }
 
 /// Slots that must exist past the current base (a whole `u8` register window).
@@ -108,7 +121,7 @@ enum Start {
     /// Enter `body` with a fresh window at `base` (arguments in place, frame counted).
     Enter { body: u32, base: u32 },
     /// Continue `body` at internal index `pc` with the given phi predecessor record.
-    Resume { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    Resume { body: u32, base: u32, pc: u32, rec_from: u32 },
     /// The current frame (run by native code) returned this; continue its caller, the top of
     /// `frames`, or end the level if the frame was its bottom.
     FrameReturned(Option<Value>),
@@ -127,17 +140,17 @@ enum Exit {
     Native { entry: NativeEntry, base: u32 },
     /// A safepoint found a request pending ([`crate::interrupt`]): serve it, then resume the
     /// current frame (`body` at `base`, not on `frames`) at internal index `pc` with the phi
-    /// record `rec_from -> rec_to`, or end the run.
-    Safepoint { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    /// record `rec_from`, or end the run.
+    Safepoint { body: u32, base: u32, pc: u32, rec_from: u32 },
     /// The debugger's test said stop before internal index `pc` (a [`crate::debug`] stop):
     /// call the debugger, then resume the current frame there as for `Safepoint`.
-    Debug { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32, reason: StopReason },
+    Debug { body: u32, base: u32, pc: u32, rec_from: u32, reason: StopReason },
     /// The process suspends before internal index `pc` of the current frame (a native there
     /// blocked): every frame of the process becomes a suspended one ([`crate::process`]).
-    Suspend { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    Suspend { body: u32, base: u32, pc: u32, rec_from: u32 },
     /// No fuel is left for internal index `pc` of the current frame: the slice ends there if
     /// the run's reserve has more ([`crate::process`]), else the run is out of fuel.
-    OutOfFuel { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    OutOfFuel { body: u32, base: u32, pc: u32, rec_from: u32 },
 }
 
 /// A process suspending: where its top frame goes on, and where on `frames` the compiled
@@ -708,8 +721,8 @@ impl Machine {
         let result = loop {
             let r = match resume {
                 crate::process::Resume::Enter { body } => self.enter_process(body),
-                crate::process::Resume::At { body, base, pc, rec_from, rec_to } => {
-                    self.drive(Start::Resume { body, base, pc, rec_from, rec_to }, 0)
+                crate::process::Resume::At { body, base, pc, rec_from } => {
+                    self.drive(Start::Resume { body, base, pc, rec_from }, 0)
                 }
             };
             match self.end_slice(r) {
@@ -1049,15 +1062,15 @@ impl Machine {
                     }
                     start = Start::FrameReturned(self.native_result(r)?);
                 }
-                Exit::Suspend { body, base, pc, rec_from, rec_to } => {
-                    let resume = crate::process::Resume::At { body, base, pc, rec_from, rec_to };
+                Exit::Suspend { body, base, pc, rec_from } => {
+                    let resume = crate::process::Resume::At { body, base, pc, rec_from };
                     self.suspension = Some(Suspension { resume, insert_at: stop });
                     return None;
                 }
-                Exit::OutOfFuel { body, base, pc, rec_from, rec_to } => {
+                Exit::OutOfFuel { body, base, pc, rec_from } => {
                     if self.native.reserve > 0 {
                         // A process's slice ran out, not the run's fuel.
-                        let resume = crate::process::Resume::At { body, base, pc, rec_from, rec_to };
+                        let resume = crate::process::Resume::At { body, base, pc, rec_from };
                         self.suspension = Some(Suspension { resume, insert_at: stop });
                         return None;
                     }
@@ -1066,17 +1079,17 @@ impl Machine {
                     self.pending.get_or_insert_with(|| fault(&self.program, body, pc, e));
                     return None;
                 }
-                Exit::Safepoint { body, base, pc, rec_from, rec_to } => {
+                Exit::Safepoint { body, base, pc, rec_from } => {
                     if !self.serve_safepoint(body, pc) {
                         return None;
                     }
-                    start = Start::Resume { body, base, pc, rec_from, rec_to };
+                    start = Start::Resume { body, base, pc, rec_from };
                 }
-                Exit::Debug { body, base, pc, rec_from, rec_to, reason } => {
+                Exit::Debug { body, base, pc, rec_from, reason } => {
                     if !self.serve_debug_stop(body, base, pc, reason) {
                         return None;
                     }
-                    start = Start::Resume { body, base, pc, rec_from, rec_to };
+                    start = Start::Resume { body, base, pc, rec_from };
                 }
             }
         }
@@ -1187,14 +1200,10 @@ impl Machine {
             }
         }
         let ipc = self.program.internal_pc(body, pc);
-        let (rec_from, rec_to) = if pred == NO_JUMP {
-            (NO_JUMP, NO_JUMP)
-        } else {
-            (self.program.internal_pc(body, pred), ipc)
-        };
+        let rec_from = if pred == NO_JUMP { NO_JUMP } else { self.program.internal_pc(body, pred) };
         let stop = self.frames.len();
         {
-            let r = self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from, rec_to }, stop);
+            let r = self.drive(Start::Resume { body, base: base as u32, pc: ipc, rec_from }, stop);
             self.to_native(r)
         }
     }
@@ -1218,7 +1227,7 @@ impl Machine {
             return NativeRet { tag: RET_UNWIND, payload: 0 };
         };
         let nregs = self.program.bodies[body as usize].nregs;
-        let f = Frame { body, ret_pc: ret, base: base as u32, nregs, dst, rec_from: NO_JUMP, rec_to: NO_JUMP };
+        let f = Frame { body, ret_pc: ret, base: base as u32, nregs, dst, rec_from: NO_JUMP };
         self.frames.insert(s.insert_at.min(self.frames.len()), f);
         NativeRet { tag: RET_SUSPEND, payload: 0 }
     }
@@ -1241,7 +1250,7 @@ impl Machine {
             *n = 0;
         }
         let ipc = self.program.internal_pc(body, pc);
-        let resume = crate::process::Resume::At { body, base: base as u32, pc: ipc, rec_from: NO_JUMP, rec_to: NO_JUMP };
+        let resume = crate::process::Resume::At { body, base: base as u32, pc: ipc, rec_from: NO_JUMP };
         self.suspension = Some(Suspension { resume, insert_at: self.frames.len() });
         NativeRet { tag: RET_SUSPEND, payload: 0 }
     }
@@ -1517,17 +1526,17 @@ impl Machine {
         match start {
             Start::Enter { body, base } => {
                 let b = &program.bodies[body as usize];
-                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from: NO_JUMP, rec_to: NO_JUMP };
+                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from: NO_JUMP };
                 pc = b.code_start as usize;
             }
-            Start::Resume { body, base, pc: p, rec_from, rec_to } => {
+            Start::Resume { body, base, pc: p, rec_from } => {
                 let b = &program.bodies[body as usize];
-                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from, rec_to };
+                cur = Frame { body, ret_pc: 0, base, nregs: b.nregs, dst: 0, rec_from };
                 pc = p as usize;
             }
             Start::FrameReturned(v) => {
                 // Placeholder frame: replaced by the caller popped below.
-                cur = Frame { body: 0, ret_pc: 0, base: 0, nregs: 0, dst: 0, rec_from: NO_JUMP, rec_to: NO_JUMP };
+                cur = Frame { body: 0, ret_pc: 0, base: 0, nregs: 0, dst: 0, rec_from: NO_JUMP };
                 pc = 0;
                 returned = Some(v);
             }
@@ -1623,14 +1632,13 @@ impl Machine {
                 r!($dst).set(Value::Bool(v));
             }};
         }
-        // A safepoint: serves interrupt requests (a backward jump, a call).
-        // A safepoint: with a request pending, leaves the loop to serve it (`drive` resumes
-        // the current frame at `$pc` with the phi record `$from -> $to`, or ends the run), so
-        // each site costs only a load and a branch.
+        // A safepoint (a backward jump, a call): with an interrupt request pending, leaves
+        // the loop to serve it (`drive` resumes the current frame at `$pc` with the phi record
+        // `$from`, or ends the run), so each site costs only a load and a branch.
         macro_rules! safepoint {
-            ($pc:expr, $from:expr, $to:expr) => {
+            ($pc:expr, $from:expr) => {
                 if interrupt_word.load(std::sync::atomic::Ordering::Relaxed) != 0 {
-                    leave!(Exit::Safepoint { body: cur.body, base: cur.base, pc: $pc as u32, rec_from: $from, rec_to: $to });
+                    leave!(Exit::Safepoint { body: cur.body, base: cur.base, pc: $pc as u32, rec_from: $from });
                 }
             };
         }
@@ -1638,10 +1646,9 @@ impl Machine {
             ($target:expr) => {{
                 let t = $target as usize;
                 cur.rec_from = pc as u32;
-                cur.rec_to = t as u32;
                 if t <= pc {
                     // After the jump: resume at its target, as if it had just been taken.
-                    safepoint!(t, pc as u32, t as u32);
+                    safepoint!(t, pc as u32);
                 }
                 if PROFILE && t <= pc {
                     let n = feedback.backedges[t].saturating_add(1);
@@ -1821,10 +1828,9 @@ impl Machine {
                     nregs: cb.nregs,
                     dst: 0,
                     rec_from: NO_JUMP,
-                    rec_to: NO_JUMP,
                 };
                 // At the callee's entry, its frame counted and pushed.
-                safepoint!(cb.code_start, NO_JUMP, NO_JUMP);
+                safepoint!(cb.code_start, NO_JUMP);
                 pc = cb.code_start as usize;
                 regs = window(stack, new_base);
                 continue;
@@ -1854,7 +1860,7 @@ impl Machine {
                     let blocked = natives.procs.after_native(native, METERED);
                     fuel = native.fuel;
                     if blocked {
-                        leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+                        leave!(Exit::Suspend { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from });
                     }
                 }
                 r!(cs.dst).set(v);
@@ -1915,7 +1921,7 @@ impl Machine {
             // for an instruction that runs next, and its skip is not used up by one that
             // does not run.
             if METERED && fuel == 0 && !matches!(op, Op::FallOffEnd) {
-                leave!(Exit::OutOfFuel { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from, rec_to: cur.rec_to });
+                leave!(Exit::OutOfFuel { body: cur.body, base: cur.base, pc: pc as u32, rec_from: cur.rec_from });
             }
             if DEBUG {
                 if let Some(d) = debug.as_deref_mut() {
@@ -1933,7 +1939,6 @@ impl Machine {
                             base: cur.base,
                             pc: pc as u32,
                             rec_from: cur.rec_from,
-                            rec_to: cur.rec_to,
                             reason,
                         });
                     }
@@ -2085,7 +2090,7 @@ impl Machine {
                 }
                 Op::PhiR { dst, sources: id } => {
                     let ph = &program.phis[id as usize];
-                    let pred = if cur.rec_to == ph.head { program.bc_index[cur.rec_from as usize] } else { ph.fall_pred };
+                    let pred = if jumped_to(program, cur.rec_from) == ph.head { program.bc_index[cur.rec_from as usize] } else { ph.fall_pred };
                     if let Some(&(src, _)) = ph.sources.iter().find(|s| s.1 as u32 == pred) {
                         let v = r!(src).clone();
                         r!(dst).set(v);

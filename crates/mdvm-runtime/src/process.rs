@@ -61,8 +61,8 @@ pub(crate) enum Resume {
     /// Not started: enter `body` (its arguments in the first slots).
     Enter { body: u32 },
     /// Continue `body`, whose window is at `base`, at internal index `pc` with the phi record
-    /// `rec_from -> rec_to`.
-    At { body: u32, base: u32, pc: u32, rec_from: u32, rec_to: u32 },
+    /// `rec_from` (the last jump taken).
+    At { body: u32, base: u32, pc: u32, rec_from: u32 },
 }
 
 /// Why a process is not runnable.
