@@ -118,7 +118,9 @@ impl std::fmt::Display for CompileError {
 /// The Cranelift tier: owns the code it compiled (freed when the tier is dropped).
 ///
 /// Set the environment variable `MDVM_JIT_DUMP` to print the CLIF and machine code of every
-/// compiled function to stderr.
+/// compiled function to stderr, and `MDVM_JIT_CODE_DIR` to a directory to write each compiled
+/// function's machine code there as `NAME.bin` (raw bytes, calls not yet relocated), for
+/// `objdump -b binary` and `scripts/jit-annotate.sh`.
 pub struct CraneliftTier {
     /// Bytes of machine code defined by the compile in progress (for the `tiers` trace).
     code_bytes: usize,
@@ -320,6 +322,15 @@ impl CraneliftTier {
         }
         if let Some(c) = self.ctx.compiled_code() {
             self.code_bytes += c.code_buffer().len();
+            if let Some(dir) = std::env::var_os("MDVM_JIT_CODE_DIR") {
+                // For profiling: the bytes at the address `perf` maps the name to, but for
+                // the relocated calls' targets (`scripts/jit-annotate.sh`). A write that fails
+                // is reported and does not stop the compile.
+                let path = std::path::Path::new(&dir).join(format!("{name}.bin"));
+                if let Err(e) = std::fs::write(&path, c.code_buffer()) {
+                    eprintln!("mdvm: cannot write {}: {e}", path.display());
+                }
+            }
         }
         if let Some(clif) = clif {
             eprintln!("; ---- CLIF of body {body}: {name} ----\n{clif}");
