@@ -545,16 +545,16 @@ fn enter_osr(g: &mut Emitter<'_, '_, '_>, header: u32, latch: u32, entry_state: 
         }
     }
     if let Some(layout) = mdvm_runtime::value::array_layout() {
+        // One exit for all: the interpreter resumes at the header either way.
+        let snap = g.snapshot(header, latch, mdvm_runtime::native::DeoptReason::SharedArray, &st, live);
         for &r in alone {
-            let snap = g.snapshot(header, latch, mdvm_runtime::native::DeoptReason::SharedArray, &st, live);
             let tag = g.load_tag(r);
             let other = g.b.ins().icmp_imm_u(IntCC::NotEqual, tag, Tag::Array as i64);
-            g.side_exit_if(other, snap);
+            g.side_exit_if(other, snap.clone());
             let a = g.load_payload(r);
             let strong = g.b.ins().load(types::I64, crate::lower::frame::flags(), a, layout.strong);
             let shared = g.b.ins().icmp_imm_u(IntCC::NotEqual, strong, 1);
-            let snap = g.snapshot(header, latch, mdvm_runtime::native::DeoptReason::SharedArray, &st, live);
-            g.side_exit_if(shared, snap);
+            g.side_exit_if(shared, snap.clone());
         }
     }
     g.uncharged_exits = false;

@@ -73,19 +73,18 @@ impl Emitter<'_, '_, '_> {
             }
             e
         };
+        // A read whose lookup failed (no dict, or no string key) raises the interpreter's
+        // error; a write's failure takes its helper, which raises it.
+        if !reused && !write {
+            self.exit_if_entry_failed(at, entry);
+        }
         match access {
             DictAccess::Contains { dst } => {
-                if !reused {
-                    self.exit_if_entry_failed(at, entry);
-                }
                 let found = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
                 let v = self.b.ins().uextend(types::I64, found);
                 self.def_int(dst, v, ops);
             }
             DictAccess::Get { dst, expect: Some(t) } => {
-                if !reused {
-                    self.exit_if_entry_failed(at, entry);
-                }
                 // Absent (the value would be empty) or of another type: the interpreter reads
                 // it, and the site's feedback then shows the other type.
                 let absent = self.b.ins().icmp_imm_u(IntCC::Equal, entry, 0);
@@ -101,9 +100,6 @@ impl Emitter<'_, '_, '_> {
                 }
             }
             DictAccess::Get { dst, expect: None } => {
-                if !reused {
-                    self.exit_if_entry_failed(at, entry);
-                }
                 let layout = mdvm_runtime::value::array_layout().expect("dicts are planned native only with a known layout");
                 let (present, counted, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
                 self.b.append_block_param(done, types::I64);
