@@ -19,6 +19,13 @@ class JitStats(TypedDict):
     osr_entries: int
     deopts: dict[str, int]
 
+class ProcessStats(TypedDict):
+    spawned: int
+    messages: int
+    slices: int
+    context_switches: int
+    failures: list[tuple[int, str]]
+
 class Stats(TypedDict):
     tier: Tier
     fuel: int | None
@@ -29,6 +36,7 @@ class Stats(TypedDict):
     instructions: int
     calls: dict[str, int]
     jit: JitStats | None
+    processes: ProcessStats
 
 class RustVM:
     """The mdvm virtual machine, with the reference VM's interface.

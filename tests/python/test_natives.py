@@ -401,3 +401,29 @@ def test_host_functions_are_called_from_every_process(tier: str, capsys: pytest.
     assert run(process_program(5), tier, {"twice": twice}) == 20
     assert seen == [0, 1, 2, 3, 4]
     assert capsys.readouterr().out == "0\n2\n4\n6\n8\n"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_stats_count_processes_and_list_failures_of_unlinked_ones(tier: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Five workers: the third's host function raises, which ends that worker only (no link);
+    # main then waits for four messages, not five.
+    def twice(x: int) -> int:
+        if x == 2:
+            raise ValueError("two is not allowed")
+        return 2 * x
+
+    vm = RustVM(tier)
+    vm.register_function("twice", twice)
+    data = process_program(5)
+    vm.load_bytes(data)
+    with pytest.raises(RuntimeError, match="deadlock|every process is blocked"):
+        vm.execute()
+    stats = vm.stats()["processes"]
+    assert stats["spawned"] == 5
+    assert stats["messages"] == 4
+    assert stats["slices"] >= 6 and stats["context_switches"] >= 5
+    failures = stats["failures"]
+    assert [pid for pid, _ in failures] == [3]
+    assert "two is not allowed" in failures[0][1] and "worker" in failures[0][1]
+    out = capsys.readouterr().out
+    assert sorted(out.split()) == ["0", "2", "6", "8"]

@@ -779,7 +779,10 @@ impl RustVM {
     /// Counters of the loaded program: a dict with `tier`, `instructions`, `calls` (function
     /// name to call count, main as `<main>`) and `jit` (`None` for the interpreter tier, else a
     /// dict: `functions_compiled`, `osr_compiled`, `compile_seconds`, `recompilations`,
-    /// `compile_failures`, `over_budget`, `written_through`, `native_entries`, `osr_entries`, `deopts` by reason).
+    /// `compile_failures`, `over_budget`, `written_through`, `native_entries`, `osr_entries`, `deopts` by reason)
+    /// and `processes` (a dict of the last run: `spawned`, `messages`, `slices`,
+    /// `context_switches`, and `failures`, a list of `(pid, message)` for each process whose
+    /// error no link carried on, in order; those are also written to the process's stderr).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("tier", self.tier.to_string())?;
@@ -790,9 +793,18 @@ impl RustVM {
         let calls = PyDict::new(py);
         let mut jit_stats = None;
         let mut instructions = 0;
+        let processes = PyDict::new(py);
+        let failures = pyo3::types::PyList::empty(py);
         if let Some(vm) = self.vm.as_ref() {
             let s = vm.stats();
             instructions = s.instructions;
+            processes.set_item("spawned", s.processes.spawned)?;
+            processes.set_item("messages", s.processes.messages)?;
+            processes.set_item("slices", s.processes.slices)?;
+            processes.set_item("context_switches", s.processes.context_switches)?;
+            for f in vm.process_failures() {
+                failures.append((f.pid, f.error.to_string()))?;
+            }
             for (name, n) in &s.calls {
                 calls.set_item(name, n)?;
             }
@@ -819,6 +831,8 @@ impl RustVM {
         d.set_item("instructions", instructions)?;
         d.set_item("calls", calls)?;
         d.set_item("jit", jit_stats)?;
+        processes.set_item("failures", failures)?;
+        d.set_item("processes", processes)?;
         Ok(d)
     }
 
