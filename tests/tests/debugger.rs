@@ -410,7 +410,7 @@ end:    RETURN_R                        ; 22
 /// every tier, and the output that of an undebugged run.
 #[test]
 fn stops_name_the_process_and_watch_and_next_stay_in_it() {
-    let commands = "break <main>:8\nrun\nwatch r1\ncontinue\ncontinue\ncontinue\ncontinue\nnext\nnext\nnext\nbt\ndelete 1\nbreak worker:20\ncontinue\nbt\nregisters\ncontinue\n";
+    let commands = "break <main>:8\nrun\nwatch r1\ncontinue\ncontinue\ncontinue\ncontinue\nnext\nnext\nnext\nbt\ndelete 1\nbreak worker:20\ncontinue\nbt\nregisters\ninfo processes\ncontinue\n";
     let mut transcripts = Vec::new();
     for tier in ["interp", "jit", "auto"] {
         // Slices of 4 instructions: the two processes alternate inside the loops, and main's
@@ -437,6 +437,11 @@ fn stops_name_the_process_and_watch_and_next_stay_in_it() {
         assert_eq!(bt[0], "process 1:", "{err}");
         assert!(bt[1].starts_with("#0  worker at 20"), "{err}");
         assert!(answer(&err, "registers", 0).iter().any(|l| l.starts_with("r1 = ") && l.ends_with("(int)")), "{err}");
+        // Both processes, the stopped one marked, each with where it goes on.
+        let ps = answer(&err, "info processes", 0);
+        assert_eq!(ps.len(), 2, "{err}");
+        assert!(ps[0].starts_with("  0    ") && ps[0].contains("<main>:"), "{err}");
+        assert!(ps[1].starts_with("* 1    running") && ps[1].contains("worker:20, 0 messages waiting"), "{err}");
         transcripts.push((tier, err));
     }
     for (tier, t) in &transcripts[1..] {

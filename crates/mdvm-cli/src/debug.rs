@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::rc::Rc;
 
-use mdvm::{DebugStop, Debugger, FrameView, Resume, StopReason, Value, Vm};
+use mdvm::{DebugStop, Debugger, FrameView, ProcessState, Resume, StopReason, Value, Vm};
 
 /// The help text of `help`.
 const HELP: &str = "\
@@ -35,6 +35,7 @@ commands (aliases in brackets):
   watch rN                    stop when register N of the current frame changes
   stats                       instructions executed and calls per function so far
   info breakpoints     [i b]  the breakpoints
+  info processes       [i p]  the live processes: pid, state, where each goes on, its mailbox
   quit                 [q]    end the program and the debugger
   help                 [h]    this text";
 
@@ -229,6 +230,10 @@ impl Session {
                     }
                     Action::Stay
                 }
+                "info" | "i" if matches!(arg, "processes" | "p") => {
+                    self.processes(stop);
+                    Action::Stay
+                }
                 "registers" | "regs" | "info" if cmd != "info" || matches!(arg, "registers" | "r") => {
                     let nregs = match stop.frames[selected] {
                         FrameView::Interpreted { nregs, .. } => nregs,
@@ -306,6 +311,31 @@ impl Session {
                     eprintln!("#{n}  ({count} frame{} running compiled code)", if count == 1 { "" } else { "s" })
                 }
             }
+        }
+    }
+
+    /// `info processes`: each live process, the stopped one marked `*`: pid, what it does,
+    /// where it goes on, its mailbox.
+    fn processes(&self, stop: &DebugStop<'_>) {
+        if stop.processes.is_empty() {
+            eprintln!("The program has no processes (it does not use `spawn`).");
+            return;
+        }
+        let (body, pc, _, _) = stop.current();
+        for p in &stop.processes {
+            let (mark, state) = match p.state {
+                ProcessState::Running => ("*", "running".to_string()),
+                ProcessState::Runnable => (" ", "runnable".to_string()),
+                ProcessState::Receiving => (" ", "blocked in receive".to_string()),
+                ProcessState::Waiting(q) => (" ", format!("blocked in wait for {q}")),
+            };
+            let at = match p.at {
+                None => self.describe((body, pc)),
+                Some((b, Some(at))) => self.describe((b, at)),
+                Some((b, None)) => format!("{} (not started)", self.functions[b as usize].0),
+            };
+            let n = p.mailbox;
+            eprintln!("{mark} {:<4} {state:<22} {at}, {n} message{} waiting", p.pid, if n == 1 { "" } else { "s" });
         }
     }
 

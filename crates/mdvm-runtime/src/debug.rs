@@ -64,6 +64,34 @@ pub enum FrameView {
     Compiled { count: u64 },
 }
 
+/// What a live process is doing, as [`DebugStop::processes`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessState {
+    /// The stopped process (its place is [`DebugStop::frames`]).
+    Running,
+    /// In the run queue.
+    Runnable,
+    /// Blocked in `receive` on an empty mailbox.
+    Receiving,
+    /// Blocked in `wait` for this pid.
+    Waiting(u64),
+}
+
+/// One live process of a stopped run ([`crate::process`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessView {
+    /// Its pid (main is 0).
+    pub pid: u64,
+    /// What it is doing.
+    pub state: ProcessState,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+    /// Where it goes on, for a suspended process: its innermost function (0 is the main
+    /// program) and the bytecode index it resumes at, `None` for one not started yet (it
+    /// starts at the function's first instruction). `None` for the running one.
+    pub at: Option<(u32, Option<u32>)>,
+}
+
 /// What the debugger can see and change while the run is stopped.
 pub struct DebugStop<'a> {
     /// Why the run stopped.
@@ -76,6 +104,8 @@ pub struct DebugStop<'a> {
     /// The stopped process's frames, outermost (its first function's) first; the last is the
     /// stopped one and is always interpreted. Other processes' frames are not included.
     pub frames: Vec<FrameView>,
+    /// Every live process of the run, by pid (empty for a program without processes).
+    pub processes: Vec<ProcessView>,
     /// The run's value stack; [`DebugStop::register`] reads it.
     pub(crate) stack: &'a [Value],
     /// Fuel used so far in this run (instructions and work charges; counted while debugging).

@@ -1108,6 +1108,7 @@ impl Machine {
             program: &program,
             process: state.process,
             frames,
+            processes: self.natives.procs.views(&program),
             stack: &self.stack,
             instructions: fuel_start - self.native.fuel,
             call_counts: &self.feedback.call_counts,

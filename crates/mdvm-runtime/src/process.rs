@@ -445,6 +445,33 @@ impl Processes {
         parts.join(", ")
     }
 
+    /// The live processes, by pid, for the debugger ([`crate::debug::DebugStop::processes`]).
+    pub(crate) fn views(&self, program: &Program) -> Vec<crate::debug::ProcessView> {
+        use crate::debug::{ProcessState, ProcessView};
+        let mut v = Vec::new();
+        if !self.enabled {
+            return v;
+        }
+        for (pid, s) in self.table.iter().enumerate() {
+            if let Slot::Live(p) = s {
+                let state = match p.state {
+                    _ if pid as u64 == self.current => ProcessState::Running,
+                    State::Running => ProcessState::Running,
+                    State::Runnable => ProcessState::Runnable,
+                    State::Blocked(Blocked::Receive) => ProcessState::Receiving,
+                    State::Blocked(Blocked::Wait(q)) => ProcessState::Waiting(q),
+                };
+                let at = match (state, p.resume) {
+                    (ProcessState::Running, _) => None,
+                    (_, Resume::Enter { body }) => Some((body, None)),
+                    (_, Resume::At { body, pc, .. }) => Some((body, Some(program.bc_index[pc as usize]))),
+                };
+                v.push(ProcessView { pid: pid as u64, state, mailbox: p.mailbox.len(), at });
+            }
+        }
+        v
+    }
+
     /// The counters of the run so far.
     pub fn stats(&self) -> ProcessStats {
         self.stats

@@ -26,7 +26,9 @@ pub mod trace;
 
 pub use mdbc::LoadError;
 pub use trace::TraceCategories;
-pub use mdvm_runtime::debug::{instruction_texts, DebugState, DebugStop, Debugger, FrameView, Resume, StopReason};
+pub use mdvm_runtime::debug::{
+    instruction_texts, DebugState, DebugStop, Debugger, FrameView, ProcessState, ProcessView, Resume, StopReason,
+};
 pub use mdvm_runtime::native::{DeoptReason, TierStats};
 pub use mdvm_runtime::natives::{Arity, Builtin, Native, NativeCall, Natives};
 pub use mdvm_runtime::memory::{
